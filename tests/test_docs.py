@@ -1,0 +1,25 @@
+"The README is generated from nbs/index.ipynb, opens with the two commands, and every notebook is clean."
+import json
+from pathlib import Path
+
+from make_readme import ROOT, render
+
+
+def test_readme_is_generated_from_index():
+    assert (ROOT / "README.md").read_text() == render(), "README.md is stale: run `make readme`"
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    first_block = text.split("```sh", 1)[1].split("```", 1)[0]
+    assert "make demo" in first_block and "make test" in first_block
+
+
+def test_notebooks_are_clean():
+    "nbdev_clean leaves no outputs, execution counts or stray metadata in the source notebooks."
+    for nb_path in sorted((ROOT / "nbs").rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in nb_path.parts: continue
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell.get("outputs") == [] and cell.get("execution_count") is None, f"{nb_path.name} has outputs: run nbdev_clean"

@@ -1,0 +1,161 @@
+"Extraction end to end: the real mini-MIAS set, bad input of every kind, the cache, the CLI and Dask."
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from radllm.data import load_dataset
+from radllm.extraction import extract, feature_columns, qc_path
+
+RADLLM = [str(Path(sys.executable).parent / "radllm")]
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(RADLLM + [str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_mias_cli_83_lesions(mias_dir, tmp_path):
+    out = tmp_path / "f.parquet"
+    r = run_cli("extract", f"mini-mias:{mias_dir}", "--out", out, "--cache-dir", tmp_path / "c")
+    assert r.returncode == 0, r.stderr
+    assert "83 extracted, 4 skipped, 0 failed" in r.stdout
+    f = pd.read_parquet(out)
+    assert len(f) == 83 and f.index.name == "lesion_id" and len(feature_columns(f)) >= 100
+    assert not f[feature_columns(f)].isna().any().any()
+    assert set(f.label) == {0, 1} and f.patient_id.nunique() == 70
+    qc = pd.read_csv(qc_path(out))
+    skipped = qc[qc.status == "skipped"]
+    assert sorted(skipped.lesion_id) == ["mdb059", "mdb216", "mdb233", "mdb245"]
+    assert skipped.reason.str.contains("no coordinates").all()
+
+
+def _pgm(src: Path, dst: Path):
+    shutil.copyfile(src, dst)
+
+
+@pytest.fixture
+def unseen_mias(mias_dir, tmp_path):
+    """A mini-MIAS folder the code has never seen: a few real films under a new Info.txt with every kind of bad
+    entry (missing file, truncated file, ROI outside the image, zero radius, malformed row, no coordinates)."""
+    d = tmp_path / "mias-unseen"; d.mkdir()
+    for n in ["mdb001", "mdb002", "mdb010", "mdb012", "mdb015", "mdb017"]: _pgm(mias_dir / f"{n}.pgm", d / f"{n}.pgm")
+    data = (mias_dir / "mdb019.pgm").read_bytes()
+    (d / "mdb019.pgm").write_bytes(data[: len(data) // 3])                      # truncated film
+    (d / "Info.txt").write_text("""MIAS header line
+mdb001 G CIRC B 535 425 197
+mdb002 G CIRC B 522 280 69
+mdb010 F CIRC B 525 425 33
+mdb012 F SPIC M 471 458 40
+mdb015 G CIRC M 595 864 68
+mdb015 G CIRC B 300 300 0
+mdb017 G MISC M 3000 3000 20
+mdb019 G CIRC B 653 477 49
+mdb021 G CIRC B 493 125 49
+mdb023 G CIRC B 4x3 125 49
+mdb025 D CALC M *NOTE 3*
+mdb027 D NORM
+""")
+    return d
+
+
+def test_bad_input_is_reported_and_the_rest_extracted(unseen_mias, tmp_path):
+    out = tmp_path / "f.parquet"
+    r = run_cli("extract", f"mini-mias:{unseen_mias}", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "5 extracted, 2 skipped, 4 failed" in r.stdout
+    qc = pd.read_csv(qc_path(out)).set_index("lesion_id")
+    assert set(pd.read_parquet(out).index) == {"mdb001", "mdb002", "mdb010", "mdb012", "mdb015_1"}
+    reasons = qc.reason.fillna("")
+    assert "radius must be positive" in reasons["mdb015_2"] and "mdb015_2" in reasons["mdb015_2"]
+    assert "no pixel inside" in reasons["mdb017"]
+    assert "mdb019.pgm" in reasons["mdb019"] and "truncated" in reasons["mdb019"].lower()
+    assert "image file not found" in reasons["mdb021"] and "mdb021.pgm" in reasons["mdb021"]
+    assert qc.loc["mdb023", "status"] == "skipped" and "malformed coordinates" in reasons["mdb023"]
+    assert qc.loc["mdb025", "status"] == "skipped"
+    assert run_cli("extract", f"mini-mias:{unseen_mias}", "--out", out, "--strict").returncode == 1
+
+
+def _write(path, arr):
+    Image.fromarray(arr).save(path); return str(path)
+
+
+def test_mask_problems_and_duplicates(tmp_path):
+    rng = np.random.default_rng(0)
+    img = _write(tmp_path / "img.png", rng.integers(0, 255, (80, 80)).astype(np.uint8))
+    good = np.zeros((80, 80), np.uint8); good[20:50, 25:55] = 255
+    small = np.zeros((40, 40), np.uint8); small[5:20, 5:20] = 255
+    gray = rng.integers(0, 255, (80, 80)).astype(np.uint8)
+    m = pd.DataFrame({"lesion_id": ["ok", "size", "gray", "ok", "empty"], "patient_id": ["p1", "p1", "p2", "p3", "p4"],
+                      "image": [img] * 5, "label": [0, 1, 1, 0, 1],
+                      "mask": [_write(tmp_path / "good.png", good), _write(tmp_path / "small.png", small),
+                               _write(tmp_path / "gray.png", gray), str(tmp_path / "good.png"),
+                               _write(tmp_path / "empty.png", np.zeros((80, 80), np.uint8))]})
+    m.to_csv(tmp_path / "manifest.csv", index=False)
+    features, qc = extract(load_dataset(f"manifest:{tmp_path / 'manifest.csv'}"), progress=False)
+    assert list(features.index) == ["ok"]
+    reasons = dict(zip(qc.lesion_id + "/" + qc.status, qc.reason))
+    assert "is 40x40 but the image is 80x80" in reasons["size/error"]
+    assert "not binary" in reasons["gray/error"]
+    assert "duplicate lesion_id (first at row 0)" in reasons["ok/error"]
+    assert "no lesion pixel" in reasons["empty/error"]
+
+
+def test_malformed_manifest_names_every_problem(tmp_path):
+    (tmp_path / "m.csv").write_text("lesion_id,patient_id,label,roi\na,p,0,\"{}\"\n")
+    with pytest.raises(Exception, match=r"missing required column\(s\) \['image'\]"):
+        load_dataset(f"manifest:{tmp_path / 'm.csv'}")
+
+
+def test_cache_resumes_after_kill(mias_dir, tmp_path):
+    "A run killed half-way keeps what it finished; the next run computes only the rest."
+    manifest = load_dataset(f"mini-mias:{mias_dir}").head(20)
+    cache = tmp_path / "c"
+    code = f"""
+import os, pandas as pd
+from radllm.data import load_dataset
+import radllm.extraction as ex
+m = load_dataset("mini-mias:{mias_dir}").head(20)
+orig, n = ex.extract_lesion, [0]
+def dying(row, params):
+    n[0] += 1
+    if n[0] > 8: os._exit(9)           # killed mid-run, as by the OOM killer or Ctrl-C
+    return orig(row, params)
+ex.extract_lesion = dying
+ex.extract(m, cache_dir="{cache}", progress=False)
+"""
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    features, qc = extract(manifest, cache_dir=cache, progress=False)
+    qc = qc[qc.status == "ok"]
+    assert qc.cached.sum() == 8 and (~qc.cached).sum() == 12 and len(features) == 20
+    again, qc2 = extract(manifest, cache_dir=cache, progress=False)
+    assert qc2[qc2.status == "ok"].cached.all() and again.equals(features)
+
+
+def test_cache_key_follows_content(tmp_path, mias_dir):
+    "A moved copy of a film is a cache hit; other extraction settings are a miss."
+    d = tmp_path / "copy"; d.mkdir()
+    shutil.copyfile(mias_dir / "mdb001.pgm", d / "mdb001.pgm")
+    (d / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\n")
+    extract(load_dataset(f"mini-mias:{mias_dir}").head(1), cache_dir=tmp_path / "c", progress=False)
+    _, qc = extract(load_dataset(f"mini-mias:{d}"), cache_dir=tmp_path / "c", progress=False)
+    assert len(qc) == 1 and qc.cached.all()
+    from radllm.extraction import load_params
+    p = load_params(); p["setting"]["binCount"] = 16
+    _, qc = extract(load_dataset(f"mini-mias:{d}"), params=p, cache_dir=tmp_path / "c", progress=False)
+    assert not qc.cached.any()
+
+
+def test_processes_and_dask_equal_serial(mias_dir, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    manifest = load_dataset(f"mini-mias:{mias_dir}").head(12)
+    serial, _ = extract(manifest, cache_dir=tmp_path / "s", progress=False)
+    procs, _ = extract(manifest, jobs=2, cache_dir=tmp_path / "p", progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        dask, qc = extract(manifest, scheduler=cluster.scheduler_address, cache_dir=tmp_path / "d", progress=False)
+    assert (qc.status != "error").all() and len(dask) == 12
+    pd.testing.assert_frame_equal(serial, procs)
+    pd.testing.assert_frame_equal(serial, dask.loc[serial.index])
