@@ -57,3 +57,7 @@ bench: install infinity
 
 clean:
 	rm -rf $(VENV) $(INF_VENV) runs _docs _proc .pytest.log
+
+# README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
+readme: install
+	$(BIN)/python tests/make_readme.py
