@@ -36,7 +36,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['radllm', 'radllm.*']),
     include_package_data = True,
-    package_data = {'radllm': ['params/*.yaml', 'data/*']},
+    package_data = {'radllm': ['params/*.yaml', 'knowledge/*.csv']},
     install_requires = requirements,
     extras_require = {'dev': dev_requirements},
     dependency_links = cfg.get('dep_links','').split(),

@@ -28,8 +28,8 @@ def plain_loop(manifest: pd.DataFrame, params: dict) -> pd.DataFrame:
     for row in manifest.to_dict("records"):
         roi = prepare_roi(row)
         sy, sx = roi["spacing"]
-        image, mask = sitk.GetImageFromArray(roi["image"]), sitk.GetImageFromArray(roi["mask"])
-        for im in (image, mask): im.SetSpacing((sx, sy))
+        image, mask = sitk.GetImageFromArray(roi["image"][None]), sitk.GetImageFromArray(roi["mask"][None])
+        for im in (image, mask): im.SetSpacing((sx, sy, 1.0))
         res = extractor.execute(image, mask)
         rows[row["lesion_id"]] = {k: float(v) for k, v in res.items() if not k.startswith("diagnostics_")}
     return pd.DataFrame.from_dict(rows, orient="index")
