@@ -44,8 +44,9 @@ $(INF_STAMP):
 demo: install
 	mkdir -p runs/demo
 	$(BIN)/radllm extract synthetic --out runs/demo/features.parquet --jobs 2
-	$(BIN)/python -c "import pandas as pd; from radllm.extraction import baseline_cv; \
-	  print(baseline_cv(pd.read_parquet('runs/demo/features.parquet')).to_string())"
+	$(BIN)/python -c "import pandas as pd; from radllm.evaluation import evaluate; \
+	  r = evaluate(None, pd.read_parquet('runs/demo/features.parquet'), arms=['radiomics'], dataset='synthetic', n_permutations=0, progress=False); \
+	  print(r.table().to_string())"
 
 test: install infinity
 	$(BIN)/nbdev_test --n_workers 2 --do_print
