@@ -1,0 +1,92 @@
+"Batches through the command line: papermill runs over datasets x seeds, resume after a kill, the report, no secret leaks."
+import json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+
+RADLLM = str(Path(sys.executable).parent / "radllm")
+SECRET = "sk-test-SECRET-do-not-leak-4242"
+SMALL = "arms: [radiomics, text]\nn_splits: 3\nablations: []\nn_permutations: 1\n"
+
+
+def radllm(*args, env=None, **kw):
+    return subprocess.run([RADLLM, *map(str, args)], capture_output=True, text=True, env=env, **kw)
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    p = tmp_path / "small.yaml"; p.write_text(SMALL); return p
+
+
+@pytest.fixture
+def mias_copy(mias_dir, tmp_path):
+    "A mini-MIAS folder the code has never seen: 30 of the real films under a fresh Info.txt."
+    d = tmp_path / "mias-copy"; d.mkdir()
+    lines = [l for l in (mias_dir / "Info.txt").read_text().splitlines() if l.startswith("mdb") and "NORM" not in l and "NOTE" not in l]
+    keep = [l for l in lines if len(l.split()) == 7][:30]
+    for l in keep:
+        ref = l.split()[0]
+        if not (d / f"{ref}.pgm").exists(): shutil.copyfile(mias_dir / f"{ref}.pgm", d / f"{ref}.pgm")
+    (d / "Info.txt").write_text("copied header\n" + "\n".join(keep) + "\n")
+    return d
+
+
+def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_path, isolated_cache):
+    out = tmp_path / "runs" / "x"
+    env = {**os.environ, "OPENAI_API_KEY": SECRET}
+    r = radllm("run", "--dataset", f"mini-mias:{mias_copy}", "--dataset", "synthetic:40", "--seeds", 0, 1, "--out", out,
+               "--config", small_config, "--jobs", 2, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 run, 0 already finished, 0 failed" in r.stdout
+    for ds in ("mini-mias", "synthetic40"):
+        for seed in (0, 1):
+            folder = out / ds / f"seed{seed}"
+            assert {"end_to_end.ipynb", "metrics.json", "predictions.parquet", "config.yaml", "run.json"} <= {p.name for p in folder.iterdir()}
+            assert (folder / "figures" / "roc.png").is_file()
+            m = json.loads((folder / "metrics.json").read_text())
+            assert m["seed"] == seed and set(m["arms"]) == {"radiomics", "text"}
+            run = json.loads((folder / "run.json").read_text())
+            assert run["data_fingerprint"] and "config_hash" in run
+    r = radllm("report", out)
+    assert r.returncode == 0, r.stderr
+    for f in ("summary.md", "summary.csv", "summary.html"): assert (out / f).is_file()
+    assert "mini-mias" in (out / "summary.md").read_text() and "synthetic40" in (out / "summary.md").read_text()
+    # no API key or token anywhere under runs/
+    for p in out.rglob("*"):
+        if p.is_file(): assert SECRET.encode() not in p.read_bytes(), p
+    # the same command again recomputes nothing
+    r = radllm("run", "--dataset", f"mini-mias:{mias_copy}", "--dataset", "synthetic:40", "--seeds", 0, 1, "--out", out,
+               "--config", small_config, "--jobs", 2)
+    assert "0 run, 4 already finished, 0 failed" in r.stdout, r.stdout + r.stderr
+
+
+def test_killed_batch_resumes_only_what_is_missing(small_config, tmp_path, isolated_cache):
+    out = tmp_path / "runs" / "k"
+    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "2", "--out", str(out), "--config", str(small_config)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not list(out.glob("*/seed*/run.json")) and time.time() < deadline: time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    done = {p.parent.name for p in out.glob("*/seed*/run.json")}
+    assert 1 <= len(done) < 3
+    r = radllm("run", "--dataset", "synthetic:30", "--seeds", 0, 1, 2, "--out", out, "--config", small_config)
+    assert r.returncode == 0, r.stderr
+    assert f"{3 - len(done)} run, {len(done)} already finished, 0 failed" in r.stdout
+
+
+def test_same_seed_same_metrics(small_config, tmp_path, isolated_cache):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        r = radllm("run", "--dataset", "synthetic:40", "--seeds", 3, "--out", out, "--config", small_config)
+        assert r.returncode == 0, r.stderr
+    assert (a / "synthetic40/seed3/metrics.json").read_text() == (b / "synthetic40/seed3/metrics.json").read_text()
+
+
+def test_failed_run_is_recorded_and_the_others_go_on(small_config, tmp_path, isolated_cache):
+    out = tmp_path / "runs" / "f"
+    r = radllm("run", "--dataset", "manifest:/no/such/manifest.csv", "--dataset", "synthetic:30", "--seeds", 0, "--out", out,
+               "--config", small_config)
+    assert r.returncode == 1
+    assert "1 run, 0 already finished, 1 failed" in r.stdout
+    assert "manifest not found" in (out / "manifest" / "seed0" / "error.txt").read_text()
+    assert (out / "synthetic30" / "seed0" / "metrics.json").is_file()
