@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install infinity demo test bench clean
+.PHONY: install infinity demo test bench clean docs results readme
 
 install: $(STAMP)
 
@@ -42,11 +42,8 @@ $(INF_STAMP):
 	touch $(INF_STAMP)
 
 demo: install
-	mkdir -p runs/demo
-	$(BIN)/radllm extract synthetic --out runs/demo/features.parquet --jobs 2
-	$(BIN)/python -c "import pandas as pd; from radllm.evaluation import evaluate; \
-	  r = evaluate(None, pd.read_parquet('runs/demo/features.parquet'), arms=['radiomics'], dataset='synthetic', n_permutations=0, progress=False); \
-	  print(r.table().to_string())"
+	$(BIN)/radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo --jobs 2 --config nbs/experiments/demo.yaml
+	$(BIN)/radllm report runs/demo
 
 test: install infinity
 	$(BIN)/nbdev_test --n_workers 2 --do_print
@@ -62,3 +59,31 @@ clean:
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
 readme: install
 	$(BIN)/python tests/make_readme.py
+
+# The documentation site (_quarto.yml at the root; nbs/_quarto.yml links to it): nbdev_docs processes nbs/ into _proc/,
+# renders it with Quarto into _docs/. nbdev_docs also re-renders README.md with Quarto when index.ipynb is newer, so
+# README.md is written again from index.ipynb afterwards (tests/test_docs.py checks it). The venv goes first on PATH:
+# Quarto's Jupyter kernel and the tutorial's `!radllm` commands use it. Without Quarto, nbdev_docs would try to
+# install it with sudo, so this target checks first. nbdev re-makes a generated page (x.qmd.py) only when its script
+# is newer than _proc/, so the two generated pages are removed first: they follow the template and summary.csv.
+docs: install
+	@if command -v quarto >/dev/null 2>&1; then \
+	  rm -f _proc/results.qmd _proc/experiments/example.qmd; \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" QUARTO_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/nbdev_docs && \
+	  $(BIN)/python tests/make_readme.py && echo "site written to _docs/ (open _docs/index.html)"; \
+	else \
+	  echo "make docs needs Quarto (https://quarto.org/docs/get-started/), which renders the site; nbdev_docs was not run."; \
+	  echo "checked: 'command -v quarto' found no quarto on PATH=$$PATH"; \
+	  echo "everything short of Quarto is tested by: $(BIN)/python -m pytest tests/test_site.py"; \
+	  exit 1; \
+	fi
+
+# The results page: copy the summary of a finished `make demo` (or RESULTS_RUN=runs/NAME) into nbs/results/, the
+# committed source of nbs/results.qmd.py, and print the page it makes. Only numbers are copied, never images.
+RESULTS_RUN ?= runs/demo
+results: install
+	@test -f $(RESULTS_RUN)/summary.csv || { echo "$(RESULTS_RUN)/summary.csv not found: run 'make demo' (or radllm report $(RESULTS_RUN)) first"; exit 1; }
+	mkdir -p nbs/results
+	cp $(RESULTS_RUN)/summary.csv $(RESULTS_RUN)/summary.md nbs/results/
+	touch nbs/results.qmd.py
+	$(BIN)/python nbs/results.qmd.py

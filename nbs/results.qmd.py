@@ -1,0 +1,100 @@
+"""---
+title: "Results"
+description: "What the synthetic demo measured, over seeds, with confidence intervals and paired tests: generated from the committed run summary."
+---"""
+# An nbdev "qpy" page: `nbdev_docs` executes this script while it processes nbs/ and what it prints becomes
+# _proc/results.qmd. Every number comes from nbs/results/summary.csv, the summary `radllm report` wrote for the
+# demo run (`make demo`), copied here by `make results`; nothing on this page is typed by hand.
+# tests/test_site.py checks that the numbers printed are those of summary.csv. Run it alone to preview the page:
+# `python nbs/results.qmd.py`. (nbdev runs it without __file__; the repository is found from settings.ini.)
+import re
+from pathlib import Path
+
+import pandas as pd
+from nbdev.config import get_config
+
+RESULTS = get_config().nbs_path / "results"
+METRICS = ["auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier"]
+NAMES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
+         "balanced_accuracy": "balanced accuracy", "brier": "Brier score"}
+ARMS = {"radiomics": "selected radiomics features -> classifier (the conventional baseline)",
+        "text": "features -> prompt -> embedding -> classifier", "concat": "radiomics features (+) prompt embedding -> classifier",
+        "weighted": "weighted late fusion of the radiomics and text probabilities",
+        "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's method)"}
+
+
+def cell(r) -> str:
+    "'mean ± SD (CI)' of one summary row, three decimals; no SD with a single seed."
+    sd = f" ± {r['sd']:.3f}" if pd.notna(r["sd"]) else ""
+    return f"{r['mean']:.3f}{sd} ({r['ci_lo']:.3f} to {r['ci_hi']:.3f})"
+
+
+def dataset_table(s: pd.DataFrame) -> str:
+    "Markdown table of one dataset: one row per arm, one column per metric, then the AUC tests against radiomics."
+    metrics = [m for m in METRICS if m in set(s.metric)]
+    head = ["arm"] + [NAMES[m] for m in metrics] + ["AUC diff vs radiomics", "DeLong p (median)", "seeds with p < 0.05"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for arm, a in s.groupby("arm", sort=False):
+        by = a.set_index("metric")
+        auc = by.loc["auc"] if "auc" in by.index else None
+        tests = ["", "", ""] if auc is None or pd.isna(auc["delong_p"]) else \
+            [f"{auc['auc_diff']:+.3f}", f"{auc['delong_p']:.3f}", f"{int(auc['n_significant'])}/{int(auc['seeds'])}"]
+        rows.append("| " + " | ".join([f"`{arm}`"] + [cell(by.loc[m]) if m in by.index else "" for m in metrics] + tests) + " |")
+    return "\n".join(rows)
+
+
+def reading(dataset: str, s: pd.DataFrame) -> str:
+    "A short reading of one dataset's numbers, computed from them."
+    auc = s[s.metric == "auc"].set_index("arm")
+    best = auc["mean"].idxmax()
+    seeds = int(auc["seeds"].max())
+    out = [f"On **{dataset}** ({seeds} seed{'s' * (seeds != 1)}), the highest mean AUC was `{best}`'s: "
+           f"{auc.loc[best, 'mean']:.3f} (median 95% CI {auc.loc[best, 'ci_lo']:.3f} to {auc.loc[best, 'ci_hi']:.3f})."]
+    for arm, r in auc.drop(index="radiomics", errors="ignore").iterrows():
+        if pd.isna(r["delong_p"]): continue
+        n_sig, verdict = int(r["n_significant"]), ""
+        if n_sig == 0: verdict = "in no seed was the difference significant (DeLong p < 0.05)"
+        elif n_sig == seeds: verdict = f"the difference was significant in every seed"
+        else: verdict = f"the difference was significant in {n_sig} of {seeds} seeds only"
+        out.append(f"`{arm}` vs `radiomics`: mean AUC difference {r['auc_diff']:+.3f}; {verdict}.")
+    return " ".join(out)
+
+
+def permutation_control(md: str) -> str:
+    "The label-permutation line of summary.md (mean AUC with shuffled labels), if the report wrote one."
+    m = re.search(r"^Label-permutation control.*$", md, re.MULTILINE)
+    return m.group(0) if m else ""
+
+
+def page(results: Path = RESULTS) -> str:
+    csv = results / "summary.csv"
+    if not csv.is_file(): raise FileNotFoundError(f"{csv} not found: run `make demo` then `make results`")
+    summary = pd.read_csv(csv)
+    md = (results / "summary.md").read_text() if (results / "summary.md").is_file() else ""
+    datasets = ", ".join(summary.dataset.unique())
+    n_seeds = int(summary.seeds.max())
+    parts = [f"These numbers come from `summary.csv` of a committed run summary: {datasets}, {n_seeds} seed{'s' * (n_seeds != 1)}. "
+             "The demo makes such a run (`make demo`: `radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo`, then "
+             "`radllm report runs/demo`) and `make results` copies its summary into `nbs/results/`, from which this page is "
+             "generated. The [end-to-end example](experiments/example.qmd) shows what one run does.",
+             "**Read them for what they are.** The synthetic lesions are simulated by radllm itself (masses drawn from "
+             "BI-RADS descriptors on simulated parenchyma), so these numbers show that the pipeline works end to end and "
+             "that its controls behave; they say nothing about how any method performs on real mammograms. Cells are "
+             "mean ± SD over seeds, with the median per-run 95% confidence interval (DeLong for AUC, patient-level "
+             "bootstrap for the rest). Every arm is compared with `radiomics` on the same lesions and folds: a "
+             "difference counts only where the paired test says so.",
+             "| arm | what it is |\n|---|---|\n" + "\n".join(f"| `{a}` | {ARMS.get(a, '')} |" for a in summary.arm.unique())]
+    for dataset, s in summary.groupby("dataset", sort=False):
+        parts += [f"## {dataset}", dataset_table(s), reading(dataset, s)]
+        if dataset.startswith("mini-mias"):
+            parts.append("mini-MIAS is real (digitised film) data used under its research licence (Suckling J et al. 1994, "
+                         "Excerpta Medica ICS 1069:375-378); only numbers computed from it appear on this site, never its "
+                         "images. It is a small cohort, so its confidence intervals are wide.")
+    control = permutation_control(md)
+    if control: parts += ["## Controls", control + "."]
+    parts.append(f"*Source: `nbs/results/summary.csv` ({len(summary)} rows: {summary.dataset.nunique()} dataset(s), "
+                 f"{summary.arm.nunique()} arm(s), {summary.metric.nunique()} metrics).*")
+    return "\n\n".join(parts) + "\n"
+
+
+print(page())

@@ -1,0 +1,66 @@
+"All five arms on the real mini-MIAS set, the leak detector, reproducibility and cross-dataset transfer."
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radllm.data import load_dataset
+from radllm.evaluation import evaluate, transfer, conclusion
+from radllm.extraction import extract
+
+
+@pytest.fixture(scope="module")
+def mias_features(tmp_path_factory):
+    from conftest import MIAS
+    if not (MIAS / "Info.txt").is_file(): pytest.skip(f"mini-MIAS data not found at {MIAS}")
+    cache = tmp_path_factory.mktemp("cache")
+    m = load_dataset(f"mini-mias:{MIAS}")
+    features, _ = extract(m, jobs=2, cache_dir=cache, progress=False)
+    return m, features, cache
+
+
+def test_mias_all_five_arms(mias_features, tmp_path):
+    m, features, cache = mias_features
+    res = evaluate(m, features, arms=["radiomics", "text", "concat", "weighted", "lora"], n_splits=5, seed=0,
+                   n_permutations=5, cache_dir=str(cache), progress=False)
+    out = res.save(tmp_path / "run")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_lesions"] == 83 and metrics["n_patients"] == 70
+    assert set(metrics["arms"]) == {"radiomics", "text", "concat", "weighted", "lora"}
+    for arm, ms in metrics["arms"].items():
+        for k in ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "balanced_accuracy", "brier"):
+            assert "value" in ms[k] and len(ms[k]["ci"]) == 2, (arm, k)
+        assert ("vs_radiomics" in ms) == (arm != "radiomics")
+    # the leak detector: shuffled labels give chance
+    assert abs(metrics["controls"]["permuted_labels_auc"] - 0.5) <= 0.1, metrics["controls"]
+    # every lesion predicted once per arm; no patient on both sides of any split
+    pred = pd.read_parquet(out / "predictions.parquet")
+    assert (pred.groupby(["arm", "lesion_id"]).size() == 1).all()
+    for arm, p in pred.groupby("arm"):
+        assert (p.groupby("patient_id").fold.nunique() == 1).all(), f"{arm}: a patient spans folds"
+    # all arms on identical folds
+    folds = pred.pivot_table(index="lesion_id", columns="arm", values="fold")
+    assert (folds.nunique(axis=1) == 1).all()
+    print("\n" + res.table().to_string() + "\n" + conclusion(res))
+
+
+def test_same_seed_same_numbers(tmp_path):
+    cache = tmp_path / "c"
+    m = load_dataset("synthetic:60", cache_dir=cache)
+    features, _ = extract(m, cache_dir=cache, progress=False)
+    runs = [evaluate(m, features, arms=["radiomics", "text"], n_splits=3, n_boot=200, n_permutations=1,
+                     ablations=["order"], cache_dir=str(cache), progress=False).to_dict() for _ in range(2)]
+    assert json.dumps(runs[0], sort_keys=True) == json.dumps(runs[1], sort_keys=True)
+    other = evaluate(m, features, arms=["radiomics"], seed=1, n_splits=3, n_boot=200, n_permutations=0, progress=False).to_dict()
+    assert other["arms"]["radiomics"]["auc"] != runs[0]["arms"]["radiomics"]["auc"]
+
+
+def test_transfer_reads_features_the_test_set_lacks(tmp_path):
+    "The text arm reads whatever features a lesion has; the radiomics arm uses the common ones."
+    cache = tmp_path / "c"
+    a, _ = extract(load_dataset("synthetic:60", cache_dir=cache), cache_dir=cache, progress=False)
+    b = a.sample(frac=1.0, random_state=1).drop(columns=["original_shape2D_Sphericity", "original_glcm_Contrast"])
+    res = transfer(a, b, arms=["radiomics", "text"], n_boot=100, cache_dir=str(cache))
+    assert res.config["common_features"] == 100 and res.config["train_features"] == 102
+    assert set(res.predictions.arm) == {"radiomics", "text"} and res.predictions.proba.between(0, 1).all()
