@@ -41,8 +41,10 @@ $(INF_STAMP):
 	$(INF_VENV)/bin/infinity_emb v2 --help >/dev/null
 	touch $(INF_STAMP)
 
+# One kernel per seed (--jobs 3), each with one thread: the three runs share the cores and end together. With
+# --jobs 2 on two cores the third seed starts only when the first two are done (measured, empty cache: 349 s vs 250 s).
 demo: install
-	$(BIN)/radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo --jobs 2 --config nbs/experiments/demo.yaml
+	$(BIN)/radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo --jobs 3 --config nbs/experiments/demo.yaml
 	$(BIN)/radllm report runs/demo
 
 test: install infinity

@@ -14,8 +14,9 @@ from .config import RunConfig, content_key, parallel_map
 from .data import dataset_name
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'SUMMARY_METRICS', 'template_path', 'run_folder', 'git_commit', 'data_fingerprint', 'run_parameters',
-           'is_finished', 'run_one', 'run_batch', 'collect', 'summarize', 'summary_table', 'report']
+__all__ = ['TEMPLATE', 'THREAD_VARS', 'SUMMARY_METRICS', 'template_path', 'run_folder', 'git_commit', 'data_fingerprint',
+           'run_parameters', 'is_finished', 'run_one', 'prepare_dataset', 'threads_per_run', 'usable_cores',
+           'run_batch', 'collect', 'summarize', 'summary_table', 'report']
 
 # %% ../nbs/10_runs.ipynb #e54682fd
 def _source_root() -> Path:
@@ -53,6 +54,8 @@ def data_fingerprint(manifest: pd.DataFrame) -> str:
     return content_key("data", rows)[:16]
 
 # %% ../nbs/10_runs.ipynb #4dc48d04
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 def run_parameters(cfg: RunConfig, out_dir: Path) -> dict:
     "papermill parameters of a run (the template's parameters cell)."
     return dict(dataset=cfg.dataset, seed=cfg.seed, n_splits=cfg.n_splits, n_repeats=cfg.n_repeats, arms=list(cfg.arms),
@@ -68,10 +71,9 @@ def is_finished(folder: Path, cfg: RunConfig) -> bool:
 def run_one(task: dict) -> dict:
     "Execute the template for one (config, folder); returns {dataset, seed, status, seconds, error}."
     import papermill as pm
-    from radllm.data import load_dataset
     cfg, folder = RunConfig.from_dict(task["config"]), Path(task["folder"])
-    if task.get("one_thread"):                      # several runs share the cores: one thread each, no oversubscription
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"): os.environ[var] = "1"
+    if task.get("threads"):                         # runs share the cores: each kernel uses its share, no oversubscription
+        for var in THREAD_VARS: os.environ[var] = str(task["threads"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "error.txt").unlink(missing_ok=True)
     t0 = time.perf_counter()
@@ -81,8 +83,7 @@ def run_one(task: dict) -> dict:
                             parameters=run_parameters(cfg, folder.resolve()),
                             cwd=str(folder))
         record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed, "git_commit": git_commit(),
-                  "data_fingerprint": data_fingerprint(load_dataset(cfg.dataset, cache_dir=cfg.cache_dir)),
-                  "seconds": round(time.perf_counter() - t0, 1)}
+                  "data_fingerprint": task["data_fingerprint"], "seconds": round(time.perf_counter() - t0, 1)}
         (folder / "run.json").write_text(json.dumps(record, indent=2))
         return {**status, "status": "ok", "seconds": record["seconds"], "error": ""}
     except Exception as e:
@@ -91,19 +92,51 @@ def run_one(task: dict) -> dict:
         return {**status, "status": "failed", "seconds": round(time.perf_counter() - t0, 1), "error": msg.splitlines()[0][:300]}
 
 # %% ../nbs/10_runs.ipynb #7f1dad4c
+def prepare_dataset(spec: str, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None, progress: bool = True) -> str:
+    "Load and extract dataset `spec` once into the cache before its runs; returns its data fingerprint."
+    from radllm.data import load_dataset
+    from radllm.extraction import extract
+    manifest = load_dataset(spec, cache_dir=cfg.cache_dir)
+    extract(manifest, params=cfg.params, jobs=jobs, scheduler=scheduler, cache_dir=cfg.cache_dir, progress=progress)
+    return data_fingerprint(manifest)
+
+def threads_per_run(jobs: int, scheduler: str | None = None) -> int | None:
+    "Threads each kernel may use when `jobs` runs share this machine (None: a single run keeps the defaults)."
+    if scheduler: return 1                      # Dask workers: one run per worker thread
+    if jobs <= 1: return None
+    return max(1, usable_cores() // jobs)
+
+def usable_cores() -> int:
+    "CPU cores this process may run on."
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+# %% ../nbs/10_runs.ipynb #3897c967
 def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
               scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True) -> pd.DataFrame:
     "Run the template for every dataset x seed into out/<dataset>/seed<k>/; returns (and writes) the status table."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     base = config or RunConfig()
     inner_jobs = 1 if (jobs > 1 or scheduler) else base.jobs          # parallel runs, serial inside each
+    threads = threads_per_run(jobs, scheduler)
     tasks, rows = [], []
+    def row(spec, seed, folder, status, error): return {"dataset": dataset_name(spec), "seed": seed, "folder": str(folder), "status": status, "seconds": 0.0, "error": error}
     for spec in datasets:
+        todo = []
         for seed in seeds:
             cfg = base.replace(dataset=spec, seed=int(seed), jobs=inner_jobs, scheduler=None, cache_dir=cache_dir or base.cache_dir)
             folder = run_folder(out, spec, seed)
-            if is_finished(folder, cfg): rows.append({"dataset": dataset_name(spec), "seed": seed, "folder": str(folder), "status": "skipped", "seconds": 0.0, "error": "finished before"})
-            else: tasks.append({"config": cfg.to_dict(), "folder": str(folder), "one_thread": jobs > 1 or scheduler is not None})
+            if is_finished(folder, cfg): rows.append(row(spec, seed, folder, "skipped", "finished before"))
+            else: todo.append({"config": cfg.to_dict(), "folder": str(folder), "threads": threads})
+        if not todo: continue
+        try: fingerprint = prepare_dataset(spec, cfg, jobs, scheduler, progress)
+        except Exception as e:
+            msg = f"preparing {spec}: {type(e).__name__}: {e}".splitlines()[0][:300]
+            for t in todo:
+                Path(t["folder"]).mkdir(parents=True, exist_ok=True)
+                (Path(t["folder"]) / "error.txt").write_text(msg + "\n\n" + traceback.format_exc())
+                rows.append(row(spec, t["config"]["seed"], t["folder"], "failed", msg))
+            continue
+        tasks += [{**t, "data_fingerprint": fingerprint} for t in todo]
     for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress): rows.append(r)
     status = pd.DataFrame(rows, columns=["dataset", "seed", "folder", "status", "seconds", "error"]).sort_values(["dataset", "seed"])
     status.to_csv(out / "status.csv", index=False)

@@ -1,5 +1,5 @@
 "Batches through the command line: papermill runs over datasets x seeds, resume after a kill, the report, no secret leaks."
-import json, os, shutil, signal, subprocess, sys, time
+import json, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,10 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
             assert m["seed"] == seed and set(m["arms"]) == {"radiomics", "text"}
             run = json.loads((folder / "run.json").read_text())
             assert run["data_fingerprint"] and "config_hash" in run
+            # the batch extracted the dataset once, before the runs: every kernel read all its features from the cache
+            line = re.search(r"(\d+) extracted, \d+ skipped, \d+ failed; (\d+) read from the cache", (folder / "end_to_end.ipynb").read_text())
+            assert line and int(line[1]) > 0 and line[1] == line[2], line
+        assert json.loads((out / ds / "seed0" / "run.json").read_text())["data_fingerprint"] == json.loads((out / ds / "seed1" / "run.json").read_text())["data_fingerprint"]
     r = radllm("report", out)
     assert r.returncode == 0, r.stderr
     for f in ("summary.md", "summary.csv", "summary.html"): assert (out / f).is_file()
