@@ -16,9 +16,9 @@ from .data import (OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ROI_COLUMNS, ImageReadErr
                          manifest_problems, read_image, roi_mask)
 
 # %% auto #0
-__all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'QC_COLUMNS', 'NON_FEATURE_COLUMNS', 'params_path', 'load_params',
-           'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'lesion_key', 'extract',
-           'feature_columns', 'qc_path', 'write_outputs', 'summary_line']
+__all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'RACY_NS', 'QC_COLUMNS', 'NON_FEATURE_COLUMNS', 'params_path',
+           'load_params', 'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'FileDigests',
+           'lesion_key', 'extract', 'feature_columns', 'qc_path', 'write_outputs', 'summary_line']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -110,19 +110,33 @@ def extract_lesion(row: dict, params: dict) -> dict:
     return out
 
 # %% ../nbs/03_extraction.ipynb #97b297ae
-def _file_digest(path, memo: dict) -> str | None:
-    if path not in memo:
-        try: memo[path] = content_key(Path(path).read_bytes())
-        except OSError: memo[path] = None
-    return memo[path]
+RACY_NS = 2 * 10**9       # a file modified less than 2 s ago may change again within the clock's resolution: not remembered
 
-def lesion_key(row: dict, params: dict, memo: dict | None = None) -> str | None:
+class FileDigests:
+    "SHA-256 of files' bytes, remembered by (path, size, modification time) in the `digests` cache; None for an unreadable file."
+    def __init__(self, cache_dir=None):
+        self.cache, self.memo = ContentCache("digests", cache_dir), {}
+
+    def __call__(self, path) -> str | None:
+        if path not in self.memo:
+            try:
+                p = Path(path).resolve(); st = p.stat()
+                key = content_key("file", str(p), st.st_size, st.st_mtime_ns)
+                digest = self.cache.get(key)
+                if digest is None:
+                    digest = content_key(p.read_bytes()).encode()
+                    if time.time_ns() - st.st_mtime_ns > RACY_NS: self.cache.put(key, digest)
+                self.memo[path] = digest.decode()
+            except OSError: self.memo[path] = None
+        return self.memo[path]
+
+def lesion_key(row: dict, params: dict, digests: FileDigests | None = None) -> str | None:
     "Content key of a lesion's features (None when its files cannot be read)."
     import radiomics
-    memo = {} if memo is None else memo
-    img = _file_digest(row["image"], memo)
+    digests = digests or FileDigests()
+    img = digests(row["image"])
     mask = row.get("mask")
-    roi = _file_digest(mask, memo) if isinstance(mask, str) and mask.strip() else str(row.get("roi"))
+    roi = digests(mask) if isinstance(mask, str) and mask.strip() else str(row.get("roi"))
     if img is None or roi is None: return None
     spacing = row.get("spacing_mm")
     spacing = None if spacing is None or pd.isna(spacing) else float(spacing)
@@ -145,12 +159,11 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
     bad_rows = problems.groupby("row").problem.apply("; ".join).to_dict()
     qc = [_qc_row(s["lesion_id"], "", "skipped", s["reason"]) for s in manifest.attrs.get("skipped", [])]
     rows = manifest.to_dict("records")
-    todo, keys, memo = [], {}, {}
+    todo, keys, digests = [], {}, FileDigests(cache_dir)
     for i, r in enumerate(rows):
         lid, pid = str(r["lesion_id"]), str(r["patient_id"])
         if i in bad_rows: qc.append(_qc_row(lid, pid, "error", f"lesion {lid}: {bad_rows[i]}")); continue
-        keys[i] = lesion_key(r, params, memo); todo.append(i)
-    del memo
+        keys[i] = lesion_key(r, params, digests); todo.append(i)
     cache = ContentCache("features", cache_dir)
     hits = cache.get_many([keys[i] for i in todo if keys[i]])
     results = {}

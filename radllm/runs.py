@@ -44,12 +44,12 @@ def git_commit() -> str | None:
         return sha.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError): return None
 
-def data_fingerprint(manifest: pd.DataFrame) -> str:
+def data_fingerprint(manifest: pd.DataFrame, cache_dir=None) -> str:
     "Fingerprint of a dataset: every lesion's id, patient, label, ROI and the bytes of its files."
-    from radllm.extraction import _file_digest
-    memo, rows = {}, []
+    from radllm.extraction import FileDigests
+    digests, rows = FileDigests(cache_dir), []
     for r in manifest.sort_values("lesion_id").to_dict("records"):
-        files = [_file_digest(r[c], memo) for c in ("image", "mask") if isinstance(r.get(c), str) and r[c].strip()]
+        files = [digests(r[c]) for c in ("image", "mask") if isinstance(r.get(c), str) and r[c].strip()]
         rows.append([str(r["lesion_id"]), str(r["patient_id"]), str(r["label"]), str(r.get("roi", "")), files])
     return content_key("data", rows)[:16]
 
@@ -98,7 +98,7 @@ def prepare_dataset(spec: str, cfg: RunConfig, jobs: int = 1, scheduler: str | N
     from radllm.extraction import extract
     manifest = load_dataset(spec, cache_dir=cfg.cache_dir)
     extract(manifest, params=cfg.params, jobs=jobs, scheduler=scheduler, cache_dir=cfg.cache_dir, progress=progress)
-    return data_fingerprint(manifest)
+    return data_fingerprint(manifest, cfg.cache_dir)
 
 def threads_per_run(jobs: int, scheduler: str | None = None) -> int | None:
     "Threads each kernel may use when `jobs` runs share this machine (None: a single run keeps the defaults)."
