@@ -13,7 +13,7 @@ Every page's code ran: the tutorial and the end-to-end example are executed here
 What only Quarto can check (its HTML theme, search, Quarto's own execution of the tutorial, cross-page .ipynb->.html
 link rewriting) is left to `make docs` on a machine with Quarto.
 """
-import json, os, re, shutil, sys, tempfile
+import json, os, re, shutil, sys, tempfile, warnings
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -121,19 +121,23 @@ def site(tmp_path_factory):
     cwd = os.getcwd()
     try:
         os.chdir(ROOT)
-        proc, errors = base / "_proc", {}
+        proc, errors, mixed = base / "_proc", {}, {}
         files = list(nbglob(NBS, func=Path, file_glob="", file_re="")) + [NBS / "_quarto.yml"]
         for f in files:
             job = _proc_file(f, proc, NBS)
             try:
-                if job: main(job)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    if job: main(job)
+                found = [str(w.message) for w in caught if "Found cells containing imports" in str(w.message)]
+                if found: mixed[f.relative_to(NBS).as_posix()] = found
             except Exception as e: errors[f.relative_to(NBS).as_posix()] = f"{e}\n  caused by: {e.__cause__!r}"
         run = base / "tutorial"; run.mkdir()
         pm.execute_notebook(str(NBS / "tutorial.ipynb"), str(run / "tutorial.ipynb"), kernel_name="python3",
                             cwd=str(run), progress_bar=False)
     finally:
         os.chdir(cwd); os.environ.clear(); os.environ.update(old_env)
-    return dict(proc=proc, tutorial=run / "tutorial.ipynb", errors=errors)
+    return dict(proc=proc, tutorial=run / "tutorial.ipynb", errors=errors, mixed=mixed)
 
 
 def to_html(nb) -> str:
@@ -153,6 +157,8 @@ def test_every_file_processes_for_the_docs(site):
     mixes imports with code using names from earlier, unexecuted cells breaks `nbdev_docs`. Keep imports in cells of
     their own (nbdev warns "Found cells containing imports and other code")."""
     assert not site["errors"], "nbdev_docs would stop here:\n\n" + "\n\n".join(f"{k}: {v}" for k, v in site["errors"].items())
+    assert not site["mixed"], "cells that mix imports with other code (nbdev runs them while building the docs):\n\n" + \
+        "\n\n".join(f"{k}: {v}" for k, v in site["mixed"].items())
 
 
 def test_processed_site_holds_the_config_and_every_page(site):
