@@ -5,13 +5,12 @@ import csv as _csv, plistlib
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 
 def write_dicom(path, arr, photometric="MONOCHROME2", bits=12, spacing=(0.1, 0.1), imager=False, syntax=None, **tags):
     "Write a small single-frame grayscale DICOM (test fixture): 8-bit storage when `bits` <= 8, no spacing tag when `spacing` is None, extra `tags` (e.g. SeriesDescription) set as given."
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
     meta.MediaStorageSOPInstanceUID = generate_uid()
