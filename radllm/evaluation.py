@@ -74,8 +74,8 @@ def oof_predict_proba(estimator, X, y, groups, n_splits: int = 3, seed: int = 0)
     y, groups = np.asarray(y), np.asarray(groups)
     n_splits = max(2, min(n_splits, len(np.unique(groups)), np.bincount(y.astype(int)).min()))
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    import sklearn
-    with sklearn.config_context(enable_metadata_routing=True):          # groups reach the splitter and the arm's own inner CVs
+    from radllm.fusion import routing
+    with routing():                                                     # groups reach the splitter and the arm's own inner CVs
         return cross_val_predict(clone(estimator), X, y, cv=cv, method="predict_proba", params={"groups": groups})[:, 1]
 
 # %% ../nbs/09_evaluation.ipynb #52ceb0dd
@@ -239,16 +239,18 @@ from .fusion import make_arm
 
 def fit_predict_fold(model, X, y, groups, train, test, threshold: str | float = "youden", inner_splits: int = 3, seed: int = 0):
     "Fit `model` on the training rows; P(malignant) of the test rows and the threshold chosen on the training rows."
+    from threadpoolctl import threadpool_limits
     Xtr, ytr, gtr = X.iloc[train], y[train], groups[train]
-    fitted = clone(model).fit(Xtr, ytr, groups=gtr)
-    p = fitted.predict_proba(X.iloc[test])[:, 1]
-    final = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
-    held_out = getattr(final, "validation_predictions_", None)          # (labels, P) of the model's own inner validation split
-    if isinstance(threshold, str) and threshold != "prevalence":
-        if held_out is not None and len(np.unique(held_out[0])) == 2: thr = choose_threshold(held_out[0], held_out[1], threshold)
-        else: thr = choose_threshold(ytr, oof_predict_proba(model, Xtr, ytr, gtr, inner_splits, seed), threshold)
-    elif threshold == "prevalence": thr = float(ytr.mean())
-    else: thr = float(threshold)
+    with threadpool_limits(limits=1, user_api="blas"):                  # small matrices: BLAS threads only add contention
+        fitted = clone(model).fit(Xtr, ytr, groups=gtr)
+        p = fitted.predict_proba(X.iloc[test])[:, 1]
+        final = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
+        held_out = getattr(final, "validation_predictions_", None)      # (labels, P) of the model's own inner validation split
+        if isinstance(threshold, str) and threshold != "prevalence":
+            if held_out is not None and len(np.unique(held_out[0])) == 2: thr = choose_threshold(held_out[0], held_out[1], threshold)
+            else: thr = choose_threshold(ytr, oof_predict_proba(model, Xtr, ytr, gtr, inner_splits, seed), threshold)
+        elif threshold == "prevalence": thr = float(ytr.mean())
+        else: thr = float(threshold)
     return fitted, p, thr
 
 # %% ../nbs/09_evaluation.ipynb #13583145
@@ -257,12 +259,10 @@ def cross_validate(model, X: pd.DataFrame, y, groups, folds, threshold="youden",
     "Out-of-fold predictions (lesion_id, repeat, fold, proba, threshold) of one model on the given folds, and the fitted models' selections."
     from tqdm.auto import tqdm
     from radllm.selection import selected_features
-    from threadpoolctl import threadpool_limits
     y, groups = np.asarray(y).astype(int), np.asarray(groups)
     rows, selections = [], []
     for r, k, tr, te in tqdm(folds, desc=desc, disable=not progress, leave=False):
-        with threadpool_limits(limits=1, user_api="blas"):       # small matrices: BLAS threads only add contention
-            fitted, p, thr = fit_predict_fold(model, X, y, groups, tr, te, threshold, inner_splits, seed + r)
+        fitted, p, thr = fit_predict_fold(model, X, y, groups, tr, te, threshold, inner_splits, seed + r)
         rows.append(pd.DataFrame({"lesion_id": X.index[te], "repeat": r, "fold": k, "proba": p, "threshold": thr}))
         try: selections.append(selected_features(fitted))
         except (ValueError, AttributeError): pass
@@ -508,9 +508,7 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text",
         cols = common if arm == "radiomics" else list(Xa.columns)
         Xall = pd.concat([Xa[cols], Xb.reindex(columns=cols)])
         train_idx, test_idx = np.arange(len(Xa)), np.arange(len(Xa), len(Xa) + len(Xb))
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(limits=1, user_api="blas"):
-            _, p, thr = fit_predict_fold(make_arm(arm, **opts), Xall, np.r_[ya, yb], np.r_[ga_b, gb_b], train_idx, test_idx, threshold, inner_splits, seed)
+        _, p, thr = fit_predict_fold(make_arm(arm, **opts), Xall, np.r_[ya, yb], np.r_[ga_b, gb_b], train_idx, test_idx, threshold, inner_splits, seed)
         preds.append(pd.DataFrame({"lesion_id": Xb.index, "arm": arm, "repeat": 0, "fold": 0, "proba": p, "threshold": thr}))
     labels = pd.DataFrame({"patient_id": gb, "label": yb}, index=Xb.index)
     res = EvalResults(f"{names[0]} -> {names[1]}", seed, labels, pd.concat(preds, ignore_index=True), {},

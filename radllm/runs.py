@@ -15,8 +15,8 @@ from .data import dataset_name
 
 # %% auto #0
 __all__ = ['TEMPLATE', 'THREAD_VARS', 'SUMMARY_METRICS', 'template_path', 'run_folder', 'git_commit', 'data_fingerprint',
-           'run_parameters', 'is_finished', 'run_one', 'prepare_dataset', 'threads_per_run', 'usable_cores',
-           'run_batch', 'collect', 'summarize', 'summary_table', 'report']
+           'run_parameters', 'is_finished', 'run_one', 'record_error', 'prepare_dataset', 'threads_per_run',
+           'usable_cores', 'run_batch', 'collect', 'summarize', 'summary_table', 'report']
 
 # %% ../nbs/10_runs.ipynb #e54682fd
 def _source_root() -> Path:
@@ -82,14 +82,19 @@ def run_one(task: dict) -> dict:
         pm.execute_notebook(str(template_path()), str(folder / "end_to_end.ipynb"), kernel_name="python3", progress_bar=False,
                             parameters=run_parameters(cfg, folder.resolve()),
                             cwd=str(folder))
-        record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed, "git_commit": git_commit(),
+        record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed, "git_commit": task["git_commit"],
                   "data_fingerprint": task["data_fingerprint"], "seconds": round(time.perf_counter() - t0, 1)}
         (folder / "run.json").write_text(json.dumps(record, indent=2))
         return {**status, "status": "ok", "seconds": record["seconds"], "error": ""}
     except Exception as e:
-        msg = f"{type(e).__name__}: {e}"
-        (folder / "error.txt").write_text(msg + "\n\n" + traceback.format_exc())
-        return {**status, "status": "failed", "seconds": round(time.perf_counter() - t0, 1), "error": msg.splitlines()[0][:300]}
+        return {**status, "status": "failed", "seconds": round(time.perf_counter() - t0, 1), "error": record_error(folder, e)}
+
+def record_error(folder: Path, e: Exception, context: str = "") -> str:
+    "Write the error and its traceback to folder/error.txt; return its first line (for status.csv)."
+    msg = f"{context}{type(e).__name__}: {e}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "error.txt").write_text(msg + "\n\n" + traceback.format_exc())
+    return msg.splitlines()[0][:300]
 
 # %% ../nbs/10_runs.ipynb #7f1dad4c
 def prepare_dataset(spec: str, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None, progress: bool = True) -> str:
@@ -117,7 +122,7 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     base = config or RunConfig()
     inner_jobs = 1 if (jobs > 1 or scheduler) else base.jobs          # parallel runs, serial inside each
-    threads = threads_per_run(jobs, scheduler)
+    threads, commit = threads_per_run(jobs, scheduler), git_commit()    # the same for every run of the batch
     tasks, rows = [], []
     def row(spec, seed, folder, status, error): return {"dataset": dataset_name(spec), "seed": seed, "folder": str(folder), "status": status, "seconds": 0.0, "error": error}
     for spec in datasets:
@@ -130,13 +135,9 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
         if not todo: continue
         try: fingerprint = prepare_dataset(spec, cfg, jobs, scheduler, progress)
         except Exception as e:
-            msg = f"preparing {spec}: {type(e).__name__}: {e}".splitlines()[0][:300]
-            for t in todo:
-                Path(t["folder"]).mkdir(parents=True, exist_ok=True)
-                (Path(t["folder"]) / "error.txt").write_text(msg + "\n\n" + traceback.format_exc())
-                rows.append(row(spec, t["config"]["seed"], t["folder"], "failed", msg))
+            for t in todo: rows.append(row(spec, t["config"]["seed"], t["folder"], "failed", record_error(Path(t["folder"]), e, f"preparing {spec}: ")))
             continue
-        tasks += [{**t, "data_fingerprint": fingerprint} for t in todo]
+        tasks += [{**t, "data_fingerprint": fingerprint, "git_commit": commit} for t in todo]
     for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress): rows.append(r)
     status = pd.DataFrame(rows, columns=["dataset", "seed", "folder", "status", "seconds", "error"]).sort_values(["dataset", "seed"])
     status.to_csv(out / "status.csv", index=False)
