@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #4c182b1a
 from __future__ import annotations
-import ast, json, math, plistlib, re, warnings
+import ast, dataclasses, inspect, json, math, os, plistlib, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,11 +16,12 @@ from .config import get_cache_dir
 
 # %% auto #0
 __all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES', 'DICOM_SUFFIXES', 'PILLOW_SUFFIXES',
-           'SITK_SUFFIXES', 'LOADERS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS', 'CBIS_PATHOLOGY',
-           'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER', 'VINDR_REQUIRED',
-           'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError', 'parse_roi', 'manifest_problems',
-           'validate_manifest', 'MammoImage', 'read_image', 'roi_mask', 'register_loader', 'parse_spec', 'load_dataset',
-           'dataset_name', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads',
+           'SITK_SUFFIXES', 'LOADERS', 'PATH_LOADERS', 'RUNTIME_OPTIONS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE',
+           'CBIS_SUBSETS', 'CBIS_PATHOLOGY', 'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES',
+           'VINDR_TYPE_ORDER', 'VINDR_REQUIRED', 'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError',
+           'parse_roi', 'manifest_problems', 'validate_manifest', 'MammoImage', 'read_image', 'roi_mask',
+           'register_loader', 'loader_options', 'DatasetSpec', 'parse_dataset_spec', 'load_dataset', 'dataset_name',
+           'resolve_spec', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads',
            'birads_label', 'load_cbis_ddsm', 'inbreast_lesion_type', 'read_inbreast_xml', 'load_inbreast',
            'load_vindr_mammo', 'load_synthetic']
 
@@ -254,31 +255,124 @@ def roi_mask(row, shape: tuple[int, int]) -> np.ndarray:
 
 # %% ../nbs/01_data.ipynb #5bd763b4
 LOADERS: dict[str, Callable[..., pd.DataFrame]] = {}
+PATH_LOADERS: set[str] = set()          # loaders whose argument is a file or folder
+RUNTIME_OPTIONS = ("cache_dir",)        # given by radllm itself, never part of a spec
 
-def register_loader(name: str):
-    "Decorator: register a loader `fn(arg, **options) -> Manifest` under a dataset spec name."
-    def deco(fn): LOADERS[name] = fn; return fn
+def register_loader(name: str, path: bool = True):
+    "Decorator: register a loader `fn(arg, **options) -> Manifest` under a spec kind; `path`: its argument is a path."
+    def deco(fn):
+        LOADERS[name] = fn
+        if path: PATH_LOADERS.add(name)
+        return fn
     return deco
 
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    "Split a dataset spec `name[:arg]` into its name and argument."
-    name, _, arg = str(spec).partition(":")
-    name = name.strip().lower()
-    if name not in LOADERS: raise ValueError(f"unknown dataset {name!r} in spec {spec!r}; known: {', '.join(sorted(LOADERS))}")
-    return name, (arg or None)
+def loader_options(kind: str) -> dict[str, inspect.Parameter]:
+    "The options a loader takes in a spec (its keyword parameters after the argument)."
+    params = list(inspect.signature(LOADERS[kind]).parameters.values())[1:]
+    return {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in RUNTIME_OPTIONS}
 
-def load_dataset(spec: str, **options) -> pd.DataFrame:
-    "Load a dataset spec (`synthetic[:N]`, `mini-mias:PATH`, `cbis-ddsm:PATH`, `inbreast:PATH`, `vindr-mammo:PATH`, `manifest:CSV`) as a Manifest."
-    name, arg = parse_spec(spec)
-    df = LOADERS[name](arg, **options)
+# %% ../nbs/01_data.ipynb #ff0c2db1
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    "A parsed dataset spec `[NAME=]KIND[:ARG][?OPTION=VALUE&...]`; `str()` gives it back as text."
+    kind: str
+    arg: str | None = None
+    options: tuple = ()                 # ((option, value), ...) in the order given
+    name: str | None = None             # the user's name for it, if any
+
+    def __str__(self) -> str:
+        text = (f"{self.name}=" if self.name else "") + self.kind + (f":{self.arg}" if self.arg else "")
+        return text + ("?" + "&".join(f"{k}={_option_text(v)}" for k, v in self.options) if self.options else "")
+
+def _option_text(v) -> str: return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v).lower() if isinstance(v, bool) else str(v)
+
+def _option_type(param: inspect.Parameter) -> tuple[bool, str]:
+    "(takes a list, item type) of a loader option, from its annotation: `tuple[int, ...]` -> (True, 'int')."
+    ann = str(param.annotation) if param.annotation is not param.empty else type(param.default).__name__
+    m = re.search(r"(?:tuple|list)\[(\w+)", ann)
+    if m: return True, m.group(1)
+    return False, next((t for t in ("bool", "int", "float", "str") if t in ann), "")
+
+def _scalar(text: str, kind: str):
+    "One option value as `kind` (bool, int, float, str); '' guesses a number, else text."
+    if kind == "bool":
+        if text.lower() in ("1", "true", "yes"): return True
+        if text.lower() in ("0", "false", "no"): return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    if kind in ("int", "float"):
+        try: return int(text) if kind == "int" else float(text)
+        except ValueError: raise ValueError(f"expected {'an integer' if kind == 'int' else 'a number'}, got {text!r}") from None
+    if kind == "str": return text
+    for number in (int, float):
+        try: return number(text)
+        except ValueError: pass
+    return text
+
+def _option_value(text: str, param: inspect.Parameter):
+    "An option's text parsed by its loader parameter's annotation (`tuple[int, ...]` reads '4,5,6' as (4, 5, 6))."
+    many, kind = _option_type(param)
+    parts = [p.strip() for p in text.split(",")] if many else [text.strip()]
+    if not all(parts): raise ValueError(f"empty value in {text!r}")
+    values = tuple(_scalar(p, kind) for p in parts)
+    return values if many else values[0]
+
+def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
+    "Parse a dataset spec; a ValueError names what is wrong (unknown kind, bad name, unknown or malformed option)."
+    if isinstance(spec, DatasetSpec): return spec
+    text = str(spec).strip()
+    head = text.split(":", 1)[0]
+    name = None
+    if "=" in head:
+        name, text = text.split("=", 1)
+        if not _NAME_RE.fullmatch(name):
+            raise ValueError(f"dataset spec {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+    body, _, query = text.partition("?")
+    kind, _, arg = body.partition(":")
+    kind = kind.strip().lower()
+    if kind not in LOADERS: raise ValueError(f"dataset spec {spec!r}: unknown dataset kind {kind!r}; known: {', '.join(sorted(LOADERS))}")
+    known, options = loader_options(kind), []
+    for item in filter(None, query.split("&")):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if key not in known:
+            hint = f"known: {', '.join(known)}" if known else f"{kind} takes no options"
+            raise ValueError(f"dataset spec {spec!r}: unknown option {key!r} for {kind} ({hint})")
+        if not eq: raise ValueError(f"dataset spec {spec!r}: option {key!r} needs a value ({key}=VALUE)")
+        try: options.append((key, _option_value(value, known[key])))
+        except ValueError as e: raise ValueError(f"dataset spec {spec!r}: option {key}: {e}") from None
+    return DatasetSpec(kind, arg.strip() or None, tuple(options), name)
+
+# %% ../nbs/01_data.ipynb #2ed94ad3
+def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
+    "Load a dataset spec (`synthetic[:N]`, `mini-mias:PATH`, `cbis-ddsm:PATH`, `inbreast:PATH`, `vindr-mammo:PATH`, `manifest:CSV`, with `?options`) as a Manifest."
+    s = parse_dataset_spec(spec)
+    df = LOADERS[s.kind](s.arg, **{**dict(s.options), **options})
     df.attrs.setdefault("skipped", [])
-    df.attrs["spec"] = str(spec)
+    df.attrs["spec"], df.attrs["name"] = str(s), dataset_name(s)
+    if df.empty and not df.attrs["skipped"]:
+        raise ValueError(f"{s}: no lesion loaded: {df.attrs.get('empty_reason', 'the source lists no lesion')}")
     return df
 
-def dataset_name(spec: str) -> str:
-    "A short, file-system-safe name of a dataset spec (`mini-mias:/data/x` -> `mini-mias`)."
-    name, arg = parse_spec(spec)
-    return name if name != "synthetic" or not arg else f"synthetic{arg}"
+def _slug(text: str) -> str: return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-.")
+
+def dataset_name(spec: str | DatasetSpec) -> str:
+    "The spec's name, used as its folder: NAME when given, else made from the kind and the path (`mini-mias:/data/mini-mias` -> `mini-mias`)."
+    s = parse_dataset_spec(spec)
+    if s.name: return s.name
+    if s.kind not in PATH_LOADERS or not s.arg: return s.kind + _slug(s.arg or "")
+    p = Path(os.path.normpath(os.path.abspath(os.path.expanduser(s.arg))))
+    base = _slug(p.stem if p.suffix.lower() in (".csv", ".txt") else p.name)
+    if base in ("", "manifest"): base = _slug(p.parent.name)
+    return base if re.match(rf"{re.escape(s.kind)}([-_.]|$)", base) else f"{s.kind}-{base}" if base else s.kind
+
+def resolve_spec(spec: str | DatasetSpec, base: str | Path | None = None) -> str:
+    "The spec with its path made absolute against `base` (default: the working directory), so it means the same from any folder."
+    s = parse_dataset_spec(spec)
+    if s.kind not in PATH_LOADERS or not s.arg: return str(s)
+    arg = os.path.normpath(os.path.join(os.fspath(base or os.getcwd()), os.path.expanduser(s.arg)))
+    return str(dataclasses.replace(s, arg=arg))
 
 def _root(arg, name) -> Path:
     if not arg: raise ValueError(f"{name} needs a folder: {name}:PATH")
@@ -299,6 +393,7 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
     for col in ("image", "mask"):
         if col in df.columns:
             df[col] = [str(base / p) if isinstance(p, str) and p.strip() and not Path(p).is_absolute() else p for p in df[col]]
+    if df.empty: df.attrs["empty_reason"] = f"{csv_path} has a header and no rows"
     return df
 
 @register_loader("manifest")
@@ -332,7 +427,22 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
             if len(coords) != 3: raise ValueError
         except ValueError: skip("malformed coordinates (expected x y radius as numbers)"); continue
         rows.append(dict(ref=ref, tissue=tissue, cls=cls, severity=toks[2], x=x, y=y, r=r, line=ln))
-    return rows, skipped
+    return _mias_repeats(rows, skipped)
+
+def _mias_repeats(rows: list[dict], skipped: list[dict]) -> tuple[list[dict], list[dict]]:
+    "A film's ROI listed twice: the repeat is skipped; listed with both severities, every listing is (the label is unknown)."
+    same = {}
+    for r in rows: same.setdefault((r["ref"], r["x"], r["y"], r["r"]), []).append(r)
+    keep = []
+    for r in rows:
+        group = same[(r["ref"], r["x"], r["y"], r["r"])]
+        where = f"Info.txt line {r['line']}: film {r['ref']}, ROI ({r['x']:g}, {r['y']:g}) radius {r['r']:g}"
+        if len({g["severity"] for g in group}) > 1:
+            lines = ", ".join(str(g["line"]) for g in group)
+            skipped.append({"lesion_id": r["ref"], "reason": f"{where} is listed on lines {lines} as both benign and malignant: label unknown, skipped"})
+        elif r is not group[0]: skipped.append({"lesion_id": r["ref"], "reason": f"{where} repeats line {group[0]['line']}: skipped"})
+        else: keep.append(r)
+    return keep, skipped
 
 @register_loader("mini-mias")
 def load_mini_mias(arg, **_) -> pd.DataFrame:
@@ -352,6 +462,7 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
                     "density": MIAS_DENSITY[r["tissue"]], "laterality": "L" if n % 2 == 0 else "R", "view": "MLO"})
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "spacing_mm", "lesion_type", "mias_class", "density", "laterality", "view"])
     df.attrs["skipped"] = skipped
+    if not rows: df.attrs["empty_reason"] = f"{info} lists no film with a located lesion"
     return df
 
 # %% ../nbs/01_data.ipynb #7b85495b
@@ -450,7 +561,7 @@ def _cbis_mask(rel, crop_rel, bases) -> tuple[Path | None, str]:
 
 # %% ../nbs/01_data.ipynb #02d6da6f
 @register_loader("cbis-ddsm")
-def load_cbis_ddsm(arg, subsets=None, **_) -> pd.DataFrame:
+def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataFrame:
     "Loader of `cbis-ddsm:PATH` (the description CSVs, and the DICOMs under PATH or PATH/CBIS-DDSM)."
     root = _root(arg, "cbis-ddsm")
     def find(name): return next((p for p in [root / name, *sorted(root.glob(f"*/{name}"))] if p.is_file()), None)
@@ -524,7 +635,8 @@ def read_inbreast_xml(path: str | Path) -> list[dict]:
 
 # %% ../nbs/01_data.ipynb #14d03325
 @register_loader("inbreast")
-def load_inbreast(arg, benign_birads=(1, 2, 3), malignant_birads=(4, 5, 6), point_radius: float | None = None, **_) -> pd.DataFrame:
+def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_birads: tuple[int, ...] = (4, 5, 6),
+                  point_radius: float | None = None, **_) -> pd.DataFrame:
     "Loader of `inbreast:PATH` (AllDICOMs/, AllXML/, INbreast.csv)."
     root = _root(arg, "inbreast")
     benign, malignant = _birads_sets(benign_birads, malignant_birads)
@@ -585,7 +697,7 @@ def _vindr_categories(text: str) -> list[str]:
     return [c.strip() for c in v]
 
 @register_loader("vindr-mammo")
-def load_vindr_mammo(arg, benign_birads=(2, 3), malignant_birads=(4, 5), **_) -> pd.DataFrame:
+def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (2, 3), malignant_birads: tuple[int, ...] = (4, 5), **_) -> pd.DataFrame:
     "Loader of `vindr-mammo:PATH` (finding_annotations.csv and images/<study_id>/<image_id>.dicom)."
     root = _root(arg, "vindr-mammo")
     benign, malignant = _birads_sets(benign_birads, malignant_birads)
@@ -621,7 +733,7 @@ def load_vindr_mammo(arg, benign_birads=(2, 3), malignant_birads=(4, 5), **_) ->
     return df
 
 # %% ../nbs/01_data.ipynb #ddcd1847
-@register_loader("synthetic")
+@register_loader("synthetic", path=False)
 def load_synthetic(arg=None, cache_dir=None, seed: int = 0, **_) -> pd.DataFrame:
     "Loader of `synthetic[:N]`: the built-in synthetic dataset of N lesions (default 240), made once into the cache."
     from radllm.synthetic import make_dataset, SYNTHETIC_VERSION
