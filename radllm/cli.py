@@ -4,62 +4,104 @@
 
 # %% ../nbs/11_cli.ipynb #a66c30cf
 from __future__ import annotations
-import argparse, os, sys
+import argparse, os, signal, sys, threading
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'build_parser', 'cmd_synth', 'cmd_extract', 'cmd_transfer', 'cmd_run', 'cmd_report', 'main']
+__all__ = ['DATASET_HELP', 'COMMANDS', 'build_parser', 'cmd_synth', 'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer',
+           'main']
 
-# %% ../nbs/11_cli.ipynb #50b5800f
+# %% ../nbs/11_cli.ipynb #94fb7d14
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# %% ../nbs/11_cli.ipynb #141969c5
+DATASET_HELP = ("dataset spec [NAME=]KIND[:ARG][?OPTION=VALUE&...]: synthetic[:N], mini-mias:PATH, cbis-ddsm:PATH, "
+                "inbreast:PATH, vindr-mammo:PATH, manifest:CSV (quote a spec with options)")
+
+def _positive_int(text: str) -> int:
+    try: n = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1: raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
 def _add_exec(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes (default 1)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://HOST:8786")
     p.add_argument("--cache-dir", default=None, help="cache folder (default $RADLLM_CACHE_DIR or ~/.cache/radllm)")
 
-def build_parser() -> argparse.ArgumentParser:
-    "The argument parser of `radllm`."
-    parser = argparse.ArgumentParser(prog="radllm", description="LLM-enhanced radiomics of mammography.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("synth", help="write the built-in synthetic mammography lesion dataset")
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    return p
+
+# %% ../nbs/11_cli.ipynb #1a041219
+def _add_synth(sub, common):
+    p = sub.add_parser("synth", parents=[common], help="write the built-in synthetic mammography lesion dataset")
     p.add_argument("out", help="output folder")
-    p.add_argument("--n", type=int, default=240, help="number of lesions (default 240)")
+    p.add_argument("--n", type=_positive_int, default=240, help="number of lesions (default 240)")
     p.add_argument("--seed", type=int, default=0)
-    p = sub.add_parser("extract", help="extract radiomics features of every lesion of a dataset")
-    p.add_argument("dataset", help="synthetic[:N], mini-mias:PATH, cbis-ddsm:PATH, inbreast:PATH, vindr-mammo:PATH, manifest:CSV")
+
+def _add_extract(sub, common):
+    p = sub.add_parser("extract", parents=[common], help="extract radiomics features of every lesion of a dataset")
+    p.add_argument("dataset", help=DATASET_HELP)
     p.add_argument("--out", required=True, help="features Parquet file; the QC table is written beside it (.qc.csv)")
     p.add_argument("--params", default=None, help="pyradiomics parameter YAML (default: radllm's mammo2d.yaml)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any lesion failed")
     _add_exec(p)
-    p = sub.add_parser("run", help="run the end-to-end notebook for every dataset x seed (papermill), resumable")
-    p.add_argument("--dataset", action="append", required=True, help="dataset spec; repeat for several datasets")
+
+def _add_run(sub, common):
+    p = sub.add_parser("run", parents=[common], help="run the end-to-end notebook for every dataset x seed (papermill), resumable")
+    p.add_argument("--dataset", action="append", required=True, help=DATASET_HELP + "; repeat for several datasets")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
-    p.add_argument("--out", required=True, help="batch folder, e.g. runs/NAME")
+    p.add_argument("--out", required=True, help="batch folder, e.g. runs/NAME (one config per folder)")
     p.add_argument("--config", default=None, help="RunConfig YAML (arms, selector, serializer, embedder, lora, ...)")
+    p.add_argument("--replace", action="store_true", help="delete the runs already in --out and start the batch over")
     _add_exec(p)
-    p = sub.add_parser("report", help="aggregate a batch folder into summary.md / .csv / .html")
+
+def _add_report(sub, common):
+    p = sub.add_parser("report", parents=[common], help="aggregate a batch folder into summary.md / .csv / .html")
     p.add_argument("out", help="batch folder, e.g. runs/NAME")
-    p = sub.add_parser("transfer", help="train every arm on one dataset and test it on another")
+
+def _add_transfer(sub, common):
+    p = sub.add_parser("transfer", parents=[common], help="train every arm on one dataset and test it on another")
     p.add_argument("--train", required=True, help="dataset spec to train on")
     p.add_argument("--test", required=True, help="dataset spec to test on")
     p.add_argument("--out", required=True, help="output folder (metrics.json, predictions.parquet, figures/)")
     p.add_argument("--config", default=None, help="RunConfig YAML (arms, selector, serializer, embedder, seed, ...)")
     _add_exec(p)
+
+def build_parser() -> argparse.ArgumentParser:
+    "The argument parser of `radllm`."
+    parser = argparse.ArgumentParser(prog="radllm", description="LLM-enhanced radiomics of mammography.")
+    sub, common = parser.add_subparsers(dest="command", required=True), _common()
+    for add in (_add_synth, _add_extract, _add_run, _add_report, _add_transfer): add(sub, common)
     return parser
 
-# %% ../nbs/11_cli.ipynb #df56e8f4
+# %% ../nbs/11_cli.ipynb #3266e62b
 def cmd_synth(args) -> int:
     from radllm.synthetic import make_dataset
-    m = make_dataset(args.out, n=args.n, seed=args.seed)
+    from radllm.runs import ensure_folder
+    m = make_dataset(ensure_folder(args.out, "output folder"), n=args.n, seed=args.seed)
     print(f"{len(m)} lesions of {m.patient_id.nunique()} patients written to {args.out} (manifest.csv, README.md)")
     return 0
 
-def cmd_extract(args) -> int:
+def _load(spec: str, cache_dir=None, role: str = ""):
+    "Load a dataset spec and say what was loaded; an error names the spec (and its role: train, test)."
     from radllm.data import load_dataset
+    try: m = load_dataset(spec, cache_dir=cache_dir)
+    except (ValueError, OSError) as e: raise type(e)(f"{role}{e}") if role else e from None
+    print(f"{m.attrs['name']}: {len(m)} lesions of {m.patient_id.nunique()} patients, {int(m.label.astype(int).sum())} malignant"
+          + (f"; {len(m.attrs['skipped'])} listed lesions skipped by the loader" if m.attrs["skipped"] else ""))
+    return m
+
+def cmd_extract(args) -> int:
+    from radllm.config import check_params_file
     from radllm.extraction import extract, write_outputs, summary_line
-    manifest = load_dataset(args.dataset, cache_dir=args.cache_dir)
+    from radllm.runs import ensure_folder
+    check_params_file(args.params)
+    ensure_folder(Path(args.out).parent, "the folder of --out")
+    manifest = _load(args.dataset, args.cache_dir)
     features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache_dir)
     qc_file = write_outputs(features, qc, args.out)
     print(summary_line(qc))
@@ -68,36 +110,20 @@ def cmd_extract(args) -> int:
     n_ok, n_err = int((qc.status == "ok").sum()), int((qc.status == "error").sum())
     return 1 if n_ok == 0 or (args.strict and n_err) else 0
 
+# %% ../nbs/11_cli.ipynb #ba9579eb
 def _config(args):
+    "The RunConfig of a command: --config (checked), with the execution options of the command line; paths absolute."
     from radllm.config import RunConfig
-    cfg = RunConfig.from_yaml(args.config) if getattr(args, "config", None) else RunConfig()
-    return cfg.replace(jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache_dir or cfg.cache_dir)
-
-def _features(spec, cfg):
-    "Features of a dataset spec (extracted, or served from the cache), with the extraction's summary line."
-    from radllm.data import load_dataset
-    from radllm.extraction import extract, summary_line
-    features, qc = extract(load_dataset(spec, cache_dir=cfg.cache_dir), params=cfg.params, jobs=cfg.jobs,
-                           scheduler=cfg.scheduler, cache_dir=cfg.cache_dir)
-    print(f"{spec}: {summary_line(qc)}")
-    return features
-
-def cmd_transfer(args) -> int:
-    from radllm.data import dataset_name
-    from radllm.evaluation import arm_options, conclusion, transfer
-    cfg = _config(args)
-    train, test = _features(args.train, cfg), _features(args.test, cfg)
-    res = transfer(train, test, arms=cfg.arms, seed=cfg.seed, names=(dataset_name(args.train), dataset_name(args.test)), **arm_options(cfg))
-    out = res.save(args.out)
-    cfg.to_yaml(Path(out) / "config.yaml")
-    print(res.table().to_string()); print(conclusion(res)); print(f"written to {out}")
-    return 0
+    cfg = RunConfig.from_yaml(Path(args.config)) if getattr(args, "config", None) else RunConfig()
+    return cfg.replace(jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache_dir or cfg.cache_dir).resolved()
 
 def cmd_run(args) -> int:
+    from radllm.config import ConfigError
     from radllm.runs import run_batch
     cfg = _config(args)
-    status = run_batch(args.dataset, args.seeds, args.out, config=cfg.replace(jobs=1, scheduler=None), jobs=args.jobs,
-                       scheduler=args.scheduler, cache_dir=cfg.cache_dir)
+    try: status = run_batch(args.dataset, args.seeds, args.out, config=cfg.replace(jobs=1, scheduler=None), jobs=args.jobs,
+                            scheduler=args.scheduler, replace=args.replace)
+    except ConfigError as e: raise ConfigError(e.problems, args.config or "options") from None
     n = status.status.value_counts()
     print(f"{n.get('ok', 0)} run, {n.get('skipped', 0)} already finished, {n.get('failed', 0)} failed; status: {Path(args.out) / 'status.csv'}")
     for r in status[status.status == "failed"].itertuples(): print(f"  failed: {r.dataset} seed {r.seed}: {r.error} (see {r.folder}/error.txt)", file=sys.stderr)
@@ -105,17 +131,61 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     from radllm.runs import report
-    table = report(args.out)
-    print(table.to_string())
+    aucs, metrics = report(args.out)
+    print(aucs.to_string(index=False)); print(); print(metrics.to_string(index=False))
     print(f"summary: {Path(args.out) / 'summary.md'}, summary.csv, summary.html")
     return 0
 
+# %% ../nbs/11_cli.ipynb #beca2717
+def _features(spec: str, cfg, role: str):
+    "Features of a dataset spec for `transfer` (extracted, or served from the cache); errors say which dataset (--train, --test)."
+    from radllm.extraction import extract, summary_line
+    manifest = _load(spec, cfg.cache_dir, f"--{role} {spec}: ")
+    features, qc = extract(manifest, params=cfg.params, jobs=cfg.jobs, scheduler=cfg.scheduler, cache_dir=cfg.cache_dir)
+    print(f"  {summary_line(qc)}")
+    if features.empty: raise ValueError(f"--{role} {spec}: no lesion could be extracted (see the QC reasons above)")
+    if features.label.nunique() < 2: raise ValueError(f"--{role} {spec}: all {len(features)} lesions have one label; both benign and malignant are needed")
+    return features
+
+def cmd_transfer(args) -> int:
+    from radllm.config import ConfigError
+    from radllm.data import dataset_name
+    from radllm.evaluation import arm_options, conclusion, transfer
+    from radllm.runs import ensure_folder
+    cfg = _config(args)
+    if problems := [p for p in cfg.problems() if not p.startswith("dataset:")]: raise ConfigError(problems, args.config or "options")
+    out = ensure_folder(args.out, "--out")
+    train, test = _features(args.train, cfg, "train"), _features(args.test, cfg, "test")
+    res = transfer(train, test, arms=cfg.arms, seed=cfg.seed, names=(dataset_name(args.train), dataset_name(args.test)), **arm_options(cfg))
+    res.save(out)
+    cfg.to_yaml(out / "config.yaml")
+    print(res.table().to_string()); print(conclusion(res)); print(f"written to {out}")
+    return 0
+
+# %% ../nbs/11_cli.ipynb #b39dfac0
 COMMANDS = {"synth": cmd_synth, "extract": cmd_extract, "run": cmd_run, "report": cmd_report, "transfer": cmd_transfer}
+
+def _stop_workers() -> None:
+    "Stop the local worker processes joblib may have started (idle, they would otherwise linger for minutes)."
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)
+    if executor is not None: executor.shutdown(wait=False, kill_workers=True)
+
+def _interrupt(signum, frame): raise KeyboardInterrupt
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `radllm` command."
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None    # `kill` stops like Ctrl-C, workers included
     try: return COMMANDS[args.command](args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"radllm {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError) as e:                # user mistakes (ConfigError, BatchError, ...) and file-system faults
+        if args.debug: raise
+        for line in str(e).splitlines() or [type(e).__name__]: print(f"radllm {args.command}: error: {line}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"radllm {args.command}: interrupted; finished work is kept: run the same command again to go on", file=sys.stderr)
+        return 130
+    finally:
+        _stop_workers()
+        if main_thread: signal.signal(signal.SIGTERM, previous)

@@ -10,17 +10,26 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import yaml
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['EXECUTION_FIELDS', 'RunConfig', 'get_cache_dir', 'parallel_map', 'content_key', 'ContentCache']
+__all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError', 'RunConfig', 'check_params_file',
+           'get_cache_dir', 'parallel_map', 'content_key', 'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
 EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir")
+RUN_FIELDS = ("dataset", "seed")          # what differs between the runs of one batch
+
+class ConfigError(ValueError):
+    "A config that cannot run; `problems` lists every reason, one line each."
+    def __init__(self, problems: list[str], source: str = "config"):
+        self.problems, self.source = list(problems), source
+        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
 
 @dataclass
 class RunConfig:
     "Everything that defines one experiment run."
-    dataset: str = "synthetic"            # dataset spec, as on the command line
+    dataset: str = "synthetic"            # dataset spec, as on the command line (chapter 01: [NAME=]KIND[:ARG][?OPTION=VALUE&...])
     seed: int = 0                         # seeds the folds, the models and every shuffle
     params: str | None = None             # pyradiomics parameter YAML; None = the file shipped with radllm
     n_splits: int = 5                     # outer, patient-grouped folds
@@ -51,36 +60,156 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> "RunConfig":
-        "Read a config from a YAML file or YAML text; unknown keys are an error that names them."
-        p = Path(source) if not isinstance(source, str) or "\n" not in source else None
-        text = p.read_text() if p is not None and p.exists() else str(source)
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, dict): raise ValueError(f"config {source!r}: expected a mapping of settings, got {type(data).__name__}")
-        return cls.from_dict(data)
+        "Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a ConfigError."
+        is_file = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml")))
+        name = str(source) if is_file else "config"
+        if is_file and not Path(source).is_file(): raise ConfigError(["file not found"], name)
+        try: data = yaml.safe_load(Path(source).read_text() if is_file else source) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise ConfigError([f"YAML syntax error at {where}{getattr(e, 'problem', None) or e}"], name) from None
+        if not isinstance(data, dict): raise ConfigError([f"expected a mapping of settings, got {type(data).__name__}"], name)
+        return cls.from_dict(data, source=name)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict, source: str = "config") -> "RunConfig":
         "Build from a dict, naming any key that is not a setting."
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown: raise ValueError(f"unknown config setting(s) {unknown}; known settings are {sorted(known)}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown: raise ConfigError([f"unknown setting(s) {unknown}; known settings are {known}"], source)
         return cls(**data)
 
     def replace(self, **changes) -> "RunConfig":
         "A copy with some settings changed."
         return dataclasses.replace(self, **changes)
 
+    def science(self, without: Iterable[str] = ()) -> dict:
+        "The settings that change results (not the execution ones), less `without`."
+        return {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS and k not in set(without)}
+
     def hash(self) -> str:
         "Stable 12-hex-digit fingerprint of the settings that change results (not of execution settings)."
-        science = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS}
-        return hashlib.sha256(json.dumps(science, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return _digest(self.science())
+
+    def batch_hash(self) -> str:
+        "Fingerprint of what the runs of one batch share: the science settings less the dataset and the seed."
+        return _digest(self.science(without=RUN_FIELDS))
+
+def _digest(settings: dict) -> str: return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+# %% ../nbs/00_config.ipynb #d03dfec1
+def _type_problem(name: str, value, annotation: str) -> str | None:
+    "What is wrong with `value` for a field annotated `annotation` (a str such as 'int', 'str | None', 'list[str]')."
+    if value is None: return None if "None" in annotation else f"{name}: a value is required"
+    kind = annotation.split("|")[0].strip()
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool), "str": isinstance(value, str),
+          "dict": isinstance(value, dict), "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value)}.get(kind, True)
+    if ok: return None
+    want = {"int": "a whole number", "str": "a text", "dict": "a mapping", "list[str]": "a list of names, e.g. [a, b]"}[kind]
+    return f"{name}: expected {want}, got {value!r}"
+
+def _names_problem(name: str, values, known) -> str | None:
+    values = [values] if isinstance(values, str) else list(values)
+    bad = [v for v in values if v not in known]
+    return f"{name}: unknown {', '.join(map(repr, bad))}; choose from {', '.join(known)}" if bad else None
+
+@patch
+def problems(self: RunConfig) -> list[str]:
+    "Everything wrong with this config, one line each (empty when it can run)."
+    types = [_type_problem(f.name, getattr(self, f.name), str(f.type)) for f in dataclasses.fields(self)]
+    if any(types): return [t for t in types if t]                # values of the wrong type: nothing more is checked
+    from radllm.data import parse_dataset_spec
+    from radllm.evaluation import ABLATIONS
+    from radllm.fusion import ARMS, CLASSIFIERS
+    from radllm.prompting import STYLES, make_describer
+    from radllm.selection import SELECTORS
+    out = [_names_problem("arms", self.arms, ARMS) or (None if self.arms else "arms: give at least one arm"),
+           _names_problem("selector", self.selector, SELECTORS), _names_problem("classifier", self.classifier, list(CLASSIFIERS)),
+           _names_problem("serializer", self.serializer, STYLES), _names_problem("ablations", self.ablations, ABLATIONS)]
+    out += [f"{k}: must be at least {lo}, got {getattr(self, k)}" for k, lo in
+            (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0), ("jobs", 1)) if getattr(self, k) < lo]
+    for what, check in (("dataset", lambda: parse_dataset_spec(self.dataset)), ("describer", lambda: make_describer(self.describer)),
+                        ("params", lambda: check_params_file(self.params)), ("embedder", lambda: _check_model_spec(self.embedder)),
+                        ("lora", lambda: _check_lora(self.lora) if "lora" in self.arms or self.lora else None)):
+        try: check()
+        except (ValueError, OSError) as e: out.append(f"{what}: {e}")
+    return [p for p in out if p]
+
+@patch
+def check(self: RunConfig, source: str = "config") -> RunConfig:
+    "The config itself when it can run, else a ConfigError listing every problem."
+    if problems := self.problems(): raise ConfigError(problems, source)
+    return self
+
+# %% ../nbs/00_config.ipynb #c62441c7
+PARAMS_SECTIONS = ("setting", "imageType", "featureClass", "voxelSetting")   # pyradiomics parameter-file sections
+
+def check_params_file(path: str | None) -> None:
+    "A pyradiomics parameter file must exist and hold a mapping of its known sections."
+    if path is None: return
+    p = Path(path)
+    if not p.is_file(): raise FileNotFoundError(f"parameter file {p} not found")
+    try: data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e: raise ValueError(f"{p} is not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict): raise ValueError(f"{p} must be a mapping of {', '.join(PARAMS_SECTIONS)}")
+    unknown = sorted(set(data) - set(PARAMS_SECTIONS))
+    if unknown: raise ValueError(f"{p}: unknown section(s) {unknown}; pyradiomics reads {', '.join(PARAMS_SECTIONS)}")
+
+MODEL_KINDS = ("local", "hf", "lora", "openai")   # model specs: local:minilm, local:PATH, hf:PATH, lora:PATH, openai:MODEL
+
+def _model_path(spec: str) -> str | None:
+    "The folder a model spec names (None for the bundled model and for endpoints)."
+    kind, sep, target = str(spec).partition(":")
+    if not sep or kind not in MODEL_KINDS or not target:
+        raise ValueError(f"{spec!r}: expected local:minilm, local:PATH, hf:PATH, lora:PATH or openai:MODEL")
+    return None if kind == "openai" or spec == "local:minilm" else target
+
+def _check_model_spec(spec: str) -> None:
+    path = _model_path(spec)
+    if path is not None and not Path(path).expanduser().is_dir(): raise FileNotFoundError(f"{spec!r}: model folder {path} not found")
+
+def _check_lora(options: dict) -> None:
+    "LoRA settings must be LoraClassifier's parameters; its base model must exist."
+    import inspect
+    from radllm.finetune import LoraClassifier
+    known = [p for p in inspect.signature(LoraClassifier).parameters if p != "self"]
+    unknown = sorted(set(options) - set(known))
+    if unknown: raise ValueError(f"unknown LoRA setting(s) {unknown}; known: {', '.join(known)}")
+    if "base" in options: _check_model_spec(options["base"] if ":" in str(options["base"]) else f"hf:{options['base']}")
+
+# %% ../nbs/00_config.ipynb #0b5dc3ae
+def _absolute(path: str, base: str | Path) -> str: return os.path.normpath(os.path.join(os.fspath(base), os.path.expanduser(path)))
+
+def _resolve_model(spec: str | None, base) -> str | None:
+    "A model spec with its folder made absolute (`local:minilm`, `openai:MODEL` and malformed specs unchanged)."
+    try: path = _model_path(spec)
+    except ValueError: return spec
+    return spec if path is None else f"{spec.partition(':')[0]}:{_absolute(path, base)}"
+
+@patch
+def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
+    "A copy with every path absolute against `base` (default: the working directory)."
+    from radllm.data import resolve_spec
+    base = base or os.getcwd()
+    lora = dict(self.lora or {})
+    if isinstance(lora.get("base"), str): lora["base"] = _resolve_model(lora["base"] if ":" in lora["base"] else f"hf:{lora['base']}", base)
+    try: dataset = resolve_spec(self.dataset, base)
+    except ValueError: dataset = self.dataset                   # a malformed spec is reported by problems()
+    return self.replace(dataset=dataset, params=self.params and _absolute(self.params, base), lora=lora,
+                        embedder=_resolve_model(self.embedder, base), cache_dir=self.cache_dir and _absolute(self.cache_dir, base))
 
 # %% ../nbs/00_config.ipynb #a423bcb5
 def get_cache_dir(cache_dir: str | Path | None = None, sub: str | None = None) -> Path:
     "The cache folder (created): `cache_dir`, else `$RADLLM_CACHE_DIR`, else `~/.cache/radllm`; optionally a subfolder."
     root = Path(cache_dir or os.environ.get("RADLLM_CACHE_DIR") or Path.home() / ".cache" / "radllm").expanduser()
     path = root / sub if sub else root
-    path.mkdir(parents=True, exist_ok=True)
+    try: path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"cache folder {path}: a file is in the way; remove it, or choose another folder with "
+                                 "--cache-dir or RADLLM_CACHE_DIR") from None
+    except PermissionError:
+        raise PermissionError(f"cache folder {path}: not writable; choose another folder with --cache-dir or RADLLM_CACHE_DIR") from None
     return path
 
 # %% ../nbs/00_config.ipynb #2bcb67bf
@@ -110,10 +239,25 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
                 yield i, r; bar.update()
     finally: bar.close()
 
-def _indexed(fn, i, x): return i, fn(x)
+def _indexed(fn, i, x):
+    _exit_with_parent()
+    return i, fn(x)
+
+_WATCHDOG: list = []
+
+def _exit_with_parent(every: float = 1.0) -> None:
+    "In a worker process: exit when the process that started it is gone (a parent killed with SIGKILL cannot stop its workers)."
+    import threading, time
+    if _WATCHDOG: return
+    parent = os.getppid()
+    def watch():
+        while os.getppid() == parent: time.sleep(every)
+        os._exit(1)
+    _WATCHDOG.append(threading.Thread(target=watch, daemon=True, name="radllm-exit-with-parent"))
+    _WATCHDOG[0].start()
 
 # %% ../nbs/00_config.ipynb #e2474197
-import sqlite3, threading
+import sqlite3, threading, time, warnings
 
 def content_key(*parts) -> str:
     "SHA-256 hex digest of `parts` (bytes are hashed as they are, anything else as canonical JSON)."
@@ -128,11 +272,27 @@ class ContentCache:
     def __init__(self, name: str, cache_dir: str | Path | None = None, timeout: float = 120.0):
         self.path = get_cache_dir(cache_dir) / f"{name}.sqlite"
         self.timeout, self._local = timeout, threading.local()
+        try: self._create()
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError: raise       # locked, read-only, ...: not a damaged file
+            self._set_aside(e); self._create()
+
+    def _create(self):
         self._retry(lambda: self._conn().execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)"))
+
+    def _set_aside(self, error: Exception) -> None:
+        "Move an unreadable cache file aside and start a new one: a cache only saves time, it never holds the only copy."
+        con = getattr(self._local, "con", None)
+        if con is not None: con.close()
+        self._local = threading.local()
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"): Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        warnings.warn(f"cache {self.path} could not be read ({error}); moved it to {aside.name} and started a new one")
 
     def _retry(self, op):
         "Run `op`, waiting while another process holds the lock. Switching a new file to WAL can answer 'database is\n        locked' at once, without SQLite's busy wait, when two processes open it together."
-        import random, time
+        import random
         deadline, delay = time.monotonic() + self.timeout, 0.01
         while True:
             try: return op()
@@ -144,9 +304,9 @@ class ContentCache:
         con = getattr(self._local, "con", None)
         if con is None or getattr(self._local, "pid", None) != os.getpid():
             con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            self._local.con, self._local.pid = con, os.getpid()
             self._retry(lambda: con.execute("PRAGMA journal_mode=WAL"))
             con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con, self._local.pid = con, os.getpid()
         return con
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:

@@ -12,12 +12,12 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['METRICS', 'ABLATIONS', 'grouped_folds', 'choose_threshold', 'oof_predict_proba', 'auc_score', 'binary_metrics',
-           'delong_placements', 'delong_cov', 'delong_ci', 'delong_test', 'cluster_bootstrap_indices',
-           'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'mcnemar_test', 'metrics_with_ci',
-           'fit_predict_fold', 'cross_validate', 'pool_repeats', 'package_versions', 'EvalResults', 'arm_metrics',
-           'permutation_control', 'run_ablations', 'split_features', 'evaluate', 'save_figures', 'transfer',
-           'arm_options', 'conclusion']
+__all__ = ['METRICS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_class', 'design_problems', 'choose_threshold',
+           'oof_predict_proba', 'auc_score', 'binary_metrics', 'delong_placements', 'delong_cov', 'delong_ci',
+           'delong_test', 'cluster_bootstrap_indices', 'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci',
+           'mcnemar_test', 'metrics_with_ci', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'package_versions',
+           'EvalResults', 'arm_metrics', 'permutation_control', 'run_ablations', 'split_features', 'evaluate',
+           'save_figures', 'transfer', 'arm_options', 'evaluate_config', 'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1, seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -39,6 +39,23 @@ def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1, seed: int = 
             folds.append((r, k, tr, te))
         assert (tested == 1).all(), f"repeat {r}: not every lesion is tested exactly once"
     return folds
+
+# %% ../nbs/09_evaluation.ipynb #76408133
+def min_patients_per_class(n_splits: int = 5, inner_splits: int = 3) -> int:
+    "Patients of each class the design needs: one per outer fold, and `inner_splits` in every training fold."
+    return max(n_splits, math.ceil(inner_splits * n_splits / max(n_splits - 1, 1)))
+
+def design_problems(y, groups, n_splits: int = 5, inner_splits: int = 3) -> list[str]:
+    "Why these lesions cannot go through `n_splits`-fold patient-grouped CV with `inner_splits`-fold tuning (empty when they can)."
+    y, groups = np.asarray(y).astype(int), np.asarray(groups)
+    if not len(y): return ["no lesion"]
+    if len(np.unique(y)) < 2:
+        return [f"all {len(y)} lesions are {'malignant' if y[0] else 'benign'}: a classifier needs both benign and malignant lesions"]
+    have, need = [len(np.unique(groups[y == c])) for c in (0, 1)], min_patients_per_class(n_splits, inner_splits)
+    if min(have) < need:
+        return [f"{have[0]} patient(s) with a benign and {have[1]} with a malignant lesion; {n_splits}-fold patient-grouped cross-validation "
+                f"with {inner_splits}-fold inner tuning needs at least {need} of each: lower n_splits, or add lesions"]
+    return []
 
 # %% ../nbs/09_evaluation.ipynb #7e64d76a
 def _cut_rates(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -417,6 +434,7 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame, arms=("radio
         if lost: warnings.warn(f"{len(lost)} lesion(s) of the manifest have no features (see the extraction QC): {lost[:5]}")
     arms = list(arms)
     if "radiomics" not in arms: arms = ["radiomics"] + arms              # the reference of every paired test
+    if problems := design_problems(y, groups, n_splits, inner_splits): raise ValueError(f"{dataset or 'dataset'}: {problems[0]}")
     folds = grouped_folds(y, groups, n_splits, n_repeats, seed)
     labels = pd.DataFrame({"patient_id": groups, "label": y}, index=X.index)
     preds, selections = [], {}
@@ -523,6 +541,15 @@ def arm_options(cfg) -> dict:
     "make_arm / evaluate keyword arguments of a RunConfig."
     return dict(selector=cfg.selector, n_features=cfg.n_features, classifier=cfg.classifier, serializer=cfg.serializer,
                 embedder=cfg.embedder, describer=cfg.describer, lora=dict(cfg.lora or {}), cache_dir=cfg.cache_dir)
+
+def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, progress: bool = True) -> EvalResults:
+    "`evaluate` with every setting of a RunConfig; the whole config is recorded in the results (metrics.json: config.run)."
+    from radllm.data import dataset_name
+    res = evaluate(manifest, features, arms=cfg.arms, seed=cfg.seed, n_splits=cfg.n_splits, n_repeats=cfg.n_repeats,
+                   ablations=cfg.ablations, n_permutations=cfg.n_permutations, dataset=dataset_name(cfg.dataset),
+                   progress=progress, **arm_options(cfg))
+    res.config["run"] = cfg.to_dict()
+    return res
 
 # %% ../nbs/09_evaluation.ipynb #45d7fcd3
 def conclusion(results: EvalResults, alpha: float = 0.05) -> str:

@@ -4,34 +4,43 @@
 
 # %% ../nbs/10_runs.ipynb #ab9085db
 from __future__ import annotations
-import json, os, subprocess, time, traceback
+import html, json, os, re, shutil, subprocess, sys, tempfile, time, traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from .config import RunConfig, content_key, parallel_map
+from .config import RUN_FIELDS, ConfigError, RunConfig, content_key, parallel_map
 from .data import dataset_name
 
 # %% auto #0
-__all__ = ['TEMPLATE', 'THREAD_VARS', 'SUMMARY_METRICS', 'template_path', 'run_folder', 'git_commit', 'data_fingerprint',
-           'run_parameters', 'is_finished', 'run_one', 'record_error', 'prepare_dataset', 'threads_per_run',
-           'usable_cores', 'run_batch', 'collect', 'summarize', 'summary_table', 'report']
+__all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESULT_COLUMNS', 'SUMMARY_METRICS', 'METRIC_TITLES',
+           'template_path', 'run_folder', 'git_commit', 'data_fingerprint', 'BatchError', 'batch_settings',
+           'config_differences', 'recorded_batch', 'remove_runs', 'batch_conflict', 'claim_batch', 'ensure_folder',
+           'run_parameters', 'kernel_manager', 'run_one', 'failure_message', 'record_error', 'StatusTable',
+           'dataset_names', 'load_checked', 'prepare_dataset', 'threads_per_run', 'usable_cores', 'check_config',
+           'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table', 'metrics_table',
+           'markdown_table', 'report', 'Figure', 'write_summary']
 
-# %% ../nbs/10_runs.ipynb #e54682fd
-def _source_root() -> Path:
+# %% ../nbs/10_runs.ipynb #de3c4f3e
+def _package_dir() -> Path:
     import radllm
-    return Path(radllm.__file__).resolve().parents[1]
+    return Path(radllm.__file__).resolve().parent
 
-TEMPLATE = _source_root() / "nbs" / "experiments" / "end_to_end.ipynb"
+def _source_root() -> Path: return _package_dir().parent
+
+TEMPLATE_NAME = "end_to_end.ipynb"
 
 def template_path() -> Path:
-    "The papermill template (nbs/experiments/end_to_end.ipynb of the source tree)."
-    if not TEMPLATE.is_file(): raise FileNotFoundError(f"papermill template not found at {TEMPLATE}: radllm run needs the source tree (pip install -e .)")
-    return TEMPLATE
+    "The papermill template: the source tree's nbs/experiments/end_to_end.ipynb, else the copy an installed radllm carries."
+    for p in (_source_root() / "nbs" / "experiments" / TEMPLATE_NAME, _package_dir() / "templates" / TEMPLATE_NAME):
+        if p.is_file(): return p
+    raise FileNotFoundError(f"the papermill template {TEMPLATE_NAME} is missing from this radllm installation ({_package_dir()}): reinstall radllm")
 
 def run_folder(out: str | Path, spec: str, seed: int) -> Path:
-    "runs/NAME/<dataset>/seed<k>/"
+    "runs/NAME/<dataset name>/seed<k>/"
     return Path(out) / dataset_name(spec) / f"seed{seed}"
 
 def git_commit() -> str | None:
@@ -53,56 +62,206 @@ def data_fingerprint(manifest: pd.DataFrame, cache_dir=None) -> str:
         rows.append([str(r["lesion_id"]), str(r["patient_id"]), str(r["label"]), str(r.get("roi", "")), files])
     return content_key("data", rows)[:16]
 
-# %% ../nbs/10_runs.ipynb #4dc48d04
+# %% ../nbs/10_runs.ipynb #e5dd9e0b
+BATCH_FILE = "batch.yaml"
+
+class BatchError(ValueError):
+    "A batch that cannot start; the message says what to do."
+
+def batch_settings(cfg: RunConfig) -> dict:
+    "What every run of a batch shares: the science settings less the dataset and the seed."
+    return cfg.science(without=RUN_FIELDS)
+
+def config_differences(mine: dict, theirs: dict) -> list[str]:
+    "'setting: value here, value in the batch' for every setting that differs."
+    keys = list(mine) + [k for k in theirs if k not in mine]
+    show = lambda v: json.dumps(v, default=str)
+    return [f"{k}: {show(mine.get(k))} here, {show(theirs.get(k))} in the batch" for k in keys if mine.get(k) != theirs.get(k)]
+
+def _run_dirs(out: Path) -> list[Path]: return sorted(p for p in out.glob("*/seed*") if p.is_dir())
+
+def recorded_batch(out: Path) -> dict | None:
+    "The settings of the batch in `out`: batch.yaml, else (a folder from before batch.yaml) its runs' config.yaml; None when empty."
+    defaults = batch_settings(RunConfig())
+    if (out / BATCH_FILE).is_file():
+        try: return {**defaults, **(yaml.safe_load((out / BATCH_FILE).read_text()) or {})}
+        except yaml.YAMLError as e: raise BatchError(f"{out / BATCH_FILE} is damaged ({getattr(e, 'problem', e)}): repair it, or add --replace to start the batch over") from None
+    found = []
+    for d in _run_dirs(out):
+        try: found.append({**defaults, **batch_settings(RunConfig.from_yaml(d / "config.yaml"))})
+        except (ConfigError, OSError): continue
+    distinct = {json.dumps(f, sort_keys=True, default=str): f for f in found}
+    if len(distinct) > 1: raise BatchError(f"{out} holds runs of {len(distinct)} different configs (made before radllm recorded a batch's "
+                                           "config): report them from separate folders, or add --replace to start the batch over")
+    return next(iter(distinct.values()), None)
+
+def remove_runs(out: Path) -> None:
+    "Delete what a batch wrote into `out` (its run folders, status and summaries), nothing else."
+    for d in {p.parent for p in _run_dirs(out)}: shutil.rmtree(d)
+    for name in (BATCH_FILE, "status.csv", "summary.md", "summary.csv", "summary.html"): (out / name).unlink(missing_ok=True)
+
+def batch_conflict(out: Path, cfg: RunConfig) -> str | None:
+    "Why the folder `out` cannot take `cfg`'s runs; None when it can (new, empty, or the same batch)."
+    try: theirs = recorded_batch(out) if out.is_dir() else None
+    except BatchError as e: return str(e)
+    mine = batch_settings(cfg)
+    if theirs is None or theirs == mine: return None
+    return (f"{out} holds a batch of another config ({'; '.join(config_differences(mine, theirs))}): "
+            "give a new --out, or add --replace to delete its runs and start the batch over")
+
+def claim_batch(out: Path, cfg: RunConfig, replace: bool = False) -> None:
+    "Make `out` the folder of `cfg`'s batch; with `replace`, the batch that was there is deleted first."
+    if replace and out.is_dir(): remove_runs(out)
+    elif why := batch_conflict(out, cfg): raise BatchError(why)
+    ensure_folder(out, "--out")
+    if not (out / BATCH_FILE).is_file(): _write_atomic(out / BATCH_FILE, yaml.safe_dump(batch_settings(cfg), sort_keys=False))
+
+def _write_atomic(path: Path, text: str) -> None:
+    "Write a file whole or not at all (a killed process never leaves half of it)."
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text); os.replace(tmp, path)
+
+# %% ../nbs/10_runs.ipynb #a704651d
+def ensure_folder(path: str | Path, what: str = "folder") -> Path:
+    "Create `path` if needed and check it can be written; an OSError says which path and what to do."
+    path = Path(path)
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        where = "is a file" if blocker == path else f"is inside {blocker}, which is a file"
+        raise NotADirectoryError(f"{what} {path} {where}: choose another folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"): pass
+    except PermissionError: raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to") from None
+    except OSError as e: raise OSError(f"{what} {path}: {e.strerror or e}: choose another folder") from None
+    return path
+
+# %% ../nbs/10_runs.ipynb #9a244347
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 def run_parameters(cfg: RunConfig, out_dir: Path) -> dict:
-    "papermill parameters of a run (the template's parameters cell)."
-    return dict(dataset=cfg.dataset, seed=cfg.seed, n_splits=cfg.n_splits, n_repeats=cfg.n_repeats, arms=list(cfg.arms),
-                selector=cfg.selector, n_features=cfg.n_features, classifier=cfg.classifier, serializer=cfg.serializer,
-                embedder=cfg.embedder, describer=cfg.describer, lora=dict(cfg.lora or {}), ablations=list(cfg.ablations),
-                n_permutations=cfg.n_permutations, out_dir=str(out_dir), cache_dir=cfg.cache_dir, jobs=cfg.jobs, scheduler=cfg.scheduler)
+    "papermill parameters of a run: the whole config, and the folder to write to."
+    return {"config": cfg.to_dict(), "out_dir": str(out_dir)}
 
-def is_finished(folder: Path, cfg: RunConfig) -> bool:
-    "A run folder holds a finished run of this exact config."
-    try: return json.loads((folder / "run.json").read_text())["config_hash"] == cfg.hash() and (folder / "metrics.json").is_file()
-    except (OSError, ValueError, KeyError): return False
+def kernel_manager(socket_dir: str):
+    "A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir`."
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+    class RunKernelManager(AsyncKernelManager):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.transport, self.ip = "ipc", os.path.join(socket_dir, "kernel")
+            self._kernel_spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                                           display_name="radllm", language="python")
+    return RunKernelManager
 
+# %% ../nbs/10_runs.ipynb #592a3e8e
 def run_one(task: dict) -> dict:
-    "Execute the template for one (config, folder); returns {dataset, seed, status, seconds, error}."
+    "Execute the template for one (config, folder); returns {dataset, seed, folder, status, seconds, error}."
     import papermill as pm
     cfg, folder = RunConfig.from_dict(task["config"]), Path(task["folder"])
     if task.get("threads"):                         # runs share the cores: each kernel uses its share, no oversubscription
         for var in THREAD_VARS: os.environ[var] = str(task["threads"])
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "error.txt").unlink(missing_ok=True)
+    for stale in ("error.txt", "run.json"): (folder / stale).unlink(missing_ok=True)
     t0 = time.perf_counter()
     status = {"dataset": dataset_name(cfg.dataset), "seed": cfg.seed, "folder": str(folder)}
     try:
-        pm.execute_notebook(str(template_path()), str(folder / "end_to_end.ipynb"), kernel_name="python3", progress_bar=False,
-                            parameters=run_parameters(cfg, folder.resolve()),
-                            cwd=str(folder))
-        record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed, "git_commit": task["git_commit"],
-                  "data_fingerprint": task["data_fingerprint"], "seconds": round(time.perf_counter() - t0, 1)}
-        (folder / "run.json").write_text(json.dumps(record, indent=2))
+        with tempfile.TemporaryDirectory(prefix="radllm-kernel-") as sockets:
+            pm.execute_notebook(str(template_path()), str(folder / "end_to_end.ipynb"), kernel_name="python3", progress_bar=False,
+                                parameters=run_parameters(cfg, folder.resolve()), cwd=str(folder),
+                                kernel_manager_class=kernel_manager(sockets))
+        record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed, "git_commit": task.get("git_commit"),
+                  "data_fingerprint": task.get("data_fingerprint"), "seconds": round(time.perf_counter() - t0, 1)}
+        _write_atomic(folder / "run.json", json.dumps(record, indent=2))
         return {**status, "status": "ok", "seconds": record["seconds"], "error": ""}
     except Exception as e:
         return {**status, "status": "failed", "seconds": round(time.perf_counter() - t0, 1), "error": record_error(folder, e)}
 
-def record_error(folder: Path, e: Exception, context: str = "") -> str:
-    "Write the error and its traceback to folder/error.txt; return its first line (for status.csv)."
-    msg = f"{context}{type(e).__name__}: {e}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "error.txt").write_text(msg + "\n\n" + traceback.format_exc())
-    return msg.splitlines()[0][:300]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-# %% ../nbs/10_runs.ipynb #7f1dad4c
-def prepare_dataset(spec: str, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None, progress: bool = True) -> str:
-    "Load and extract dataset `spec` once into the cache before its runs; returns its data fingerprint."
+def failure_message(e: Exception) -> str:
+    "What went wrong, in the words of the code that failed: a notebook's own exception rather than papermill's wrapper."
+    if getattr(e, "ename", None): return f"{e.ename}: {e.evalue}"
+    return f"{type(e).__name__}: {e}"
+
+def record_error(folder: Path, e: Exception, context: str = "") -> str:
+    "Write the error and its whole traceback to folder/error.txt; return its first line (for status.csv and the terminal)."
+    msg = context + failure_message(e)
+    if getattr(e, "ename", None):                    # a cell of the notebook failed: its traceback, not papermill's
+        details = f"in cell {e.exec_count} of the executed notebook:\n{e.source}\n\n" + _ANSI.sub("", "\n".join(e.traceback))
+    else: details = traceback.format_exc()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "error.txt").write_text(msg + "\n\n" + details)
+    return msg.splitlines()[0][:300] if msg.strip() else type(e).__name__
+
+# %% ../nbs/10_runs.ipynb #647b70ba
+STATUS_COLUMNS = ["dataset", "seed", "status", "seconds", "error", "folder", "updated"]
+
+class StatusTable:
+    "status.csv of a batch folder: one row per (dataset, seed), rewritten whole (atomically) on every change."
+    def __init__(self, out: str | Path):
+        self.path, self.rows = Path(out) / "status.csv", {}
+        if self.path.is_file():
+            try: old = pd.read_csv(self.path, dtype={"dataset": str}, keep_default_na=False)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError): old = pd.DataFrame()
+            for r in old.to_dict("records"):
+                if {"dataset", "seed", "status"} <= set(r): self.rows[(str(r["dataset"]), int(r["seed"]))] = {c: r.get(c, "") for c in STATUS_COLUMNS}
+
+    def set(self, dataset: str, seed: int, **fields) -> None:
+        "Update one run's row (created if new) and write the table."
+        row = self.rows.setdefault((dataset, int(seed)), {c: "" for c in STATUS_COLUMNS} | {"dataset": dataset, "seed": int(seed)})
+        row.update(fields, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
+        self.write()
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.rows.values()), columns=STATUS_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
+
+    def write(self) -> None: _write_atomic(self.path, self.frame().to_csv(index=False))
+
+# %% ../nbs/10_runs.ipynb #c50b7234
+def dataset_names(specs: list[str]) -> dict[str, str]:
+    "Folder name -> spec of a batch's datasets; two specs that would share a folder are refused."
+    from radllm.data import parse_dataset_spec
+    names = {}
+    for spec in specs:
+        name = dataset_name(spec)
+        if name in names:
+            if names[name] == spec: raise BatchError(f"dataset {spec} is given twice")
+            bare = [str(parse_dataset_spec(s)).split("=", 1)[-1] if parse_dataset_spec(s).name else s for s in (names[name], spec)]
+            raise BatchError(f"datasets {names[name]} and {spec} would both be written to {name}/: give each a name, "
+                             f"e.g. --dataset {name}-1={bare[0]} --dataset {name}-2={bare[1]}")
+        names[name] = spec
+    return names
+
+def load_checked(spec: str, cfg: RunConfig) -> pd.DataFrame:
+    "Load dataset `spec` and check it can go through the config's cross-validation; a BatchError says why not."
     from radllm.data import load_dataset
+    from radllm.evaluation import design_problems
+    name = dataset_name(spec)
+    try: manifest = load_dataset(spec, cache_dir=cfg.cache_dir)
+    except (ValueError, OSError) as e: raise BatchError(f"{name}: {e}") from None
+    problems = design_problems(manifest.label.astype(int), manifest.patient_id.astype(str), cfg.n_splits)
+    if problems: raise BatchError("\n".join(f"{name}: {p}" for p in problems))
+    return manifest
+
+def _writable_place(path: Path, what: str) -> None:
+    "Check, without creating anything, that `path` is or can become a folder."
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(f"{what} {path} {'is a file' if blocker == path else f'is inside {blocker}, which is a file'}: choose another folder")
+
+# %% ../nbs/10_runs.ipynb #624dea37
+def prepare_dataset(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None, progress: bool = True) -> str:
+    "Extract a loaded dataset once into the cache before its runs; returns its data fingerprint."
+    from radllm.evaluation import design_problems
     from radllm.extraction import extract
-    manifest = load_dataset(spec, cache_dir=cfg.cache_dir)
-    extract(manifest, params=cfg.params, jobs=jobs, scheduler=scheduler, cache_dir=cfg.cache_dir, progress=progress)
+    features, qc = extract(manifest, params=cfg.params, jobs=jobs, scheduler=scheduler, cache_dir=cfg.cache_dir, progress=progress)
+    failed = qc[qc.status != "ok"]
+    if features.empty:
+        raise RuntimeError(f"no lesion could be extracted ({len(failed)} failed or skipped; first: {failed.reason.iloc[0] if len(failed) else '-'})")
+    problems = design_problems(features.label.astype(int), features.patient_id.astype(str), cfg.n_splits)
+    if problems: raise RuntimeError(f"after extraction ({len(failed)} lesion(s) failed or skipped, see the QC table): {problems[0]}")
     return data_fingerprint(manifest, cfg.cache_dir)
 
 def threads_per_run(jobs: int, scheduler: str | None = None) -> int | None:
@@ -115,105 +274,211 @@ def usable_cores() -> int:
     "CPU cores this process may run on."
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-# %% ../nbs/10_runs.ipynb #3897c967
+# %% ../nbs/10_runs.ipynb #e93bed40
+RESULT_COLUMNS = ["dataset", "seed", "folder", "status", "seconds", "error"]
+
+def _resolved_spec(spec: str) -> str:
+    from radllm.data import resolve_spec
+    try: return resolve_spec(spec)
+    except ValueError: return spec                                   # malformed: check_config says why
+
+def check_config(cfg: RunConfig, specs: list[str], jobs: int = 1) -> None:
+    "A ConfigError listing every problem of a batch's config and dataset specs (each problem once)."
+    from radllm.data import parse_dataset_spec
+    problems = [p for p in cfg.problems() if not p.startswith("dataset:")]
+    for spec in specs:
+        try: parse_dataset_spec(spec)
+        except ValueError as e: problems.append(f"dataset: {e}")
+    if jobs < 1: problems.append(f"jobs: must be at least 1, got {jobs}")
+    if problems: raise ConfigError(problems)
+
 def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
-              scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True) -> pd.DataFrame:
-    "Run the template for every dataset x seed into out/<dataset>/seed<k>/; returns (and writes) the status table."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    base = config or RunConfig()
+              scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True, replace: bool = False) -> pd.DataFrame:
+    "Run the template for every dataset x seed into out/<dataset>/seed<k>/; returns this call's outcome per run."
+    base = (config or RunConfig()).replace(**({"cache_dir": str(cache_dir)} if cache_dir else {})).resolved()
+    specs, seeds, out = [_resolved_spec(s) for s in datasets], list(dict.fromkeys(int(s) for s in seeds)), Path(out)
+    # 1. everything that can be checked before any work
+    check_config(base, specs, jobs)
+    dataset_names(specs)
+    _writable_place(out, "--out")
+    if not replace and out.is_dir() and (why := batch_conflict(out, base)): raise BatchError(why)
     inner_jobs = 1 if (jobs > 1 or scheduler) else base.jobs          # parallel runs, serial inside each
+    def cfg_of(spec, seed): return base.replace(dataset=spec, seed=seed, jobs=inner_jobs, scheduler=None)
+    left = {spec: [s for s in seeds if replace or not is_finished(run_folder(out, spec, s), cfg_of(spec, s))] for spec in specs}
+    manifests, problems = {}, []
+    for spec in (s for s in specs if left[s]):
+        try: manifests[spec] = load_checked(spec, base)
+        except BatchError as e: problems.append(str(e))
+    if problems: raise BatchError("\n".join(problems))
+    # 2. the batch's folder and record
+    claim_batch(out, base, replace)
+    status, results, tasks = StatusTable(out), [], []
     threads, commit = threads_per_run(jobs, scheduler), git_commit()    # the same for every run of the batch
-    tasks, rows = [], []
-    def row(spec, seed, folder, status, error): return {"dataset": dataset_name(spec), "seed": seed, "folder": str(folder), "status": status, "seconds": 0.0, "error": error}
-    for spec in datasets:
-        todo = []
+    for spec in specs:
+        name = dataset_name(spec)
         for seed in seeds:
-            cfg = base.replace(dataset=spec, seed=int(seed), jobs=inner_jobs, scheduler=None, cache_dir=cache_dir or base.cache_dir)
             folder = run_folder(out, spec, seed)
-            if is_finished(folder, cfg): rows.append(row(spec, seed, folder, "skipped", "finished before"))
-            else: todo.append({"config": cfg.to_dict(), "folder": str(folder), "threads": threads})
-        if not todo: continue
-        try: fingerprint = prepare_dataset(spec, cfg, jobs, scheduler, progress)
+            if seed not in left[spec]:
+                results.append({"dataset": name, "seed": seed, "folder": str(folder), "status": "skipped", "seconds": 0.0, "error": "finished before"})
+                if (name, seed) not in status.rows: status.set(name, seed, status="ok", folder=str(folder))
+            else: status.set(name, seed, status="pending", folder=str(folder), seconds="", error="")
+    # 3. each dataset prepared once, then every run
+    for spec, manifest in manifests.items():
+        name = dataset_name(spec)
+        try: fingerprint = prepare_dataset(manifest, base, jobs, scheduler, progress)
         except Exception as e:
-            for t in todo: rows.append(row(spec, t["config"]["seed"], t["folder"], "failed", record_error(Path(t["folder"]), e, f"preparing {spec}: ")))
+            for seed in left[spec]:
+                folder = run_folder(out, spec, seed)
+                r = {"dataset": name, "seed": seed, "folder": str(folder), "status": "failed", "seconds": 0.0,
+                     "error": record_error(folder, e, f"preparing {name}: ")}
+                status.set(name, seed, status="failed", error=r["error"]); results.append(r)
             continue
-        tasks += [{**t, "data_fingerprint": fingerprint, "git_commit": commit} for t in todo]
-    for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress): rows.append(r)
-    status = pd.DataFrame(rows, columns=["dataset", "seed", "folder", "status", "seconds", "error"]).sort_values(["dataset", "seed"])
-    status.to_csv(out / "status.csv", index=False)
-    return status
+        tasks += [{"config": cfg_of(spec, s).to_dict(), "folder": str(run_folder(out, spec, s)), "threads": threads,
+                   "data_fingerprint": fingerprint, "git_commit": commit} for s in left[spec]]
+    for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress):
+        status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"], error=r["error"]); results.append(r)
+    return pd.DataFrame(results, columns=RESULT_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
 
-# %% ../nbs/10_runs.ipynb #23c5a70e
-SUMMARY_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier")
+# %% ../nbs/10_runs.ipynb #e7e81829
+def read_metrics(folder: Path) -> dict:
+    "A finished run's metrics.json; a ValueError names the file and what is wrong with it."
+    path = folder / "metrics.json"
+    try: m = json.loads(path.read_text())
+    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON (line {e.lineno}: {e.msg}): the run was cut off; run the batch again to redo it") from None
+    if not isinstance(m, dict) or not isinstance(m.get("arms"), dict) or "seed" not in m:
+        raise ValueError(f"{path} is incomplete (no arms or seed): run the batch again to redo it")
+    return m
 
-def collect(out: str | Path) -> pd.DataFrame:
-    "Long table of every finished run: dataset, seed, arm, metric, value, ci_lo, ci_hi, delong_p, mcnemar_p."
+def is_finished(folder: Path, cfg: RunConfig) -> bool:
+    "A run folder holds a finished run of this exact config, with readable metrics."
+    try:
+        if json.loads((folder / "run.json").read_text())["config_hash"] != cfg.hash(): return False
+        read_metrics(folder); return True
+    except (OSError, ValueError, KeyError, TypeError): return False
+
+def _metric_rows(dataset: str, m: dict) -> list[dict]:
     rows = []
-    for path in sorted(Path(out).glob("*/seed*/metrics.json")):
-        if not (path.parent / "run.json").is_file(): continue
-        m = json.loads(path.read_text())
-        for arm, ms in m["arms"].items():
-            vs = ms.get("vs_radiomics", {})
-            for k, v in ms.items():
-                if k == "vs_radiomics": continue
-                rows.append({"dataset": path.parent.parent.name, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"],
-                             "ci_lo": v["ci"][0], "ci_hi": v["ci"][1], "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"),
-                             "auc_diff": vs.get("auc_diff"), "permuted_auc": m.get("controls", {}).get("permuted_labels_auc")})
-    return pd.DataFrame(rows)
+    for arm, ms in m["arms"].items():
+        vs = ms.get("vs_radiomics", {})
+        rows += [{"dataset": dataset, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"], "ci_lo": v["ci"][0], "ci_hi": v["ci"][1],
+                  "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"), "auc_diff": vs.get("auc_diff"),
+                  "permuted_auc": m.get("controls", {}).get("permuted_labels_auc")} for k, v in ms.items() if k != "vs_radiomics"]
+    return rows
+
+def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    "Long table of every finished run of the batch (dataset, seed, arm, metric, value, CI, tests), and the runs left out, with why."
+    out = Path(out)
+    batch, rows, left_out = recorded_batch(out), [], []
+    for folder in _run_dirs(out):
+        if not (folder / "run.json").is_file(): continue          # not finished
+        name = folder.relative_to(out)
+        try:
+            m = read_metrics(folder)
+            if batch is not None:
+                differs = config_differences(batch_settings(RunConfig.from_yaml(folder / "config.yaml")), batch)
+                if differs: raise ValueError(f"another config than the batch's ({'; '.join(differs)})")
+            rows += _metric_rows(folder.parent.name, m)
+        except (ValueError, OSError, KeyError, TypeError) as e: left_out.append(f"{name}: {e}")
+    return pd.DataFrame(rows), left_out
 
 def summarize(long: pd.DataFrame) -> pd.DataFrame:
     "Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, paired tests vs radiomics."
     g = long.groupby(["dataset", "arm", "metric"], sort=False)
-    s = pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1), "ci_lo": g.ci_lo.median(),
-                      "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(), "delong_p": g.delong_p.median(),
-                      "n_significant": g.delong_p.apply(lambda p: int((p < 0.05).sum()) if p.notna().any() else np.nan),
-                      "mcnemar_p": g.mcnemar_p.median()}).reset_index()
-    return s
+    return pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1), "ci_lo": g.ci_lo.median(),
+                         "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(), "delong_p": g.delong_p.median(),
+                         "n_significant": g.delong_p.apply(lambda p: int((p < 0.05).sum()) if p.notna().any() else np.nan),
+                         "mcnemar_p": g.mcnemar_p.median()}).reset_index()
 
-def _cell(r) -> str:
-    sd = f" ± {r['sd']:.3f}" if pd.notna(r["sd"]) else ""
-    return f"{r['mean']:.3f}{sd} ({r['ci_lo']:.3f}-{r['ci_hi']:.3f})"
+# %% ../nbs/10_runs.ipynb #435f0e89
+SUMMARY_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier")
+METRIC_TITLES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
+                 "balanced_accuracy": "balanced accuracy", "brier": "Brier score", "ppv": "PPV", "npv": "NPV", "f1": "F1"}
 
-def summary_table(summary: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
-    "Wide table per dataset and arm: 'mean ± SD over seeds (median 95% CI)' per metric, and the AUC tests vs radiomics."
-    s = summary[summary.metric.isin(metrics)].copy()
-    s["cell"] = s.apply(_cell, axis=1)
-    wide = s.pivot_table(index=["dataset", "arm"], columns="metric", values="cell", aggfunc="first", sort=False)[[m for m in metrics if m in set(s.metric)]]
-    auc = summary[summary.metric == "auc"].set_index(["dataset", "arm"])
-    wide["AUC diff vs radiomics"] = auc.auc_diff.map(lambda v: "" if pd.isna(v) else f"{v:+.3f}")
-    wide["DeLong p (median)"] = auc.delong_p.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    wide["seeds p<0.05"] = [("" if pd.isna(a) else f"{int(a)}/{int(n)}") for a, n in zip(auc.n_significant, auc.seeds)]
-    return wide
+def _mean_sd(r) -> str: return f"{r['mean']:.3f}" + (f" ± {r['sd']:.3f}" if pd.notna(r["sd"]) else "")
+def _ci(r) -> str: return f"{r['ci_lo']:.3f}–{r['ci_hi']:.3f}"
+def _or_blank(v, fmt: str) -> str: return "" if pd.isna(v) else format(v, fmt)
 
-# %% ../nbs/10_runs.ipynb #c6d6df3d
-def report(out: str | Path) -> pd.DataFrame:
-    "Aggregate a batch folder into summary.csv, summary.md and summary.html; returns the wide table."
+def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
+    "Per dataset and arm: AUC (mean ± SD over seeds), its median 95% CI, and the paired DeLong test against radiomics."
+    a = summary[summary.metric == "auc"]
+    return pd.DataFrame({"dataset": a.dataset, "arm": a.arm, "AUC (mean ± SD over seeds)": a.apply(_mean_sd, axis=1),
+                         "95% CI (median over seeds)": a.apply(_ci, axis=1),
+                         "AUC − radiomics": a.auc_diff.map(lambda v: _or_blank(v, "+.3f")),
+                         "DeLong p (median)": a.delong_p.map(lambda v: _or_blank(v, ".3f")),
+                         "seeds with p < 0.05": [("" if pd.isna(k) else f"{int(k)} of {int(n)}") for k, n in zip(a.n_significant, a.seeds)]}
+                        ).reset_index(drop=True)
+
+def metrics_table(summary: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
+    "Per dataset and arm: each threshold metric as 'mean ± SD (median 95% CI)'."
+    s = summary[summary.metric.isin(metrics)].assign(cell=lambda d: d.apply(lambda r: f"{_mean_sd(r)} ({_ci(r)})", axis=1))
+    wide = s.pivot_table(index=["dataset", "arm"], columns="metric", values="cell", aggfunc="first", sort=False)
+    return wide[[m for m in metrics if m in wide.columns]].rename(columns=METRIC_TITLES).reset_index().rename_axis(columns=None)
+
+def markdown_table(df: pd.DataFrame) -> str:
+    "A DataFrame as a Markdown pipe table (text left-aligned, numbers right-aligned)."
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
+    right = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)])
+
+# %% ../nbs/10_runs.ipynb #0b4c5136
+def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Aggregate a batch folder into summary.csv, summary.md and summary.html; returns the AUC and the metrics tables."
     out = Path(out)
-    long = collect(out)
-    if long.empty: raise FileNotFoundError(f"{out}: no finished run (no */seed*/metrics.json with run.json)")
+    if not out.is_dir(): raise FileNotFoundError(f"batch folder {out} not found")
+    long, left_out = collect(out)
+    if long.empty:
+        raise FileNotFoundError(f"{out}: no finished run to report" + (f" ({len(left_out)} left out: {left_out[0]})" if left_out else
+                                " (no <dataset>/seed<k>/ folder with run.json and metrics.json)"))
     summary = summarize(long)
     summary.to_csv(out / "summary.csv", index=False)
-    table = summary_table(summary)
-    status = pd.read_csv(out / "status.csv") if (out / "status.csv").is_file() else None
-    controls = long.drop_duplicates(["dataset", "seed"]).groupby("dataset").permuted_auc.mean()
-    figs = sorted(out.glob("*/seed*/figures/roc.png"))
-    lines = [f"# Summary of {out.name}", "",
-             f"{long[['dataset', 'seed']].drop_duplicates().shape[0]} finished runs. Cells: mean ± SD over seeds "
-             "(median per-run 95% CI: DeLong for AUC, patient-level bootstrap for the rest). Paired tests against "
-             "`radiomics` on the same lesions: median DeLong p over seeds, and in how many seeds p < 0.05.", "",
-             table.to_markdown() if _has_tabulate() else table.to_string(), "",
-             "Label-permutation control (mean AUC with shuffled labels; should be near 0.5): " +
-             ", ".join(f"{d} {v:.3f}" for d, v in controls.items()), ""]
-    if status is not None and (status.status == "failed").any():
-        lines += ["## Failed runs", ""] + [f"- {r.dataset} seed {r.seed}: {r.error}" for r in status[status.status == "failed"].itertuples()] + [""]
-    lines += ["## Figures", ""] + [f"![{p.parent.parent.relative_to(out)}]({p.relative_to(out)})" for p in figs]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    html = [f"<html><head><meta charset='utf-8'><title>{out.name}</title></head><body>", f"<h1>Summary of {out.name}</h1>",
-            f"<p>{lines[2]}</p>", table.to_html(), f"<p>{lines[6]}</p>"]
-    html += [f"<figure><img src='{p.relative_to(out)}' width='420'><figcaption>{p.parent.parent.relative_to(out)}</figcaption></figure>" for p in figs]
-    (out / "summary.html").write_text("\n".join(html) + "</body></html>\n")
-    return table
+    aucs, metrics = auc_table(summary), metrics_table(summary)
+    status = StatusTable(out).frame()
+    runs = long[["dataset", "seed"]].drop_duplicates()
+    controls = long.drop_duplicates(["dataset", "seed"]).groupby("dataset").permuted_auc.mean().dropna()
+    sections = {
+        "": [f"{len(runs)} finished runs of {runs.dataset.nunique()} dataset(s), seeds {', '.join(map(str, sorted(runs.seed.unique())))}. "
+             "AUC: mean ± SD over seeds, the median over seeds of each run's 95% DeLong CI, and the paired DeLong test against "
+             "`radiomics` on the same lesions (median p over seeds, and in how many seeds p < 0.05)."],
+        "AUC": [aucs],
+        "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: mean ± SD over seeds (median of the runs' "
+                              "95% patient-level bootstrap CIs).", metrics],
+        "Controls": ["Label-permutation control (mean AUC of the radiomics arm with shuffled labels; should be near 0.5): " +
+                     (", ".join(f"{d} {v:.3f}" for d, v in controls.items()) or "not run")],
+        "Failed runs": [[f"{r.dataset} seed {r.seed}: {r.error}" for r in status[status.status == "failed"].itertuples()]],
+        "Runs left out": [left_out],
+        "Figures": [Figure(p.relative_to(out), str(p.parent.parent.relative_to(out))) for p in sorted(out.glob("*/seed*/figures/roc.png"))]}
+    write_summary(out, sections)
+    return aucs, metrics
 
-def _has_tabulate() -> bool:
-    try: import tabulate; return True
-    except ImportError: return False
+@dataclass
+class Figure:
+    "An image of the report: its path relative to the summary, and its caption."
+    path: Path
+    caption: str
+
+def _md(part) -> str:
+    if isinstance(part, pd.DataFrame): return markdown_table(part)
+    if isinstance(part, Figure): return f"![{part.caption}]({part.path.as_posix()})"
+    if isinstance(part, list): return "\n".join(f"- {item}" for item in part)
+    return str(part)
+
+def _html(part) -> str:
+    if isinstance(part, pd.DataFrame): return part.to_html(index=False, border=0)
+    if isinstance(part, Figure): return f"<figure><img src='{html.escape(part.path.as_posix())}'><figcaption>{html.escape(part.caption)}</figcaption></figure>"
+    if isinstance(part, list): return "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in part) + "</ul>"
+    return f"<p>{html.escape(str(part))}</p>"
+
+def write_summary(out: Path, sections: dict[str, list]) -> None:
+    "summary.md and summary.html from the same sections: title -> parts (a paragraph, a table, a list of items, a Figure)."
+    keep = {t: [p for p in parts if not (isinstance(p, list) and not p)] for t, parts in sections.items()}
+    keep = {t: parts for t, parts in keep.items() if parts}
+    md, body = [f"# Summary of {out.name}"], [f"<h1>Summary of {html.escape(out.name)}</h1>"]
+    for title, parts in keep.items():
+        md += ([f"## {title}"] if title else []) + [_md(p) for p in parts]
+        body += ([f"<h2>{html.escape(title)}</h2>"] if title else []) + [_html(p) for p in parts]
+    _write_atomic(out / "summary.md", "\n\n".join(md) + "\n")
+    _write_atomic(out / "summary.html", f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(out.name)}</title>"
+                  "<style>body{font-family:sans-serif;max-width:70em;margin:auto} table{border-collapse:collapse} "
+                  "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left} img{width:420px}</style></head>"
+                  f"<body>{''.join(body)}</body></html>\n")

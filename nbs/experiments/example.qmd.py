@@ -13,9 +13,10 @@ from pathlib import Path
 
 import papermill as pm
 from nbdev.config import get_config
+from radllm.runs import kernel_manager
 
-PARAMETERS = dict(dataset="synthetic:60", seed=0, n_splits=3, n_repeats=1, arms=["radiomics", "text", "concat"],
-                  ablations=[], n_permutations=5, jobs=2)
+CONFIG = dict(dataset="synthetic:60", seed=0, n_splits=3, n_repeats=1, arms=["radiomics", "text", "concat"],
+              ablations=[], n_permutations=5, jobs=2)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -54,19 +55,19 @@ def executed_markdown(nb) -> str:
 
 
 def run_example(work) -> dict:
-    "Execute the template in the folder `work` with PARAMETERS (its outputs go to work/example/); return the executed notebook."
+    "Execute the template in the folder `work` with CONFIG (its outputs go to work/example/); return the executed notebook."
     template = get_config().nbs_path / "experiments" / "end_to_end.ipynb"
     out = Path(work) / "example"
     out.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(template), str(out / "end_to_end.ipynb"), parameters={**PARAMETERS, "out_dir": "example"},
-                        kernel_name="python3", cwd=str(work), progress_bar=False)
+    pm.execute_notebook(str(template), str(out / "end_to_end.ipynb"), parameters={"config": CONFIG, "out_dir": "example"},
+                        kernel_name="python3", cwd=str(work), progress_bar=False, kernel_manager_class=kernel_manager(str(work)))
     return json.loads((out / "end_to_end.ipynb").read_text())
 
 
-_params = ", ".join(f"`{k}={v!r}`" for k, v in PARAMETERS.items())
+_params = ", ".join(f"`{k}: {v!r}`" for k, v in CONFIG.items())
 print(f"::: {{.callout-note}}\nThis page is the experiment template `nbs/experiments/end_to_end.ipynb`, executed when the site "
       f"was built with small parameters so that the build stays quick: {_params}. `radllm run` executes the same "
-      f"template with the defaults of its parameters cell (240 lesions, five folds, all five arms including `lora`); "
+      f"template with the run's configuration (by default 240 lesions, five folds, all five arms including `lora`); "
       f"the [results page](../results.qmd) aggregates such runs over seeds.\n:::\n")
 with tempfile.TemporaryDirectory(prefix="radllm-example-") as _tmp:
     print(executed_markdown(run_example(_tmp)))
