@@ -15,21 +15,29 @@ import pandas as pd
 from .config import get_cache_dir
 
 # %% auto #0
-__all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES', 'DICOM_SUFFIXES', 'PILLOW_SUFFIXES',
-           'SITK_SUFFIXES', 'LOADERS', 'PATH_LOADERS', 'RUNTIME_OPTIONS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE',
-           'CBIS_SUBSETS', 'CBIS_PATHOLOGY', 'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES',
-           'VINDR_TYPE_ORDER', 'VINDR_REQUIRED', 'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError',
-           'parse_roi', 'manifest_problems', 'validate_manifest', 'MammoImage', 'read_image', 'roi_mask',
-           'register_loader', 'loader_options', 'DatasetSpec', 'parse_dataset_spec', 'load_dataset', 'dataset_name',
-           'resolve_spec', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads',
-           'birads_label', 'load_cbis_ddsm', 'inbreast_lesion_type', 'read_inbreast_xml', 'load_inbreast',
-           'load_vindr_mammo', 'load_synthetic']
+__all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES', 'LABEL_SOURCES', 'DICOM_SUFFIXES',
+           'PILLOW_SUFFIXES', 'SITK_SUFFIXES', 'LOADERS', 'PATH_LOADERS', 'RUNTIME_OPTIONS', 'MIAS_CLASSES',
+           'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS', 'CBIS_PATHOLOGY', 'CBIS_REQUIRED', 'CBIS_EXTRA',
+           'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER', 'VINDR_REQUIRED', 'BIRADS_LABEL_SOURCES',
+           'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError', 'parse_roi', 'manifest_problems',
+           'validate_manifest', 'MammoImage', 'read_image', 'roi_mask', 'register_loader', 'loader_options',
+           'DatasetSpec', 'parse_dataset_spec', 'load_dataset', 'option_hint', 'dataset_name', 'resolve_spec',
+           'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads', 'birads_label',
+           'load_cbis_ddsm', 'inbreast_lesion_type', 'read_inbreast_xml', 'load_inbreast', 'load_vindr_mammo',
+           'load_synthetic', 'label_sources', 'describe_labels']
 
 # %% ../nbs/01_data.ipynb #1ce7411e
 REQUIRED_COLUMNS = ["lesion_id", "patient_id", "image", "label"]
 ROI_COLUMNS = ["mask", "roi"]
-OPTIONAL_COLUMNS = ["dataset", "spacing_mm", "lesion_type", "birads", "density", "laterality", "view", "split"]
+OPTIONAL_COLUMNS = ["dataset", "spacing_mm", "lesion_type", "birads", "density", "laterality", "view", "split", "label_source"]
 LESION_TYPES = {"mass", "calcification", "distortion", "asymmetry"}
+LABEL_SOURCES = {      # what a label rests on: the values of `label_source`
+    "pathology": "the lesion's pathology as the dataset records it (CBIS-DDSM)",
+    "database truth": "the benign / malignant severity of the database's truth data, which does not say how it was established (mini-MIAS)",
+    "lesion BI-RADS": "the radiologists' BI-RADS assessment of the lesion itself, not pathology (VinDr-Mammo)",
+    "image BI-RADS": "the BI-RADS assessment of the whole image, given to every lesion on it, not pathology (INbreast)",
+    "synthetic": "the generator's ground truth (the built-in synthetic dataset)",
+    "unstated": "not said (a manifest CSV without a label_source column)"}
 
 class ManifestError(ValueError):
     "A manifest with problems; `problems` is a DataFrame (row, lesion_id, problem) listing all of them."
@@ -108,6 +116,9 @@ def manifest_problems(df: pd.DataFrame, check_files: bool = True) -> pd.DataFram
         else: add(i, lid, "no ROI: neither mask nor roi given")
         if "lesion_type" in df.columns and isinstance(r.get("lesion_type"), str) and r["lesion_type"] not in LESION_TYPES:
             add(i, lid, f"lesion_type must be one of {sorted(LESION_TYPES)}, got {r['lesion_type']!r}")
+        src = r.get("label_source")
+        if isinstance(src, str) and src.strip() and src not in LABEL_SOURCES:
+            add(i, lid, f"label_source must be one of {list(LABEL_SOURCES)}, got {src!r}")
     return pd.DataFrame(out, columns=["row", "lesion_id", "problem"])
 
 def validate_manifest(df: pd.DataFrame, check_files: bool = True, source: str = "manifest") -> pd.DataFrame:
@@ -350,10 +361,18 @@ def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
     s = parse_dataset_spec(spec)
     df = LOADERS[s.kind](s.arg, **{**dict(s.options), **options})
     df.attrs.setdefault("skipped", [])
+    if "label_source" not in df.columns: df["label_source"] = "unstated"
     df.attrs["spec"], df.attrs["name"] = str(s), dataset_name(s)
     if df.empty and not df.attrs["skipped"]:
         raise ValueError(f"{s}: no lesion loaded: {df.attrs.get('empty_reason', 'the source lists no lesion')}")
     return df
+
+def option_hint(kind: str, **example) -> str:
+    "How to set loader options in a spec, for messages: `option_hint('inbreast', point_radius='R')` -> 'set point_radius in the spec: inbreast:PATH?point_radius=R'."
+    known = loader_options(kind)
+    unknown = [k for k in example if k not in known]
+    if unknown: raise ValueError(f"option_hint: {kind} takes no option(s) {unknown} (known: {', '.join(known)})")
+    return f"set {' / '.join(example)} in the spec: {kind}:PATH?" + "&".join(f"{k}={_option_text(v)}" for k, v in example.items())
 
 def _slug(text: str) -> str: return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-.")
 
@@ -398,9 +417,12 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
 
 @register_loader("manifest")
 def load_manifest(arg, **_) -> pd.DataFrame:
-    "Loader of `manifest:CSV`."
+    "Loader of `manifest:CSV`; the CSV's `label_source` column says what its labels rest on (absent or blank: 'unstated')."
     if not arg: raise ValueError("manifest needs a CSV path: manifest:PATH.csv")
-    return read_manifest(arg)
+    df = read_manifest(arg)
+    given = df["label_source"] if "label_source" in df.columns else [None] * len(df)
+    df["label_source"] = [s.strip() if isinstance(s, str) and s.strip() else "unstated" for s in given]
+    return df
 
 # %% ../nbs/01_data.ipynb #f00de242
 MIAS_CLASSES = {"CALC": "calcification", "CIRC": "mass", "SPIC": "mass", "MISC": "mass", "ARCH": "distortion", "ASYM": "asymmetry"}
@@ -459,8 +481,10 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
         out.append({"lesion_id": lid, "patient_id": f"mias{(n + 1) // 2:03d}", "image": str(root / f"{r['ref']}.pgm"),
                     "label": int(r["severity"] == "M"), "roi": json.dumps({"circle": [r["x"], MIAS_SIZE - 1 - r["y"], r["r"]]}),
                     "dataset": "mini-mias", "spacing_mm": 0.2, "lesion_type": MIAS_CLASSES[r["cls"]], "mias_class": r["cls"],
-                    "density": MIAS_DENSITY[r["tissue"]], "laterality": "L" if n % 2 == 0 else "R", "view": "MLO"})
-    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "spacing_mm", "lesion_type", "mias_class", "density", "laterality", "view"])
+                    "density": MIAS_DENSITY[r["tissue"]], "laterality": "L" if n % 2 == 0 else "R", "view": "MLO",
+                    "label_source": "database truth"})
+    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "spacing_mm", "lesion_type", "mias_class", "density", "laterality",
+                                                       "view", "label_source"])
     df.attrs["skipped"] = skipped
     if not rows: df.attrs["empty_reason"] = f"{info} lists no film with a located lesion"
     return df
@@ -485,20 +509,37 @@ def parse_birads(value) -> tuple[int | None, str]:
     m = re.fullmatch(r"([0-6])(?:\.0)?\s*([abc])?", s)
     return (int(m.group(1)), m.group(1) + (m.group(2) or "")) if m else (None, text)
 
-def _birads_sets(benign, malignant) -> tuple[set, set]:
+def _ranges(values) -> str:
+    "Integers as short ranges: [1, 2, 3, 5] -> '1-3, 5'."
+    runs = []
+    for v in sorted({int(x) for x in values}):
+        if runs and v == runs[-1][1] + 1: runs[-1][1] = v
+        else: runs.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+def _birads_sets(benign, malignant, kind: str) -> tuple[set, set]:
+    "The benign and malignant BI-RADS sets of loader `kind`; a ValueError when they overlap, with the loader's defaults as the way out."
     b, m = {int(x) for x in benign}, {int(x) for x in malignant}
-    if b & m: raise ValueError(f"benign_birads {sorted(b)} and malignant_birads {sorted(m)} overlap on {sorted(b & m)}")
+    if b & m:
+        d = loader_options(kind)
+        raise ValueError(f"{kind}: benign_birads {sorted(b)} and malignant_birads {sorted(m)} overlap on {sorted(b & m)}: give each category "
+                         f"to one side, e.g. {option_hint(kind, benign_birads=d['benign_birads'].default, malignant_birads=d['malignant_birads'].default)} (the defaults)")
     return b, m
 
 def birads_label(category: int | None, benign, malignant) -> int | None:
     "0 when `category` is in `benign`, 1 when in `malignant`, else None."
     return 0 if category in benign else 1 if category in malignant else None
 
-def _birads_reason(text, benign, malignant) -> str:
+def _birads_reason(text, benign, malignant, kind: str) -> str:
+    "Why a BI-RADS gives no label under loader `kind`'s split, with the spec that would label it."
     if not str(text).strip(): return "no BI-RADS category given"
-    cat, _ = parse_birads(text)
+    cat, written = parse_birads(text)
     if cat is None: return f"unreadable BI-RADS {text!r} (expected a category 0-6, e.g. '4', '4a', 'BI-RADS 4')"
-    return f"BI-RADS {parse_birads(text)[1]} is neither benign {tuple(sorted(benign))} nor malignant {tuple(sorted(malignant))} (options benign_birads / malignant_birads)"
+    why = f"BI-RADS {written} is neither benign ({_ranges(benign) or 'none'}) nor malignant ({_ranges(malignant) or 'none'})"
+    if cat == 0: return why + " (BI-RADS 0: assessment incomplete)"
+    to_benign = cat <= max(benign, default=3)
+    b, m = (benign | {cat}, malignant) if to_benign else (benign, malignant | {cat})
+    return f"{why}; to count it as {'benign' if to_benign else 'malignant'}, {option_hint(kind, benign_birads=sorted(b), malignant_birads=sorted(m))}"
 
 # %% ../nbs/01_data.ipynb #a998365e
 CBIS_SUBSETS = {"mass_train": ("mass", "train", "Mass-Training", "mass_case_description_train_set.csv"),
@@ -570,13 +611,19 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
         if not any(tables.values()):
             raise FileNotFoundError(f"cbis-ddsm: no description CSV in {root} (or a folder below it): expected {', '.join(v[3] for v in CBIS_SUBSETS.values())}")
         missing = [CBIS_SUBSETS[k][3] for k, p in tables.items() if p is None]
-        if missing: warnings.warn(f"cbis-ddsm: {', '.join(missing)} not found in {root}: loading the other table(s) only")
+        if missing: warnings.warn(f"cbis-ddsm: {', '.join(missing)} not found in {root}: loading the other table(s) only (to ask for "
+                                  f"those alone, without this warning, {option_hint('cbis-ddsm', subsets=[k for k, p in tables.items() if p])})")
     else:
         bad = [s for s in subsets if s not in CBIS_SUBSETS]
-        if bad: raise ValueError(f"cbis-ddsm: unknown subset(s) {bad}; known: {list(CBIS_SUBSETS)}")
+        if bad: raise ValueError(f"cbis-ddsm: unknown subset(s) {bad}; known: {', '.join(CBIS_SUBSETS)} "
+                                 f"({option_hint('cbis-ddsm', subsets=['mass_train', 'calc_train'])})")
         tables = {k: find(CBIS_SUBSETS[k][3]) for k in subsets}
-        for k, p in tables.items():
-            if p is None: raise FileNotFoundError(f"cbis-ddsm: {CBIS_SUBSETS[k][3]} not found in {root} (subset {k!r})")
+        absent = [k for k, p in tables.items() if p is None]
+        if absent:
+            found = [k for k in subsets if k not in absent]
+            way = f"; to load the others, {option_hint('cbis-ddsm', subsets=found)}" if found else ""
+            raise FileNotFoundError(f"cbis-ddsm: {', '.join(CBIS_SUBSETS[k][3] for k in absent)} not found in {root} "
+                                    f"(subset(s) {', '.join(absent)} of the spec){way}")
     bases = [b for b in (root, root / "CBIS-DDSM") if b.is_dir()]
     hint = " (download the DICOMs from TCIA into PATH or PATH/CBIS-DDSM, keeping the folder names)"
     out, skipped, seen, full_memo = [], [], {}, {}
@@ -601,11 +648,13 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
             out.append({"lesion_id": lid, "patient_id": r["patient id"], "image": str(image), "label": label, "mask": str(mask),
                         "dataset": "cbis-ddsm", "lesion_type": lesion_type, "birads": r["assessment"],
                         "density": r["breast density"], "laterality": {"LEFT": "L", "RIGHT": "R"}.get(side, side),
-                        "view": r["image view"].upper(), "split": split,
+                        "view": r["image view"].upper(), "split": split, "pathology": r["pathology"].upper(), "label_source": "pathology",
                         **{v: r.get(k, "") or None for k, v in CBIS_EXTRA.items()}})
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["mask", "dataset", "lesion_type", "birads", "density", "laterality",
-                                                       "view", "split", *CBIS_EXTRA.values()])
+                                                       "view", "split", "pathology", "label_source", *CBIS_EXTRA.values()])
     df.attrs["skipped"] = skipped
+    if not out and not skipped:
+        df.attrs["empty_reason"] = f"{', '.join(p.name for p in tables.values() if p)} list(s) no abnormality (a header and no rows)"
     return df
 
 # %% ../nbs/01_data.ipynb #694304c0
@@ -639,17 +688,18 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
                   point_radius: float | None = None, **_) -> pd.DataFrame:
     "Loader of `inbreast:PATH` (AllDICOMs/, AllXML/, INbreast.csv)."
     root = _root(arg, "inbreast")
-    benign, malignant = _birads_sets(benign_birads, malignant_birads)
+    benign, malignant = _birads_sets(benign_birads, malignant_birads, "inbreast")
     csv, dicom_dir, xml_dir = root / "INbreast.csv", root / "AllDICOMs", root / "AllXML"
     if not csv.is_file() and (root / "INbreast.xls").is_file():
         raise FileNotFoundError(f"inbreast: {csv} not found: save INbreast.xls as a semicolon-separated INbreast.csv")
     table = _read_table(csv, ["laterality", "view", "file name", "acr", "bi-rads"], "inbreast", "the image table with BI-RADS", sep=";")
     if not dicom_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {dicom_dir} not found (the images)")
+    if not xml_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {xml_dir} not found (the lesion outlines, one <file id>.xml per image with lesions)")
     dicoms = {}
     for p in sorted(dicom_dir.glob("*.dcm")):
         parts = p.name.split("_")
         if len(parts) >= 2 and parts[0].isdigit(): dicoms.setdefault(parts[0], (p, parts[1]))
-    xmls = {p.stem: p for p in sorted(xml_dir.glob("*.xml"))} if xml_dir.is_dir() else {}
+    xmls = {p.stem: p for p in sorted(xml_dir.glob("*.xml"))}
     out, skipped, listed = [], [], set()
     for line, r in enumerate(table.to_dict("records"), 2):
         fid = re.sub(r"\.0$", "", r["file name"])
@@ -664,24 +714,28 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
             lid = f"{fid}_{k}"
             def skip(reason): skipped.append({"lesion_id": lid, "reason": f"AllXML/{fid}.xml ROI {k} ({roi['name'] or 'no name'}): {reason}"})
             if fid not in dicoms: skip(f"no DICOM {fid}_*.dcm in {dicom_dir}"); continue
-            if label is None: skip(f"INbreast.csv line {line}: " + _birads_reason(r["bi-rads"], benign, malignant)); continue
+            if label is None: skip(f"INbreast.csv line {line}: " + _birads_reason(r["bi-rads"], benign, malignant, "inbreast")); continue
             ltype = inbreast_lesion_type(roi["name"])
             if ltype is None: skip(f"ROI name {roi['name']!r} is none of the lesion types {sorted(LESION_TYPES)}"); continue
             pts = roi["points"]
             if len(pts) >= 3: geom = {"polygon": pts}
             elif pts and point_radius:
                 geom = {"circle": [float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])), float(point_radius)]}
-            else: skip(f"{len(pts)} point(s): no outline (option point_radius=R makes a circle of R pixels)"); continue
+            else: skip(f"{len(pts)} point(s): no outline to measure; to make such ROIs circles of R pixels, {option_hint('inbreast', point_radius='R')}"); continue
             try: roi_json = json.dumps(parse_roi(geom))
             except RoiError as e: skip(str(e)); continue
             path, patient = dicoms[fid]
             out.append({"lesion_id": lid, "patient_id": patient, "image": str(path), "label": label, "roi": roi_json,
                         "dataset": "inbreast", "lesion_type": ltype, "inbreast_name": roi["name"], "birads": birads,
-                        "density": r["acr"], "laterality": r["laterality"].upper(), "view": r["view"].upper()})
+                        "density": r["acr"], "laterality": r["laterality"].upper(), "view": r["view"].upper(), "label_source": "image BI-RADS"})
     for fid in sorted(set(xmls) - listed):
         skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: INbreast.csv has no row for file {fid}, so no BI-RADS label"})
-    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads", "density", "laterality", "view"])
+    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads", "density", "laterality", "view",
+                                                       "label_source"])
     df.attrs["skipped"] = skipped
+    df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
+    if not out and not skipped:
+        df.attrs["empty_reason"] = f"{xml_dir} holds no .xml file" if not xmls else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
     return df
 
 # %% ../nbs/01_data.ipynb #194975b7
@@ -697,11 +751,13 @@ def _vindr_categories(text: str) -> list[str]:
     return [c.strip() for c in v]
 
 @register_loader("vindr-mammo")
-def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (2, 3), malignant_birads: tuple[int, ...] = (4, 5), **_) -> pd.DataFrame:
+def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birads: tuple[int, ...] = (4, 5), **_) -> pd.DataFrame:
     "Loader of `vindr-mammo:PATH` (finding_annotations.csv and images/<study_id>/<image_id>.dicom)."
     root = _root(arg, "vindr-mammo")
-    benign, malignant = _birads_sets(benign_birads, malignant_birads)
-    table = _read_table(root / "finding_annotations.csv", VINDR_REQUIRED, "vindr-mammo", "the finding boxes and their BI-RADS")
+    benign, malignant = _birads_sets(benign_birads, malignant_birads, "vindr-mammo")
+    csv = root / "finding_annotations.csv"
+    table = _read_table(csv, VINDR_REQUIRED, "vindr-mammo", "the finding boxes and their BI-RADS")
+    if not (root / "images").is_dir(): raise FileNotFoundError(f"vindr-mammo: folder {root / 'images'} not found (the DICOMs: images/<study_id>/<image_id>.dicom)")
     order = VINDR_TYPE_ORDER
     out, skipped, count = [], [], {}
     for line, r in enumerate(table.to_dict("records"), 2):
@@ -719,17 +775,21 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (2, 3), malignant_bir
         except ValueError: skip("finding without a bounding box (xmin, ymin, xmax, ymax)"); continue
         cat, birads = parse_birads(r["finding birads"])
         label = birads_label(cat, benign, malignant)
-        if label is None: skip(_birads_reason(r["finding birads"], benign, malignant)); continue
+        if label is None: skip(_birads_reason(r["finding birads"], benign, malignant, "vindr-mammo")); continue
         try: roi = json.dumps(parse_roi({"bbox": box}))
         except RoiError as e: skip(str(e)); continue
         out.append({"lesion_id": lid, "patient_id": r["study id"], "image": str(root / "images" / r["study id"] / f"{r['image id']}.dicom"),
                     "label": label, "roi": roi, "dataset": "vindr-mammo", "lesion_type": ltype, "vindr_categories": "; ".join(cats),
                     "birads": birads, "breast_birads": parse_birads(r.get("breast birads", ""))[1],
                     "density": re.sub(r"(?i)^density\s*", "", r["breast density"]), "laterality": r["laterality"].upper(),
-                    "view": r["view position"].upper(), "split": {"training": "train"}.get(r["split"].lower(), r["split"].lower())})
+                    "view": r["view position"].upper(), "split": {"training": "train"}.get(r["split"].lower(), r["split"].lower()),
+                    "label_source": "lesion BI-RADS"})
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "vindr_categories", "birads", "breast_birads",
-                                                       "density", "laterality", "view", "split"])
+                                                       "density", "laterality", "view", "split", "label_source"])
     df.attrs["skipped"] = skipped
+    df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
+    if not out and not skipped:
+        df.attrs["empty_reason"] = f"{csv} has a header and no rows" if table.empty else f"the {len(table)} row(s) of {csv} are all images without finding ('No Finding')"
     return df
 
 # %% ../nbs/01_data.ipynb #ddcd1847
@@ -740,5 +800,37 @@ def load_synthetic(arg=None, cache_dir=None, seed: int = 0, **_) -> pd.DataFrame
     try: n = int(arg) if arg else 240
     except ValueError: raise ValueError(f"synthetic:N needs a number of lesions, got {arg!r}") from None
     out = get_cache_dir(cache_dir, f"synthetic/v{SYNTHETIC_VERSION}-n{n}-seed{seed}")
-    if (out / "manifest.csv").is_file(): return read_manifest(out / "manifest.csv")
-    return make_dataset(out, n=n, seed=seed)
+    df = read_manifest(out / "manifest.csv") if (out / "manifest.csv").is_file() else make_dataset(out, n=n, seed=seed)
+    df["label_source"] = "synthetic"
+    return df
+
+# %% ../nbs/01_data.ipynb #1c585943
+BIRADS_LABEL_SOURCES = ("lesion BI-RADS", "image BI-RADS")
+_LABEL_NOTES = {"database truth": " (the database's severity, not stated to be pathology)", "lesion BI-RADS": " (not pathology)",
+                "image BI-RADS": " (not pathology: each lesion takes its image's BI-RADS)",
+                "unstated": " (the manifest does not say what they rest on)"}
+
+def label_sources(manifest: pd.DataFrame) -> dict[str, int]:
+    "Lesions per `label_source`, in the order of `LABEL_SOURCES` (then any value outside it); blank or no column counts as 'unstated'."
+    given = manifest["label_source"] if "label_source" in manifest.columns else [None] * len(manifest)
+    counts = pd.Series([s.strip() if isinstance(s, str) and s.strip() else "unstated" for s in given], dtype=object).value_counts()
+    order = [s for s in LABEL_SOURCES if s in counts.index] + sorted(set(counts.index) - set(LABEL_SOURCES))
+    return {s: int(counts[s]) for s in order}
+
+def _birads_split(manifest: pd.DataFrame, source: str) -> str:
+    "'3 -> benign, 4-5 -> malignant' for the lesions of a BI-RADS `source`: the loader's split, else the one their rows show."
+    split = manifest.attrs.get("birads_labels")
+    if not (split and [s for s in label_sources(manifest) if s in BIRADS_LABEL_SOURCES] == [source]):
+        if "birads" not in manifest.columns: return ""
+        rows = manifest[manifest["label_source"] == source] if "label_source" in manifest.columns else manifest
+        seen = [(parse_birads(b)[0], l) for b, l in zip(rows["birads"], pd.to_numeric(rows["label"], errors="coerce"))]
+        split = {side: [c for c, l in seen if c is not None and l == value] for side, value in (("benign", 0), ("malignant", 1))}
+    return f"{_ranges(split['benign']) or 'none'} -> benign, {_ranges(split['malignant']) or 'none'} -> malignant"
+
+def describe_labels(manifest: pd.DataFrame) -> str:
+    "What a manifest's labels rest on, in one line: 'labels: lesion BI-RADS (not pathology) for 2,129 lesions: 3 -> benign, 4-5 -> malignant'."
+    parts = []
+    for source, n in label_sources(manifest).items():
+        split = _birads_split(manifest, source) if source in BIRADS_LABEL_SOURCES else ""
+        parts.append(f"{source}{_LABEL_NOTES.get(source, '')} for {n:,} lesion{'' if n == 1 else 's'}" + (f": {split}" if split else ""))
+    return "labels: " + ("; ".join(parts) if parts else "no lesion")

@@ -123,7 +123,7 @@ def make_vindr_mammo(root):
         [row(I1, "['Mass']", "BI-RADS 4", [10.5, 12.0, 30.2, 28.9]),
          row(I1, "['Suspicious Calcification', 'Mass']", "BI-RADS 3", [5, 5, 12, 9]),
          row(I2, "['No Finding']", "", None),
-         row(I3, "['Architectural Distortion']", "BI-RADS 2", [20, 30, 40, 50], "test"),
+         row(I3, "['Architectural Distortion']", "BI-RADS 3", [20, 30, 40, 50], "test"),
          row(I3, "['Focal Asymmetry']", "", [1, 1, 5, 5], "test"),
          row(I4, "['Mass']", "BI-RADS 5", None, "test"),
          row(I4, "['Skin Thickening']", "BI-RADS 3", [0, 0, 10, 10], "test"),

@@ -215,13 +215,23 @@ def test_vindr_mammo(vindr):
     s = skipped(df)
     assert list(s) == [f"{I3}_2", f"{I4}_1", f"{I4}_2", f"{I4}_3"]
 
-def test_vindr_paper_labels(vindr):
-    df = load_dataset(f"vindr-mammo:{vindr}", benign_birads=(3,))
-    assert list(df.lesion_id) == [f"{I1}_1", f"{I1}_2"]
-    assert "BI-RADS 2 is neither benign (3,) nor malignant (4, 5)" in skipped(df)[f"{I3}_1"]
+def set_distortion_birads(vindr, value):
+    "Give the fixture's distortion finding (image I3) another finding_birads."
+    rewrite_csv(vindr / "finding_annotations.csv", lambda rows: [r[:10] + [value if r[9] == "['Architectural Distortion']" else r[10]] + r[11:] for r in rows])
+
+def test_vindr_default_is_the_papers_split(vindr):
+    "BI-RADS 3 benign, 4-5 malignant; a BI-RADS 2 finding (not in the release, which boxes only BI-RADS 3-5) is skipped with the spec that counts it."
+    set_distortion_birads(vindr, "BI-RADS 2")
+    df = load_dataset(f"vindr-mammo:{vindr}")
+    assert list(df.lesion_id) == [f"{I1}_1", f"{I1}_2"] and df.attrs["birads_labels"] == {"benign": [3], "malignant": [4, 5]}
+    reason = skipped(df)[f"{I3}_1"]
+    assert reason == ("finding_annotations.csv line 5: BI-RADS 2 is neither benign (3) nor malignant (4-5); to count it as benign, "
+                      "set benign_birads / malignant_birads in the spec: vindr-mammo:PATH?benign_birads=2,3&malignant_birads=4,5")
+    hinted = load_dataset(reason.split("in the spec: ")[1].replace("PATH", str(vindr)))
+    assert hinted.set_index("lesion_id").label[f"{I3}_1"] == 0
 
 def test_vindr_birads_1_is_skipped(vindr):
-    rewrite_csv(vindr / "finding_annotations.csv", lambda rows: [r[:10] + ["BI-RADS 1" if r[10] == "BI-RADS 2" else r[10]] + r[11:] for r in rows])
+    set_distortion_birads(vindr, "BI-RADS 1")
     assert "BI-RADS 1 is neither" in skipped(load_dataset(f"vindr-mammo:{vindr}"))[f"{I3}_1"]
 
 def test_vindr_missing_annotations(vindr):
