@@ -1,5 +1,7 @@
 from configparser import ConfigParser
-import setuptools, shlex
+from pathlib import Path
+import setuptools, shlex, shutil
+from setuptools.command.build_py import build_py
 
 # note: all settings are in settings.ini; edit there, not here
 config = ConfigParser(delimiters=['='])
@@ -25,7 +27,17 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 
+
+class build_py_with_template(build_py):
+    "Ship the papermill template inside the package: nbs/experiments/end_to_end.ipynb stays its one source."
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / cfg['lib_path'] / "templates" / "end_to_end.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(__file__).parent / "nbs" / "experiments" / "end_to_end.ipynb", target)
+
 setuptools.setup(
+    cmdclass = {'build_py': build_py_with_template},
     name = cfg['lib_name'],
     license = lic[0],
     classifiers = [

@@ -11,11 +11,11 @@ from pathlib import Path
 __all__ = ['DATASET_HELP', 'COMMANDS', 'build_parser', 'cmd_synth', 'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer',
            'main']
 
-# %% ../nbs/11_cli.ipynb #94fb7d14
+# %% ../nbs/11_cli.ipynb #bbab99a1
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# %% ../nbs/11_cli.ipynb #141969c5
+# %% ../nbs/11_cli.ipynb #dd35705b
 DATASET_HELP = ("dataset spec [NAME=]KIND[:ARG][?OPTION=VALUE&...]: synthetic[:N], mini-mias:PATH, cbis-ddsm:PATH, "
                 "inbreast:PATH, vindr-mammo:PATH, manifest:CSV (quote a spec with options)")
 
@@ -35,7 +35,7 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return p
 
-# %% ../nbs/11_cli.ipynb #1a041219
+# %% ../nbs/11_cli.ipynb #1836d45d
 def _add_synth(sub, common):
     p = sub.add_parser("synth", parents=[common], help="write the built-in synthetic mammography lesion dataset")
     p.add_argument("out", help="output folder")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_synth, _add_extract, _add_run, _add_report, _add_transfer): add(sub, common)
     return parser
 
-# %% ../nbs/11_cli.ipynb #3266e62b
+# %% ../nbs/11_cli.ipynb #1337f190
 def cmd_synth(args) -> int:
     from radllm.synthetic import make_dataset
     from radllm.runs import ensure_folder
@@ -88,11 +88,12 @@ def cmd_synth(args) -> int:
 
 def _load(spec: str, cache_dir=None, role: str = ""):
     "Load a dataset spec and say what was loaded; an error names the spec (and its role: train, test)."
-    from radllm.data import load_dataset
+    from radllm.data import describe_labels, load_dataset
     try: m = load_dataset(spec, cache_dir=cache_dir)
     except (ValueError, OSError) as e: raise type(e)(f"{role}{e}") if role else e from None
     print(f"{m.attrs['name']}: {len(m)} lesions of {m.patient_id.nunique()} patients, {int(m.label.astype(int).sum())} malignant"
           + (f"; {len(m.attrs['skipped'])} listed lesions skipped by the loader" if m.attrs["skipped"] else ""))
+    print(f"  {describe_labels(m)}")
     return m
 
 def cmd_extract(args) -> int:
@@ -110,7 +111,7 @@ def cmd_extract(args) -> int:
     n_ok, n_err = int((qc.status == "ok").sum()), int((qc.status == "error").sum())
     return 1 if n_ok == 0 or (args.strict and n_err) else 0
 
-# %% ../nbs/11_cli.ipynb #ba9579eb
+# %% ../nbs/11_cli.ipynb #08dc3236
 def _config(args):
     "The RunConfig of a command: --config (checked), with the execution options of the command line; paths absolute."
     from radllm.config import RunConfig
@@ -136,13 +137,13 @@ def cmd_report(args) -> int:
     print(f"summary: {Path(args.out) / 'summary.md'}, summary.csv, summary.html")
     return 0
 
-# %% ../nbs/11_cli.ipynb #beca2717
-def _features(spec: str, cfg, role: str):
-    "Features of a dataset spec for `transfer` (extracted, or served from the cache); errors say which dataset (--train, --test)."
+# %% ../nbs/11_cli.ipynb #d2d29101
+def _extracted(manifest, cfg, role: str):
+    "Features of a loaded dataset for `transfer` (extracted, or served from the cache); errors say which dataset (--train, --test)."
     from radllm.extraction import extract, summary_line
-    manifest = _load(spec, cfg.cache_dir, f"--{role} {spec}: ")
     features, qc = extract(manifest, params=cfg.params, jobs=cfg.jobs, scheduler=cfg.scheduler, cache_dir=cfg.cache_dir)
-    print(f"  {summary_line(qc)}")
+    print(f"{manifest.attrs['name']}: {summary_line(qc)}")
+    spec = manifest.attrs["spec"]
     if features.empty: raise ValueError(f"--{role} {spec}: no lesion could be extracted (see the QC reasons above)")
     if features.label.nunique() < 2: raise ValueError(f"--{role} {spec}: all {len(features)} lesions have one label; both benign and malignant are needed")
     return features
@@ -150,19 +151,21 @@ def _features(spec: str, cfg, role: str):
 def cmd_transfer(args) -> int:
     from radllm.config import ConfigError
     from radllm.data import dataset_name
-    from radllm.evaluation import arm_options, conclusion, transfer
+    from radllm.evaluation import arm_options, conclusion, label_info, transfer
     from radllm.runs import ensure_folder
     cfg = _config(args)
     if problems := [p for p in cfg.problems() if not p.startswith("dataset:")]: raise ConfigError(problems, args.config or "options")
     out = ensure_folder(args.out, "--out")
-    train, test = _features(args.train, cfg, "train"), _features(args.test, cfg, "test")
+    mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role, spec in (("train", args.train), ("test", args.test)))
+    train, test = _extracted(mtrain, cfg, "train"), _extracted(mtest, cfg, "test")
     res = transfer(train, test, arms=cfg.arms, seed=cfg.seed, names=(dataset_name(args.train), dataset_name(args.test)), **arm_options(cfg))
+    res.label_source = {"train": label_info(mtrain, train.index), "test": label_info(mtest, test.index)}
     res.save(out)
     cfg.to_yaml(out / "config.yaml")
     print(res.table().to_string()); print(conclusion(res)); print(f"written to {out}")
     return 0
 
-# %% ../nbs/11_cli.ipynb #b39dfac0
+# %% ../nbs/11_cli.ipynb #0d70487d
 COMMANDS = {"synth": cmd_synth, "extract": cmd_extract, "run": cmd_run, "report": cmd_report, "transfer": cmd_transfer}
 
 def _stop_workers() -> None:

@@ -15,9 +15,9 @@ from scipy import stats
 __all__ = ['METRICS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_class', 'design_problems', 'choose_threshold',
            'oof_predict_proba', 'auc_score', 'binary_metrics', 'delong_placements', 'delong_cov', 'delong_ci',
            'delong_test', 'cluster_bootstrap_indices', 'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci',
-           'mcnemar_test', 'metrics_with_ci', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'package_versions',
-           'EvalResults', 'arm_metrics', 'permutation_control', 'run_ablations', 'split_features', 'evaluate',
-           'save_figures', 'transfer', 'arm_options', 'evaluate_config', 'conclusion']
+           'mcnemar_test', 'metrics_with_ci', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'label_info',
+           'package_versions', 'EvalResults', 'arm_metrics', 'permutation_control', 'run_ablations', 'split_features',
+           'evaluate', 'save_figures', 'transfer', 'arm_options', 'evaluate_config', 'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1, seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -292,6 +292,13 @@ def pool_repeats(pred: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"proba": g.proba.mean(), "call": (g.call.mean() >= 0.5).astype(int)})
 
 # %% ../nbs/09_evaluation.ipynb #c49730c0
+def label_info(manifest: pd.DataFrame, lesions=None) -> dict:
+    "What the labels of a manifest's `lesions` (default: all) rest on: one-line statement, lesions per source, BI-RADS split."
+    from radllm.data import describe_labels, label_sources
+    m = manifest if lesions is None else manifest[manifest.lesion_id.astype(str).isin(set(map(str, lesions)))]
+    m.attrs = dict(manifest.attrs)
+    return {"statement": describe_labels(m), "sources": label_sources(m), "birads": manifest.attrs.get("birads_labels")}
+
 def package_versions() -> dict:
     "Versions of Python and of the libraries that change results."
     import importlib.metadata as md
@@ -313,6 +320,7 @@ class EvalResults:
     controls: dict = field(default_factory=dict)
     ablations: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    label_source: dict = field(default_factory=dict)   # what the labels rest on (chapter 01: describe_labels, label_sources)
 
     def pooled(self, arm: str) -> pd.DataFrame:
         "Per-lesion pooled predictions of an arm joined to labels and patients."
@@ -321,7 +329,7 @@ class EvalResults:
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "seed": self.seed, "n_lesions": int(len(self.labels)),
                 "n_patients": int(self.labels.patient_id.nunique()), "arms": self.arms, "controls": self.controls,
-                "ablations": self.ablations, "config": self.config, "versions": package_versions()}
+                "label_source": self.label_source, "ablations": self.ablations, "config": self.config, "versions": package_versions()}
 
     def table(self, metrics=("auc", "accuracy", "sensitivity", "specificity")) -> pd.DataFrame:
         "Arms x metrics as 'value (lo-hi)', with the paired tests against radiomics."
@@ -449,6 +457,7 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame, arms=("radio
                               "inner_splits": inner_splits, "n_permutations": n_permutations, "ablations": list(ablations),
                               **{k: v for k, v in opts.items() if k != "cache_dir"}})
     res.arms = {arm: arm_metrics(res, arm, n_boot) for arm in arms}
+    if manifest is not None and "lesion_id" in manifest: res.label_source = label_info(manifest, X.index)
     if n_permutations:
         res.controls = permutation_control(make_arm("radiomics", **opts), X, y, groups, folds, n_permutations, seed, inner_splits)
     if ablations:

@@ -24,7 +24,7 @@ __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESU
            'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table', 'metrics_table',
            'markdown_table', 'report', 'Figure', 'write_summary']
 
-# %% ../nbs/10_runs.ipynb #de3c4f3e
+# %% ../nbs/10_runs.ipynb #c808068b
 def _package_dir() -> Path:
     import radllm
     return Path(radllm.__file__).resolve().parent
@@ -62,7 +62,7 @@ def data_fingerprint(manifest: pd.DataFrame, cache_dir=None) -> str:
         rows.append([str(r["lesion_id"]), str(r["patient_id"]), str(r["label"]), str(r.get("roi", "")), files])
     return content_key("data", rows)[:16]
 
-# %% ../nbs/10_runs.ipynb #e5dd9e0b
+# %% ../nbs/10_runs.ipynb #1a969221
 BATCH_FILE = "batch.yaml"
 
 class BatchError(ValueError):
@@ -121,7 +121,7 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text); os.replace(tmp, path)
 
-# %% ../nbs/10_runs.ipynb #a704651d
+# %% ../nbs/10_runs.ipynb #2f0ed970
 def ensure_folder(path: str | Path, what: str = "folder") -> Path:
     "Create `path` if needed and check it can be written; an OSError says which path and what to do."
     path = Path(path)
@@ -136,7 +136,7 @@ def ensure_folder(path: str | Path, what: str = "folder") -> Path:
     except OSError as e: raise OSError(f"{what} {path}: {e.strerror or e}: choose another folder") from None
     return path
 
-# %% ../nbs/10_runs.ipynb #9a244347
+# %% ../nbs/10_runs.ipynb #07c5c987
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 def run_parameters(cfg: RunConfig, out_dir: Path) -> dict:
@@ -155,7 +155,7 @@ def kernel_manager(socket_dir: str):
                                            display_name="radllm", language="python")
     return RunKernelManager
 
-# %% ../nbs/10_runs.ipynb #592a3e8e
+# %% ../nbs/10_runs.ipynb #20c0f3b6
 def run_one(task: dict) -> dict:
     "Execute the template for one (config, folder); returns {dataset, seed, folder, status, seconds, error}."
     import papermill as pm
@@ -195,7 +195,7 @@ def record_error(folder: Path, e: Exception, context: str = "") -> str:
     (folder / "error.txt").write_text(msg + "\n\n" + details)
     return msg.splitlines()[0][:300] if msg.strip() else type(e).__name__
 
-# %% ../nbs/10_runs.ipynb #647b70ba
+# %% ../nbs/10_runs.ipynb #457e083f
 STATUS_COLUMNS = ["dataset", "seed", "status", "seconds", "error", "folder", "updated"]
 
 class StatusTable:
@@ -219,7 +219,7 @@ class StatusTable:
 
     def write(self) -> None: _write_atomic(self.path, self.frame().to_csv(index=False))
 
-# %% ../nbs/10_runs.ipynb #c50b7234
+# %% ../nbs/10_runs.ipynb #bf539b60
 def dataset_names(specs: list[str]) -> dict[str, str]:
     "Folder name -> spec of a batch's datasets; two specs that would share a folder are refused."
     from radllm.data import parse_dataset_spec
@@ -246,12 +246,14 @@ def load_checked(spec: str, cfg: RunConfig) -> pd.DataFrame:
     return manifest
 
 def _writable_place(path: Path, what: str) -> None:
-    "Check, without creating anything, that `path` is or can become a folder."
+    "Check, without creating anything, that `path` is, or can become, a folder this user can write to."
     blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise NotADirectoryError(f"{what} {path} {'is a file' if blocker == path else f'is inside {blocker}, which is a file'}: choose another folder")
+    existing = next(p for p in [path, *path.parents] if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK): raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to")
 
-# %% ../nbs/10_runs.ipynb #624dea37
+# %% ../nbs/10_runs.ipynb #5f07c8bb
 def prepare_dataset(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None, progress: bool = True) -> str:
     "Extract a loaded dataset once into the cache before its runs; returns its data fingerprint."
     from radllm.evaluation import design_problems
@@ -274,7 +276,7 @@ def usable_cores() -> int:
     "CPU cores this process may run on."
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-# %% ../nbs/10_runs.ipynb #e93bed40
+# %% ../nbs/10_runs.ipynb #58b1ac22
 RESULT_COLUMNS = ["dataset", "seed", "folder", "status", "seconds", "error"]
 
 def _resolved_spec(spec: str) -> str:
@@ -339,7 +341,7 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
         status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"], error=r["error"]); results.append(r)
     return pd.DataFrame(results, columns=RESULT_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
 
-# %% ../nbs/10_runs.ipynb #e7e81829
+# %% ../nbs/10_runs.ipynb #a7e3d0fa
 def read_metrics(folder: Path) -> dict:
     "A finished run's metrics.json; a ValueError names the file and what is wrong with it."
     path = folder / "metrics.json"
@@ -362,7 +364,8 @@ def _metric_rows(dataset: str, m: dict) -> list[dict]:
         vs = ms.get("vs_radiomics", {})
         rows += [{"dataset": dataset, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"], "ci_lo": v["ci"][0], "ci_hi": v["ci"][1],
                   "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"), "auc_diff": vs.get("auc_diff"),
-                  "permuted_auc": m.get("controls", {}).get("permuted_labels_auc")} for k, v in ms.items() if k != "vs_radiomics"]
+                  "permuted_auc": m.get("controls", {}).get("permuted_labels_auc"), "labels": m.get("label_source", {}).get("statement", "")}
+                 for k, v in ms.items() if k != "vs_radiomics"]
     return rows
 
 def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -384,12 +387,13 @@ def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
 def summarize(long: pd.DataFrame) -> pd.DataFrame:
     "Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, paired tests vs radiomics."
     g = long.groupby(["dataset", "arm", "metric"], sort=False)
+    labels = long.groupby("dataset").labels.first() if "labels" in long else pd.Series(dtype=str)
     return pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1), "ci_lo": g.ci_lo.median(),
                          "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(), "delong_p": g.delong_p.median(),
                          "n_significant": g.delong_p.apply(lambda p: int((p < 0.05).sum()) if p.notna().any() else np.nan),
-                         "mcnemar_p": g.mcnemar_p.median()}).reset_index()
+                         "mcnemar_p": g.mcnemar_p.median()}).reset_index().assign(labels=lambda d: d.dataset.map(labels).fillna(""))
 
-# %% ../nbs/10_runs.ipynb #435f0e89
+# %% ../nbs/10_runs.ipynb #45d655bb
 SUMMARY_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier")
 METRIC_TITLES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
                  "balanced_accuracy": "balanced accuracy", "brier": "Brier score", "ppv": "PPV", "npv": "NPV", "f1": "F1"}
@@ -421,7 +425,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)])
 
-# %% ../nbs/10_runs.ipynb #0b4c5136
+# %% ../nbs/10_runs.ipynb #3b84f22b
 def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Aggregate a batch folder into summary.csv, summary.md and summary.html; returns the AUC and the metrics tables."
     out = Path(out)
@@ -440,6 +444,7 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "": [f"{len(runs)} finished runs of {runs.dataset.nunique()} dataset(s), seeds {', '.join(map(str, sorted(runs.seed.unique())))}. "
              "AUC: mean ± SD over seeds, the median over seeds of each run's 95% DeLong CI, and the paired DeLong test against "
              "`radiomics` on the same lesions (median p over seeds, and in how many seeds p < 0.05)."],
+        "Labels": [[f"{d}: {text.removeprefix('labels: ')}" for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
         "AUC": [aucs],
         "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: mean ± SD over seeds (median of the runs' "
                               "95% patient-level bootstrap CIs).", metrics],

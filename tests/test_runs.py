@@ -38,7 +38,7 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
                "--config", small_config, "--jobs", 2, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4 run, 0 already finished, 0 failed" in r.stdout
-    for ds in ("mini-mias", "synthetic40"):
+    for ds in ("mini-mias-mias-copy", "synthetic40"):
         for seed in (0, 1):
             folder = out / ds / f"seed{seed}"
             assert {"end_to_end.ipynb", "metrics.json", "predictions.parquet", "config.yaml", "run.json"} <= {p.name for p in folder.iterdir()}
@@ -54,7 +54,7 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
     r = radllm("report", out)
     assert r.returncode == 0, r.stderr
     for f in ("summary.md", "summary.csv", "summary.html"): assert (out / f).is_file()
-    assert "mini-mias" in (out / "summary.md").read_text() and "synthetic40" in (out / "summary.md").read_text()
+    assert "mini-mias-mias-copy" in (out / "summary.md").read_text() and "synthetic40" in (out / "summary.md").read_text()
     # no API key or token anywhere under runs/
     for p in out.rglob("*"):
         if p.is_file(): assert SECRET.encode() not in p.read_bytes(), p
@@ -87,10 +87,14 @@ def test_same_seed_same_metrics(small_config, tmp_path, isolated_cache):
 
 
 def test_failed_run_is_recorded_and_the_others_go_on(small_config, tmp_path, isolated_cache):
+    "A dataset whose images are all unreadable fails its runs with the reason; the other dataset's runs go on."
+    from radllm.synthetic import make_dataset
+    make_dataset(tmp_path / "broken", n=30, seed=5)
+    for png in (tmp_path / "broken" / "images").glob("*.png"): png.write_bytes(b"not a png")
     out = tmp_path / "runs" / "f"
-    r = radllm("run", "--dataset", "manifest:/no/such/manifest.csv", "--dataset", "synthetic:30", "--seeds", 0, "--out", out,
-               "--config", small_config)
-    assert r.returncode == 1
+    r = radllm("run", "--dataset", f"manifest:{tmp_path / 'broken' / 'manifest.csv'}", "--dataset", "synthetic:30", "--seeds", 0,
+               "--out", out, "--config", small_config)
+    assert r.returncode == 1, r.stdout + r.stderr
     assert "1 run, 0 already finished, 1 failed" in r.stdout
-    assert "manifest not found" in (out / "manifest" / "seed0" / "error.txt").read_text()
+    assert "preparing manifest-broken: RuntimeError: no lesion could be extracted" in (out / "manifest-broken" / "seed0" / "error.txt").read_text()
     assert (out / "synthetic30" / "seed0" / "metrics.json").is_file()

@@ -40,7 +40,7 @@ def test_ids_are_numbered_from_one(tmp_path):
 def test_schema(ds240):
     out, m = ds240
     validate_manifest(m)                                                  # radllm's own checks (files exist, ids unique, labels)
-    expected = ["lesion_id", "patient_id", "image", "mask", "label", "dataset", "spacing_mm", "lesion_type", "density", "birads",
+    expected = ["lesion_id", "patient_id", "image", "mask", "label", "label_source", "dataset", "spacing_mm", "lesion_type", "density", "birads",
                 "mass_shape", "mass_margin", "diameter_mm"]
     assert list(m.columns) == expected
     assert len(m) == 240 and m.lesion_id.is_unique

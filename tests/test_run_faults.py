@@ -1,0 +1,337 @@
+"""`radllm run` on a user's own data: nothing lost or mixed, every setting honoured, paths relative to the user, mistakes
+and file-system faults caught before any work with one line each (issue 9). Fast checks call `main()` in-process; runs that
+must really execute a notebook use the smallest configuration (radiomics arm, 3 folds, no controls)."""
+import dataclasses, json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from radllm.cli import main
+from radllm.config import RunConfig
+from radllm.synthetic import make_dataset
+
+RADLLM = str(Path(sys.executable).parent / "radllm")
+TINY = "arms: [radiomics]\nn_splits: 3\nablations: []\nn_permutations: 0\n"
+
+
+def cli(capsys, *argv):
+    "Run `radllm ARGV` in this process: (exit status, stdout, stderr)."
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(err: str, *needles) -> None:
+    "stderr holds `radllm CMD: error:` lines only, no traceback, and mentions every needle."
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert lines and all(": error: " in l for l in lines) and "Traceback" not in err, err
+    for n in needles: assert n in err, (n, err)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    p = tmp_path / "tiny.yaml"; p.write_text(TINY); return p
+
+
+@pytest.fixture(scope="module")
+def synth_dirs(tmp_path_factory):
+    "Two small synthetic datasets written as manifests, as a user's own data would be."
+    root = tmp_path_factory.mktemp("data")
+    for name, seed in (("a", 1), ("b", 2)): make_dataset(root / name, n=30, seed=seed)
+    return root
+
+
+# 1. two datasets of one kind never share a folder ---------------------------------------------------------------------------
+
+def test_colliding_dataset_names_are_refused_before_any_work(capsys, tmp_path, synth_dirs, tiny):
+    (tmp_path / "x").mkdir(); (tmp_path / "y").mkdir()
+    for d in "xy": shutil.copy(synth_dirs / "a" / "manifest.csv", tmp_path / d / "m.csv")
+    code, _, err = cli(capsys, "run", "--dataset", f"manifest:{tmp_path}/x/m.csv", "--dataset", f"manifest:{tmp_path}/y/m.csv",
+                       "--out", tmp_path / "runs", "--config", tiny)
+    assert code == 2
+    one_line_error(err, "would both be written to manifest-m/", "--dataset manifest-m-1=manifest:")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_two_manifests_of_one_batch_get_two_folders(tmp_path, synth_dirs, tiny):
+    r = subprocess.run([RADLLM, "run", "--dataset", f"manifest:{synth_dirs}/a/manifest.csv", "--dataset", f"second=manifest:{synth_dirs}/b/manifest.csv",
+                        "--seeds", "0", "--out", "runs/two", "--config", str(tiny)], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "2 run, 0 already finished, 0 failed" in r.stdout
+    status = pd.read_csv(tmp_path / "runs/two/status.csv")
+    assert sorted(status.dataset) == ["manifest-a", "second"] and (status.status == "ok").all()
+    for name in ("manifest-a", "second"):
+        m = json.loads((tmp_path / "runs/two" / name / "seed0/metrics.json").read_text())
+        assert m["config"]["run"]["dataset"].endswith(("a/manifest.csv", "b/manifest.csv"))
+
+
+# 2. one config per batch folder, a status table that keeps every row ------------------------------------------------------
+
+def test_a_changed_config_is_refused_and_replace_starts_over(capsys, tmp_path, tiny):
+    out = tmp_path / "runs"
+    assert cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 0, 1, "--out", out, "--config", tiny)[0] == 0
+    other = tmp_path / "other.yaml"; other.write_text(TINY + "n_features: 4\n")
+    code, _, err = cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 2, "--out", out, "--config", other)
+    assert code == 2
+    one_line_error(err, "holds a batch of another config (n_features: 4 here, 8 in the batch)", "--replace")
+    assert sorted(pd.read_csv(out / "status.csv").seed) == [0, 1]              # nothing was touched
+    assert not (out / "synthetic30" / "seed2").exists()
+    # more seeds with the same config join the batch, and status.csv keeps the earlier rows
+    assert cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 2, "--out", out, "--config", tiny)[0] == 0
+    assert sorted(pd.read_csv(out / "status.csv").seed) == [0, 1, 2]
+    code, outp, _ = cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 0, "--out", out, "--config", other, "--replace")
+    assert code == 0 and "1 run, 0 already finished" in outp
+    assert sorted(p.name for p in (out / "synthetic30").iterdir()) == ["seed0"]
+    assert yaml.safe_load((out / "batch.yaml").read_text())["n_features"] == 4
+
+
+def test_report_never_mixes_configs(capsys, tmp_path):
+    "A folder from before batch.yaml whose runs have different configs is not averaged."
+    for seed, n in ((0, 4), (1, 8)):
+        f = tmp_path / "old" / "synthetic" / f"seed{seed}"; f.mkdir(parents=True)
+        RunConfig(seed=seed, n_features=n).to_yaml(f / "config.yaml")
+        (f / "run.json").write_text("{}"); (f / "metrics.json").write_text(json.dumps({"seed": seed, "arms": {"radiomics": {"auc": {"value": 0.7, "ci": [0.6, 0.8]}}}}))
+    code, _, err = cli(capsys, "report", tmp_path / "old")
+    assert code == 2
+    one_line_error(err, "holds runs of 2 different configs")
+
+
+def test_status_is_written_as_runs_end(tmp_path, tiny):
+    "A batch killed after its first run still has a status.csv with that run's row."
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "2", "--out", str(out), "--config", str(tiny)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not list(out.glob("*/seed*/run.json")) and time.time() < deadline: time.sleep(0.5)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    status = pd.read_csv(out / "status.csv")
+    assert sorted(status.seed) == [0, 1, 2] and "ok" in set(status.status) and "pending" in set(status.status), status
+
+
+# 3. the whole RunConfig reaches the notebook ------------------------------------------------------------------------------
+
+def non_default_config(tmp_path, scheduler) -> RunConfig:
+    "Every RunConfig field set to a value other than its default (a new field must be added here, or this fails)."
+    from radllm.embedding import minilm_path
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"setting": {"binCount": 16, "force2D": True}, "imageType": {"Original": {}},
+                                      "featureClass": {"firstorder": None, "shape2D": None, "glcm": None}}))
+    values = dict(dataset="synthetic:30?seed=5", seed=7, params=str(params), n_splits=3, n_repeats=2, arms=["radiomics"],
+                  selector="mannwhitney", n_features=4, classifier="svm", serializer="zscore", embedder=f"local:{minilm_path()}",
+                  describer="rules", lora={"epochs": 1}, ablations=[], n_permutations=1, jobs=2, scheduler=scheduler,
+                  cache_dir=str(tmp_path / "cache"))
+    missing = [f.name for f in dataclasses.fields(RunConfig) if f.name not in values]
+    assert not missing, f"give the new RunConfig field(s) {missing} a non-default value in this test"
+    cfg = RunConfig(**values)
+    assert not [f.name for f in dataclasses.fields(RunConfig) if getattr(cfg, f.name) == getattr(RunConfig(), f.name)]
+    return cfg.check()
+
+
+def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
+    import papermill as pm
+    distributed = pytest.importorskip("distributed")
+    from radllm.runs import kernel_manager, run_parameters, template_path
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        cfg = non_default_config(tmp_path, cluster.scheduler_address)
+        pm.execute_notebook(str(template_path()), str(tmp_path / "run.ipynb"), parameters=run_parameters(cfg, tmp_path / "out"),
+                            kernel_name="python3", progress_bar=False, cwd=str(tmp_path), kernel_manager_class=kernel_manager(str(tmp_path)))
+        assert cluster.scheduler.transition_counter > 0                  # the extraction went through the scheduler
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["config"]["run"] == cfg.to_dict()
+    assert RunConfig.from_yaml(tmp_path / "out" / "config.yaml") == cfg
+    text = (tmp_path / "run.ipynb").read_text()
+    assert "x 51 features" in text                                      # the custom params: firstorder 18 + shape2D 9 + glcm 24, not 102
+    assert m["seed"] == 7 and m["config"]["n_repeats"] == 2 and m["config"]["selector"] == "mannwhitney"
+
+
+# 4. relative paths, from any folder ---------------------------------------------------------------------------------------
+
+def test_relative_paths_work_from_the_users_folder(tmp_path, synth_dirs, tiny):
+    work = tmp_path / "study"; (work / "data").mkdir(parents=True)
+    shutil.copytree(synth_dirs / "a", work / "data" / "a")
+    shutil.copy(tiny, work / "tiny.yaml")
+    params = work / "my-params.yaml"
+    params.write_text(yaml.safe_dump({"setting": {"binCount": 32, "force2D": True}, "imageType": {"Original": {}},
+                                      "featureClass": {"firstorder": None, "shape2D": None, "glcm": None}}))
+    (work / "tiny.yaml").write_text(TINY + "params: my-params.yaml\n")
+    r = subprocess.run([RADLLM, "run", "--dataset", "manifest:data/a/manifest.csv", "--seeds", "0", "--out", "runs/rel",
+                        "--config", "tiny.yaml"], cwd=work, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cfg = json.loads((work / "runs/rel/manifest-a/seed0/metrics.json").read_text())["config"]["run"]
+    assert cfg["dataset"] == f"manifest:{work}/data/a/manifest.csv" and cfg["params"] == str(params)
+
+
+# 6. errors early: one line each, exit 2, nothing done ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("config, needle", [
+    ("arms: [radiomics, txt]\n", "arms: unknown 'txt'; choose from radiomics"),
+    ("arms: radiomics\n", "arms: expected a list of names, e.g. [a, b], got 'radiomics'"),
+    ("n_splits: five\n", "n_splits: expected a whole number, got 'five'"),
+    ("ablations: [names]\n", "ablations: unknown 'names'"),
+    ("selector: best\n", "selector: unknown 'best'"),
+    ("embedder: local:/no/model\n", "embedder: 'local:/no/model': model folder /no/model not found"),
+    ("arms: [radiomics\n", "YAML syntax error at line 2, column 1"),
+    ("n_features: 8\nseeed: 1\n", "unknown setting(s) ['seeed']"),
+])
+def test_config_mistakes_stop_before_any_work(capsys, tmp_path, config, needle):
+    cfg = tmp_path / "c.yaml"; cfg.write_text(config)
+    code, _, err = cli(capsys, "run", "--dataset", "synthetic:30", "--out", tmp_path / "runs", "--config", cfg)
+    assert code == 2
+    one_line_error(err, needle, str(cfg))
+    assert not (tmp_path / "runs").exists()
+
+
+def manifest_of(tmp_path, labels, patients) -> str:
+    d = tmp_path / "own"; d.mkdir(exist_ok=True)
+    pd.DataFrame({"lesion_id": [f"l{i}" for i in range(len(labels))], "patient_id": patients, "image": ["x.png"] * len(labels),
+                  "label": labels, "roi": ['{"circle": [5, 5, 3]}'] * len(labels)}).to_csv(d / "manifest.csv", index=False)
+    return f"manifest:{d / 'manifest.csv'}"
+
+
+@pytest.mark.parametrize("labels, patients, needle", [
+    ([0, 1, 1], ["p1", "p2", "p3"], "manifest-own: 1 patient(s) with a benign and 2 with a malignant lesion; 5-fold"),
+    ([1] * 12, [f"p{i}" for i in range(12)], "manifest-own: all 12 lesions are malignant"),
+    ([0, 1] * 8, [f"p{i // 2}" for i in range(16)], "manifest-own: 8 patient(s) with a benign and 8 with a malignant lesion"),
+])
+def test_datasets_too_small_for_the_design_stop_before_any_work(capsys, tmp_path, labels, patients, needle):
+    spec = manifest_of(tmp_path, labels, patients)
+    code, _, err = cli(capsys, "run", "--dataset", spec, "--out", tmp_path / "runs", "--config", _cfg(tmp_path, "n_splits: 10\n" if len(labels) == 16 else ""))
+    assert code == 2
+    one_line_error(err, needle)
+    assert not (tmp_path / "runs").exists()
+
+
+def _cfg(tmp_path, text):
+    p = tmp_path / "c.yaml"; p.write_text(TINY.replace("n_splits: 3\n", "") + (text or "n_splits: 5\n")); return p
+
+
+def test_header_only_manifest_and_jobs_zero(capsys, tmp_path):
+    d = tmp_path / "empty"; d.mkdir()
+    (d / "manifest.csv").write_text("lesion_id,patient_id,image,label,roi\n")
+    code, _, err = cli(capsys, "extract", f"manifest:{d / 'manifest.csv'}", "--out", tmp_path / "f.parquet")
+    assert code == 2
+    one_line_error(err, f"no lesion loaded: {d / 'manifest.csv'} has a header and no rows")
+    with pytest.raises(SystemExit) as e: main(["extract", "synthetic", "--out", str(tmp_path / "f.parquet"), "--jobs", "0"])
+    assert e.value.code == 2 and "argument --jobs: must be at least 1, got 0" in capsys.readouterr().err
+
+
+# 7. a failed run says why, in the words of what failed ----------------------------------------------------------------------
+
+def test_a_failed_run_shows_the_notebooks_own_error(tmp_path, monkeypatch):
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]      # nobody listens there
+    (tmp_path / "c.yaml").write_text("arms: [radiomics, text]\nn_splits: 3\nablations: []\nn_permutations: 0\nembedder: openai:text-embedding-3-small\n")
+    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-test-not-a-key", "OPENAI_MAX_RETRIES": "0"}
+    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:30", "--out", "runs/f", "--config", "c.yaml"], cwd=tmp_path,
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "0 run, 0 already finished, 1 failed" in r.stdout, r.stdout + r.stderr
+    status = pd.read_csv(tmp_path / "runs/f/status.csv")
+    error = status.error.iloc[0]
+    assert error.startswith("EmbeddingError: openai:text-embedding-3-small") and "PapermillExecutionError" not in r.stderr, error
+    assert f"failed: synthetic30 seed 0: {error}" in r.stderr
+    details = (tmp_path / "runs/f/synthetic30/seed0/error.txt").read_text()
+    assert details.startswith(error) and "in cell" in details and "Traceback" in details
+
+
+# 8. file-system and cache faults -------------------------------------------------------------------------------------------
+
+def test_out_is_a_file_or_under_a_file(capsys, tmp_path, tiny):
+    (tmp_path / "afile").write_text("x")
+    for out, needle in ((tmp_path / "afile", "is a file: choose another folder"), (tmp_path / "afile" / "runs", "which is a file")):
+        code, _, err = cli(capsys, "run", "--dataset", "synthetic:30", "--out", out, "--config", tiny)
+        assert code == 2
+        one_line_error(err, f"--out {out}", needle)
+
+
+def test_cache_dir_that_is_a_file(capsys, tmp_path, tiny):
+    (tmp_path / "cachefile").write_text("x")
+    code, _, err = cli(capsys, "extract", "synthetic:30", "--out", tmp_path / "f.parquet", "--cache-dir", tmp_path / "cachefile")
+    assert code == 2
+    one_line_error(err, f"cache folder {tmp_path / 'cachefile'}", "a file is in the way")
+
+
+def test_a_damaged_cache_is_set_aside_and_rebuilt(capsys, tmp_path):
+    cache = tmp_path / "cache"; cache.mkdir()
+    (cache / "features.sqlite").write_bytes(b"not a database" * 1000)
+    with pytest.warns(UserWarning, match="could not be read"):
+        code, out, _ = cli(capsys, "extract", "synthetic:30", "--out", tmp_path / "f.parquet", "--cache-dir", cache)
+    assert code == 0 and "30 extracted" in out
+    assert list(cache.glob("features.sqlite.damaged-*"))
+
+
+def test_read_only_out_folder(tiny):
+    "A folder the user cannot write to. Root writes anywhere, so as root the command runs as the unprivileged user 'nobody'."
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="radllm-ro-")); base.chmod(0o755)
+    try:
+        (base / "cache").mkdir(mode=0o777); (base / "cache").chmod(0o777)
+        config = base / "tiny.yaml"; config.write_text(TINY); config.chmod(0o644)
+        ro = base / "ro"; ro.mkdir(); ro.chmod(0o555)
+        prefix = []
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"): pytest.skip("running as root and setpriv (util-linux) is missing: cannot drop privileges")
+            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            probe = subprocess.run(prefix + [sys.executable, "-c", "import radllm"], capture_output=True, text=True, cwd=base)
+            if probe.returncode: pytest.skip(f"the unprivileged user cannot run this project's Python here: {probe.stderr.strip()[-200:]}")
+        env = {**os.environ, "RADLLM_CACHE_DIR": str(base / "cache"), "HOME": str(base)}
+        r = subprocess.run(prefix + [RADLLM, "run", "--dataset", "synthetic:30", "--out", str(ro / "runs"), "--config", str(config)],
+                           capture_output=True, text=True, env=env, cwd=base)
+        assert r.returncode == 2, r.stdout + r.stderr
+        one_line_error(r.stderr, f"--out {ro / 'runs'} is not writable: choose a folder you can write to")
+    finally:
+        ro.chmod(0o755); shutil.rmtree(base, ignore_errors=True)
+
+
+def test_report_leaves_out_a_damaged_run_and_names_it(capsys, tmp_path, tiny):
+    out = tmp_path / "runs"
+    assert cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 0, 1, "--out", out, "--config", tiny)[0] == 0
+    m = out / "synthetic30" / "seed1" / "metrics.json"
+    m.write_text(m.read_text()[:200])                                    # cut off
+    code, text, _ = cli(capsys, "report", out)
+    assert code == 0 and "1 finished runs" in (out / "summary.md").read_text()
+    assert f"synthetic30/seed1: {m} is not valid JSON" in (out / "summary.md").read_text()
+    code, _, err = cli(capsys, "report", tmp_path / "nothing-here")
+    assert code == 2
+    one_line_error(err, f"batch folder {tmp_path / 'nothing-here'} not found")
+
+
+# 9. transfer names the dataset at fault; workers do not outlive a killed command -------------------------------------------
+
+def test_transfer_says_which_dataset_is_at_fault(capsys, tmp_path):
+    for role, args in (("--train", ["--train", "mini-mias:/no/such", "--test", "synthetic:30"]),
+                       ("--test", ["--train", "synthetic:30", "--test", "mini-mias:/no/such"])):
+        code, _, err = cli(capsys, "transfer", *args, "--out", tmp_path / "t")
+        assert code == 2
+        one_line_error(err, f"{role} mini-mias:/no/such: mini-mias: folder not found")
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try: fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError: continue
+        if int(fields[1]) == pid: kids.add(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
+    make_dataset(tmp_path / "big", n=300, seed=4)
+    env = {**os.environ, "RADLLM_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([RADLLM, "extract", f"manifest:{tmp_path / 'big' / 'manifest.csv'}", "--out", str(tmp_path / "f.parquet"),
+                             "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline, workers = time.time() + 120, set()
+    while time.time() < deadline and len(workers) < 2:
+        workers = {k for k in _children(proc.pid) if "loky" in Path(f"/proc/{k}/cmdline").read_text(errors="replace")} if proc.poll() is None else workers
+        time.sleep(0.2)
+    assert len(workers) >= 2, "the extraction did not start its workers"
+    time.sleep(1)
+    proc.send_signal(sig); proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers): time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    assert not alive, f"workers {alive} still running 10 s after {sig.name}"
