@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_extraction.ipynb #1627494d
 from __future__ import annotations
-import importlib.resources, json, logging, math, time, warnings
+import functools, importlib.resources, json, logging, math, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ from .data import (OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ROI_COLUMNS, ImageReadErr
 # %% auto #0
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'RACY_NS', 'QC_COLUMNS', 'NON_FEATURE_COLUMNS', 'params_path',
            'load_params', 'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'FileDigests',
-           'lesion_key', 'extract', 'feature_columns', 'qc_path', 'write_outputs', 'summary_line']
+           'lesion_key', 'pyradiomics_version', 'extract', 'feature_columns', 'qc_path', 'write_outputs',
+           'summary_line']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -132,7 +133,6 @@ class FileDigests:
 
 def lesion_key(row: dict, params: dict, digests: FileDigests | None = None) -> str | None:
     "Content key of a lesion's features (None when its files cannot be read)."
-    import radiomics
     digests = digests or FileDigests()
     img = digests(row["image"])
     mask = row.get("mask")
@@ -140,7 +140,13 @@ def lesion_key(row: dict, params: dict, digests: FileDigests | None = None) -> s
     if img is None or roi is None: return None
     spacing = row.get("spacing_mm")
     spacing = None if spacing is None or pd.isna(spacing) else float(spacing)
-    return content_key("features", img, roi, spacing, params, radiomics.__version__, EXTRACTION_VERSION)
+    return content_key("features", img, roi, spacing, params, pyradiomics_version(), EXTRACTION_VERSION)
+
+@functools.lru_cache(maxsize=1)
+def pyradiomics_version() -> str:
+    "The installed pyradiomics version, read once from its metadata: a cached re-run never imports pyradiomics itself."
+    from importlib.metadata import version
+    return version("pyradiomics")
 
 # %% ../nbs/03_extraction.ipynb #f79ab955
 QC_COLUMNS = ["lesion_id", "patient_id", "status", "reason", "cached", "seconds", "notes"]
@@ -171,7 +177,7 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
         if keys[i] in hits: results[i] = {**json.loads(hits[keys[i]]), "cached": True}
     missing = [i for i in todo if i not in results]
     runs = parallel_map(_extract_indexed, [(i, rows[i], params) for i in missing], jobs=jobs, scheduler=scheduler,
-                        desc="extracting", progress=progress)
+                        desc="extracting", progress=progress and bool(missing))
     for _, (i, res) in runs:
         results[i] = {**res, "cached": False}
         if res["status"] == "ok" and keys[i]: cache.put(keys[i], json.dumps({k: res[k] for k in ("status", "features", "notes")}).encode())
