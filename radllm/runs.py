@@ -144,13 +144,13 @@ def run_parameters(cfg: RunConfig, out_dir: Path) -> dict:
     return {"config": cfg.to_dict(), "out_dir": str(out_dir)}
 
 def kernel_manager(socket_dir: str):
-    "A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir`."
+    "A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir` (TCP on Windows)."
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
     class RunKernelManager(AsyncKernelManager):
         def __init__(self, **kw):
             super().__init__(**kw)
-            self.transport, self.ip = "ipc", os.path.join(socket_dir, "kernel")
+            if os.name == "posix": self.transport, self.ip = "ipc", os.path.join(socket_dir, "kernel")   # Windows has no IPC sockets
             self._kernel_spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                                            display_name="radllm", language="python")
     return RunKernelManager
