@@ -7,40 +7,28 @@ description: "What the synthetic demo measured, over seeds, with confidence inte
 # demo run (`make demo`), copied here by `make results`; nothing on this page is typed by hand.
 # tests/test_site.py checks that the numbers printed are those of summary.csv. Run it alone to preview the page:
 # `python nbs/results.qmd.py`. (nbdev runs it without __file__; the repository is found from settings.ini.)
-import re
+import re, sys
 from pathlib import Path
 
 import pandas as pd
 from nbdev.config import get_config
 
+sys.path.insert(0, str(get_config().nbs_path))   # nbdev runs this script without nbs/ on sys.path
+from results_tables import auc_table, captioned, md_table, metrics_table
+
 RESULTS = get_config().nbs_path / "results"
-METRICS = ["auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier"]
-NAMES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
-         "balanced_accuracy": "balanced accuracy", "brier": "Brier score"}
 ARMS = {"radiomics": "selected radiomics features -> classifier (the conventional baseline)",
         "text": "features -> prompt -> embedding -> classifier", "concat": "radiomics features (+) prompt embedding -> classifier",
         "weighted": "weighted late fusion of the radiomics and text probabilities",
         "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's method)"}
 
 
-def cell(r) -> str:
-    "'mean ± SD (CI)' of one summary row, three decimals; no SD with a single seed."
-    sd = f" ± {r['sd']:.3f}" if pd.notna(r["sd"]) else ""
-    return f"{r['mean']:.3f}{sd} ({r['ci_lo']:.3f} to {r['ci_hi']:.3f})"
-
-
-def dataset_table(s: pd.DataFrame) -> str:
-    "Markdown table of one dataset: one row per arm, one column per metric, then the AUC tests against radiomics."
-    metrics = [m for m in METRICS if m in set(s.metric)]
-    head = ["arm"] + [NAMES[m] for m in metrics] + ["AUC diff vs radiomics", "DeLong p (median)", "seeds with p < 0.05"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for arm, a in s.groupby("arm", sort=False):
-        by = a.set_index("metric")
-        auc = by.loc["auc"] if "auc" in by.index else None
-        tests = ["", "", ""] if auc is None or pd.isna(auc["delong_p"]) else \
-            [f"{auc['auc_diff']:+.3f}", f"{auc['delong_p']:.3f}", f"{int(auc['n_significant'])}/{int(auc['seeds'])}"]
-        rows.append("| " + " | ".join([f"`{arm}`"] + [cell(by.loc[m]) if m in by.index else "" for m in metrics] + tests) + " |")
-    return "\n".join(rows)
+def dataset_tables(dataset: str, s: pd.DataFrame) -> list:
+    "The two tables of one dataset: the AUC and the paired tests first, then the other metrics."
+    return [captioned(auc_table(s), f"{dataset}: AUC per arm (mean ± SD over seeds, median per-run 95% CI) and the "
+                      "paired tests against `radiomics`: DeLong for the AUC, McNemar for the errors"),
+            captioned(metrics_table(s), f"{dataset}: the other metrics (mean over seeds, median per-run 95% CI below "
+                      "it; lower is better for the Brier score)")]
 
 
 def reading(dataset: str, s: pd.DataFrame) -> str:
@@ -79,13 +67,14 @@ def page(results: Path = RESULTS) -> str:
              "generated. The [end-to-end example](experiments/example.qmd) shows what one run does.",
              "**Read them for what they are.** The synthetic lesions are simulated by radllm itself (masses drawn from "
              "BI-RADS descriptors on simulated parenchyma), so these numbers show that the pipeline works end to end and "
-             "that its controls behave; they say nothing about how any method performs on real mammograms. Cells are "
-             "mean ± SD over seeds, with the median per-run 95% confidence interval (DeLong for AUC, patient-level "
-             "bootstrap for the rest). Every arm is compared with `radiomics` on the same lesions and folds: a "
-             "difference counts only where the paired test says so.",
-             "| arm | what it is |\n|---|---|\n" + "\n".join(f"| `{a}` | {ARMS.get(a, '')} |" for a in summary.arm.unique())]
+             "that its controls behave; they say nothing about how any method performs on real mammograms. For each "
+             "dataset, the first table gives the AUC (mean ± SD over seeds, with the median per-run 95% confidence "
+             "interval, DeLong's) and the paired tests of each arm against `radiomics` on the same lesions and folds "
+             "(DeLong for the AUC, McNemar for the errors); the second gives the other metrics (mean over seeds, with the "
+             "median per-run patient-level bootstrap CI below). A difference counts only where the paired test says so.",
+             md_table(["arm", "what it is"], [[f"`{a}`", ARMS.get(a, "")] for a in summary.arm.unique()])]
     for dataset, s in summary.groupby("dataset", sort=False):
-        parts += [f"## {dataset}", dataset_table(s), reading(dataset, s)]
+        parts += [f"## {dataset}", *dataset_tables(dataset, s), reading(dataset, s)]
         if dataset.startswith("mini-mias"):
             parts.append("mini-MIAS is real (digitised film) data used under its research licence (Suckling J et al. 1994, "
                          "Excerpta Medica ICS 1069:375-378); only numbers computed from it appear on this site, never its "
