@@ -33,8 +33,10 @@ def _output(o):
     if kind == "error": raise RuntimeError(f"the executed template has an error output: {o['ename']}: {o['evalue']}")
     data = o.get("data", {})
     if "image/png" in data: return f"![](data:image/png;base64,{''.join(data['image/png']).strip()})"
-    if "text/html" in data:   # a raw HTML block (tables); no blank lines, which would end the block in markdown
-        return "<div>\n" + "\n".join(l for l in "".join(data["text/html"]).splitlines() if l.strip()) + "\n</div>"
+    if "text/html" in data:   # a raw HTML block (tables); no blank lines, which would end the block in markdown.
+        # Quarto's cell-output-display class scrolls a table wider than the page inside its box (the features
+        # table's pyradiomics column names are long) instead of widening the whole page.
+        return '<div class="cell-output-display">\n' + "\n".join(l for l in "".join(data["text/html"]).splitlines() if l.strip()) + "\n</div>"
     if "text/markdown" in data: return "".join(data["text/markdown"])
     if "text/plain" in data: return _block("".join(data["text/plain"]))
     return ""
