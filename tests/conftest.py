@@ -1,5 +1,5 @@
-"Shared pytest fixtures: offline environment, the mini-MIAS folder, a fresh cache per test."
-import os
+"Shared pytest fixtures: offline environment, the mini-MIAS folder, a fresh cache per test, the documentation site."
+import os, shutil, subprocess, sys, time, warnings
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
-MIAS = Path(os.environ.get("RADLLM_MIAS", ROOT.parent / "shared" / "data" / "mini-mias"))
+SHARED = Path(os.environ.get("RADLLM_SHARED", ROOT.parent / "shared"))   # the project's shared/ folder, beside the clone
+MIAS = Path(os.environ.get("RADLLM_MIAS", SHARED / "data" / "mini-mias"))
 
 
 @pytest.fixture
@@ -25,3 +26,81 @@ def isolated_cache(tmp_path, monkeypatch):
     "Every test gets its own empty cache folder."
     monkeypatch.setenv("RADLLM_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+# ---------------------------------------------------------------- the documentation site (test_site.py, test_site_render.py)
+
+QUARTO_HOME = ROOT / ".tools" / "quarto"
+
+
+def find_quarto() -> tuple:
+    """(path, "") of Quarto as `make quarto` finds it: on PATH, else in .tools/quarto/, installed there from
+    ../shared/tools/quarto (by `make quarto`, or here if it has not run); (None, why) where it cannot be had."""
+    if shutil.which("quarto"): return Path(shutil.which("quarto")), ""
+    local = QUARTO_HOME / "bin" / "quarto"
+    if (QUARTO_HOME / ".installed").is_file(): return local, ""
+    installer = SHARED / "tools" / "quarto" / "install-quarto.sh"
+    if not installer.is_file():
+        return None, (f"Quarto cannot be had here: no quarto on PATH, none installed in {QUARTO_HOME}, no installer at "
+                      f"{installer} (install Quarto, https://quarto.org/docs/get-started/, or set RADLLM_SHARED)")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")   # its pip
+    r = subprocess.run(["bash", str(installer), str(QUARTO_HOME)], env=env, capture_output=True, text=True)
+    if r.returncode: raise RuntimeError(f"installing Quarto from {installer} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    (QUARTO_HOME / ".installed").touch()
+    return local, ""
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The documentation site, built once for the session as `make docs` builds it.
+
+    nbs/ is processed as `nbdev_docs` processes it (nbdev's per-file functions `_proc_file` + `serve_drv.main`, which
+    `proc_nbs` runs in worker processes; here in this one): show_doc cells run, the two generated pages (the executed
+    end-to-end example, the results page) are made. Where Quarto can be had, `quarto render` then renders the processed
+    folder into proc/_docs, executing the tutorial (test_site_render.py checks the pages in Chromium); elsewhere the
+    tutorial is executed with papermill, a kernel as Quarto uses. One cache folder for the session, so the example and
+    the tutorial share the synthetic:60 extraction. Returns proc, docs (None without Quarto), the executed tutorial
+    (None where Quarto executed it), the render's return code and log, per-file errors, and the seconds each step took."""
+    from nbdev.serve import _proc_file
+    from nbdev.serve_drv import main
+    from nbdev.doclinks import nbglob
+    import papermill as pm
+    base = tmp_path_factory.mktemp("site")
+    venv_bin = str(Path(sys.executable).parent)
+    env = dict(RADLLM_CACHE_DIR=str(base / "cache"), HF_HUB_OFFLINE="1", MPLBACKEND="Agg",
+               PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    quarto, why = find_quarto()
+    old_env, cwd, times = dict(os.environ), os.getcwd(), {}
+    proc, errors, mixed, tutorial, render = base / "_proc", {}, {}, None, None
+    try:
+        os.environ.update(env)
+        os.chdir(ROOT)
+        t = time.perf_counter()
+        files = list(nbglob(ROOT / "nbs", func=Path, file_glob="", file_re="")) + [ROOT / "nbs" / "_quarto.yml"]
+        for f in files:
+            job = _proc_file(f, proc, ROOT / "nbs")
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    if job: main(job)
+                found = [str(w.message) for w in caught if "Found cells containing imports" in str(w.message)]
+                if found: mixed[f.relative_to(ROOT / "nbs").as_posix()] = found
+            except Exception as e: errors[f.relative_to(ROOT / "nbs").as_posix()] = f"{e}\n  caused by: {e.__cause__!r}"
+        times["process"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if quarto:
+            r = subprocess.run([str(quarto), "render", "--no-cache"], cwd=proc, capture_output=True, text=True,
+                               env=dict(os.environ, PATH=f"{quarto.parent}{os.pathsep}{env['PATH']}", QUARTO_PYTHON=sys.executable))
+            render = dict(returncode=r.returncode, log=r.stdout + r.stderr)
+            times["render"] = time.perf_counter() - t
+        else:
+            run = base / "tutorial"; run.mkdir()
+            pm.execute_notebook(str(ROOT / "nbs" / "tutorial.ipynb"), str(run / "tutorial.ipynb"), kernel_name="python3",
+                                cwd=str(run), progress_bar=False)
+            tutorial = run / "tutorial.ipynb"
+            times["tutorial"] = time.perf_counter() - t
+    finally:
+        os.chdir(cwd); os.environ.clear(); os.environ.update(old_env)
+    docs = proc / "_docs" if render and render["returncode"] == 0 else None
+    return dict(proc=proc, docs=docs, tutorial=tutorial, render=render, quarto=quarto, no_quarto=why,
+                errors=errors, mixed=mixed, times=times)

@@ -1,19 +1,18 @@
-"""The documentation site, tested short of Quarto itself (no Quarto binary here; `make docs` builds it where there is one).
+"""The documentation site, tested short of a browser (tests/test_site_render.py renders it with Quarto and checks it in Chromium).
 
 `_quarto.yml` (repo root, linked as nbs/_quarto.yml where nbdev looks) is the one source of the site. These tests
 - parse it and check its pages: every listed page exists, every page in nbs/ is listed, the sidebar is the reading order;
 - check nbdev keeps it: `refresh_quarto_yml` leaves the link alone and `custom_sidebar` stops nbdev writing a sidebar;
-- process every file of nbs/ with nbdev's own per-file code (`_proc_file` + `serve_drv.main`, what `nbdev_docs` runs
-  through `proc_nbs` before `quarto render`), which executes the two generated pages (the end-to-end example and the
-  results page), and render the processed notebooks and pages to HTML with nbconvert;
-- execute the getting-started tutorial with papermill (a kernel, as Quarto does), and render it to HTML;
+- check it names no address that does not exist: no repository link while settings.ini has no git_url;
+- take the site built by the `site` fixture (conftest.py): every file of nbs/ processed with nbdev's own per-file code
+  (what `nbdev_docs` runs before `quarto render`), which executes the two generated pages (the end-to-end example and
+  the results page), and the tutorial executed (by Quarto where it renders the site, else by papermill); render the
+  processed notebooks and pages to HTML with nbconvert;
 - check that links between pages resolve and that the results page's numbers are those of nbs/results/summary.csv.
 Every page's code ran: the tutorial and the end-to-end example are executed here; the chapter notebooks (00_config ...
 11_cli) and index are executed by `nbdev_test` (the first step of `make test`); the results page is generated here.
-What only Quarto can check (its HTML theme, search, Quarto's own execution of the tutorial, cross-page .ipynb->.html
-link rewriting) is left to `make docs` on a machine with Quarto.
 """
-import json, os, re, shutil, sys, tempfile, warnings
+import json, os, re, sys
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -91,8 +90,10 @@ def test_nbdev_uses_the_root_quarto_yml(tmp_path):
     assert cfg["custom_sidebar"].lower() == "true", "without custom_sidebar nbdev writes an alphabetical nbs/sidebar.yml"
     assert q["project"]["output-dir"] == cfg["doc_path"], "nbdev_docs moves _proc/<doc_path> to the repo root"
     site = q["website"]
-    assert (site["title"], site["repo-url"], site["repo-branch"]) == (cfg["title"], cfg["git_url"], cfg["branch"])
-    assert site["site-url"] == cfg["doc_host"] + cfg["doc_baseurl"] and site["description"] == cfg["description"]
+    assert (site["title"], site["description"]) == (cfg["title"], cfg["description"])
+    if cfg["git_url"]: assert (site["repo-url"], site.get("repo-branch", "main")) == (cfg["git_url"], cfg["branch"])
+    if cfg["doc_host"].startswith("http"): assert site["site-url"] == cfg["doc_host"] + cfg["doc_baseurl"]
+    else: assert "site-url" not in site, "the site is not published (settings.ini's doc_host is not an address)"
     assert "metadata-files" not in q, "the site config is self-contained (nbdev.yml/sidebar.yml are not used)"
     before = (ROOT / "_quarto.yml").read_text()
     from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
@@ -103,42 +104,26 @@ def test_nbdev_uses_the_root_quarto_yml(tmp_path):
     assert sidebar.exists() == existed, "nbdev_sidebar wrote nbs/sidebar.yml despite custom_sidebar"
 
 
+REPO_HOSTS = re.compile(r"https?://(?:www\.)?(?:github\.com|gitlab\.com|bitbucket\.org|[a-z0-9-]+\.github\.io)/[^\s)\"'>]*")
+
+
+def test_no_repository_address_while_settings_has_none():
+    """settings.ini is the one place for the repository's address (git_url). While it has none, neither the site's
+    configuration (repo-url, "Report an issue", a navbar link) nor any page, script or the README names one; with one,
+    every repository address they name is under it."""
+    cfg, site = settings(), quarto_yml()["website"]
+    sources = [ROOT / "_quarto.yml", ROOT / "README.md", ROOT / "settings.ini",
+               *(p for p in NBS.rglob("*") if p.is_file() and p.suffix in {".ipynb", ".py", ".md", ".yml", ".yaml", ".lua"}
+                 and ".ipynb_checkpoints" not in p.parts)]
+    found = {f"{p.relative_to(ROOT)}: {u}" for p in sources for u in REPO_HOSTS.findall(p.read_text(errors="ignore"))
+             if not (cfg["git_url"] and u.startswith(cfg["git_url"]))}
+    assert not found, "repository addresses that settings.ini's git_url does not give:\n" + "\n".join(sorted(found))
+    if not cfg["git_url"]:
+        assert not {"repo-url", "repo-actions", "site-url"} & set(site), "the site names a repository or address it does not have"
+        assert not [i for i in site["navbar"].get("right", []) + site["navbar"].get("left", []) if "icon" in i], "a navbar icon link"
+
+
 # ---------------------------------------------------------------- processing, execution, HTML
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """nbs/ processed as `proc_nbs` does (nbdev's per-file functions, one process), plus the executed tutorial.
-
-    One cache folder for the session, so the example and the tutorial share the synthetic:60 extraction."""
-    from nbdev.serve import _proc_file
-    from nbdev.serve_drv import main
-    from nbdev.doclinks import nbglob
-    import papermill as pm
-    base = tmp_path_factory.mktemp("site")
-    old_env = dict(os.environ)
-    os.environ.update(RADLLM_CACHE_DIR=str(base / "cache"), HF_HUB_OFFLINE="1", MPLBACKEND="Agg",
-                      PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    cwd = os.getcwd()
-    try:
-        os.chdir(ROOT)
-        proc, errors, mixed = base / "_proc", {}, {}
-        files = list(nbglob(NBS, func=Path, file_glob="", file_re="")) + [NBS / "_quarto.yml"]
-        for f in files:
-            job = _proc_file(f, proc, NBS)
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    if job: main(job)
-                found = [str(w.message) for w in caught if "Found cells containing imports" in str(w.message)]
-                if found: mixed[f.relative_to(NBS).as_posix()] = found
-            except Exception as e: errors[f.relative_to(NBS).as_posix()] = f"{e}\n  caused by: {e.__cause__!r}"
-        run = base / "tutorial"; run.mkdir()
-        pm.execute_notebook(str(NBS / "tutorial.ipynb"), str(run / "tutorial.ipynb"), kernel_name="python3",
-                            cwd=str(run), progress_bar=False)
-    finally:
-        os.chdir(cwd); os.environ.clear(); os.environ.update(old_env)
-    return dict(proc=proc, tutorial=run / "tutorial.ipynb", errors=errors, mixed=mixed)
-
 
 def to_html(nb) -> str:
     from nbconvert import HTMLExporter
@@ -188,13 +173,18 @@ def test_tutorial_front_matter_asks_quarto_to_execute_it(site):
 
 
 def test_tutorial_ran(site):
-    nb = nbformat.read(site["tutorial"], as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.execution_count for c in code), "a tutorial cell did not run"
-    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
-    text = json.dumps(nb)
-    assert "60 lesions of" in text and "102 features" in text and "Classify this breast lesion" in text
-    html = to_html(nb)
+    "Executed by papermill (no Quarto here) or by Quarto while it rendered the site (a cell error stops that render)."
+    if site["tutorial"] is None:
+        if site["docs"] is None: pytest.fail(f"Quarto could not render the site:\n{site['render']['log'][-5000:]}")
+        html = (site["docs"] / "tutorial.html").read_text()
+        assert "Traceback" not in html and 'class="cell-output cell-output-error"' not in html
+    else:
+        nb = nbformat.read(site["tutorial"], as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), "a tutorial cell did not run"
+        assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+        html = to_html(nb)
+    assert "60 lesions of" in html and "102 features" in html and "Classify this breast lesion" in html
     assert "<table" in html and "radiomics" in html
 
 
@@ -247,43 +237,88 @@ def test_links_between_pages_resolve(site):
 # ---------------------------------------------------------------- results
 
 NUM = r"(-?\d+\.\d{3})"
-CELL = re.compile(rf"^{NUM}(?: ± {NUM})? \({NUM} to {NUM}\)$")
+MEAN_SD = re.compile(rf"^{NUM}(?: ± {NUM})?$")
+CI = re.compile(rf"^{NUM}–{NUM}$")
+NONE = "—"
 
 
 def results_tables(body: str) -> dict:
-    "{(dataset, arm): {column: cell}} from the results page's per-dataset tables."
+    "{(dataset, table, arm): {column: cell}} from the results page's tables; table is 'auc' or 'metrics'."
     out, dataset, head = {}, None, None
     for line in body.splitlines():
         if line.startswith("## "): dataset, head = line[3:].strip(), None
         elif line.startswith("| arm |") and dataset: head = [h.strip() for h in line.strip("|").split("|")]
-        elif line.startswith("| `") and head:
+        elif line.startswith("| `") and head and len(head) > 2:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            out[(dataset, cells[0].strip("`"))] = dict(zip(head[1:], cells[1:]))
+            out[(dataset, "auc" if head[1].startswith("AUC") else "metrics", cells[0].strip("`"))] = dict(zip(head[1:], cells[1:]))
+        elif not line.startswith("|"): head = head if not line.strip() else None
     return out
 
 
+def check_numbers(cell: str, r) -> None:
+    "A metric cell shows the summary row r: 'mean ± SD' (AUC table), or the mean, then the CI on its own line (the other)."
+    mean_sd, _, ci = cell.partition("<br><small>")
+    m = MEAN_SD.match(mean_sd)
+    assert m, f"{r.dataset}/{r.arm}/{r.metric}: {cell!r} does not parse"
+    mean, sd = (float(v) if v else None for v in m.groups())
+    assert mean == round(r.mean, 3), (r, cell)
+    if ci: assert sd is None and CI.match(ci.removesuffix("</small>")).groups() == (f"{r.ci_lo:.3f}", f"{r.ci_hi:.3f}"), (r, cell)
+    else: assert (sd is None) == pd.isna(r.sd) and (sd is None or sd == round(r.sd, 3)), (r, cell)
+
+
 def test_results_page_numbers_come_from_the_committed_summary(site):
+    """Per dataset, the AUC table first (its CI and the paired tests), then the other metrics; every number is the
+    summary's, rounded."""
     summary = pd.read_csv(NBS / "results" / "summary.csv")
     fm, body = md_page(site["proc"] / "results.qmd")
     assert fm["title"] == "Results"
     tables = results_tables(body)
-    names = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
+    arms = summary.groupby(["dataset", "arm"]).ngroups
+    assert len(tables) == 2 * arms, "one AUC row and one row of the other metrics per dataset and arm"
+    for dataset in summary.dataset.unique():
+        section = body.split(f"## {dataset}\n", 1)[1].split("\n## ", 1)[0]
+        assert section.index("| arm | AUC") < section.index("| arm | accuracy"), "the AUC table comes first"
+    names = {"accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
              "balanced_accuracy": "balanced accuracy", "brier": "Brier score"}
     shown = summary[summary.metric.isin(names)]
-    assert len(tables) == summary.groupby(["dataset", "arm"]).ngroups and len(shown) > 0
+    assert len(shown) > 0
     for r in shown.itertuples():
-        m = CELL.match(tables[(r.dataset, r.arm)][names[r.metric]])
-        assert m, f"{r.dataset}/{r.arm}/{r.metric}: cell does not parse"
-        mean, sd, lo, hi = (float(v) if v else None for v in m.groups())
-        assert (mean, lo, hi) == (round(r.mean, 3), round(r.ci_lo, 3), round(r.ci_hi, 3)), (r, m.group(0))
-        assert (sd is None) == pd.isna(r.sd) and (sd is None or sd == round(r.sd, 3))
+        cell = tables[(r.dataset, "metrics", r.arm)][names[r.metric]]
+        assert "<br><small>" in cell, cell
+        check_numbers(cell, r)
     for r in summary[summary.metric == "auc"].itertuples():
-        row = tables[(r.dataset, r.arm)]
-        if pd.isna(r.delong_p): assert row["DeLong p (median)"] == ""
+        row = tables[(r.dataset, "auc", r.arm)]
+        check_numbers(row["AUC (mean ± SD)"], r)
+        assert CI.match(row["95% CI"]).groups() == (f"{r.ci_lo:.3f}", f"{r.ci_hi:.3f}")
+        if pd.isna(r.delong_p): assert row["DeLong p (median)"] == row["AUC diff vs radiomics"] == NONE
         else:
             assert float(row["AUC diff vs radiomics"]) == round(r.auc_diff, 3)
-            assert float(row["DeLong p (median)"]) == round(r.delong_p, 3)
+            p = row["DeLong p (median)"]
+            assert p == "< 0.001" if r.delong_p < 0.0005 else float(p) == round(r.delong_p, 3)
             assert row["seeds with p < 0.05"] == f"{int(r.n_significant)}/{int(r.seeds)}"
+        mcnemar = row["McNemar p (median)"]
+        if pd.isna(r.mcnemar_p): assert mcnemar == NONE
+        else: assert mcnemar == "< 0.001" if r.mcnemar_p < 0.0005 else float(mcnemar) == round(r.mcnemar_p, 3)
+
+
+def test_results_tables_of_any_summary():
+    "nbs/results_tables.py on a small summary: one seed (no SD), an arm without some metrics, tiny p-values."
+    sys.path.insert(0, str(NBS))
+    try: from results_tables import auc_table, captioned, metrics_table, md_table
+    finally: sys.path.remove(str(NBS))
+    row = lambda arm, metric, mean, **kw: dict(dataset="d", arm=arm, metric=metric, seeds=1, mean=mean, sd=float("nan"),
+                                               ci_lo=mean - 0.1, ci_hi=mean + 0.1, **kw)
+    tests = dict(auc_diff=-0.2, delong_p=1e-5, n_significant=1, mcnemar_p=0.04)
+    s = pd.DataFrame([row("radiomics", "auc", 0.8), row("radiomics", "accuracy", 0.7),
+                      row("lora", "auc", 0.6, **tests), row("lora", "brier", 0.25, **tests)])
+    auc, other = auc_table(s), metrics_table(s)
+    assert auc.splitlines()[2] == "| `radiomics` | 0.800 | 0.700–0.900 | — | — | — | — |"
+    assert auc.splitlines()[3] == "| `lora` | 0.600 | 0.500–0.700 | -0.200 | < 0.001 | 1/1 | 0.040 |"
+    assert other.splitlines()[0] == "| arm | accuracy | Brier score |"
+    assert other.splitlines()[3] == "| `lora` |  | 0.250<br><small>0.150–0.350</small> |"
+    assert captioned(auc, "AUC").endswith("\n\n: AUC {.numbers}")
+    sep = md_table(["arm", "a long header", "x"], [["`radiomics`", "1", "0.123<br><small>0.1–0.2</small>"]], "lrc")
+    assert sep.splitlines()[1] == "|:----------|-----:|:-----:|"   # dashes: longest line of a cell, a header's longest word
 
 
 def test_results_folder_holds_numbers_only():
