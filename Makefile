@@ -108,7 +108,8 @@ docs: install quarto
 # only, with a token (JUPYTER_TOKEN if set, else a random one; the address to open, token included, is printed).
 # JUPYTER_PATH puts the venv's python3 kernel first (a user-level one would otherwise shadow it) and .venv/bin goes
 # first on PATH, so the tutorial's `!radllm` commands work. As root (these machines, CI) Jupyter wants --allow-root.
-# Nothing reaches the network: no news feed, no update check, no PyPI extension manager.
+# Nothing reaches the network: no news feed, no update check, no PyPI extension manager (and, through the venv's
+# overrides.json, JupyterLab does not ask the student whether to fetch news it cannot reach).
 # JupyterLab is started through LAB_MAIN, which first makes AnyIO's worker threads daemon threads: Jupyter Server
 # reads and writes files in them, and when one had run in the last ten seconds before File > Shut Down, the server
 # stopped but its process waited for that idle thread for ever (Python's exit joins non-daemon threads; the known
@@ -116,7 +117,10 @@ docs: install quarto
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 LAB_MAIN := import sys; exec("try:\n from anyio._backends import _asyncio as a; i = a.WorkerThread.__init__\n def d(t, *x, **k): i(t, *x, **k); t.daemon = True\n a.WorkerThread.__init__ = d\nexcept Exception: pass"); from jupyterlab.labapp import main; sys.exit(main())
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 lab: install
+	@mkdir -p $(dir $(LAB_OVERRIDES)) && test -f $(LAB_OVERRIDES) || \
+	  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(LAB_OVERRIDES)
 	cd nbs && PATH="$(CURDIR)/$(BIN):$$PATH" JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" \
 	  JUPYTER_TOKEN="$${JUPYTER_TOKEN:-$$($(CURDIR)/$(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}" \
 	  $(CURDIR)/$(BIN)/python -c '$(LAB_MAIN)' --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=. \
