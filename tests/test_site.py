@@ -199,7 +199,7 @@ def test_example_page_was_executed_with_figures(site):
                and "](data:image/png;base64," not in b.split("\n```", 1)[1].split("\n## ")[0]]
     assert not unshown, "cells of the template that make a figure but show none on the page:\n" + "\n---\n".join(unshown)
     assert body.count("](data:image/png;base64,") >= 2, "the example page shows fewer than two figures"
-    assert "dataset = \"synthetic:60\"" in body, "papermill's injected (small) parameters are not on the page"
+    assert re.search(r'^config = \{"dataset": "synthetic:60"', body, re.M), "papermill's injected (small) config is not on the page"
     assert "highest AUC" in body, "the written conclusion is missing"
     assert "Traceback" not in body and "Error" not in body.split("## 9.")[-1]
     html = to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(body)]))
