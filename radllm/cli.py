@@ -4,12 +4,12 @@
 
 # %% ../nbs/11_cli.ipynb #a66c30cf
 from __future__ import annotations
-import argparse, os, signal, sys, threading
+import argparse, json, os, signal, sqlite3, stat, sys, threading, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATASET_HELP', 'COMMANDS', 'build_parser', 'cmd_synth', 'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer',
-           'main']
+__all__ = ['DATASET_HELP', 'RACY_NS', 'COMMANDS', 'build_parser', 'remember', 'replay', 'cmd_synth', 'cmd_extract', 'cmd_run',
+           'cmd_report', 'cmd_transfer', 'main']
 
 # %% ../nbs/11_cli.ipynb #bbab99a1
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -78,6 +78,72 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_synth, _add_extract, _add_run, _add_report, _add_transfer): add(sub, common)
     return parser
 
+# %% ../nbs/11_cli.ipynb #59530b1e
+RACY_NS = 2 * 10**9                       # a file modified less than this before the run may change again unseen
+
+class _Said:
+    "Copy what a command prints (stdout, and the lines it gives stderr through `print(..., file=sys.stderr)`) as it prints it."
+    def __enter__(self):
+        self.lines, self._out, self._err = [], sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Copy(self._out, self.lines, "out"), _Copy(self._err, self.lines, "err")
+        return self
+    def __exit__(self, *exc): sys.stdout, sys.stderr = self._out, self._err
+
+class _Copy:
+    "A stream that writes through and keeps whole lines (a progress bar's carriage-return updates are not kept)."
+    def __init__(self, stream, lines, name): self.stream, self.lines, self.name, self.part = stream, lines, name, ""
+    def write(self, text):
+        self.stream.write(text)
+        self.part += text
+        *done, self.part = self.part.split("\n")
+        self.lines += [[self.name, line] for line in done if "\r" not in line]
+        return len(text)
+    def flush(self): self.stream.flush()
+    def __getattr__(self, name): return getattr(self.stream, name)
+
+def _stamp(path: str) -> list | None:
+    "[size, modification time in ns] of a file ([-1, mtime] for a folder); None when it is gone."
+    try: st = os.stat(path)
+    except OSError: return None
+    return [-1 if stat.S_ISDIR(st.st_mode) else st.st_size, st.st_mtime_ns]
+
+def _command_key(args) -> str:
+    from radllm.config import content_key
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("debug", "jobs", "scheduler")}
+    return content_key("command", os.getcwd(), settings, os.environ.get("RADLLM_CACHE_DIR"))
+
+def _code_files() -> list[str]:
+    "radllm's own files: a changed radllm (a new version, an edited source) is a changed input."
+    import radllm
+    root = Path(radllm.__file__).parent
+    return sorted(str(p) for pattern in ("*.py", "params/*.yaml", "knowledge/*.csv") for p in root.glob(pattern))
+
+# %% ../nbs/11_cli.ipynb #f07003a4
+def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
+    "After a run: the stamps of what it read and wrote, and what it said, for `replay` (nothing when its inputs cannot be listed)."
+    from radllm.config import ContentCache
+    sources = manifest.attrs.get("sources")
+    if sources is None: return
+    read = {str(Path(p).resolve()) for col in ("image", "mask") if col in manifest for p in manifest[col] if isinstance(p, str) and p.strip()}
+    read |= set(map(str, sources)) | set(_code_files()) | ({str(Path(args.params).resolve())} if args.params else set())
+    read |= {str(Path(p).parent) for p in read}
+    written = [str(Path(o).resolve()) for o in outputs]
+    stamps = {p: _stamp(p) for p in sorted(read) + written}
+    if any(s is None or time.time_ns() - s[1] < RACY_NS for p, s in stamps.items() if p not in written): return
+    record = {"stamps": stamps, "lines": lines, "code": code}
+    ContentCache("commands", args.cache_dir).put(_command_key(args), json.dumps(record).encode())
+
+def replay(args) -> int | None:
+    "When nothing the same command read or wrote has changed since it last ran: say again what it said; its exit status."
+    from radllm.config import ContentCache
+    try: record = ContentCache("commands", args.cache_dir).get(_command_key(args))
+    except (OSError, sqlite3.Error): return None
+    if record is None: return None
+    record = json.loads(record)
+    if any(_stamp(p) != s for p, s in record["stamps"].items()): return None
+    for stream, line in record["lines"]: print(line, file=sys.stderr if stream == "err" else sys.stdout)
+    return record["code"]
+
 # %% ../nbs/11_cli.ipynb #1337f190
 def cmd_synth(args) -> int:
     from radllm.synthetic import make_dataset
@@ -97,19 +163,23 @@ def _load(spec: str, cache_dir=None, role: str = ""):
     return m
 
 def cmd_extract(args) -> int:
+    if (code := replay(args)) is not None: return code                # nothing changed since the same command last ran
     from radllm.config import check_params_file
     from radllm.extraction import extract, write_outputs, summary_line
     from radllm.runs import ensure_folder
     check_params_file(args.params)
     ensure_folder(Path(args.out).parent, "the folder of --out")
-    manifest = _load(args.dataset, args.cache_dir)
-    features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache_dir)
-    qc_file = write_outputs(features, qc, args.out)
-    print(summary_line(qc))
-    for r in qc[qc.status == "error"].itertuples(): print(f"  error: {r.reason}", file=sys.stderr)
-    print(f"features: {args.out}  qc: {qc_file}")
+    with _Said() as said:
+        manifest = _load(args.dataset, args.cache_dir)
+        features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache_dir)
+        qc_file = write_outputs(features, qc, args.out)
+        print(summary_line(qc))
+        for r in qc[qc.status == "error"].itertuples(): print(f"  error: {r.reason}", file=sys.stderr)
+        print(f"features: {args.out}  qc: {qc_file}")
     n_ok, n_err = int((qc.status == "ok").sum()), int((qc.status == "error").sum())
-    return 1 if n_ok == 0 or (args.strict and n_err) else 0
+    code = 1 if n_ok == 0 or (args.strict and n_err) else 0
+    remember(args, manifest, [args.out, qc_file], said.lines, code)
+    return code
 
 # %% ../nbs/11_cli.ipynb #08dc3236
 def _config(args):

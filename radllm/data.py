@@ -413,6 +413,7 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
         if col in df.columns:
             df[col] = [str(base / p) if isinstance(p, str) and p.strip() and not Path(p).is_absolute() else p for p in df[col]]
     if df.empty: df.attrs["empty_reason"] = f"{csv_path} has a header and no rows"
+    df.attrs["sources"] = [str(csv_path.resolve())]
     return df
 
 @register_loader("manifest")
@@ -485,7 +486,7 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
                     "label_source": "database truth"})
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "spacing_mm", "lesion_type", "mias_class", "density", "laterality",
                                                        "view", "label_source"])
-    df.attrs["skipped"] = skipped
+    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(info.resolve())]
     if not rows: df.attrs["empty_reason"] = f"{info} lists no film with a located lesion"
     return df
 
@@ -732,7 +733,7 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
         skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: INbreast.csv has no row for file {fid}, so no BI-RADS label"})
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads", "density", "laterality", "view",
                                                        "label_source"])
-    df.attrs["skipped"] = skipped
+    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(p.resolve()) for p in (csv, dicom_dir, xml_dir, *xmls.values())]
     df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
     if not out and not skipped:
         df.attrs["empty_reason"] = f"{xml_dir} holds no .xml file" if not xmls else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
@@ -786,7 +787,7 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
                     "label_source": "lesion BI-RADS"})
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "vindr_categories", "birads", "breast_birads",
                                                        "density", "laterality", "view", "split", "label_source"])
-    df.attrs["skipped"] = skipped
+    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(csv.resolve())]
     df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
     if not out and not skipped:
         df.attrs["empty_reason"] = f"{csv} has a header and no rows" if table.empty else f"the {len(table)} row(s) of {csv} are all images without finding ('No Finding')"

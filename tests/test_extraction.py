@@ -1,5 +1,5 @@
 "Extraction end to end: the real mini-MIAS set, bad input of every kind, the cache, the CLI and Dask."
-import json, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +159,25 @@ def test_processes_and_dask_equal_serial(mias_dir, tmp_path):
     assert (qc.status != "error").all() and len(dask) == 12
     pd.testing.assert_frame_equal(serial, procs)
     pd.testing.assert_frame_equal(serial, dask.loc[serial.index])
+
+
+def test_a_rerun_with_nothing_changed_replays_without_loading_pandas(tmp_path):
+    "`radllm extract` again on unchanged files says what it said and stops (no pandas, no pyradiomics); a changed image reruns."
+    import time
+    from radllm.synthetic import make_dataset
+    make_dataset(tmp_path / "data", n=12, seed=3)
+    old = time.time_ns() - 60 * 10**9
+    for p in [*(tmp_path / "data").rglob("*"), tmp_path / "data"]: os.utime(p, ns=(old, old))
+    argv = ["extract", f"manifest:{tmp_path / 'data' / 'manifest.csv'}", "--out", str(tmp_path / "f.parquet"), "--cache-dir", str(tmp_path / "c")]
+    code = f"import sys; from radllm.cli import main; sys.exit(main({argv!r}))"
+    def run(): return subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    first, again = run(), run()
+    assert first.returncode == again.returncode == 0, first.stderr[-2000:]
+    assert "12 extracted, 0 skipped, 0 failed" in first.stdout and again.stdout == first.stdout
+    modules = lambda r: {l.split("|")[-1].strip() for l in r.stderr.splitlines() if l.startswith("import time:")}
+    assert "pandas" in modules(first) and not {"pandas", "radiomics", "numpy"} & modules(again)
+    png = sorted((tmp_path / "data" / "images").glob("*.png"))[0]
+    png.write_bytes(png.read_bytes()[:-16] + bytes(16)); os.utime(png, ns=(old + 10**9, old + 10**9))   # other pixels, an old stamp
+    third = run()
+    qc = pd.read_csv(tmp_path / "f.qc.csv")
+    assert "pandas" in modules(third) and int((~qc.cached).sum()) == 1, third.stdout + third.stderr
