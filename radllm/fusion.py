@@ -22,7 +22,7 @@ from .selection import make_selector
 
 # %% auto #0
 __all__ = ['CLASSIFIERS', 'ARMS', 'routing', 'Arm', 'inner_cv', 'TunedClassifier', 'make_classifier', 'WeightedFusion',
-           'make_arm']
+           'serializer_options', 'text_steps', 'make_arm']
 
 # %% ../nbs/07_fusion.ipynb #12f75be3
 def routing():
@@ -114,6 +114,30 @@ class WeightedFusion(ClassifierMixin, BaseEstimator):
 
 def _rows(X, idx): return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
+# %% ../nbs/07_fusion.ipynb #4d1b5e35
+from .embedding import BagEmbedder
+from .prompting import STYLES, SENTENCE_STYLES, SentenceSerializer
+
+# %% ../nbs/07_fusion.ipynb #a0307c84
+def serializer_options(serializer: str | dict) -> tuple[str, dict]:
+    "(style, options) of a serializer spec: a style name or a dict with a `style` key."
+    opts = {"style": serializer} if isinstance(serializer, str) else dict(serializer)
+    if "style" not in opts: raise ValueError(f"serializer {serializer!r}: a dict needs a 'style' key")
+    style = opts["style"]
+    if style not in STYLES + SENTENCE_STYLES: raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
+    return style, opts
+
+def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm", describer: str | None = None,
+               cache_dir: str | None = None, seed: int = 0) -> list[tuple[str, object]]:
+    "The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels` bags)."
+    style, opts = serializer_options(serializer)
+    if style in SENTENCE_STYLES:
+        if describer is not None: raise ValueError(f"describer {describer!r} needs a whole-prompt style, not {style!r}")
+        pool = opts.pop("pool", "mean"); opts.pop("style")
+        return [("prompt", SentenceSerializer(**opts)), ("embed", BagEmbedder(embedder, cache_dir=cache_dir, pool=pool))]
+    opts.setdefault("seed", seed)
+    return [("prompt", PromptSerializer(describer=make_describer(describer), **opts)), ("embed", TextEmbedder(embedder, cache_dir=cache_dir))]
+
 # %% ../nbs/07_fusion.ipynb #12ad6656
 ARMS = ("radiomics", "text", "concat", "weighted", "lora")
 
@@ -129,10 +153,8 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
     opts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer, embedder=embedder,
                 describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune, inner_splits=inner_splits)
     select = ("select", make_selector(selector, n_features))
-    ser_opts = {"style": serializer} if isinstance(serializer, str) else dict(serializer)
-    ser_opts.setdefault("seed", seed)
-    def prompt(): return ("prompt", PromptSerializer(describer=make_describer(describer), **ser_opts))
-    def embed(): return ("embed", TextEmbedder(embedder, cache_dir=cache_dir))
+    def prompt(): return text_steps(serializer, embedder, describer, cache_dir, seed)[0]
+    def embed(): return text_steps(serializer, embedder, describer, cache_dir, seed)[1]
     def clf(): return ("classifier", make_classifier(classifier, seed, tune, inner_splits))
     if name == "radiomics": return Arm([select, ("scale", StandardScaler()), clf()])
     if name == "text": return Arm([select, prompt(), embed(), ("scale", StandardScaler()), clf()])
@@ -142,6 +164,7 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
     if name == "weighted":
         fusion = WeightedFusion(make_arm("radiomics", **opts), make_arm("text", **opts), inner_splits=inner_splits, seed=seed)
         return Arm([("fusion", fusion.set_fit_request(groups=True))])
-    from radllm.finetune import LoraClassifier
+    from radllm.finetune import LoraBagClassifier, LoraClassifier
     lora = {"seed": seed, **(lora or {})}
-    return Arm([select, prompt(), ("classifier", LoraClassifier(**lora).set_fit_request(groups=True))])
+    model = LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
+    return Arm([select, prompt(), ("classifier", model(**lora).set_fit_request(groups=True))])
