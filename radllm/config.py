@@ -38,6 +38,8 @@ class RunConfig:
     jobs: int = 1                         # local processes (execution only)
     scheduler: str | None = None          # Dask scheduler address (execution only)
     cache_dir: str | None = None          # cache folder (execution only)
+    roi: list[str] = field(default_factory=lambda: ["full"])   # ROI regions extracted: full, core, margin, peritumoral (chapter 03)
+    image_types: list[str] = field(default_factory=lambda: ["original"])   # images extracted: original, wavelet, log (chapter 03)
 
     def to_dict(self) -> dict:
         "Plain dict of every field."
