@@ -16,8 +16,8 @@ from .data import (OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ROI_COLUMNS, ImageReadErr
                          manifest_problems, read_image, roi_mask)
 
 # %% auto #0
-__all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'IMAGE_TYPES', 'LOG_SIGMAS_MM', 'RACY_NS',
-           'QC_COLUMNS', 'NON_FEATURE_COLUMNS', 'params_path', 'load_params', 'outside_reach', 'prepare_roi',
+__all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
+           'RACY_NS', 'QC_COLUMNS', 'NON_FEATURE_COLUMNS', 'params_path', 'load_params', 'outside_reach', 'prepare_roi',
            'get_extractor', 'compute_features', 'extract_lesion', 'check_variant', 'region_masks', 'log_image_2d',
            'region_features', 'FileDigests', 'lesion_key', 'extract', 'feature_columns', 'qc_path', 'write_outputs',
            'summary_line']
@@ -120,6 +120,7 @@ def extract_lesion(row: dict, params: dict, regions=("full",), image_types=("ori
 
 # %% ../nbs/03_extraction.ipynb #1a5b5a11
 REGIONS = ("full", "core", "margin", "peritumoral")
+REGIONS_VERSION = "1"           # bump when region_masks or region_features change: part of the cache key of every variant
 IMAGE_TYPES = ("original", "wavelet", "log")
 LOG_SIGMAS_MM = (1.0, 2.0, 3.0)
 
@@ -132,7 +133,7 @@ def check_variant(regions=("full",), image_types=("original",)) -> None:
 
 def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: float = 0.25, ring: float = 0.5,
                  min_pixels: int = 16) -> dict[str, np.ndarray]:
-    "Boolean masks of the ROI `regions` of a lesion `mask` (widths as fractions of the equivalent radius)."
+    "Boolean masks of the ROI `regions` of a lesion `mask` (widths as fractions of the equivalent radius, at least 1 pixel)."
     from scipy import ndimage
     check_variant(regions)
     mask = np.asarray(mask, bool)
@@ -144,8 +145,8 @@ def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: f
         elif r == "core":
             cut = min(core * R, np.sort(d_in[mask])[::-1][min(min_pixels, mask.sum()) - 1])   # keep >= min_pixels pixels
             out[r] = mask & (d_in >= cut)
-        elif r == "margin": out[r] = (mask & (d_in <= band * R)) | (~mask & (d_out <= band * R))
-        else: out[r] = ~mask & (d_out <= ring * R)
+        elif r == "margin": w = max(band * R, 1.0); out[r] = (mask & (d_in <= w)) | (~mask & (d_out <= w))
+        else: out[r] = ~mask & (d_out <= max(ring * R, 1.0))
     return out
 
 def outside_reach(regions, band: float = 0.25, ring: float = 0.5) -> float:
@@ -226,7 +227,8 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
     if isinstance(manifest, str): manifest = load_dataset(manifest, cache_dir=cache_dir)
     params = load_params(params)
     regions, image_types = tuple(regions), tuple(image_types)
-    variant = None if (regions, image_types) == (("full",), ("original",)) else {"regions": regions, "image_types": image_types}
+    variant = None if (regions, image_types) == (("full",), ("original",)) else \
+        {"regions": regions, "image_types": image_types, "version": REGIONS_VERSION}
     check_variant(regions, image_types)
     problems = manifest_problems(manifest, check_files=True)
     structural = problems[problems.row == "-"]
