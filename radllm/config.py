@@ -29,7 +29,7 @@ class RunConfig:
     selector: str = "mrmr"                # task-related feature selection
     n_features: int = 8                   # features kept by the selector (the paper kept 8)
     classifier: str = "lr"                # classifier of the feature arms
-    serializer: str = "names_values"      # prompt style
+    serializer: str | dict = "levels"     # text of the features: "levels" (one level-word sentence per feature, chapter 12's choice) or a prompt style ("names_values" = the paper's)
     embedder: str = "local:minilm"        # text -> vectors
     describer: str | None = None          # findings text: None, "rules" or "openai:MODEL"
     lora: dict = field(default_factory=dict)  # LoraClassifier keyword arguments
