@@ -142,7 +142,7 @@ def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm"
 ARMS = ("radiomics", "text", "concat", "weighted", "lora")
 
 def make_arm(name: str, selector: str = "mrmr", n_features: int = 8, classifier: str = "lr",
-             serializer: str | dict = "names_values", embedder: str = "local:minilm", describer: str | None = None,
+             serializer: str | dict = "levels", embedder: str = "local:minilm", describer: str | None = None,
              lora: dict | None = None, cache_dir: str | None = None, seed: int = 0, tune: bool = True,
              inner_splits: int = 3) -> Pipeline:
     "The Pipeline (an `Arm`) of arm `name` (radiomics | text | concat | weighted | lora)."
