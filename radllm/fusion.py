@@ -22,7 +22,7 @@ from .selection import make_selector
 
 # %% auto #0
 __all__ = ['CLASSIFIERS', 'ARMS', 'routing', 'Arm', 'inner_cv', 'TunedClassifier', 'make_classifier', 'WeightedFusion',
-           'serializer_options', 'text_steps', 'make_arm']
+           'serializer_options', 'text_steps', 'lora_class', 'make_arm']
 
 # %% ../nbs/07_fusion.ipynb #12f75be3
 def routing():
@@ -138,6 +138,11 @@ def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm"
     opts.setdefault("seed", seed)
     return [("prompt", PromptSerializer(describer=make_describer(describer), **opts)), ("embed", TextEmbedder(embedder, cache_dir=cache_dir))]
 
+def lora_class(serializer: str | dict = "levels"):
+    "The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier` (the paper's)."
+    from radllm.finetune import LoraBagClassifier, LoraClassifier
+    return LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
+
 # %% ../nbs/07_fusion.ipynb #12ad6656
 ARMS = ("radiomics", "text", "concat", "weighted", "lora")
 
@@ -164,7 +169,5 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
     if name == "weighted":
         fusion = WeightedFusion(make_arm("radiomics", **opts), make_arm("text", **opts), inner_splits=inner_splits, seed=seed)
         return Arm([("fusion", fusion.set_fit_request(groups=True))])
-    from radllm.finetune import LoraBagClassifier, LoraClassifier
     lora = {"seed": seed, **(lora or {})}
-    model = LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
-    return Arm([select, prompt(), ("classifier", model(**lora).set_fit_request(groups=True))])
+    return Arm([select, prompt(), ("classifier", lora_class(serializer)(**lora).set_fit_request(groups=True))])
