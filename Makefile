@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install infinity demo test bench clean docs results readme quarto site-tools lab
+.PHONY: install infinity demo test bench clean docs results readme quarto site-tools lab study
 
 install: $(STAMP)
 
@@ -59,6 +59,18 @@ bench: install infinity
 
 clean:
 	rm -rf $(VENV) $(INF_VENV) runs _docs _proc .pytest.log .pytest_artifacts .tools
+
+# The study of chapter 12 (nbs/12_study.ipynb): every design, 5 x 5 patient-grouped CV, on the synthetic set and on
+# mini-MIAS (MIAS=folder), one papermill execution per dataset family in parallel (runs/study/<family>.ipynb), then the
+# numbers gathered into nbs/results/study/ (committed; the chapter and the README's first table read them). Predictions
+# are kept per design in runs/study/, so an interrupted study resumes. Measured wall time: see chapter 12.
+MIAS ?= ../shared/data/mini-mias
+study: install
+	mkdir -p runs/study
+	$(BIN)/papermill nbs/experiments/study.ipynb runs/study/synthetic.ipynb -p family synthetic -p out runs/study --log-output > runs/study/synthetic.log 2>&1 & s=$$!; \
+	$(BIN)/papermill nbs/experiments/study.ipynb runs/study/mini-mias.ipynb -p family mini-mias -p mias $(MIAS) -p out runs/study --log-output > runs/study/mini-mias.log 2>&1 & m=$$!; \
+	wait $$s && wait $$m || { echo "a study run failed: see runs/study/*.log"; exit 1; }
+	$(BIN)/python -c "from radllm.study import gather_results; gather_results('runs/study', 'nbs/results/study')"
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
 readme: install

@@ -210,8 +210,9 @@ def cmd_report(args) -> int:
 # %% ../nbs/11_cli.ipynb #d2d29101
 def _extracted(manifest, cfg, role: str):
     "Features of a loaded dataset for `transfer` (extracted, or served from the cache); errors say which dataset (--train, --test)."
+    from radllm.evaluation import extraction_options
     from radllm.extraction import extract, summary_line
-    features, qc = extract(manifest, params=cfg.params, jobs=cfg.jobs, scheduler=cfg.scheduler, cache_dir=cfg.cache_dir)
+    features, qc = extract(manifest, **extraction_options(cfg), jobs=cfg.jobs, scheduler=cfg.scheduler)
     print(f"{manifest.attrs['name']}: {summary_line(qc)}")
     spec = manifest.attrs["spec"]
     if features.empty: raise ValueError(f"--{role} {spec}: no lesion could be extracted (see the QC reasons above)")

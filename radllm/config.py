@@ -38,15 +38,17 @@ class RunConfig:
     selector: str = "mrmr"                # task-related feature selection
     n_features: int = 8                   # features kept by the selector (the paper kept 8)
     classifier: str = "lr"                # classifier of the feature arms
-    serializer: str = "names_values"      # prompt style
+    serializer: str | dict = "levels"     # text of the features: "levels" (one level-word sentence per feature, chapter 12's choice) or a prompt style ("names_values" = the paper's)
     embedder: str = "local:minilm"        # text -> vectors
     describer: str | None = None          # findings text: None, "rules" or "openai:MODEL"
-    lora: dict = field(default_factory=dict)  # LoraClassifier keyword arguments
+    lora: dict = field(default_factory=dict)  # settings of the lora arm: LoraBagClassifier (levels) or LoraClassifier (a whole prompt)
     ablations: list[str] = field(default_factory=lambda: ["generic_names", "order"])  # see chapter 09
     n_permutations: int = 5               # label-permutation control repetitions (0 = off)
     jobs: int = 1                         # local processes (execution only)
     scheduler: str | None = None          # Dask scheduler address (execution only)
     cache_dir: str | None = None          # cache folder (execution only)
+    roi: list[str] = field(default_factory=lambda: ["full"])   # ROI regions extracted: full, core, margin, peritumoral (chapter 03)
+    image_types: list[str] = field(default_factory=lambda: ["original"])   # images extracted: original, wavelet, log (chapter 03)
 
     def to_dict(self) -> dict:
         "Plain dict of every field."
@@ -121,17 +123,19 @@ def problems(self: RunConfig) -> list[str]:
     if any(types): return [t for t in types if t]                # values of the wrong type: nothing more is checked
     from radllm.data import parse_dataset_spec
     from radllm.evaluation import ABLATIONS
-    from radllm.fusion import ARMS, CLASSIFIERS
-    from radllm.prompting import STYLES, make_describer
+    from radllm.extraction import check_variant
+    from radllm.fusion import ARMS, CLASSIFIERS, findings_steps, lora_class, serializer_options
     from radllm.selection import SELECTORS
     out = [_names_problem("arms", self.arms, ARMS) or (None if self.arms else "arms: give at least one arm"),
            _names_problem("selector", self.selector, SELECTORS), _names_problem("classifier", self.classifier, list(CLASSIFIERS)),
-           _names_problem("serializer", self.serializer, STYLES), _names_problem("ablations", self.ablations, ABLATIONS)]
+           _names_problem("ablations", self.ablations, ABLATIONS)]
     out += [f"{k}: must be at least {lo}, got {getattr(self, k)}" for k, lo in
             (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0), ("jobs", 1)) if getattr(self, k) < lo]
-    for what, check in (("dataset", lambda: parse_dataset_spec(self.dataset)), ("describer", lambda: make_describer(self.describer)),
+    for what, check in (("dataset", lambda: parse_dataset_spec(self.dataset)), ("serializer", lambda: serializer_options(self.serializer)),
+                        ("describer", lambda: findings_steps(self.describer, self.serializer)),
                         ("params", lambda: check_params_file(self.params)), ("embedder", lambda: _check_model_spec(self.embedder)),
-                        ("lora", lambda: _check_lora(self.lora) if "lora" in self.arms or self.lora else None)):
+                        ("lora", lambda: _check_lora(self.lora, lora_class(self.serializer)) if "lora" in self.arms or self.lora else None),
+                        ("roi", lambda: check_variant(regions=self.roi)), ("image_types", lambda: check_variant(image_types=self.image_types))):
         try: check()
         except (ValueError, OSError) as e: out.append(f"{what}: {e}")
     return [p for p in out if p]
@@ -169,11 +173,10 @@ def _check_model_spec(spec: str) -> None:
     path = _model_path(spec)
     if path is not None and not Path(path).expanduser().is_dir(): raise FileNotFoundError(f"{spec!r}: model folder {path} not found")
 
-def _check_lora(options: dict) -> None:
-    "LoRA settings must be LoraClassifier's parameters; its base model must exist."
+def _check_lora(options: dict, classifier) -> None:
+    "LoRA settings must be parameters of the arm's LoRA `classifier`; its base model must exist."
     import inspect
-    from radllm.finetune import LoraClassifier
-    known = [p for p in inspect.signature(LoraClassifier).parameters if p != "self"]
+    known = [p for p in inspect.signature(classifier).parameters if p != "self"]
     unknown = sorted(set(options) - set(known))
     if unknown: raise ValueError(f"unknown LoRA setting(s) {unknown}; known: {', '.join(known)}")
     if "base" in options: _check_model_spec(options["base"] if ":" in str(options["base"]) else f"hf:{options['base']}")
@@ -225,15 +228,16 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
             for i, x in enumerate(items):
                 yield i, fn(x); bar.update()
             return
-        from joblib import Parallel, delayed, parallel_config
-        indexed = (delayed(_indexed)(fn, i, x) for i, x in enumerate(items))
         if scheduler is not None:
-            from distributed import Client
-            with Client(scheduler) as client, parallel_config(backend="dask"):
-                n = max(1, sum(client.nthreads().values()))
-                for i, r in Parallel(n_jobs=n, return_as="generator_unordered", pre_dispatch="2*n_jobs")(indexed):
+            from distributed import Client, as_completed
+            with Client(scheduler) as client:           # on the cluster's workers (joblib's dask backend ran a one-thread cluster's tasks here)
+                futures = client.map(_indexed, [fn] * total, range(total), items, pure=False)
+                for future in as_completed(futures):
+                    i, r = future.result(); future.release()
                     yield i, r; bar.update()
         else:
+            from joblib import Parallel, delayed
+            indexed = (delayed(_indexed)(fn, i, x) for i, x in enumerate(items))
             for i, r in Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
                                  pre_dispatch="2*n_jobs")(indexed):
                 yield i, r; bar.update()

@@ -17,7 +17,7 @@ from .config import ContentCache, content_key
 # %% auto #0
 __all__ = ['KINDS', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_spec', 'minilm_path', 'folder_fingerprint',
            'EmbeddingError', 'as_texts', 'Embedder', 'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder',
-           'openai_endpoint', 'OpenAIEmbedder', 'get_embedder', 'TextEmbedder']
+           'openai_endpoint', 'OpenAIEmbedder', 'get_embedder', 'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder']
 
 # %% ../nbs/06_embedding.ipynb #5bb52b0c
 KINDS = ("local", "hf", "openai")
@@ -397,3 +397,35 @@ class TextEmbedder(TransformerMixin, BaseEstimator):
     def __getstate__(self):
         "Pickles carry the parameters only (the embedder is remade on first use)."
         return {k: v for k, v in super().__getstate__().items() if not k.startswith("_embedder")}
+
+# %% ../nbs/06_embedding.ipynb #045080f8
+def bag_texts(bags) -> list[str]:
+    "The distinct sentences of a list of bags, in first-seen order."
+    return list(dict.fromkeys(t for bag in bags for _, t, _ in bag))
+
+def pool_bags(bags, vectors: dict, pool: str = "mean") -> np.ndarray:
+    "Pool each bag of `(feature, sentence, weight)` with the sentence `vectors`: weighted sum per feature, then mean or concat."
+    if pool not in ("mean", "concat"): raise ValueError(f"pool={pool!r}: expected 'mean' or 'concat'")
+    if not bags: return np.zeros((0, 0), np.float32)
+    n_feat = 1 + max((j for bag in bags for j, _, _ in bag), default=-1)
+    d = len(next(iter(vectors.values())))
+    out = np.zeros((len(bags), n_feat, d), np.float32)
+    for i, bag in enumerate(bags):
+        for j, t, w in bag: out[i, j] += np.float32(w) * vectors[t]
+    return out.mean(axis=1) if pool == "mean" else out.reshape(len(bags), n_feat * d)
+
+class BagEmbedder(TextEmbedder):
+    "sklearn transformer: bags of weighted feature sentences -> pooled embedding vectors, each distinct sentence embedded once."
+    def __init__(self, spec: str = "local:minilm", cache_dir: str | None = None, batch_size: int | None = None,
+                 options: dict | None = None, pool: str = "mean"):
+        super().__init__(spec, cache_dir, batch_size, options)
+        self.pool = pool
+
+    def transform(self, X) -> np.ndarray:
+        "Pooled vectors of the bags `X` (a list of lists of `(feature index, sentence, weight)`)."
+        texts = bag_texts(X)
+        vectors = dict(zip(texts, self.embedder.embed(texts))) if texts else {}
+        return pool_bags(list(X), vectors, self.pool)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        raise ValueError("BagEmbedder: the number of columns depends on the bags (pool='concat'); it has no fixed names")

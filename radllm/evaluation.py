@@ -17,7 +17,7 @@ __all__ = ['METRICS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_class', 'd
            'delong_test', 'cluster_bootstrap_indices', 'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci',
            'mcnemar_test', 'metrics_with_ci', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'label_info',
            'package_versions', 'EvalResults', 'arm_metrics', 'permutation_control', 'run_ablations', 'split_features',
-           'evaluate', 'save_figures', 'transfer', 'arm_options', 'evaluate_config', 'conclusion']
+           'evaluate', 'save_figures', 'transfer', 'arm_options', 'evaluate_config', 'extraction_options', 'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1, seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -389,34 +389,38 @@ def _auc_of(pred, labels):
 def run_ablations(names, arm_options: dict, X, y, groups, folds, labels, base_text: pd.DataFrame | None,
                   threshold="youden", inner_splits=3, seed=0, progress=True) -> dict:
     "Ablation results (AUC with DeLong CI, paired tests) on the given folds."
+    from radllm.fusion import serializer_options
+    from radllm.prompting import SENTENCE_STYLES, STYLES
     out = {}
     def cv(arm, **changes):
         opts = {**arm_options, **changes}
         pred, _ = cross_validate(make_arm(arm, **opts), X, y, groups, folds, threshold, inner_splits, seed,
                                  desc=f"ablation {arm} {changes}", progress=progress)
         return pred
-    if base_text is None and any(n in names for n in ("generic_names", "order")): base_text = cv("text")
+    style, ser = serializer_options(arm_options.get("serializer", "names_values"))
+    needs_base = "generic_names" in names or ("order" in names and style not in SENTENCE_STYLES)
+    if base_text is None and needs_base: base_text = cv("text")
     if base_text is not None: base, base_ci = _auc_of(base_text, labels)
     for name in names:
         if name not in ABLATIONS: raise ValueError(f"unknown ablation {name!r}; choose from {ABLATIONS}")
         if name == "generic_names":
-            d, ci = _auc_of(cv("text", serializer="generic_names"), labels)
+            generic = {**ser, "names": "generic"} if style in SENTENCE_STYLES else "generic_names"
+            d, ci = _auc_of(cv("text", serializer=generic), labels)
             t = delong_test(base.label.to_numpy(), base.proba.to_numpy(), d.loc[base.index].proba.to_numpy())
             out[name] = {"names_auc": base_ci[0], "generic_auc": ci[0], "generic_auc_ci": [ci[1], ci[2]],
                          "auc_diff": t["diff"], "auc_diff_ci": t["diff_ci"], "delong_p": t["p"]}
+        elif name == "order" and style in SENTENCE_STYLES:
+            out[name] = {"skipped": f"the {style!r} pathway averages one vector per feature: order cannot change it"}
         elif name == "order":
-            ser = arm_options.get("serializer", "names_values")
-            ser = {"style": ser} if isinstance(ser, str) else dict(ser)
             d, ci = _auc_of(cv("text", serializer={**ser, "order": "shuffle", "seed": seed + 1}), labels)
             flips = float((d.loc[base.index].call != base.call).mean())
             t = delong_test(base.label.to_numpy(), base.proba.to_numpy(), d.loc[base.index].proba.to_numpy())
             out[name] = {"fixed_auc": base_ci[0], "shuffled_auc": ci[0], "flipped_share": flips, "delong_p": t["p"]}
         elif name == "styles":
-            from radllm.prompting import STYLES
             out[name] = {}
-            for style in STYLES:
-                _, ci = _auc_of(cv("text", serializer=style), labels)
-                out[name][style] = {"auc": ci[0], "ci": [ci[1], ci[2]]}
+            for s in STYLES + SENTENCE_STYLES:
+                _, ci = _auc_of(cv("text", serializer=s), labels)
+                out[name][s] = {"auc": ci[0], "ci": [ci[1], ci[2]]}
         elif name == "n_features":
             out[name] = {}
             for arm in ("radiomics", "text"):
@@ -559,6 +563,10 @@ def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, 
                    progress=progress, **arm_options(cfg))
     res.config["run"] = cfg.to_dict()
     return res
+
+def extraction_options(cfg) -> dict:
+    "`radllm.extraction.extract` keyword arguments of a RunConfig: the pyradiomics parameters, ROI regions and image types."
+    return dict(params=cfg.params, regions=list(cfg.roi), image_types=list(cfg.image_types), cache_dir=cfg.cache_dir)
 
 # %% ../nbs/09_evaluation.ipynb #45d7fcd3
 def conclusion(results: EvalResults, alpha: float = 0.05) -> str:

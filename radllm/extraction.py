@@ -16,10 +16,11 @@ from .data import (OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ROI_COLUMNS, ImageReadErr
                          manifest_problems, read_image, roi_mask)
 
 # %% auto #0
-__all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'RACY_NS', 'QC_COLUMNS', 'NON_FEATURE_COLUMNS', 'params_path',
-           'load_params', 'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'FileDigests',
-           'lesion_key', 'pyradiomics_version', 'extract', 'feature_columns', 'qc_path', 'write_outputs',
-           'summary_line']
+__all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
+           'RACY_NS', 'QC_COLUMNS', 'FINDINGS', 'NON_FEATURE_COLUMNS', 'params_path', 'load_params', 'outside_reach',
+           'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'check_variant', 'region_masks',
+           'log_image_2d', 'region_features', 'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract',
+           'feature_columns', 'qc_path', 'write_outputs', 'summary_line']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -48,8 +49,12 @@ def _full_scale(img) -> tuple[float, float]:
     lo, hi = float(np.nanmin(img.array)), float(np.nanmax(img.array))
     return lo, (hi - lo) or 1.0
 
-def prepare_roi(row, margin: int = MARGIN_PX) -> dict:
-    "Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or None, notes}."
+def outside_reach(regions, band: float = 0.25, ring: float = 0.5) -> float:
+    "How far outside the ROI the regions reach, as a fraction of the equivalent radius."
+    return max([0.0] + [band for r in regions if r == "margin"] + [ring for r in regions if r == "peritumoral"])
+
+def prepare_roi(row, margin: int = MARGIN_PX, regions=("full",)) -> dict:
+    "Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or None, notes}.\n    The crop reaches far enough for the ROI `regions` (below) that extend outside the ROI."
     row = dict(row)
     img = read_image(row["image"])
     with warnings.catch_warnings(record=True) as caught:
@@ -57,6 +62,8 @@ def prepare_roi(row, margin: int = MARGIN_PX) -> dict:
         mask = roi_mask(row, img.shape)
     notes = [str(w.message) for w in caught]
     ys, xs = np.nonzero(mask)
+    reach = outside_reach(regions)
+    if reach: margin = max(margin, MARGIN_PX + math.ceil(reach * math.sqrt(mask.sum() / math.pi)))
     r0, r1 = max(ys.min() - margin, 0), min(ys.max() + margin + 1, mask.shape[0])
     c0, c1 = max(xs.min() - margin, 0), min(xs.max() + margin + 1, mask.shape[1])
     lo, scale = _full_scale(img)
@@ -92,22 +99,86 @@ def compute_features(roi: dict, params: dict) -> dict[str, float]:
     return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
 
 # %% ../nbs/03_extraction.ipynb #09a38e8f
-def extract_lesion(row: dict, params: dict) -> dict:
-    "Extract one manifest row: {lesion_id, status ('ok' / 'error'), reason, features, notes, seconds}; never raises."
+def extract_lesion(row: dict, params: dict, regions=("full",), image_types=("original",)) -> dict:
+    "Extract one manifest row: {lesion_id, status ('ok' / 'error'), reason, features, notes, seconds}; never raises.\n    `regions` and `image_types` (see ROI variants below) add features of other regions and filtered images."
     import SimpleITK as sitk
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     t0, lid = time.perf_counter(), str(row.get("lesion_id"))
     out = {"lesion_id": lid, "status": "ok", "reason": "", "features": None, "notes": []}
     try:
-        roi = prepare_roi(row)
+        roi = prepare_roi(row, regions=regions)
         out["notes"] = roi["notes"]
-        feats = compute_features(roi, params)
+        plain = tuple(regions) == ("full",) and tuple(image_types) == ("original",)
+        feats = compute_features(roi, params) if plain else region_features(roi, params, regions, image_types)
         bad = [k for k, v in feats.items() if not math.isfinite(v)]
         if bad: raise ValueError(f"pyradiomics gave non-finite values for {len(bad)} feature(s): {', '.join(bad[:5])}")
         out["features"] = feats
     except (ImageReadError, RoiError) as e: out.update(status="error", reason=str(e))
     except Exception as e: out.update(status="error", reason=f"lesion {lid}: {type(e).__name__}: {e}".replace("\n", " "))
     out["seconds"] = time.perf_counter() - t0
+    return out
+
+# %% ../nbs/03_extraction.ipynb #1a5b5a11
+REGIONS = ("full", "core", "margin", "peritumoral")
+REGIONS_VERSION = "1"           # bump when region_masks or region_features change: part of the cache key of every variant
+IMAGE_TYPES = ("original", "wavelet", "log")
+LOG_SIGMAS_MM = (1.0, 2.0, 3.0)
+
+def check_variant(regions=("full",), image_types=("original",)) -> None:
+    "Raise a ValueError naming any unknown ROI region or image type."
+    bad_r, bad_i = sorted(set(regions) - set(REGIONS)), sorted(set(image_types) - set(IMAGE_TYPES))
+    if bad_r: raise ValueError(f"unknown ROI region(s) {bad_r}; choose from {REGIONS}")
+    if bad_i: raise ValueError(f"unknown image type(s) {bad_i}; choose from {IMAGE_TYPES}")
+    if not regions or not image_types: raise ValueError("regions and image_types need at least one entry each")
+
+def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: float = 0.25, ring: float = 0.5,
+                 min_pixels: int = 16) -> dict[str, np.ndarray]:
+    "Boolean masks of the ROI `regions` of a lesion `mask` (widths as fractions of the equivalent radius, at least 1 pixel)."
+    from scipy import ndimage
+    check_variant(regions)
+    mask = np.asarray(mask, bool)
+    R = math.sqrt(mask.sum() / math.pi)
+    d_in, d_out = ndimage.distance_transform_edt(mask), ndimage.distance_transform_edt(~mask)
+    out = {}
+    for r in regions:
+        if r == "full": out[r] = mask
+        elif r == "core":
+            cut = min(core * R, np.sort(d_in[mask])[::-1][min(min_pixels, mask.sum()) - 1])   # keep >= min_pixels pixels
+            out[r] = mask & (d_in >= cut)
+        elif r == "margin": w = max(band * R, 1.0); out[r] = (mask & (d_in <= w)) | (~mask & (d_out <= w))
+        else: out[r] = ~mask & (d_out <= max(ring * R, 1.0))
+    return out
+
+def outside_reach(regions, band: float = 0.25, ring: float = 0.5) -> float:
+    "How far outside the ROI the regions reach, as a fraction of the equivalent radius."
+    return max([0.0] + [band for r in regions if r == "margin"] + [ring for r in regions if r == "peritumoral"])
+
+# %% ../nbs/03_extraction.ipynb #4416aed5
+def log_image_2d(image: np.ndarray, spacing, sigma_mm: float) -> np.ndarray:
+    "Scale-normalised Laplacian of Gaussian of a 2D image, sigma in mm (pixels when the spacing is unknown)."
+    from scipy import ndimage
+    sy, sx = spacing or (1.0, 1.0)
+    s = (sigma_mm / sy, sigma_mm / sx)
+    return ndimage.gaussian_laplace(np.asarray(image, np.float64), sigma=s, mode="reflect") * (s[0] * s[1])
+
+def _log_name(sigma: float) -> str: return f"log-sigma-{str(float(sigma)).replace('.', '-')}-mm-2D"
+
+def region_features(roi: dict, params: dict, regions=("full",), image_types=("original",)) -> dict[str, float]:
+    "Features of a prepared ROI for every region and image type, named `[region:]imagetype_class_feature`."
+    check_variant(regions, image_types)
+    p = json.loads(json.dumps(params))
+    if "wavelet" in image_types: p["imageType"] = {**p.get("imageType", {}), "Wavelet": {}}
+    no_shape = {**p, "featureClass": {k: v for k, v in p["featureClass"].items() if k != "shape2D"}, "imageType": {"Original": {}}}
+    images = [(_log_name(s), log_image_2d(roi["image"], roi["spacing"], s)) for s in LOG_SIGMAS_MM] if "log" in image_types else []
+    out = {}
+    for name, mask in region_masks(roi["mask"], regions).items():
+        prefix = "" if name == "full" else f"{name}:"
+        base = p if name == "full" else {**p, "featureClass": no_shape["featureClass"]}
+        feats = compute_features({**roi, "mask": mask.astype(np.uint8)}, base)
+        for img_name, img in images:
+            f = compute_features({**roi, "image": img, "mask": mask.astype(np.uint8)}, no_shape)
+            feats.update({img_name + k[len("original"):]: v for k, v in f.items()})
+        out.update({prefix + k: v for k, v in feats.items()})
     return out
 
 # %% ../nbs/03_extraction.ipynb #97b297ae
@@ -131,8 +202,8 @@ class FileDigests:
             except OSError: self.memo[path] = None
         return self.memo[path]
 
-def lesion_key(row: dict, params: dict, digests: FileDigests | None = None) -> str | None:
-    "Content key of a lesion's features (None when its files cannot be read)."
+def lesion_key(row: dict, params: dict, digests: FileDigests | None = None, variant: dict | None = None) -> str | None:
+    "Content key of a lesion's features (None when its files cannot be read); `variant` (ROI regions, image types) when not the default."
     digests = digests or FileDigests()
     img = digests(row["image"])
     mask = row.get("mask")
@@ -140,7 +211,8 @@ def lesion_key(row: dict, params: dict, digests: FileDigests | None = None) -> s
     if img is None or roi is None: return None
     spacing = row.get("spacing_mm")
     spacing = None if spacing is None or pd.isna(spacing) else float(spacing)
-    return content_key("features", img, roi, spacing, params, pyradiomics_version(), EXTRACTION_VERSION)
+    parts = ("features", img, roi, spacing, params, pyradiomics_version(), EXTRACTION_VERSION)
+    return content_key(*parts, variant) if variant else content_key(*parts)
 
 @functools.lru_cache(maxsize=1)
 def pyradiomics_version() -> str:
@@ -155,10 +227,14 @@ def _qc_row(lid, pid, status, reason="", cached=False, seconds=0.0, notes=""):
     return dict(zip(QC_COLUMNS, [lid, pid, status, reason, cached, seconds, notes]))
 
 def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler: str | None = None,
-            cache_dir=None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Extract every lesion of a Manifest (or dataset spec); returns (features, qc)."
+            cache_dir=None, progress: bool = True, regions=("full",), image_types=("original",)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Extract every lesion of a Manifest (or dataset spec); returns (features, qc). `regions`, `image_types`: ROI variants."
     if isinstance(manifest, str): manifest = load_dataset(manifest, cache_dir=cache_dir)
     params = load_params(params)
+    regions, image_types = tuple(regions), tuple(image_types)
+    variant = None if (regions, image_types) == (("full",), ("original",)) else \
+        {"regions": regions, "image_types": image_types, "version": REGIONS_VERSION}
+    check_variant(regions, image_types)
     problems = manifest_problems(manifest, check_files=True)
     structural = problems[problems.row == "-"]
     if len(structural): raise ValueError("manifest cannot be used: " + "; ".join(structural.problem))
@@ -169,15 +245,15 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
     for i, r in enumerate(rows):
         lid, pid = str(r["lesion_id"]), str(r["patient_id"])
         if i in bad_rows: qc.append(_qc_row(lid, pid, "error", f"lesion {lid}: {bad_rows[i]}")); continue
-        keys[i] = lesion_key(r, params, digests); todo.append(i)
+        keys[i] = lesion_key(r, params, digests, variant); todo.append(i)
     cache = ContentCache("features", cache_dir)
     hits = cache.get_many([keys[i] for i in todo if keys[i]])
     results = {}
     for i in todo:
         if keys[i] in hits: results[i] = {**json.loads(hits[keys[i]]), "cached": True}
     missing = [i for i in todo if i not in results]
-    runs = parallel_map(_extract_indexed, [(i, rows[i], params) for i in missing], jobs=jobs, scheduler=scheduler,
-                        desc="extracting", progress=progress and bool(missing))
+    runs = parallel_map(_extract_indexed, [(i, rows[i], params, regions, image_types) for i in missing], jobs=jobs,
+                        scheduler=scheduler, desc="extracting", progress=progress and bool(missing))
     for _, (i, res) in runs:
         results[i] = {**res, "cached": False}
         if res["status"] == "ok" and keys[i]: cache.put(keys[i], json.dumps({k: res[k] for k in ("status", "features", "notes")}).encode())
@@ -192,10 +268,11 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
     return features, pd.DataFrame(qc, columns=QC_COLUMNS)
 
 def _extract_indexed(job):
-    i, row, params = job
-    return i, extract_lesion(row, params)
+    i, row, params, regions, image_types = job
+    return i, extract_lesion(row, params, regions, image_types)
 
-NON_FEATURE_COLUMNS = set(REQUIRED_COLUMNS + ROI_COLUMNS + OPTIONAL_COLUMNS) | {"date", "path"}
+FINDINGS = "findings"    # the findings text a describer adds to a features table (chapter 05): text, not a feature
+NON_FEATURE_COLUMNS = set(REQUIRED_COLUMNS + ROI_COLUMNS + OPTIONAL_COLUMNS) | {"date", "path", FINDINGS}
 
 def feature_columns(features: pd.DataFrame) -> list[str]:
     "The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an error."

@@ -17,7 +17,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 # %% auto #0
 __all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split', 'seeded',
-           'resolve_device', 'resolve_precision', 'LoraClassifier']
+           'resolve_device', 'resolve_precision', 'LoraClassifier', 'bag_matrix', 'balanced_weights', 'load_encoder',
+           'encode', 'warm_head', 'train_bag_lora', 'LoraBagClassifier', 'plot_learning_curves']
 
 # %% ../nbs/08_finetune.ipynb #bf729fc2
 def _minilm_folder() -> Path:
@@ -317,3 +318,164 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
                 with tarfile.open(fileobj=io.BytesIO(saved)) as tar: tar.extractall(d, filter="data")
                 loaded = type(self).load(d, device=self.device)
             self.model_, self.tokenizer_ = loaded.model_, loaded.tokenizer_
+
+# %% ../nbs/08_finetune.ipynb #6f2b65a8
+from .fusion import make_classifier
+from .embedding import bag_texts
+from sklearn.utils.validation import check_is_fitted
+
+# %% ../nbs/08_finetune.ipynb #f14a76cb
+def bag_matrix(bags, texts: list[str]) -> np.ndarray:
+    "Pooling weights `(n_bags, n_texts)`: a bag's vector is this row times the sentence vectors (mean over features)."
+    index = {t: i for i, t in enumerate(texts)}
+    P = np.zeros((len(bags), len(texts)), np.float32)
+    for i, bag in enumerate(bags):
+        n_feat = len({j for j, _, _ in bag}) or 1
+        for j, t, w in bag: P[i, index[t]] += w / n_feat
+    return P
+
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    "Per-sample weights n / (2 n_c) of binary labels `y` (each class weighs as much in the loss)."
+    counts = np.bincount(np.asarray(y, int), minlength=2)
+    return (len(y) / (2 * np.maximum(counts, 1)))[np.asarray(y, int)]
+
+# %% ../nbs/08_finetune.ipynb #b019d863
+def load_encoder(base: str, r: int, lora_alpha: int, lora_dropout: float, target_modules=None, device: str = "auto"):
+    "(tokenizer, LoRA-wrapped encoder without head) of a local base model."
+    from transformers import AutoModel, AutoTokenizer
+    from peft import LoraConfig, get_peft_model
+    path = resolve_base(base)
+    with _quiet_transformers():
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+    if tok.pad_token is None: tok.pad_token = tok.eos_token
+    targets = list(target_modules) if target_modules else default_target_modules(model)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        model = get_peft_model(model, LoraConfig(r=int(r), lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets))
+    return tok, model.to(resolve_device(device)).eval()
+
+def encode(tok, model, texts: list[str], max_length: int = 64) -> torch.Tensor:
+    "Unit-length mean-pooled vectors `(n, d)` of `texts` (gradients flow when enabled)."
+    enc = tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(next(model.parameters()).device)
+    hidden = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
+
+def warm_head(Z: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> dict:
+    "The head fitted on frozen vectors `Z`: standardisation and an L2 logistic regression with C from the grouped inner CV."
+    mu, sd = Z.mean(0), Z.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        clf = make_classifier("lr", seed).fit((Z - mu) / sd, y, groups=groups)
+    lr = clf.best_estimator_
+    return {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32), "w": lr.coef_.ravel().astype(np.float32),
+            "b": float(lr.intercept_[0]), "C": float(clf.best_params_["C"])}
+
+# %% ../nbs/08_finetune.ipynb #8de6b5dc
+def _auc(y, s) -> float: return float(roc_auc_score(y, s)) if len(set(y)) == 2 else float("nan")
+
+def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=None) -> tuple[dict, list[dict]]:
+    "Warm-started LoRA training of `est`'s settings on rows `train`; `(state, curve)` with the state at the best scored step."
+    tok, model = load_encoder(est.base, est.r, est.lora_alpha, est.lora_dropout, est.target_modules, est.device)
+    dev = next(model.parameters()).device
+    with torch.no_grad(): E0 = encode(tok, model, texts, est.max_length).cpu().numpy()
+    head = warm_head(P[train] @ E0, y[train], None if groups is None else groups[train], est.seed)
+    mu, sd = torch.tensor(head["mu"], device=dev), torch.tensor(head["sd"], device=dev)
+    w, b = torch.nn.Parameter(torch.tensor(head["w"], device=dev)), torch.nn.Parameter(torch.tensor([head["b"]], device=dev))
+    adapters = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": adapters, "lr": lr, "weight_decay": est.weight_decay},
+                             {"params": [w, b], "lr": est.head_lr, "weight_decay": 0.0}])
+    Pt, yt = torch.tensor(P, device=dev), torch.tensor(y, dtype=torch.float32, device=dev)
+    sw = torch.tensor(balanced_weights(y[train]) if est.class_weight == "balanced" else np.ones(len(train)), dtype=torch.float32, device=dev)
+    l2 = 1.0 / (head["C"] * len(train))                           # the warm head's own penalty, per sample
+    scores = lambda: ((Pt @ encode(tok, model, texts, est.max_length) - mu) / sd) @ w + b
+    snapshot = lambda: {"adapters": {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad},
+                        "w": w.detach().clone(), "b": b.detach().clone()}
+    curve, best, wait, state = [], None, 0, None
+    for step in range(int(steps) + 1):
+        if step:
+            s = scores()
+            loss = (F.binary_cross_entropy_with_logits(s[train], yt[train], reduction="none") * sw).mean() + 0.5 * l2 * (w ** 2).sum()
+            opt.zero_grad(); loss.backward(); opt.step()
+        if step % int(est.eval_every) and step != int(steps): continue
+        with torch.no_grad(): s = scores().cpu().numpy()
+        row = {"lr": lr, "step": step, "train_loss": _weighted_loss(s[train], y[train], sw.cpu().numpy()),
+               "train_auc": _auc(y[train], s[train]), "val_auc": _auc(y[val], s[val]) if len(val) else float("nan")}
+        curve.append(row)
+        if not len(val): continue
+        if best is None or row["val_auc"] > best + 1e-9: best, wait, state = row["val_auc"], 0, {**snapshot(), "step": step, "val_scores": s[val]}
+        else:
+            wait += 1
+            if wait >= int(est.patience): break
+    if state is None: state = {**snapshot(), "step": int(steps)}
+    state.update(tok=tok, model=model, mu=mu, sd=sd, C=head["C"])
+    return state, curve
+
+def _weighted_loss(s, y, sw) -> float:
+    p = 1 / (1 + np.exp(-np.clip(s, -30, 30)))
+    return float(np.mean(-(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)) * sw))
+
+# %% ../nbs/08_finetune.ipynb #ee8a6a4c
+class LoraBagClassifier(ClassifierMixin, BaseEstimator):
+    "LoRA fine-tuning on bags of per-feature sentences: warm head, lr and steps from the inner split, refit; an sklearn classifier."
+    def __init__(self, base: str = "local:minilm", r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
+                 target_modules: Sequence[str] | None = None, learning_rates: Sequence[float] = (1e-4, 3e-4),
+                 max_steps: int = 40, eval_every: int = 5, patience: int = 3, head_lr: float = 1e-3,
+                 weight_decay: float = 0.01, class_weight: str | None = "balanced", val_fraction: float = 0.25,
+                 max_length: int = 64, seed: int = 0, device: str = "auto"):
+        self.base, self.r, self.lora_alpha, self.lora_dropout, self.target_modules = base, r, lora_alpha, lora_dropout, target_modules
+        self.learning_rates, self.max_steps, self.eval_every, self.patience = learning_rates, max_steps, eval_every, patience
+        self.head_lr, self.weight_decay, self.class_weight, self.val_fraction = head_lr, weight_decay, class_weight, val_fraction
+        self.max_length, self.seed, self.device = max_length, seed, device
+
+    def fit(self, X, y, groups=None):
+        "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` keep the inner split grouped."
+        if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
+        bags, y = list(X), np.asarray(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2: raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")
+        yi = (y == self.classes_[1]).astype(np.int64)
+        g = None if groups is None else np.asarray(groups)
+        texts = bag_texts(bags); P = bag_matrix(bags, texts)
+        tr, va = inner_split(yi, g, self.val_fraction, self.seed)
+        with seeded(self.seed):
+            runs = [train_bag_lora(self, texts, P, yi, tr, va, lr, self.max_steps, g) for lr in self.learning_rates]
+            self.history_ = [row for _, curve in runs for row in curve]
+            k = max(range(len(runs)), key=lambda k: (round(max(r["val_auc"] for r in runs[k][1]), 9), -runs[k][0]["step"], -k))
+            chosen = runs[k][0]
+            self.learning_rate_, self.steps_ = float(self.learning_rates[k]), int(chosen["step"])
+            self.validation_predictions_ = (yi[va].copy(), 1 / (1 + np.exp(-chosen["val_scores"]))) if "val_scores" in chosen else None
+            self.state_, _ = train_bag_lora(self, texts, P, yi, np.arange(len(yi)), np.arange(0), self.learning_rate_, self.steps_, g)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        "The head's logit of `classes_[1]` for bags `X`."
+        check_is_fitted(self, "state_")
+        bags = list(X); texts = bag_texts(bags); st = self.state_
+        with torch.no_grad():
+            E = encode(st["tok"], st["model"].eval(), texts, self.max_length) if texts else None
+            P = torch.tensor(bag_matrix(bags, texts), device=st["mu"].device)
+            return (((P @ E - st["mu"]) / st["sd"]) @ st["w"] + st["b"]).double().cpu().numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = 1 / (1 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X): return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
+
+# %% ../nbs/08_finetune.ipynb #f51ff734
+def plot_learning_curves(history, ax=None, title: str = "LoRA learning curves"):
+    "Training loss and inner-validation AUC against steps, one line per learning rate, from a `history_`."
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    h = pd.DataFrame(history)
+    if ax is None: _, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+    for lr, d in h.groupby("lr"):
+        ax[0].plot(d.step, d.train_loss, "o-", ms=3, label=f"lr {lr:g}")
+        ax[1].plot(d.step, d.val_auc, "o-", ms=3, label=f"lr {lr:g}")
+    ax[0].set(xlabel="step", ylabel="training loss (class-weighted)", title=title)
+    ax[1].set(xlabel="step", ylabel="inner-validation AUC", title="step 0 = warm-started head")
+    ax[1].legend(fontsize=8)
+    return ax

@@ -13,16 +13,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
 from .embedding import TextEmbedder
-from .prompting import PromptSerializer, make_describer
-from .selection import make_selector
+from .prompting import Findings, PromptSerializer, make_describer
+from .selection import make_selector, without_findings
 
 # %% auto #0
 __all__ = ['CLASSIFIERS', 'ARMS', 'routing', 'Arm', 'inner_cv', 'TunedClassifier', 'make_classifier', 'WeightedFusion',
-           'make_arm']
+           'serializer_options', 'text_steps', 'findings_steps', 'lora_class', 'make_arm']
 
 # %% ../nbs/07_fusion.ipynb #12f75be3
 def routing():
@@ -114,11 +114,46 @@ class WeightedFusion(ClassifierMixin, BaseEstimator):
 
 def _rows(X, idx): return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
+# %% ../nbs/07_fusion.ipynb #4d1b5e35
+from .embedding import BagEmbedder
+from .prompting import STYLES, SENTENCE_STYLES, SentenceSerializer
+
+# %% ../nbs/07_fusion.ipynb #a0307c84
+def serializer_options(serializer: str | dict) -> tuple[str, dict]:
+    "(style, options) of a serializer spec: a style name or a dict with a `style` key."
+    opts = {"style": serializer} if isinstance(serializer, str) else dict(serializer)
+    if "style" not in opts: raise ValueError(f"serializer {serializer!r}: a dict needs a 'style' key")
+    style = opts["style"]
+    if style not in STYLES + SENTENCE_STYLES: raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
+    return style, opts
+
+def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm", cache_dir: str | None = None,
+               seed: int = 0) -> list[tuple[str, object]]:
+    "The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels` bags)."
+    style, opts = serializer_options(serializer)
+    if style in SENTENCE_STYLES:
+        pool = opts.pop("pool", "mean"); opts.pop("style")
+        return [("prompt", SentenceSerializer(**opts)), ("embed", BagEmbedder(embedder, cache_dir=cache_dir, pool=pool))]
+    opts.setdefault("seed", seed)
+    return [("prompt", PromptSerializer(**opts)), ("embed", TextEmbedder(embedder, cache_dir=cache_dir))]
+
+def findings_steps(describer: str | None, serializer: str | dict = "levels") -> list[tuple[str, object]]:
+    "`[('findings', Findings(describer))]` for a describer spec (none without one); its text needs a whole-prompt style."
+    if describer is None: return []
+    style, _ = serializer_options(serializer)
+    if style in SENTENCE_STYLES: raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} has no place for them")
+    return [("findings", Findings(make_describer(describer)))]
+
+def lora_class(serializer: str | dict = "levels"):
+    "The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier` (the paper's)."
+    from radllm.finetune import LoraBagClassifier, LoraClassifier
+    return LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
+
 # %% ../nbs/07_fusion.ipynb #12ad6656
 ARMS = ("radiomics", "text", "concat", "weighted", "lora")
 
 def make_arm(name: str, selector: str = "mrmr", n_features: int = 8, classifier: str = "lr",
-             serializer: str | dict = "names_values", embedder: str = "local:minilm", describer: str | None = None,
+             serializer: str | dict = "levels", embedder: str = "local:minilm", describer: str | None = None,
              lora: dict | None = None, cache_dir: str | None = None, seed: int = 0, tune: bool = True,
              inner_splits: int = 3) -> Pipeline:
     "The Pipeline (an `Arm`) of arm `name` (radiomics | text | concat | weighted | lora)."
@@ -129,19 +164,18 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
     opts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer, embedder=embedder,
                 describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune, inner_splits=inner_splits)
     select = ("select", make_selector(selector, n_features))
-    ser_opts = {"style": serializer} if isinstance(serializer, str) else dict(serializer)
-    ser_opts.setdefault("seed", seed)
-    def prompt(): return ("prompt", PromptSerializer(describer=make_describer(describer), **ser_opts))
-    def embed(): return ("embed", TextEmbedder(embedder, cache_dir=cache_dir))
+    find = findings_steps(describer, serializer)                 # before selection: a describer reads the full table
+    def prompt(): return text_steps(serializer, embedder, cache_dir, seed)[0]
+    def embed(): return text_steps(serializer, embedder, cache_dir, seed)[1]
     def clf(): return ("classifier", make_classifier(classifier, seed, tune, inner_splits))
     if name == "radiomics": return Arm([select, ("scale", StandardScaler()), clf()])
-    if name == "text": return Arm([select, prompt(), embed(), ("scale", StandardScaler()), clf()])
+    if name == "text": return Arm([*find, select, prompt(), embed(), ("scale", StandardScaler()), clf()])
     if name == "concat":
-        union = FeatureUnion([("radiomics", StandardScaler()), ("text", Pipeline([prompt(), embed()]))])
-        return Arm([select, ("fuse", union), ("scale", StandardScaler()), clf()])
+        numbers = Pipeline([("numbers", FunctionTransformer(without_findings)), ("scale", StandardScaler())]) if find else StandardScaler()
+        union = FeatureUnion([("radiomics", numbers), ("text", Pipeline([prompt(), embed()]))])
+        return Arm([*find, select, ("fuse", union), ("scale", StandardScaler()), clf()])
     if name == "weighted":
         fusion = WeightedFusion(make_arm("radiomics", **opts), make_arm("text", **opts), inner_splits=inner_splits, seed=seed)
         return Arm([("fusion", fusion.set_fit_request(groups=True))])
-    from radllm.finetune import LoraClassifier
     lora = {"seed": seed, **(lora or {})}
-    return Arm([select, prompt(), ("classifier", LoraClassifier(**lora).set_fit_request(groups=True))])
+    return Arm([*find, select, prompt(), ("classifier", lora_class(serializer)(**lora).set_fit_request(groups=True))])

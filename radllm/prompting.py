@@ -18,10 +18,10 @@ from sklearn.utils.validation import check_is_fitted
 from .config import ContentCache, content_key
 
 # %% auto #0
-__all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'RULE_FEATURES', 'CHAT_SYSTEM_PROMPT', 'CHAT_USER_TASK',
-           'load_glossary', 'feature_name', 'feature_meaning', 'format_value', 'get_token_counter', 'percentile_of',
-           'lexicon_level', 'PromptSerializer', 'ellipse_perimeter', 'RulesDescriber', 'ChatDescriber',
-           'make_describer']
+__all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
+           'CHAT_SYSTEM_PROMPT', 'CHAT_USER_TASK', 'load_glossary', 'feature_name', 'feature_meaning', 'format_value',
+           'get_token_counter', 'percentile_of', 'lexicon_level', 'PromptSerializer', 'level_weights',
+           'SentenceSerializer', 'ellipse_perimeter', 'RulesDescriber', 'Findings', 'ChatDescriber', 'make_describer']
 
 # %% ../nbs/05_prompting.ipynb #95002622
 REFERENCES = {
@@ -70,9 +70,22 @@ _FAMILY_LABEL = {"firstorder": "first-order", "shape2D": "shape", "shape": "shap
 
 def _split_camel(s: str) -> str: return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", s).lower()
 
+_REGION_LABEL = {"core": "core", "margin": "margin-band", "peritumoral": "peritumoral-ring"}
+
+def _split_region(col: str) -> tuple[str, str]:
+    "(region, column without it) of a column name `[region:]imagetype_class_feature` (region '' for the ROI itself)."
+    region, sep, rest = col.partition(":")
+    return (region, rest) if sep and region in _REGION_LABEL else ("", col)
+
+def _image_label(img: str) -> str:
+    "Readable image type: 'wavelet-LH' -> 'wavelet LH', 'log-sigma-2-0-mm-2D' -> 'LoG 2 mm'."
+    m = re.fullmatch(r"log-sigma-(\d+)-(\d+)-mm-[23]D", img)
+    if m: return f"LoG {m.group(1)}{'.' + m.group(2) if m.group(2) != '0' else ''} mm"
+    return img.replace("-", " ")
+
 def _glossary_key(col: str) -> tuple[str, str | None]:
     "(image type, glossary row) of a pyradiomics column name; the row is None when the glossary lacks it."
-    parts = col.split("_")
+    parts = _split_region(col)[1].split("_")
     if len(parts) < 3: return "", None
     key = "_".join(["original"] + parts[1:])
     return parts[0], key if key in _glossary().index else None
@@ -80,13 +93,15 @@ def _glossary_key(col: str) -> tuple[str, str | None]:
 def feature_name(col: str) -> str:
     "Plain-English name of a feature column for prompts."
     g = _glossary()
+    region, rest = _split_region(col)
     img, key = _glossary_key(col)
     if key is None:
-        parts = col.split("_")
+        parts = rest.split("_")
         if len(parts) < 3: return col.replace("_", " ")
         base = f"{_FAMILY_LABEL.get(parts[1], parts[1])} {_split_camel('_'.join(parts[2:]))}"
     else: base = g.at[key, "short_name"]
-    return base if img in ("original", "") else f"{img} {base}"
+    name = base if img in ("original", "") else f"{_image_label(img)} {base}"
+    return name if not region else f"{_REGION_LABEL[region]} {name}"
 
 def feature_meaning(col: str) -> str | None:
     "The glossary's one-sentence meaning of a feature column, or None when the glossary lacks it."
@@ -94,7 +109,7 @@ def feature_meaning(col: str) -> str | None:
     return None if key is None else _glossary().at[key, "meaning"]
 
 # %% ../nbs/05_prompting.ipynb #10ee39fc
-from .extraction import feature_columns       # numeric, non-manifest columns: the one definition
+from .extraction import FINDINGS, feature_columns       # numeric, non-manifest columns: the one definition
 
 # %% ../nbs/05_prompting.ipynb #cdde0dfc
 def format_value(v: float, decimals: int | None = None) -> str:
@@ -156,21 +171,22 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     "Features DataFrame -> one prompt per lesion (list of str); cohort statistics are learned in `fit`."
     def __init__(self, style: str = "names_values", task: str = DEFAULT_TASK, order: str = "fixed", seed: int = 0,
                  max_tokens: int | None = 256, tokenizer: str | Callable | None = "local:minilm",
-                 decimals: int | None = None, describer=None, with_features: bool = True):
+                 decimals: int | None = None, with_features: bool = True):
         self.style, self.task, self.order, self.seed = style, task, order, seed
         self.max_tokens, self.tokenizer, self.decimals = max_tokens, tokenizer, decimals
-        self.describer, self.with_features = describer, with_features
+        self.with_features = with_features
 
     def _check_params(self):
-        if self.style not in STYLES: raise ValueError(f"style {self.style!r}: expected one of {STYLES}")
+        if self.style not in STYLES + ("levels",): raise ValueError(f"style {self.style!r}: expected one of {STYLES + ('levels',)}")
         if self.order not in ("fixed", "shuffle"): raise ValueError(f"order {self.order!r}: expected 'fixed' or 'shuffle'")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.task) if f is not None}
         if fields - {"n_features"}: raise ValueError(f"task template uses {sorted(fields - {'n_features'})}; only {{n_features}} is available")
-        if not self.with_features and self.describer is None: raise ValueError("with_features=False needs a describer")
 
     def fit(self, X: pd.DataFrame, y=None):
         "Learn the cohort statistics of every feature from the training rows `X`."
         self._check_params()
+        if not self.with_features and FINDINGS not in X.columns:
+            raise ValueError(f"with_features=False writes the findings alone: X needs a {FINDINGS!r} column (a Findings step)")
         cols = feature_columns(X)
         A = _as_float(X, cols)
         with warnings.catch_warnings():
@@ -182,7 +198,6 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         self.meanings_ = [feature_meaning(c) for c in cols]
         g = _glossary()
         self.directions_ = [g.at[k, "malignancy_direction"] if k else "unclear" for k in (_glossary_key(c)[1] for c in cols)]
-        self.describer_ = clone(self.describer).fit(X, y) if self.describer is not None else None
         return self
 
     def _sentence(self, j: int, v: float) -> str:
@@ -199,6 +214,7 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         if not np.isfinite(pct): return f"The {name} is {format_value(v, self.decimals)}."   # no training values
         if style == "percentile": return f"The {name} is at the {_ordinal(int(round(pct)))} percentile of the cohort."
         if style == "lexicon": return f"The {name} is {lexicon_level(pct)}."
+        if style == "levels": return f"The {name} is {LEVEL_WORDS[3][min(int(pct * 3 / 100), 2)]}."
         hint = f"; {self.directions_[j]} in malignancy" if self.directions_[j] in ("higher", "lower") else ""
         s = f"The {name} is {format_value(v, self.decimals)} ({lexicon_level(pct)}{hint})"          # knowledge
         return s + (f": {self.meanings_[j]}" if self.meanings_[j] else ".")
@@ -215,7 +231,7 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         missing = [c for c in cols if c not in X.columns]
         if missing: raise ValueError(f"features seen in fit are missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}")
         A, n = _as_float(X, cols), len(cols)
-        descriptions = self.describer_.transform(X) if self.describer_ is not None else [None] * len(X)
+        descriptions = list(X[FINDINGS]) if FINDINGS in X.columns else [None] * len(X)
         count = get_token_counter(self.tokenizer) if self.max_tokens is not None else None
         rng = np.random.default_rng(self.seed)
         prompts, dropped = [], []
@@ -245,6 +261,80 @@ def _as_float(X: pd.DataFrame, cols: list[str]) -> np.ndarray:
     A = np.array(X[cols].to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
     A[~np.isfinite(A)] = np.nan
     return A
+
+# %% ../nbs/05_prompting.ipynb #5de579a3
+LEVEL_WORDS = {2: ("low", "high"), 3: ("low", "medium", "high"), 4: ("very low", "low", "high", "very high"),
+               5: ("very low", "low", "medium", "high", "very high"),
+               7: ("extremely low", "very low", "low", "medium", "high", "very high", "extremely high")}
+
+def level_weights(v: float, centres, edges=None) -> list[tuple[int, float]]:
+    "[(level, weight)] of value `v` given the sorted level `centres`: interpolated between the two nearest, or (with\n    `edges`, the K - 1 bin edges) the one level whose bin holds `v`; [] when `v` is missing."
+    c = np.asarray(centres, dtype=float)
+    if v is None or not np.isfinite(v) or not np.isfinite(c).all(): return []
+    K, mid = len(c), (len(c) - 1) / 2
+    if edges is not None: return [(int(np.searchsorted(np.asarray(edges, float), v, side="right")), 1.0)]
+    on = np.flatnonzero(c == v)
+    if len(on): return [(int(on[np.argmin(np.abs(on - mid))]), 1.0)]       # on a centre; tied centres: the middle-most
+    if v < c[0]: return [(0, 1.0)]
+    if v > c[-1]: return [(K - 1, 1.0)]
+    k = int(np.searchsorted(c, v)) - 1                                       # c[k] < v < c[k + 1]
+    t = float((v - c[k]) / (c[k + 1] - c[k]))
+    return [(k, 1 - t), (k + 1, t)]
+
+# %% ../nbs/05_prompting.ipynb #7de6a91a
+SENTENCE_STYLES = ("levels",)
+
+class SentenceSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+    "Features -> per lesion a list of `(feature index, sentence, weight)`: one level-word sentence per feature."
+    def __init__(self, levels: int = 3, soft: bool = True, names: str = "glossary", meaning: bool = False):
+        self.levels, self.soft, self.names, self.meaning = levels, soft, names, meaning
+
+    def _check_params(self):
+        if self.levels not in LEVEL_WORDS: raise ValueError(f"levels={self.levels!r}: expected one of {sorted(LEVEL_WORDS)}")
+        if self.names not in ("glossary", "generic"): raise ValueError(f"names={self.names!r}: expected 'glossary' or 'generic'")
+
+    def fit(self, X: pd.DataFrame, y=None):
+        "Learn the level centres (and bin edges) of every feature from the training rows `X`."
+        self._check_params()
+        cols = feature_columns(X)
+        A, K = _as_float(X, cols), int(self.levels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)            # all-missing columns give NaN statistics
+            self.centres_ = np.nanquantile(A, (np.arange(K) + 0.5) / K, axis=0)
+            self.edges_ = np.nanquantile(A, np.arange(1, K) / K, axis=0)
+        self.feature_names_in_, self.n_features_in_ = np.array(cols, dtype=object), len(cols)
+        self.names_ = [feature_name(c) if self.names == "glossary" else f"feature {j + 1}" for j, c in enumerate(cols)]
+        self.meanings_ = [feature_meaning(c) if self.meaning and self.names == "glossary" else None for c in cols]
+        return self
+
+    def sentence(self, j: int, level: int | None) -> str:
+        "The sentence of feature `j` at `level` (None: not available)."
+        name = self.names_[j]
+        name = name[0].upper() + name[1:] if self.names == "generic" else f"The {name}"
+        word = "not available" if level is None else LEVEL_WORDS[int(self.levels)][level]
+        m = self.meanings_[j]
+        return f"{name} is {word}" + (f" ({m.rstrip('.')[0].lower() + m.rstrip('.')[1:]})." if m else ".")
+
+    def texts(self) -> list[str]:
+        "Every sentence this serializer can write (K + 1 per feature)."
+        check_is_fitted(self, "centres_")
+        return [self.sentence(j, k) for j in range(self.n_features_in_) for k in [*range(int(self.levels)), None]]
+
+    def transform(self, X: pd.DataFrame) -> list[list[tuple[int, str, float]]]:
+        "One bag of weighted sentences per row of `X` (weights of each feature sum to 1)."
+        check_is_fitted(self, "centres_")
+        cols = list(self.feature_names_in_)
+        missing = [c for c in cols if c not in X.columns]
+        if missing: raise ValueError(f"features seen in fit are missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        A = _as_float(X, cols)
+        bags = []
+        for i in range(len(A)):
+            bag = []
+            for j in range(A.shape[1]):
+                lw = level_weights(A[i, j], self.centres_[:, j], None if self.soft else self.edges_[:, j])
+                bag += [(j, self.sentence(j, k), w) for k, w in lw if w > 0] or [(j, self.sentence(j, None), 1.0)]
+            bags.append(bag)
+        return bags
 
 # %% ../nbs/05_prompting.ipynb #c806fd94
 RULE_FEATURES = {
@@ -326,6 +416,20 @@ class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         "The fitted cut-offs, one row per score (for reports)."
         check_is_fitted(self, "cutoffs_")
         return pd.DataFrame(self.cutoffs_, index=[f"q{q:.2f}" for q in self.quantiles]).T
+
+# %% ../nbs/05_prompting.ipynb #021b340d
+class Findings(TransformerMixin, BaseEstimator):
+    "Adds a describer's findings text of every lesion as column `findings` (fitted on the full table, before selection)."
+    def __init__(self, describer=None): self.describer = describer
+
+    def fit(self, X: pd.DataFrame, y=None):
+        if self.describer is None: raise ValueError("Findings needs a describer (RulesDescriber, ChatDescriber or make_describer(spec))")
+        self.describer_ = clone(self.describer).fit(X, y)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "describer_")
+        return X.assign(**{FINDINGS: list(self.describer_.transform(X))})
 
 # %% ../nbs/05_prompting.ipynb #f112cf3f
 CHAT_SYSTEM_PROMPT = (

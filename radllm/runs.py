@@ -256,9 +256,9 @@ def _writable_place(path: Path, what: str) -> None:
 # %% ../nbs/10_runs.ipynb #5f07c8bb
 def prepare_dataset(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None, progress: bool = True) -> str:
     "Extract a loaded dataset once into the cache before its runs; returns its data fingerprint."
-    from radllm.evaluation import design_problems
+    from radllm.evaluation import design_problems, extraction_options
     from radllm.extraction import extract
-    features, qc = extract(manifest, params=cfg.params, jobs=jobs, scheduler=scheduler, cache_dir=cfg.cache_dir, progress=progress)
+    features, qc = extract(manifest, **extraction_options(cfg), jobs=jobs, scheduler=scheduler, progress=progress)
     failed = qc[qc.status != "ok"]
     if features.empty:
         raise RuntimeError(f"no lesion could be extracted ({len(failed)} failed or skipped; first: {failed.reason.iloc[0] if len(failed) else '-'})")

@@ -15,10 +15,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .extraction import FINDINGS
+
 # %% auto #0
-__all__ = ['SELECTORS', 'as_feature_frame', 'ColumnSelector', 'NearConstantFilter', 'abs_corr', 'relevance_to_target',
-           'CorrelationFilter', 'MannWhitneySelector', 'MRMRSelector', 'planted_signal_table', 'LassoSelector',
-           'KeepAll', 'make_selector', 'selected_features', 'selection_frequency', 'selection_matrix',
+__all__ = ['SELECTORS', 'as_feature_frame', 'ColumnSelector', 'without_findings', 'NearConstantFilter', 'abs_corr',
+           'relevance_to_target', 'CorrelationFilter', 'MannWhitneySelector', 'MRMRSelector', 'planted_signal_table',
+           'LassoSelector', 'KeepAll', 'make_selector', 'selected_features', 'selection_frequency', 'selection_matrix',
            'nogueira_stability_ci', 'nogueira_stability']
 
 # %% ../nbs/04_selection.ipynb #1aa23fee
@@ -53,10 +55,11 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
     """Base class: fit finds `selected_` (kept column names, best first); transform returns those columns as a DataFrame.
 
     fit refuses missing values; transform lets them through, so a lesion of another dataset that lacks a feature
-    reaches the serializer, which writes it as 'not available' (cross-dataset transfer)."""
+    reaches the serializer, which writes it as 'not available' (cross-dataset transfer). A `findings` text column
+    (added by a describer before selection, chapter 05) is not a feature: it is passed through untouched."""
 
     def fit(self, X, y=None, **fit_params):
-        df = as_feature_frame(X)
+        df = as_feature_frame(without_findings(X))
         self.feature_names_in_ = np.asarray(df.columns, dtype=object)
         self.n_features_in_ = df.shape[1]
         selected, scores = self._select(df, y, **fit_params)
@@ -72,7 +75,8 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
         if isinstance(X, pd.DataFrame):
             missing = [c for c in self.selected_ if c not in X.columns]
             if missing: raise ValueError(f"{type(self).__name__}: feature(s) {missing[:10]} seen in fit are missing from the table")
-            return as_feature_frame(X[self.selected_], finite=False)
+            kept = as_feature_frame(X[self.selected_], finite=False)
+            return kept.assign(**{FINDINGS: X[FINDINGS]}) if FINDINGS in X.columns else kept
         df = as_feature_frame(X, finite=False)
         if df.shape[1] != self.n_features_in_:
             raise ValueError(f"{type(self).__name__}: X has {df.shape[1]} columns, fit saw {self.n_features_in_}")
@@ -82,6 +86,10 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "selected_")
         return np.asarray(self.selected_, dtype=object)
+
+def without_findings(X):
+    "`X` without its `findings` text column, if it has one."
+    return X.drop(columns=FINDINGS) if isinstance(X, pd.DataFrame) and FINDINGS in X.columns else X
 
 # %% ../nbs/04_selection.ipynb #1a36b112
 class NearConstantFilter(ColumnSelector):

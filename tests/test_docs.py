@@ -23,3 +23,14 @@ def test_notebooks_are_clean():
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 assert cell.get("outputs") == [] and cell.get("execution_count") is None, f"{nb_path.name} has outputs: run nbdev_clean"
+
+
+def test_readme_first_results_table_is_the_study_headline():
+    "The README's first results table is `readme_table` of the committed study numbers (nbs/results/study)."
+    import re
+    from radllm.study import load_results, readme_table
+    table = readme_table(*load_results(ROOT / "nbs" / "results" / "study"))
+    text = (ROOT / "README.md").read_text()
+    assert table in text, "README.md's results table differs from nbs/results/study: paste readme_table() into nbs/index.ipynb"
+    first = re.search(r"^\| design \|.*$", text, re.MULTILINE)
+    assert first and text.index(table) == first.start()

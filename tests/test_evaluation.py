@@ -64,3 +64,19 @@ def test_transfer_reads_features_the_test_set_lacks(tmp_path):
     res = transfer(a, b, arms=["radiomics", "text"], n_boot=100, cache_dir=str(cache))
     assert res.config["common_features"] == 100 and res.config["train_features"] == 102
     assert set(res.predictions.arm) == {"radiomics", "text"} and res.predictions.proba.between(0, 1).all()
+
+
+def test_levels_pathway_embeds_few_short_texts(tmp_path):
+    "The levels pathway needs at most (features selected in any fit) x 3 short sentences, cached across folds and arms."
+    from radllm.study import record_texts, text_cost
+    cache = tmp_path / "c"
+    m = load_dataset("synthetic:60", cache_dir=cache)
+    features, _ = extract(m, cache_dir=cache, progress=False)
+    with record_texts() as texts:
+        res = evaluate(m, features, arms=["radiomics", "text", "weighted"], serializer="levels", n_splits=3, n_boot=100,
+                       n_permutations=0, cache_dir=str(cache), progress=False)
+    cost = text_cost(texts)
+    names = {t.rsplit(" is ", 1)[0] for t in texts}
+    assert cost["n_texts"] <= 3 * len(names) and cost["mean_tokens"] < 20, cost
+    assert all(t.endswith((" is low.", " is medium.", " is high.")) for t in texts)
+    assert 0.5 < res.arms["text"]["auc"]["value"] <= 1

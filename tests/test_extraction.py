@@ -156,6 +156,7 @@ def test_processes_and_dask_equal_serial(mias_dir, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         dask, qc = extract(manifest, scheduler=cluster.scheduler_address, cache_dir=tmp_path / "d", progress=False)
+        assert cluster.scheduler.transition_counter > 0                   # on the cluster's workers, not in this process
     assert (qc.status != "error").all() and len(dask) == 12
     pd.testing.assert_frame_equal(serial, procs)
     pd.testing.assert_frame_equal(serial, dask.loc[serial.index])
@@ -181,3 +182,15 @@ def test_a_rerun_with_nothing_changed_replays_without_loading_pandas(tmp_path):
     third = run()
     qc = pd.read_csv(tmp_path / "f.qc.csv")
     assert "pandas" in modules(third) and int((~qc.cached).sum()) == 1, third.stdout + third.stderr
+
+def test_mias_roi_variants_extract_every_lesion(mias_dir, tmp_path):
+    "Core disc, margin band and peritumoral ring of every mini-MIAS circle (3-pixel calcifications included)."
+    from radllm.data import load_dataset
+    from radllm.extraction import extract, feature_columns
+    m = load_dataset(f"mini-mias:{mias_dir}")
+    full, _ = extract(m, jobs=2, cache_dir=tmp_path, progress=False)
+    rings, qc = extract(m, jobs=2, cache_dir=tmp_path, progress=False, regions=["full", "core", "margin", "peritumoral"])
+    assert (qc.status != "error").all(), qc[qc.status == "error"]
+    assert len(rings) == len(full) == 83 and len(feature_columns(rings)) == 102 + 3 * 93
+    assert rings[feature_columns(full)].equals(full[feature_columns(full)])
+    assert not rings.filter(like="peritumoral:").isna().any().any()

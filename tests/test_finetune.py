@@ -143,3 +143,31 @@ def test_llama_like_folder(tiny_llama, tmp_path):
     assert p.shape == (8, 2) and np.isfinite(p).all()
     again = LoraClassifier.load(clf.save(tmp_path / "m"))
     assert np.array_equal(again.predict_proba(texts[24:]), p)
+
+
+# --- LoraBagClassifier: LoRA on per-feature sentences ---------------------------------------------------------------
+
+def toy_bags(n: int, seed: int = 0):
+    "Bags of two features; the first one's level carries the label (mostly), the second is noise."
+    rng = np.random.default_rng(seed); y = np.arange(n) % 2
+    levels = ["low", "medium", "high"]
+    bags = []
+    for c in y:
+        k = (2 if c else 0) if rng.random() < 0.8 else 1
+        bags.append([(0, f"The margin irregularity is {levels[k]}.", 1.0),
+                     (1, f"The mean intensity is {levels[rng.integers(3)]}.", 1.0)])
+    return bags, y
+
+
+def test_bag_lora_learns_is_reproducible_and_keeps_its_curves():
+    from radllm.finetune import LoraBagClassifier
+    bags, y = toy_bags(60)
+    groups = np.arange(60) // 2
+    fit = lambda: LoraBagClassifier(learning_rates=(3e-4,), max_steps=10, seed=0).fit(bags[:44], y[:44], groups=groups[:44])
+    a, b = fit(), fit()
+    p = a.predict_proba(bags[44:])[:, 1]
+    assert roc_auc_score(y[44:], p) > 0.8 and np.array_equal(p, b.predict_proba(bags[44:])[:, 1])
+    h = pd.DataFrame(a.history_)
+    assert h.step.iloc[0] == 0 and h.step.max() <= 10 and {"train_loss", "train_auc", "val_auc"} <= set(h.columns)
+    assert a.steps_ in set(h.step) and a.validation_predictions_[0].shape == a.validation_predictions_[1].shape
+    assert clone(a).get_params()["learning_rates"] == (3e-4,)

@@ -317,3 +317,33 @@ def test_chat_describer_timeout_is_retried_then_named(features, monkeypatch, tmp
         with pytest.raises(RuntimeError, match=re.escape(slow.url) + ".*Timeout"):
             chat.transform(features[cols].iloc[:1])
         assert slow.hits == 2                                       # the first try and one retry
+
+
+# --- the levels pathway: one sentence per feature ---------------------------------------------------------------
+
+def test_sentence_bags_are_weighted_level_sentences_fitted_on_training_rows(features):
+    from radllm.prompting import SentenceSerializer, LEVEL_WORDS
+    cols = feature_columns(features)[:8]
+    train, test = split(features[cols])
+    ser = SentenceSerializer().fit(train)
+    assert np.allclose(ser.centres_, np.nanquantile(train.to_numpy(float), [1 / 6, 1 / 2, 5 / 6], axis=0))
+    for bag in ser.transform(test):
+        w = pd.DataFrame(bag, columns=["j", "text", "w"]).groupby("j").w.sum()
+        assert list(w.index) == list(range(8)) and np.allclose(w, 1)
+        assert all(re.fullmatch(r"The .+ is (low|medium|high)\.", t) for _, t, _ in bag)
+        assert all(count(t) <= 30 for _, t, _ in bag)
+    # the levels are the training rows': a test value far above them is 'high', whatever the test fold holds
+    shifted = test.copy(); shifted.iloc[:, 0] = 1e9
+    assert ser.transform(shifted)[0][0] == (0, f"The {ser.names_[0]} is high.", 1.0)
+    assert set(LEVEL_WORDS[3]) == {"low", "medium", "high"}
+
+
+def test_sentence_serializer_is_an_sklearn_transformer(features):
+    from radllm.prompting import SentenceSerializer
+    cols = feature_columns(features)[:4]
+    ser = SentenceSerializer(levels=5, names="generic").fit(features[cols])
+    again = pickle.loads(pickle.dumps(ser))
+    assert again.transform(features[cols]) == ser.transform(features[cols])
+    assert clone(ser).get_params() == {"levels": 5, "soft": True, "names": "generic", "meaning": False}
+    with pytest.raises(ValueError, match="levels=6"): SentenceSerializer(levels=6).fit(features[cols])
+    with pytest.raises(ValueError, match="missing"): ser.transform(features[cols[:2]])

@@ -119,10 +119,10 @@ def non_default_config(tmp_path, scheduler) -> RunConfig:
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"setting": {"binCount": 16, "force2D": True}, "imageType": {"Original": {}},
                                       "featureClass": {"firstorder": None, "shape2D": None, "glcm": None}}))
-    values = dict(dataset="synthetic:30?seed=5", seed=7, params=str(params), n_splits=3, n_repeats=2, arms=["radiomics"],
+    values = dict(dataset="synthetic:30?seed=5", seed=7, params=str(params), n_splits=3, n_repeats=2, arms=["radiomics", "text"],
                   selector="mannwhitney", n_features=4, classifier="svm", serializer="zscore", embedder=f"local:{minilm_path()}",
                   describer="rules", lora={"epochs": 1}, ablations=[], n_permutations=1, jobs=2, scheduler=scheduler,
-                  cache_dir=str(tmp_path / "cache"))
+                  cache_dir=str(tmp_path / "cache"), roi=["full", "margin"], image_types=["original", "log"])
     missing = [f.name for f in dataclasses.fields(RunConfig) if f.name not in values]
     assert not missing, f"give the new RunConfig field(s) {missing} a non-default value in this test"
     cfg = RunConfig(**values)
@@ -144,7 +144,10 @@ def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
     assert m["config"]["run"] == cfg.to_dict()
     assert RunConfig.from_yaml(tmp_path / "out" / "config.yaml") == cfg
     text = (tmp_path / "run.ipynb").read_text()
-    assert "x 51 features" in text                                      # the custom params: firstorder 18 + shape2D 9 + glcm 24, not 102
+    # the custom params (firstorder 18 + shape2D 9 + glcm 24 = 51, not 102) on the full ROI, 42 (no shape) on its margin band,
+    # and 42 of each on 3 LoG images: 51 + 42 + 2 x 3 x 42
+    assert "x 345 features" in text
+    assert "Findings: " in text                                         # the describer's text reached the prompts
     assert m["seed"] == 7 and m["config"]["n_repeats"] == 2 and m["config"]["selector"] == "mannwhitney"
 
 
@@ -231,7 +234,8 @@ def test_a_failed_run_shows_the_notebooks_own_error(tmp_path, monkeypatch):
     assert r.returncode == 1 and "0 run, 0 already finished, 1 failed" in r.stdout, r.stdout + r.stderr
     status = pd.read_csv(tmp_path / "runs/f/status.csv")
     error = status.error.iloc[0]
-    assert error.startswith("EmbeddingError: openai:text-embedding-3-small") and "PapermillExecutionError" not in r.stderr, error
+    assert error.startswith(f"EmbeddingError: embedding endpoint http://127.0.0.1:{port}/v1 (model 'text-embedding-3-small'): "
+                            "connection failed") and "PapermillExecutionError" not in r.stderr, error
     assert f"failed: synthetic30 seed 0: {error}" in r.stderr
     details = (tmp_path / "runs/f/synthetic30/seed0/error.txt").read_text()
     assert details.startswith(error) and "in cell" in details and "Traceback" in details

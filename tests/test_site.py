@@ -24,6 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
 TEMPLATE = "experiments/end_to_end.ipynb"           # shown on the site through experiments/example.qmd (executed)
+STUDY = "experiments/study.ipynb"                   # run by `make study`; its numbers are shown by 12_study.ipynb
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -50,7 +51,7 @@ def source_pages() -> list:
     for p in sorted(NBS.rglob("*")):
         rel = p.relative_to(NBS)
         if any(part.startswith((".", "_")) for part in rel.parts): continue
-        if p.suffix == ".ipynb" and rel.as_posix() != TEMPLATE: out.append(rel.as_posix())
+        if p.suffix == ".ipynb" and rel.as_posix() not in (TEMPLATE, STUDY): out.append(rel.as_posix())
         elif p.name.endswith(".qmd.py"): out.append(rel.as_posix()[:-3])
     return out
 
@@ -78,8 +79,8 @@ def test_sidebar_is_the_reading_order():
     pages = sidebar_pages(quarto_yml()["website"]["sidebar"]["contents"])
     chapters = sorted(p.name for p in NBS.glob("[0-9][0-9]_*.ipynb"))
     assert [int(c[:2]) for c in chapters] == list(range(len(chapters))), f"chapters are not numbered 00.. without gaps: {chapters}"
-    assert chapters[0] == "00_config.ipynb" and chapters[-1] == "11_cli.ipynb"
-    assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd"]
+    assert chapters[0] == "00_config.ipynb" and chapters[-2:] == ["11_cli.ipynb", "12_study.ipynb"]
+    assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd", "study.qmd"]
 
 
 def test_nbdev_uses_the_root_quarto_yml(tmp_path):
@@ -326,6 +327,18 @@ def test_results_tables_of_any_summary():
 def test_results_folder_holds_numbers_only():
     "Only the summary's numbers are committed (mini-MIAS images never are); the page's data is the committed csv."
     files = sorted(p.name for p in (NBS / "results").iterdir())
-    assert files == ["summary.csv", "summary.md"], files
+    assert files == ["study", "summary.csv", "summary.md"], files
+    assert sorted(p.name for p in (NBS / "results" / "study").iterdir()) == ["summary.csv", "tests.csv"]
     s = pd.read_csv(NBS / "results" / "summary.csv")
     assert {"dataset", "arm", "metric", "seeds", "mean", "sd", "ci_lo", "ci_hi", "delong_p"} <= set(s.columns)
+
+
+def test_study_page_numbers_come_from_the_committed_study(site):
+    "Every AUC of nbs/results/study/summary.csv is on the study page, and its headline table is the README's."
+    from radllm.study import ci_cell, load_results, readme_table
+    summary, tests = load_results(NBS / "results" / "study")
+    fm, body = md_page(site["proc"] / "study.qmd")
+    assert fm["title"].startswith("Study")
+    missing = [(r.dataset, r.design) for r in summary.itertuples() if ci_cell(r.auc, r.auc_lo, r.auc_hi) not in body]
+    assert not missing, f"AUCs of the committed study missing from the page: {missing}"
+    assert readme_table(summary, tests) in body
