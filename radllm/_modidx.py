@@ -198,6 +198,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                   'radllm.embedding._truncation_warning': ('embedding.html#_truncation_warning', 'radllm/embedding.py'),
                                   'radllm.embedding.as_texts': ('embedding.html#as_texts', 'radllm/embedding.py'),
                                   'radllm.embedding.bag_texts': ('embedding.html#bag_texts', 'radllm/embedding.py'),
+                                  'radllm.embedding.embedder_backend': ('embedding.html#embedder_backend', 'radllm/embedding.py'),
+                                  'radllm.embedding.embedding_usage': ('embedding.html#embedding_usage', 'radllm/embedding.py'),
                                   'radllm.embedding.folder_fingerprint': ('embedding.html#folder_fingerprint', 'radllm/embedding.py'),
                                   'radllm.embedding.get_embedder': ('embedding.html#get_embedder', 'radllm/embedding.py'),
                                   'radllm.embedding.minilm_path': ('embedding.html#minilm_path', 'radllm/embedding.py'),

@@ -15,9 +15,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .config import ContentCache, content_key
 
 # %% auto #0
-__all__ = ['KINDS', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_spec', 'minilm_path', 'folder_fingerprint',
-           'EmbeddingError', 'as_texts', 'Embedder', 'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder',
-           'openai_endpoint', 'OpenAIEmbedder', 'get_embedder', 'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder']
+__all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_spec', 'minilm_path',
+           'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage', 'Embedder',
+           'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'OpenAIEmbedder',
+           'get_embedder', 'embedder_backend', 'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder']
 
 # %% ../nbs/06_embedding.ipynb #5bb52b0c
 KINDS = ("local", "hf", "openai")
@@ -83,6 +84,12 @@ def as_texts(X) -> list[str]:
         if not isinstance(t, str): raise TypeError(f"text {i} is {type(t).__name__} ({t!r}), not str")
     return X
 
+EMBEDDING_USAGE = {"texts": 0, "embedded": 0, "tokens": 0, "model_calls": 0}   # this process's work, for run records
+
+def embedding_usage() -> dict:
+    "Texts asked for, texts the model embedded (cache misses), their tokens (where counted) and model calls, in this process."
+    return dict(EMBEDDING_USAGE)
+
 class Embedder:
     "Texts -> float32 vectors through one model, behind the shared persistent cache. Subclasses embed one batch."
     default_batch_size = 32
@@ -111,6 +118,7 @@ class Embedder:
     def embed(self, texts: Iterable[str]) -> np.ndarray:
         "Vectors `(n, d)` float32 of `texts`, from the cache where present; the rest embedded and cached batch by batch."
         texts = as_texts(texts)
+        EMBEDDING_USAGE["texts"] += len(texts)
         keys = {t: self.key(t) for t in dict.fromkeys(texts)}          # unique texts, first-seen order
         found = self.cache.get_many(keys.values())
         vecs = {t: np.frombuffer(found[k], dtype=np.float32) for t, k in keys.items() if k in found}
@@ -137,6 +145,7 @@ class Embedder:
                 self.cache.put_many({keys[t]: v.tobytes() for t, v in zip(batch, out)})   # one transaction per batch
                 vecs.update(zip(batch, out))
                 self.n_model_calls += 1; self.n_model_texts += len(batch); self.dim = out.shape[1]
+                EMBEDDING_USAGE["model_calls"] += 1; EMBEDDING_USAGE["embedded"] += len(batch)
                 bar.update(len(batch))
         finally: bar.close()
 
@@ -166,7 +175,7 @@ def _truncation_warning(spec: str, n_cut: int, n: int, limit: int) -> None:
 
 # %% ../nbs/06_embedding.ipynb #a014dfa9
 class SentenceTransformerEmbedder(Embedder):
-    "A local sentence-transformers model folder (`local:minilm`, `local:PATH`)."
+    "A local sentence-transformers model folder (`local:minilm`, `local:PATH`), computed in float64, stored as float32."
     default_batch_size = 32
 
     def __init__(self, spec: str, path: str | Path, cache_dir=None, batch_size=None, device: str | None = None,
@@ -176,21 +185,23 @@ class SentenceTransformerEmbedder(Embedder):
         if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
             raise FileNotFoundError(f"{spec}: {self.path} is not a sentence-transformers model folder "
                                     "(no modules.json or config.json)")
-        super().__init__(spec, f"st:{folder_fingerprint(self.path)}", cache_dir, batch_size, progress)
+        super().__init__(spec, f"st:{folder_fingerprint(self.path)}:float64", cache_dir, batch_size, progress)
 
     @property
     def model(self):
         "The loaded `SentenceTransformer` (once per process)."
         def load():
             from sentence_transformers import SentenceTransformer
-            return SentenceTransformer(str(self.path), device=self.device or _default_device(), local_files_only=True)
+            model = SentenceTransformer(str(self.path), device=self.device or _default_device(), local_files_only=True)
+            return model.double()          # the same float32 bits whatever the batch, the threads or the CPU (see above)
         return _loaded(("st", str(self.path), self.device), load)
 
     def _embed_batch(self, texts):
         m = self.model
         limit = m.max_seq_length
-        n_cut = sum(len(ids) > limit for ids in m.tokenizer(texts, add_special_tokens=True)["input_ids"])
-        _truncation_warning(self.spec, n_cut, len(texts), limit)
+        lengths = [len(ids) for ids in m.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        _truncation_warning(self.spec, sum(n > limit for n in lengths), len(texts), limit)
+        EMBEDDING_USAGE["tokens"] += sum(min(n, limit) for n in lengths)
         return m.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
 
 # %% ../nbs/06_embedding.ipynb #7493fb7f
@@ -358,6 +369,17 @@ def get_embedder(spec: str = "local:minilm", cache_dir: str | Path | None = None
         return SentenceTransformerEmbedder(spec, path, cache_dir, batch_size, **options)
     if kind == "hf": return HFEmbedder(spec, target, cache_dir, batch_size, **options)
     return OpenAIEmbedder(spec, target, cache_dir, batch_size, **options)
+
+# %% ../nbs/06_embedding.ipynb #f858d5ca
+def embedder_backend(emb: Embedder) -> str:
+    "What computes an embedder's vectors: library versions, precision, pooling or endpoint (for the run's record)."
+    from importlib.metadata import version
+    if isinstance(emb, SentenceTransformerEmbedder):
+        return f"sentence-transformers {version('sentence-transformers')}, torch {version('torch')}: float64 computed, float32 stored"
+    if isinstance(emb, HFEmbedder):
+        return f"transformers {version('transformers')}, torch {version('torch')}: {emb.dtype or 'float32'}, {emb.pooling} pooling"
+    if isinstance(emb, OpenAIEmbedder): return f"OpenAI-compatible endpoint {emb.endpoint}, model {emb.model}"
+    return type(emb).__name__
 
 # %% ../nbs/06_embedding.ipynb #40b37cdb
 class TextEmbedder(TransformerMixin, BaseEstimator):

@@ -558,10 +558,15 @@ def arm_options(cfg) -> dict:
 def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, progress: bool = True) -> EvalResults:
     "`evaluate` with every setting of a RunConfig; the whole config is recorded in the results (metrics.json: config.run)."
     from radllm.data import dataset_name
+    from radllm.embedding import embedder_backend, embedding_usage, get_embedder
+    before = embedding_usage()
     res = evaluate(manifest, features, arms=cfg.arms, seed=cfg.seed, n_splits=cfg.n_splits, n_repeats=cfg.n_repeats,
                    ablations=cfg.ablations, n_permutations=cfg.n_permutations, dataset=dataset_name(cfg.dataset),
                    progress=progress, **arm_options(cfg))
     res.config["run"] = cfg.to_dict()
+    used = {k: v - before[k] for k, v in embedding_usage().items()}
+    res.config["embedding"] = {"embedder": cfg.embedder, "backend": embedder_backend(get_embedder(cfg.embedder, cfg.cache_dir)), **used,
+                               "mean_tokens": round(used["tokens"] / used["embedded"], 1) if used["tokens"] else None}
     return res
 
 def extraction_options(cfg) -> dict:

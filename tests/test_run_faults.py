@@ -149,6 +149,8 @@ def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
     assert "x 345 features" in text
     assert "Findings: " in text                                         # the describer's text reached the prompts
     assert m["seed"] == 7 and m["config"]["n_repeats"] == 2 and m["config"]["selector"] == "mannwhitney"
+    e = m["config"]["embedding"]                                        # what computed the vectors, and how much it did
+    assert e["embedder"] == cfg.embedder and "float64 computed" in e["backend"] and e["embedded"] > 0 and e["mean_tokens"] > 10
 
 
 # 4. relative paths, from any folder ---------------------------------------------------------------------------------------
@@ -339,3 +341,27 @@ def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
     while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers): time.sleep(0.2)
     alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
     assert not alive, f"workers {alive} still running 10 s after {sig.name}"
+
+
+# 10. same seed, same numbers, whatever the embedding batches, threads or cache -------------------------------------------
+
+def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypatch):
+    "A cold cache embedding 32 texts per batch on every thread, and one embedding 3 per batch on one thread: one metrics.json."
+    import torch
+    from radllm.embedding import SentenceTransformerEmbedder
+    from radllm.evaluation import evaluate_config
+    from radllm.extraction import extract
+    make_dataset(tmp_path / "data", n=60, seed=2)
+    cfg = RunConfig(dataset=f"manifest:{tmp_path / 'data' / 'manifest.csv'}", arms=["radiomics", "text", "weighted"],
+                    n_splits=3, ablations=[], n_permutations=1, cache_dir=str(tmp_path / "features"))
+    features, _ = extract(cfg.dataset, cache_dir=cfg.cache_dir, progress=False)
+    def run(name):
+        evaluate_config(cfg.replace(cache_dir=str(tmp_path / name)), None, features, progress=False).save(tmp_path / name)
+        m = json.loads((tmp_path / name / "metrics.json").read_text())
+        return {k: v for k, v in m.items() if k != "config"}
+    first = run("a")
+    monkeypatch.setattr(SentenceTransformerEmbedder, "default_batch_size", 3)
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try: second = run("b")
+    finally: torch.set_num_threads(threads)
+    assert second == first
