@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from radllm.prompting import (DEFAULT_TASK, REFERENCES, RULE_FEATURES, STYLES, ChatDescriber, PromptSerializer,
                               RulesDescriber, feature_columns, format_value, get_token_counter, load_glossary,
-                              make_describer)
+                              make_describer, Findings)
 from chat_server import ChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,8 +195,9 @@ def test_tokenizer_callable_or_none(features):
 
 def test_sklearn_clone_and_pickle(features):
     cols = feature_columns(features)[:8]
-    ser = PromptSerializer(style="lexicon", describer=RulesDescriber())
+    ser = PromptSerializer(style="lexicon")
     assert clone(ser).get_params()["style"] == "lexicon"
+    assert isinstance(clone(Findings(RulesDescriber())).describer, RulesDescriber)
     fitted = PromptSerializer(style="zscore").fit(features[cols])
     assert pickle.loads(pickle.dumps(fitted)).transform(features[cols]) == fitted.transform(features[cols])
 
@@ -224,12 +225,27 @@ def test_description_alone_or_with_features(features):
     train, test = split(features)
     cols = feature_columns(features)[:8] + [c for cs in RULE_FEATURES.values() for c in cs]
     cols = list(dict.fromkeys(cols))
-    both = PromptSerializer(describer=RulesDescriber()).fit(train[cols]).transform(test[cols])
-    alone = PromptSerializer(describer=RulesDescriber(), with_features=False).fit(train).transform(test)
+    described = Findings(RulesDescriber()).fit(train[cols])
+    both = PromptSerializer().fit(described.transform(train[cols])).transform(described.transform(test[cols]))
+    alone = PromptSerializer(with_features=False).fit(described.transform(train[cols])).transform(described.transform(test[cols]))
     rules = RulesDescriber().fit(train[cols]).transform(test[cols])
     assert alone == [f"{DEFAULT_TASK} Findings: {r}" for r in rules]
     assert all(b.startswith(f"{DEFAULT_TASK} Findings: {r} The ") and count(b) <= 256 for b, r in zip(both, rules))
-    with pytest.raises(ValueError, match="describer"): PromptSerializer(with_features=False).fit(train)
+    with pytest.raises(ValueError, match="'findings' column"): PromptSerializer(with_features=False).fit(train)
+
+
+def test_findings_come_from_the_full_table_in_every_text_arm(features):
+    "describer: rules in a pipeline: the describer reads the columns the selector drops; the selector passes the text."
+    from radllm.fusion import make_arm
+    X, y = features[feature_columns(features)], features.label.to_numpy()
+    arm = make_arm("text", selector="mrmr", n_features=2, serializer="zscore", describer="rules", tune=False)
+    steps = dict(arm.steps)
+    assert list(steps)[:2] == ["findings", "select"]
+    upto = arm[:3].fit(X, y)
+    prompts = upto.transform(X)
+    assert all(p.count("Findings: ") == 1 and p.count(" the cohort mean.") == 2 for p in prompts)      # findings + 2 features
+    for name in ("concat", "lora"):
+        assert [s for s, _ in make_arm(name, serializer="zscore", describer="rules").steps][:2] == ["findings", "select"]
 
 # --- chat describer over real HTTP ----------------------------------------------------------------------------
 
