@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .config import ContentCache, content_key
+from .data import FINDINGS, feature_columns
 
 # %% auto #0
 __all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
@@ -107,9 +108,6 @@ def feature_meaning(col: str) -> str | None:
     "The glossary's one-sentence meaning of a feature column, or None when the glossary lacks it."
     _, key = _glossary_key(col)
     return None if key is None else _glossary().at[key, "meaning"]
-
-# %% ../nbs/05_prompting.ipynb #10ee39fc
-from .extraction import FINDINGS, feature_columns       # numeric, non-manifest columns: the one definition
 
 # %% ../nbs/05_prompting.ipynb #cdde0dfc
 def format_value(v: float, decimals: int | None = None) -> str:

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
+from radllm.data import feature_columns
 from radllm.prompting import (DEFAULT_TASK, REFERENCES, RULE_FEATURES, STYLES, ChatDescriber, PromptSerializer,
-                              RulesDescriber, feature_columns, format_value, get_token_counter, load_glossary,
-                              make_describer)
+                              RulesDescriber, format_value, get_token_counter, load_glossary, make_describer)
 from chat_server import ChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
