@@ -20,7 +20,9 @@ from radllm.data import load_dataset
 from radllm.data import feature_columns
 from radllm.extraction import extract, load_params, prepare_roi
 
-MIAS = Path(os.environ.get("RADLLM_MIAS", Path(__file__).resolve().parents[2] / "shared" / "data" / "mini-mias"))
+from radllm.testing import mias_dir
+
+MIAS = mias_dir()
 
 
 def plain_loop(manifest: pd.DataFrame, params: dict) -> pd.DataFrame:

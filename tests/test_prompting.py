@@ -11,7 +11,7 @@ from sklearn.base import clone
 from radllm.data import feature_columns
 from radllm.prompting import (DEFAULT_TASK, REFERENCES, RULE_FEATURES, STYLES, ChatDescriber, PromptSerializer,
                               RulesDescriber, format_value, get_token_counter, load_glossary, make_describer)
-from chat_server import ChatServer
+from radllm.testing import ChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
 count = get_token_counter("local:minilm")
