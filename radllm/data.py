@@ -15,16 +15,16 @@ import pandas as pd
 from .config import get_cache_dir
 
 # %% auto #0
-__all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES', 'LABEL_SOURCES', 'DICOM_SUFFIXES',
-           'PILLOW_SUFFIXES', 'SITK_SUFFIXES', 'LOADERS', 'PATH_LOADERS', 'RUNTIME_OPTIONS', 'MIAS_CLASSES',
-           'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS', 'CBIS_PATHOLOGY', 'CBIS_REQUIRED', 'CBIS_EXTRA',
-           'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER', 'VINDR_REQUIRED', 'BIRADS_LABEL_SOURCES',
-           'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError', 'parse_roi', 'manifest_problems',
-           'validate_manifest', 'MammoImage', 'read_image', 'roi_mask', 'register_loader', 'loader_options',
-           'DatasetSpec', 'parse_dataset_spec', 'load_dataset', 'option_hint', 'dataset_name', 'resolve_spec',
-           'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads', 'birads_label',
-           'load_cbis_ddsm', 'inbreast_lesion_type', 'read_inbreast_xml', 'load_inbreast', 'load_vindr_mammo',
-           'load_synthetic', 'label_sources', 'describe_labels']
+__all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES', 'LABEL_SOURCES', 'FINDINGS',
+           'NON_FEATURE_COLUMNS', 'DICOM_SUFFIXES', 'PILLOW_SUFFIXES', 'SITK_SUFFIXES', 'LOADERS', 'PATH_LOADERS',
+           'RUNTIME_OPTIONS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS', 'CBIS_PATHOLOGY',
+           'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER', 'VINDR_REQUIRED',
+           'BIRADS_LABEL_SOURCES', 'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError', 'parse_roi',
+           'manifest_problems', 'validate_manifest', 'feature_columns', 'MammoImage', 'read_image', 'roi_mask',
+           'register_loader', 'loader_options', 'DatasetSpec', 'parse_dataset_spec', 'load_dataset', 'option_hint',
+           'dataset_name', 'resolve_spec', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias',
+           'parse_birads', 'birads_label', 'load_cbis_ddsm', 'inbreast_lesion_type', 'read_inbreast_xml',
+           'load_inbreast', 'load_vindr_mammo', 'load_synthetic', 'label_sources', 'describe_labels']
 
 # %% ../nbs/01_data.ipynb #1ce7411e
 REQUIRED_COLUMNS = ["lesion_id", "patient_id", "image", "label"]
@@ -127,6 +127,19 @@ def validate_manifest(df: pd.DataFrame, check_files: bool = True, source: str = 
     if len(problems): raise ManifestError(problems, source)
     return df.assign(label=df["label"].astype(float).astype(int), lesion_id=df["lesion_id"].astype(str),
                      patient_id=df["patient_id"].astype(str))
+
+# %% ../nbs/01_data.ipynb #73d5274d
+FINDINGS = "findings"    # the findings text a describer adds to a features table (chapter 05): text, not a feature
+NON_FEATURE_COLUMNS = set(REQUIRED_COLUMNS + ROI_COLUMNS + OPTIONAL_COLUMNS) | {"date", "path", FINDINGS}
+
+def feature_columns(features: pd.DataFrame) -> list[str]:
+    "The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an error."
+    if not isinstance(features, pd.DataFrame): raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
+    cols = [c for c in features.columns if str(c) not in NON_FEATURE_COLUMNS]
+    bad = [c for c in cols if not (pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c]))]
+    if bad: raise ValueError(f"non-numeric column(s) {bad} are neither features nor manifest columns; drop them first")
+    if not cols: raise ValueError("no feature columns: the table holds only manifest columns")
+    return [str(c) for c in cols]
 
 # %% ../nbs/01_data.ipynb #038f0a6b
 @dataclass

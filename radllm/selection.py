@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .extraction import FINDINGS
+from .data import FINDINGS
 
 # %% auto #0
 __all__ = ['SELECTORS', 'as_feature_frame', 'ColumnSelector', 'without_findings', 'NearConstantFilter', 'abs_corr',

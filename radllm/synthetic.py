@@ -233,7 +233,6 @@ data and is free of any licence restriction.
 
 def make_dataset(out_dir: str | Path, n: int = 240, seed: int = 0) -> pd.DataFrame:
     "Write a synthetic mammography lesion dataset of `n` lesions into `out_dir`; return its Manifest (absolute paths)."
-    from radllm.data import read_manifest
     if int(n) < 1: raise ValueError(f"n must be a positive number of lesions, got {n!r}")
     n, out = int(n), Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -261,4 +260,7 @@ def make_dataset(out_dir: str | Path, n: int = 240, seed: int = 0) -> pd.DataFra
     manifest = pd.DataFrame(rows)
     manifest.to_csv(out / "manifest.csv", index=False)
     (out / "README.md").write_text(dataset_card(manifest, seed))
-    return read_manifest(out / "manifest.csv")
+    base = out.resolve()                       # the Manifest as `read_manifest` gives it back: absolute paths, its source
+    for col in ("image", "mask"): manifest[col] = [str(base / p) for p in manifest[col]]
+    manifest.attrs["sources"] = [str(base / "manifest.csv")]
+    return manifest

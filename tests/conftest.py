@@ -8,9 +8,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from radllm.testing import mias_dir as _mias_dir, shared_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RADLLM_SHARED", ROOT.parent / "shared"))   # the project's shared/ folder, beside the clone
-MIAS = Path(os.environ.get("RADLLM_MIAS", SHARED / "data" / "mini-mias"))
+SHARED = shared_dir()            # the project's shared/ folder, beside the clone (RADLLM_SHARED)
+MIAS = _mias_dir()               # the real mini-MIAS (RADLLM_MIAS), written in radllm.testing only
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 "The README is generated from nbs/index.ipynb, opens with the two commands, and every notebook is clean."
-import json
+import importlib.util, json
 from pathlib import Path
 
-from make_readme import ROOT, render
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("make_readme", ROOT / "tools" / "make_readme.py")
+make_readme = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(make_readme)
+render = make_readme.render                         # tools/make_readme.py, the script of `make readme`
 
 
 def test_readme_is_generated_from_index():

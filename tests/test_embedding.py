@@ -8,7 +8,7 @@ import pytest
 from radllm.config import ContentCache
 from radllm.embedding import EmbeddingError, TextEmbedder, get_embedder, minilm_path
 
-from embed_server import SERVED_NAME, FaultProxy, free_port, infinity_missing_reason, start_infinity, stop
+from radllm.testing import SERVED_NAME, FaultProxy, free_port, infinity_missing_reason, start_infinity, stop_process
 
 SECRET = "sk-test-SECRET"
 SPEC = f"openai:{SERVED_NAME}"
@@ -98,7 +98,7 @@ def infinity(tmp_path_factory):
     log = tmp_path_factory.mktemp("infinity") / "infinity.log"
     proc, url = start_infinity(log)
     yield url
-    stop(proc)
+    stop_process(proc)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from radllm.data import load_dataset
-from radllm.extraction import extract, feature_columns, qc_path
+from radllm.data import feature_columns, load_dataset
+from radllm.extraction import extract, qc_path
 
 RADLLM = [str(Path(sys.executable).parent / "radllm")]
 
@@ -185,8 +185,8 @@ def test_a_rerun_with_nothing_changed_replays_without_loading_pandas(tmp_path):
 
 def test_mias_roi_variants_extract_every_lesion(mias_dir, tmp_path):
     "Core disc, margin band and peritumoral ring of every mini-MIAS circle (3-pixel calcifications included)."
-    from radllm.data import load_dataset
-    from radllm.extraction import extract, feature_columns
+    from radllm.data import feature_columns, load_dataset
+    from radllm.extraction import extract
     m = load_dataset(f"mini-mias:{mias_dir}")
     full, _ = extract(m, jobs=2, cache_dir=tmp_path, progress=False)
     rings, qc = extract(m, jobs=2, cache_dir=tmp_path, progress=False, regions=["full", "core", "margin", "peritumoral"])

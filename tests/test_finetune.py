@@ -1,4 +1,4 @@
-"LoraClassifier (radllm.finetune): learning, determinism, persistence, sklearn API, grouped inner split, a decoder architecture (the mini-MIAS timing is in tests/bench_lora.py)."
+"LoraClassifier (radllm.finetune): learning, determinism, persistence, sklearn API, grouped inner split, a decoder architecture (the mini-MIAS timing is in bench/bench_lora.py)."
 import pickle, re, time
 
 import numpy as np

@@ -1,15 +1,14 @@
-"""The cbis-ddsm, inbreast and vindr-mammo loaders on tiny datasets written in the real formats (tests/fixtures_formats.py)."""
-import ast, csv, inspect, json, re, warnings
+"""The cbis-ddsm, inbreast and vindr-mammo loaders on tiny datasets written in the real formats (radllm.testing)."""
+import csv, json, re, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import fixtures_formats as ff
+import radllm.testing as ff
 from radllm.data import RoiError, load_dataset, manifest_problems, read_image, roi_mask
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def skipped(df): return {s["lesion_id"]: s["reason"] for s in df.attrs["skipped"]}
@@ -26,17 +25,6 @@ def rewrite_csv(path, edit, sep=","):
     "Apply `edit(list_of_rows_with_header) -> rows` to a CSV file."
     with open(path, newline="") as f: rows = list(csv.reader(f, delimiter=sep))
     with open(path, "w", newline="") as f: csv.writer(f, delimiter=sep).writerows(edit(rows))
-
-
-# ---------------------------------------------------------------- fixtures stay the notebook's
-def test_fixture_builders_match_the_notebook():
-    nb = json.loads((ROOT / "nbs" / "01_data.ipynb").read_text())
-    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    tree = ast.parse("\n".join(l for l in code.splitlines() if not l.startswith(("#|", "%", "!"))))
-    in_nb = {n.name: ast.dump(n) for n in tree.body if isinstance(n, ast.FunctionDef)}
-    for name in ["write_dicom", "_write_csv", "make_cbis_ddsm", "inbreast_roi", "make_inbreast", "make_vindr_mammo"]:
-        here = ast.parse(inspect.getsource(getattr(ff, name))).body[0]
-        assert in_nb.get(name) == ast.dump(here), f"{name} differs between tests/fixtures_formats.py and nbs/01_data.ipynb"
 
 
 # ---------------------------------------------------------------- cbis-ddsm

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
+from radllm.data import feature_columns
 from radllm.prompting import (DEFAULT_TASK, REFERENCES, RULE_FEATURES, STYLES, ChatDescriber, PromptSerializer,
-                              RulesDescriber, feature_columns, format_value, get_token_counter, load_glossary,
-                              make_describer, Findings)
-from chat_server import ChatServer
+                              RulesDescriber, format_value, get_token_counter, load_glossary, make_describer, Findings)
+from radllm.testing import ChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
 count = get_token_counter("local:minilm")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import fixtures_formats as ff
+import radllm.testing as ff
 import radllm.data as data
 from radllm.data import (LABEL_SOURCES, LOADERS, describe_labels, label_sources, load_dataset, loader_options, manifest_problems,
                          option_hint, parse_birads, parse_dataset_spec)
@@ -94,7 +94,7 @@ def make_cbis_real(root, rows=CBIS_ROWS):
             if (key, n) == ("mass_test", 2): crop_path, mask_path = mask_path.strip(), crop_path + "\n"      # a row with the two swapped
             kind = "mass" if key.startswith("mass") else "calcification"
             out.append([pid, dens, side, view, abn, kind, a, b, assess, path, subtle, full[case], crop_path, mask_path])
-        ff._write_csv(root / f"{key.split('_')[0]}_case_description_{key.split('_')[1]}_set.csv",
+        ff.write_csv(root / f"{key.split('_')[0]}_case_description_{key.split('_')[1]}_set.csv",
                       MASS_COLUMNS if key.startswith("mass") else CALC_COLUMNS, out)
     return root
 
@@ -179,7 +179,7 @@ def make_inbreast_real(root, xml=True):
                 (root / "AllXML").mkdir(parents=True, exist_ok=True)
                 pl = {"Images": [{"ImageIndex": 0, "NumberOfROIs": len(rois), "ROIs": [ff.inbreast_roi(n, pts) for n, pts in rois]}]}
                 (root / "AllXML" / f"{fid}.xml").write_bytes(plistlib.dumps(pl, fmt=plistlib.FMT_XML))
-    ff._write_csv(root / "INbreast.csv", ["Patient ID", "Patient age", "Laterality", "View", "Acquisition date", "File Name", "ACR", "Bi-Rads"], rows, sep=";")
+    ff.write_csv(root / "INbreast.csv", ["Patient ID", "Patient age", "Laterality", "View", "Acquisition date", "File Name", "ACR", "Bi-Rads"], rows, sep=";")
     return root
 
 def inb_expected(point_radius=None):
@@ -282,7 +282,7 @@ def make_vindr_real(root, rows=None, images=True):
     if images:
         for r in {(r[0], r[2]): r for r in rows}.values():
             ff.write_dicom(root / "images" / r[0] / f"{r[2]}.dicom", rng.integers(0, 4095, (60, 50)), bits=12, spacing=(0.085, 0.085))
-    ff._write_csv(root / "finding_annotations.csv", VINDR_COLUMNS, rows)
+    ff.write_csv(root / "finding_annotations.csv", VINDR_COLUMNS, rows)
     return root
 
 

@@ -25,7 +25,7 @@ def radllm_cli(*args, cwd) -> subprocess.CompletedProcess:
 
 
 def test_cli_extract_on_dask_equals_serial(cluster, tmp_path):
-    from radllm.extraction import feature_columns
+    from radllm.data import feature_columns
     from radllm.synthetic import make_dataset
     make_dataset(tmp_path / "syn", n=24, seed=3)
     spec = f"manifest:{tmp_path / 'syn' / 'manifest.csv'}"

@@ -195,8 +195,8 @@ def test_selection_frequency_over_cv_folds():
 
 
 def test_real_mini_mias_features(mias_dir):
-    from radllm.data import load_dataset
-    from radllm.extraction import extract, feature_columns
+    from radllm.data import feature_columns, load_dataset
+    from radllm.extraction import extract
     feats, _ = extract(load_dataset(f"mini-mias:{mias_dir}"))
     X, y, g = feats[feature_columns(feats)], feats["label"].to_numpy(), feats["patient_id"].to_numpy()
     assert len(X) >= 80

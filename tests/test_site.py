@@ -79,7 +79,7 @@ def test_sidebar_is_the_reading_order():
     pages = sidebar_pages(quarto_yml()["website"]["sidebar"]["contents"])
     chapters = sorted(p.name for p in NBS.glob("[0-9][0-9]_*.ipynb"))
     assert [int(c[:2]) for c in chapters] == list(range(len(chapters))), f"chapters are not numbered 00.. without gaps: {chapters}"
-    assert chapters[0] == "00_config.ipynb" and chapters[-2:] == ["11_cli.ipynb", "12_study.ipynb"]
+    assert chapters[0] == "00_config.ipynb" and chapters[-2:] == ["12_study.ipynb", "13_testing.ipynb"]
     assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd", "study.qmd"]
 
 

@@ -1,6 +1,6 @@
 """Benchmark: extraction at scale, serial vs 2 local processes vs a 2-worker Dask LocalCluster on loopback.
 
-On the synthetic set of N lesions (default 2,000; `python tests/bench_scale.py N` for another size) each mode runs in
+On the synthetic set of N lesions (default 2,000; `python bench/bench_scale.py N` for another size) each mode runs in
 a fresh Python process with its own empty feature cache, while a sampling thread here sums the memory of that
 process and of every process below it (loky workers; the Dask scheduler, nannies and workers): RSS (what `top`
 shows; counts shared pages such as libraries once per process: an upper bound) and USS (pages private to each
@@ -90,7 +90,7 @@ def run_mode(mode: str, spec: str, n: int, tmp: Path, interval: float = 0.1) -> 
 
 def max_rel_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
     "Largest relative difference between two feature tables (inf when lesions or columns differ)."
-    from radllm.extraction import feature_columns
+    from radllm.data import feature_columns
     if set(a.index) != set(b.index) or feature_columns(a) != feature_columns(b): return float("inf")
     cols = feature_columns(a)
     x, y = a.loc[a.index, cols].to_numpy(float), b.loc[a.index, cols].to_numpy(float)

@@ -8,7 +8,9 @@ import os, platform, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 HEAVY = ("torch", "transformers", "sentence_transformers", "radiomics", "SimpleITK", "peft")
-MIAS = Path(os.environ.get("RADLLM_MIAS", Path(__file__).resolve().parents[2] / "shared" / "data" / "mini-mias"))
+from radllm.testing import mias_dir
+
+MIAS = mias_dir()
 
 
 def timed(argv: list[str], env) -> float:

@@ -10,7 +10,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from radllm.finetune import LoraClassifier
 
-MIAS = Path(os.environ.get("RADLLM_MIAS", Path(__file__).resolve().parents[2] / "shared" / "data" / "mini-mias"))
+from radllm.testing import mias_dir
+
+MIAS = mias_dir()
 
 
 ABBR = {"glcm": "GLCM", "glrlm": "GLRLM", "glszm": "GLSZM", "gldm": "GLDM", "ngtdm": "NGTDM",

@@ -15,8 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embed_server import SERVED_NAME, infinity_missing_reason, start_infinity, stop
+from radllm.testing import SERVED_NAME, infinity_missing_reason, start_infinity, stop_process
 from radllm.embedding import get_embedder, minilm_path
 
 FEATURES = ["GLCM cluster shade", "GLCM contrast", "first-order entropy", "first-order skewness", "shape elongation",
@@ -70,7 +69,7 @@ def main(n: int = 512, n_server: int = 256) -> int:
                 server = (t_srv, n_server, cosmin(v_srv, v_cold[8:8 + n_server]))
                 rows.append(("radllm openai: via loopback infinity server", t_srv, n_server))
             finally:
-                stop(proc)
+                stop_process(proc)
 
     print(f"embedding benchmark: {n} radiomics prompts (~110 tokens), all-MiniLM-L6-v2, "
           f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPU cores, "

@@ -17,9 +17,12 @@ import SimpleITK as sitk
 from radiomics import featureextractor
 
 from radllm.data import load_dataset
-from radllm.extraction import extract, feature_columns, load_params, prepare_roi
+from radllm.data import feature_columns
+from radllm.extraction import extract, load_params, prepare_roi
 
-MIAS = Path(os.environ.get("RADLLM_MIAS", Path(__file__).resolve().parents[2] / "shared" / "data" / "mini-mias"))
+from radllm.testing import mias_dir
+
+MIAS = mias_dir()
 
 
 def plain_loop(manifest: pd.DataFrame, params: dict) -> pd.DataFrame:
