@@ -11,14 +11,16 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 # %% auto #0
 __all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split', 'seeded',
-           'resolve_device', 'resolve_precision', 'LoraClassifier', 'bag_matrix', 'balanced_weights', 'load_encoder',
-           'encode', 'warm_head', 'train_bag_lora', 'LoraBagClassifier', 'plot_learning_curves']
+           'resolve_device', 'resolve_precision', 'LoraClassifier', 'class_weights', 'linear_schedule', 'monitor_score',
+           'bag_matrix', 'balanced_weights', 'load_encoder', 'encode', 'warm_head', 'train_bag_lora',
+           'LoraBagClassifier', 'plot_learning_curves']
 
 # %% ../nbs/08_finetune.ipynb #bf729fc2
 def _minilm_folder() -> Path:
@@ -124,17 +126,31 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision not in ("fp32", "bf16"): raise ValueError(f"precision={precision!r}: expected 'auto', 'fp32' or 'bf16'")
     return torch.bfloat16 if precision == "bf16" else torch.float32
 
-# %% ../nbs/08_finetune.ipynb #f760a713
+# %% ../nbs/08_finetune.ipynb #d63728c4
 CONFIG_FILE = "radllm_lora.json"
 
 class LoraClassifier(ClassifierMixin, BaseEstimator):
     "A language model with a classification head, adapted with LoRA on texts; an sklearn binary classifier."
-    def __init__(self, base: str = "local:minilm", r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.1,
-                 target_modules: Sequence[str] | None = None, learning_rate: float = 2e-3, epochs: int = 6,
-                 batch_size: int = 16, max_length: int = 256, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
-                 class_weight: str | None = "balanced", val_fraction: float = 0.2, patience: int = 2,
-                 monitor: str = "auc", seed: int = 0, device: str = "auto", precision: str = "auto",
-                 verbose: bool = False):
+    def __init__(self,
+                 base: str = "local:minilm",        # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
+                 r: int = 8,                        # LoRA rank
+                 lora_alpha: int = 16,              # LoRA scale: the adapters' update is multiplied by lora_alpha / r
+                 lora_dropout: float = 0.1,         # dropout on the adapters' input during training
+                 target_modules: Sequence[str] | None = None,  # layers that get adapters; None: the attention query and value projections (`default_target_modules`)
+                 learning_rate: float = 2e-3,       # AdamW's peak learning rate, for adapters and head
+                 epochs: int = 6,                   # most epochs; early stopping may end sooner
+                 batch_size: int = 16,              # texts per step, in training and prediction
+                 max_length: int = 256,             # tokens read per text; longer texts are cut, with a warning
+                 weight_decay: float = 0.01,        # AdamW's weight decay
+                 warmup_ratio: float = 0.1,         # share of the steps with a linear warm-up, then a linear decay to 0
+                 class_weight: str | None = "balanced",  # "balanced": each class weighs n / (2 n_c) in the loss; None: a plain loss
+                 val_fraction: float = 0.2,         # share of the training patients held out as the inner validation split
+                 patience: int = 2,                 # epochs without improvement before stopping
+                 monitor: str = "auc",              # the epoch kept: best validation "auc" (ties: lower loss) or lowest "loss"
+                 seed: int = 0,                     # seeds the inner split, the adapters' initialisation, dropout and batch order
+                 device: str = "auto",              # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
+                 precision: str = "auto",           # base weights: "auto" (bf16 on a GPU that supports it), "fp32" or "bf16"
+                 verbose: bool = False):            # a progress bar over the epochs
         self.base, self.r, self.lora_alpha, self.lora_dropout = base, r, lora_alpha, lora_dropout
         self.target_modules, self.learning_rate, self.epochs, self.batch_size = target_modules, learning_rate, epochs, batch_size
         self.max_length, self.weight_decay, self.warmup_ratio = max_length, weight_decay, warmup_ratio
@@ -146,178 +162,244 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.two_d_array, tags.input_tags.string = False, True
         return tags
 
-    def _check_params(self):
-        if self.monitor not in ("auc", "loss"): raise ValueError(f"monitor={self.monitor!r}: expected 'auc' or 'loss'")
-        if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
-        for name in ("r", "epochs", "batch_size", "max_length"):
-            if int(getattr(self, name)) < 1: raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
+# %% ../nbs/08_finetune.ipynb #7dec0ee5
+@patch
+def _check_params(self: LoraClassifier):
+    "Raise a ValueError naming the first setting out of range."
+    if self.monitor not in ("auc", "loss"): raise ValueError(f"monitor={self.monitor!r}: expected 'auc' or 'loss'")
+    if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
+    for name in ("r", "epochs", "batch_size", "max_length"):
+        if int(getattr(self, name)) < 1: raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
 
-    # --- model -------------------------------------------------------------------------------------------------
-    def _build(self, adapter: Path | None = None):
-        "Load the base model and add a fresh LoRA adapter (or the saved one in `adapter`)."
-        from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-        self.device_ = resolve_device(self.device)
-        self.dtype_ = resolve_precision(self.precision, self.device_)
-        self.tokenizer_, model = load_base(resolve_base(self.base), None if self.dtype_ == torch.float32 else self.dtype_)
-        with warnings.catch_warnings():   # peft calls a transformers method deprecated in transformers 5
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
-            if adapter is not None: model = PeftModel.from_pretrained(model, str(adapter))
-            else:
-                targets = list(self.target_modules) if self.target_modules else default_target_modules(model)
-                cfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=int(self.r), lora_alpha=self.lora_alpha,
-                                 lora_dropout=self.lora_dropout, target_modules=targets)
-                model = get_peft_model(model, cfg)
-        for p in model.parameters():   # adapters and head are trained and kept in fp32
-            if p.requires_grad: p.data = p.data.float()
-        self.model_ = model.to(self.device_)
+# %% ../nbs/08_finetune.ipynb #b866a58b
+@patch
+def _build(self: LoraClassifier, adapter: Path | None = None):
+    "Load the base model and add a fresh LoRA adapter (or the saved one in `adapter`)."
+    from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+    self.device_ = resolve_device(self.device)
+    self.dtype_ = resolve_precision(self.precision, self.device_)
+    self.tokenizer_, model = load_base(resolve_base(self.base), None if self.dtype_ == torch.float32 else self.dtype_)
+    with warnings.catch_warnings():   # peft calls a transformers method deprecated in transformers 5
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        if adapter is not None: model = PeftModel.from_pretrained(model, str(adapter))
+        else:
+            targets = list(self.target_modules) if self.target_modules else default_target_modules(model)
+            cfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=int(self.r), lora_alpha=self.lora_alpha,
+                             lora_dropout=self.lora_dropout, target_modules=targets)
+            model = get_peft_model(model, cfg)
+    for p in model.parameters():   # adapters and head are trained and kept in fp32
+        if p.requires_grad: p.data = p.data.float()
+    self.model_ = model.to(self.device_)
 
-    def _autocast(self):
-        return torch.autocast(self.device_.type, dtype=self.dtype_, enabled=self.dtype_ != torch.float32)
+# %% ../nbs/08_finetune.ipynb #3fd9eb0b
+@patch
+def _autocast(self: LoraClassifier):
+    return torch.autocast(self.device_.type, dtype=self.dtype_, enabled=self.dtype_ != torch.float32)
 
-    def _logits(self, texts: list[str]) -> torch.Tensor:
-        enc = self.tokenizer_(texts, truncation=True, max_length=int(self.max_length), padding=True, return_tensors="pt")
-        with self._autocast(): return self.model_(**enc.to(self.device_)).logits.float()
+@patch
+def _logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
+    "Logits `(n, 2)` of one batch of texts (gradients flow)."
+    enc = self.tokenizer_(texts, truncation=True, max_length=int(self.max_length), padding=True, return_tensors="pt")
+    with self._autocast(): return self.model_(**enc.to(self.device_)).logits.float()
 
-    def _warn_truncation(self, texts: list[str]):
-        lengths = [len(ids) for ids in self.tokenizer_(texts, truncation=False)["input_ids"]]
-        cut = sum(n > int(self.max_length) for n in lengths)
-        if cut: warnings.warn(f"LoraClassifier: {cut} of {len(texts)} texts are longer than max_length={self.max_length} "
-                              f"tokens (longest {max(lengths)}) and are cut; the features at their ends are not read")
+@patch
+def _predict_logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
+    "Logits `(n, 2)` of any number of texts, in batches of `batch_size`, in eval mode and without gradients, on the CPU."
+    self.model_.eval(); out = []
+    with torch.no_grad():
+        for i in range(0, len(texts), int(self.batch_size)): out.append(self._logits(texts[i:i + int(self.batch_size)]).cpu())
+    return torch.cat(out) if out else torch.zeros(0, 2)
 
-    # --- training ----------------------------------------------------------------------------------------------
-    def fit(self, X, y, groups=None):
-        "Fine-tune on texts `X` with binary labels `y`; `groups` (e.g. patient ids) keep the inner split grouped."
-        self._check_params()
-        texts, y = as_texts(X), np.asarray(y)
-        if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels")
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2: raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes {self.classes_.tolist()}")
-        yi = (y == self.classes_[1]).astype(np.int64)
-        tr, va = inner_split(yi, groups, self.val_fraction, self.seed)
-        self.train_index_, self.val_index_ = tr, va
-        with seeded(self.seed):
-            self._build()
-            self._warn_truncation(texts)
-            self._train(texts, yi, tr, va)
-        return self
+@patch
+def _warn_truncation(self: LoraClassifier, texts: list[str]):
+    "Warn when texts are longer than `max_length` tokens: their ends are not read."
+    lengths = [len(ids) for ids in self.tokenizer_(texts, truncation=False)["input_ids"]]
+    cut = sum(n > int(self.max_length) for n in lengths)
+    if cut: warnings.warn(f"LoraClassifier: {cut} of {len(texts)} texts are longer than max_length={self.max_length} "
+                          f"tokens (longest {max(lengths)}) and are cut; the features at their ends are not read")
 
-    def _train(self, texts, yi, tr, va):
-        model, bs = self.model_, int(self.batch_size)
-        params = [p for p in model.parameters() if p.requires_grad]
-        counts = np.bincount(yi[tr], minlength=2)
-        w = len(tr) / (2 * np.maximum(counts, 1)) if self.class_weight == "balanced" else np.ones(2)
-        weight = torch.tensor(w, dtype=torch.float32, device=self.device_)
-        opt = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=self.weight_decay)
-        total = int(self.epochs) * math.ceil(len(tr) / bs); warm = int(self.warmup_ratio * total)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / (warm + 1) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-        order_gen = torch.Generator().manual_seed(int(self.seed))
-        y_t = torch.tensor(yi)
-        self.history_, best, best_state, wait = [], None, None, 0
-        epochs = range(1, int(self.epochs) + 1)
-        if self.verbose:
-            from tqdm.auto import tqdm
-            epochs = tqdm(epochs, desc="LoRA epochs")
-        for epoch in epochs:
-            model.train(); losses = []
-            for b in torch.randperm(len(tr), generator=order_gen).split(bs):
-                idx = tr[b.numpy()]
-                loss = F.cross_entropy(self._logits([texts[i] for i in idx]), y_t[idx].to(self.device_), weight=weight)
-                loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-                losses.append(loss.item() * len(idx))
-            row = {"epoch": epoch, "train_loss": sum(losses) / len(tr)}
-            if len(va):
-                logits = self._predict_logits([texts[i] for i in va])
-                row["val_loss"] = F.cross_entropy(logits, y_t[va], weight=weight.cpu()).item()
-                yv = yi[va]
-                row["val_auc"] = roc_auc_score(yv, (logits[:, 1] - logits[:, 0]).numpy()) if len(set(yv)) == 2 else float("nan")
-                score = ((row["val_auc"], -row["val_loss"]) if self.monitor == "auc" and not math.isnan(row["val_auc"])
-                         else (-row["val_loss"],))
-                if best is None or score > best:
-                    best, wait, self.best_epoch_ = score, 0, epoch
-                    best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-                    best_val = torch.softmax(logits.float(), dim=1)[:, 1].numpy()
-                else: wait += 1
-            self.history_.append(row)
-            if len(va) and wait >= int(self.patience): break
-        self.validation_predictions_ = None
-        if best_state is not None:
-            with torch.no_grad():
-                for n, p in model.named_parameters():
-                    if n in best_state: p.copy_(best_state[n])
-            self.validation_predictions_ = (yi[va].copy(), best_val)   # labels and P(malignant) of the inner validation split
-        else: self.best_epoch_ = len(self.history_)
-        model.eval()
+# %% ../nbs/08_finetune.ipynb #fb4fdd41
+def class_weights(y: np.ndarray, class_weight: str | None = "balanced") -> np.ndarray:
+    "Loss weight of each class of binary labels `y` (0/1): n / (2 n_c) when `balanced`, ones when None."
+    counts = np.bincount(y, minlength=2)
+    return len(y) / (2 * np.maximum(counts, 1)) if class_weight == "balanced" else np.ones(2)
 
-    # --- prediction --------------------------------------------------------------------------------------------
-    def _predict_logits(self, texts: list[str]) -> torch.Tensor:
-        self.model_.eval(); out = []
-        with torch.no_grad():
-            for i in range(0, len(texts), int(self.batch_size)): out.append(self._logits(texts[i:i + int(self.batch_size)]).cpu())
-        return torch.cat(out) if out else torch.zeros(0, 2)
+# %% ../nbs/08_finetune.ipynb #6b7d2d98
+def linear_schedule(total: int, warmup_ratio: float):
+    "Learning-rate multiplier of step `s` (for `LambdaLR`): linear warm-up over `warmup_ratio` of `total` steps, then linear decay to 0."
+    warm = int(warmup_ratio * total)
+    return lambda s: (s + 1) / (warm + 1) if s < warm else max(0.0, (total - s) / max(1, total - warm))
 
-    def _fitted(self):
-        if not hasattr(self, "model_"): raise AttributeError("this LoraClassifier is not fitted yet: call fit(texts, y) or LoraClassifier.load(path)")
+# %% ../nbs/08_finetune.ipynb #f757a709
+@patch
+def _epoch(self: LoraClassifier, texts, y_t, tr, weight, opt, sched, order_gen) -> float:
+    "One pass over the rows `tr` in batches of `batch_size`; the mean class-weighted training loss."
+    params = [p for p in self.model_.parameters() if p.requires_grad]
+    self.model_.train(); losses = []
+    for b in torch.randperm(len(tr), generator=order_gen).split(int(self.batch_size)):
+        idx = tr[b.numpy()]
+        loss = F.cross_entropy(self._logits([texts[i] for i in idx]), y_t[idx].to(self.device_), weight=weight)
+        loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+        losses.append(loss.item() * len(idx))
+    return sum(losses) / len(tr)
 
-    def predict_proba(self, X) -> np.ndarray:
-        "Probabilities `(n, 2)`, columns in the order of `classes_`."
-        self._fitted()
-        return torch.softmax(self._predict_logits(as_texts(X)), dim=1).double().numpy()
+# %% ../nbs/08_finetune.ipynb #2b6d5959
+@patch
+def _validate(self: LoraClassifier, texts, yi, va, weight) -> tuple[dict, np.ndarray]:
+    "`{val_loss, val_auc}` of the rows `va` and their P(classes_[1])."
+    logits = self._predict_logits([texts[i] for i in va])
+    yv = yi[va]
+    row = {"val_loss": F.cross_entropy(logits, torch.tensor(yv), weight=weight.cpu()).item(),
+           "val_auc": roc_auc_score(yv, (logits[:, 1] - logits[:, 0]).numpy()) if len(set(yv)) == 2 else float("nan")}
+    return row, torch.softmax(logits.float(), dim=1)[:, 1].numpy()
 
-    def decision_function(self, X) -> np.ndarray:
-        "Logit of `classes_[1]` minus logit of `classes_[0]`."
-        self._fitted()
-        logits = self._predict_logits(as_texts(X))
-        return (logits[:, 1] - logits[:, 0]).double().numpy()
+# %% ../nbs/08_finetune.ipynb #e9e82de9
+def monitor_score(row: dict, monitor: str = "auc") -> tuple:
+    "The key an epoch's validation `row` is ranked by, higher is better: (AUC, -loss), or (-loss,) for `loss` or a NaN AUC."
+    return ((row["val_auc"], -row["val_loss"]) if monitor == "auc" and not math.isnan(row["val_auc"])
+            else (-row["val_loss"],))
 
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
+@patch
+def _snapshot(self: LoraClassifier) -> dict:
+    "A copy of the trained weights (adapters and head)."
+    return {n: p.detach().clone() for n, p in self.model_.named_parameters() if p.requires_grad}
 
-    # --- persistence -------------------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        "Write the adapter and head (peft format) and radllm's settings to the folder `path`."
-        self._fitted()
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
-        self.model_.save_pretrained(str(path))
-        meta = {"params": self.get_params(), "classes": self.classes_.tolist(), "best_epoch": self.best_epoch_,
-                "history": self.history_}
-        (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=str))
-        return path
+@patch
+def _restore(self: LoraClassifier, state: dict):
+    "Put the weights copied by `_snapshot` back."
+    with torch.no_grad():
+        for n, p in self.model_.named_parameters():
+            if n in state: p.copy_(state[n])
 
-    @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> "LoraClassifier":
-        "A fitted classifier from a folder written by `save` (the base model is loaded from its spec)."
-        path = Path(path)
-        if not (path / CONFIG_FILE).is_file(): raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a folder written by LoraClassifier.save")
-        meta = json.loads((path / CONFIG_FILE).read_text())
-        params = meta["params"] | ({"device": device} if device is not None else {})
-        est = cls(**params)
-        with seeded(est.seed): est._build(adapter=path)
-        est.model_.eval()
-        est.classes_, est.best_epoch_, est.history_ = np.array(meta["classes"]), meta["best_epoch"], meta["history"]
-        return est
+# %% ../nbs/08_finetune.ipynb #1dd86832
+@patch
+def _train(self: LoraClassifier, texts, yi, tr, va):
+    "Train on rows `tr`; score rows `va` after each epoch, stop early and keep the best epoch's weights."
+    # 1. loss weights, AdamW, the warm-up and decay schedule, a seeded batch order
+    weight = torch.tensor(class_weights(yi[tr], self.class_weight), dtype=torch.float32, device=self.device_)
+    opt = torch.optim.AdamW([p for p in self.model_.parameters() if p.requires_grad], lr=self.learning_rate,
+                            weight_decay=self.weight_decay)
+    total = int(self.epochs) * math.ceil(len(tr) / int(self.batch_size))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(total, self.warmup_ratio))
+    order_gen, y_t = torch.Generator().manual_seed(int(self.seed)), torch.tensor(yi)
+    self.history_, best, best_state, wait = [], None, None, 0
+    epochs = range(1, int(self.epochs) + 1)
+    if self.verbose:
+        from tqdm.auto import tqdm
+        epochs = tqdm(epochs, desc="LoRA epochs")
+    for epoch in epochs:
+        # 2. one epoch of training
+        row = {"epoch": epoch, "train_loss": self._epoch(texts, y_t, tr, weight, opt, sched, order_gen)}
+        # 3. validation: keep the best epoch's weights, count the epochs without improvement
+        if len(va):
+            val, p = self._validate(texts, yi, va, weight); row.update(val)
+            score = monitor_score(row, self.monitor)
+            if best is None or score > best: best, wait, self.best_epoch_, best_state, best_val = score, 0, epoch, self._snapshot(), p
+            else: wait += 1
+        self.history_.append(row)
+        # 4. early stopping after `patience` epochs without improvement
+        if len(va) and wait >= int(self.patience): break
+    # 5. the best epoch's weights back, and its validation predictions
+    self.validation_predictions_ = None
+    if best_state is not None:
+        self._restore(best_state)
+        self.validation_predictions_ = (yi[va].copy(), best_val)   # labels and P(malignant) of the inner validation split
+    else: self.best_epoch_ = len(self.history_)
+    self.model_.eval()
 
-    def __getstate__(self):
-        "Pickle without the torch model: a fitted classifier travels as its saved folder's bytes."
-        state = {k: v for k, v in self.__dict__.items() if k not in ("model_", "tokenizer_")}
-        if hasattr(self, "model_"):
-            import io, tarfile, tempfile
-            with tempfile.TemporaryDirectory() as d:
-                self.save(d); buf = io.BytesIO()
-                with tarfile.open(fileobj=buf, mode="w") as tar: tar.add(d, arcname=".")
-            state["_saved"] = buf.getvalue()
-        return state
+# %% ../nbs/08_finetune.ipynb #26dd5aab
+@patch
+def fit(self: LoraClassifier, X, y, groups=None):
+    "Fine-tune on texts `X` with binary labels `y`; `groups` (e.g. patient ids) keep the inner split grouped."
+    # 1. the settings and the labels
+    self._check_params()
+    texts, y = as_texts(X), np.asarray(y)
+    if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels")
+    self.classes_ = np.unique(y)
+    if len(self.classes_) != 2: raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes {self.classes_.tolist()}")
+    yi = (y == self.classes_[1]).astype(np.int64)
+    # 2. the grouped inner split
+    tr, va = inner_split(yi, groups, self.val_fraction, self.seed)
+    self.train_index_, self.val_index_ = tr, va
+    # 3. the model, and its training, under one seed
+    with seeded(self.seed):
+        self._build()
+        self._warn_truncation(texts)
+        self._train(texts, yi, tr, va)
+    return self
 
-    def __setstate__(self, state):
-        saved = state.pop("_saved", None)
-        self.__dict__.update(state)
-        if saved is not None:
-            import io, tarfile, tempfile
-            with tempfile.TemporaryDirectory() as d:
-                with tarfile.open(fileobj=io.BytesIO(saved)) as tar: tar.extractall(d, filter="data")
-                loaded = type(self).load(d, device=self.device)
-            self.model_, self.tokenizer_ = loaded.model_, loaded.tokenizer_
+# %% ../nbs/08_finetune.ipynb #b8955b39
+@patch
+def _fitted(self: LoraClassifier):
+    if not hasattr(self, "model_"): raise AttributeError("this LoraClassifier is not fitted yet: call fit(texts, y) or LoraClassifier.load(path)")
+
+@patch
+def predict_proba(self: LoraClassifier, X) -> np.ndarray:
+    "Probabilities `(n, 2)`, columns in the order of `classes_`."
+    self._fitted()
+    return torch.softmax(self._predict_logits(as_texts(X)), dim=1).double().numpy()
+
+@patch
+def decision_function(self: LoraClassifier, X) -> np.ndarray:
+    "Logit of `classes_[1]` minus logit of `classes_[0]`."
+    self._fitted()
+    logits = self._predict_logits(as_texts(X))
+    return (logits[:, 1] - logits[:, 0]).double().numpy()
+
+@patch
+def predict(self: LoraClassifier, X) -> np.ndarray:
+    "The class of `classes_` with a probability above 0.5."
+    return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
+
+# %% ../nbs/08_finetune.ipynb #c0b221d6
+@patch
+def save(self: LoraClassifier, path: str | Path) -> Path:
+    "Write the adapter and head (peft format) and radllm's settings to the folder `path`."
+    self._fitted()
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    self.model_.save_pretrained(str(path))
+    meta = {"params": self.get_params(), "classes": self.classes_.tolist(), "best_epoch": self.best_epoch_,
+            "history": self.history_}
+    (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=str))
+    return path
+
+@patch(cls_method=True)
+def load(cls: LoraClassifier, path: str | Path, device: str | None = None) -> "LoraClassifier":
+    "A fitted classifier from a folder written by `save` (the base model is loaded from its spec)."
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file(): raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a folder written by LoraClassifier.save")
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    params = meta["params"] | ({"device": device} if device is not None else {})
+    est = cls(**params)
+    with seeded(est.seed): est._build(adapter=path)
+    est.model_.eval()
+    est.classes_, est.best_epoch_, est.history_ = np.array(meta["classes"]), meta["best_epoch"], meta["history"]
+    return est
+
+# %% ../nbs/08_finetune.ipynb #4355bd92
+@patch
+def __getstate__(self: LoraClassifier):
+    "Pickle without the torch model: a fitted classifier travels as its saved folder's bytes."
+    state = {k: v for k, v in self.__dict__.items() if k not in ("model_", "tokenizer_")}
+    if hasattr(self, "model_"):
+        import io, tarfile, tempfile
+        with tempfile.TemporaryDirectory() as d:
+            self.save(d); buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar: tar.add(d, arcname=".")
+        state["_saved"] = buf.getvalue()
+    return state
+
+@patch
+def __setstate__(self: LoraClassifier, state):
+    saved = state.pop("_saved", None)
+    self.__dict__.update(state)
+    if saved is not None:
+        import io, tarfile, tempfile
+        with tempfile.TemporaryDirectory() as d:
+            with tarfile.open(fileobj=io.BytesIO(saved)) as tar: tar.extractall(d, filter="data")
+            loaded = type(self).load(d, device=self.device)
+        self.model_, self.tokenizer_ = loaded.model_, loaded.tokenizer_
 
 # %% ../nbs/08_finetune.ipynb #6f2b65a8
 from .fusion import make_classifier
