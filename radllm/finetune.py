@@ -499,53 +499,78 @@ def _weighted_loss(s, y, sw) -> float:
     p = 1 / (1 + np.exp(-np.clip(s, -30, 30)))
     return float(np.mean(-(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)) * sw))
 
-# %% ../nbs/08_finetune.ipynb #ee8a6a4c
+# %% ../nbs/08_finetune.ipynb #ccb64a2e
 class LoraBagClassifier(ClassifierMixin, BaseEstimator):
     "LoRA fine-tuning on bags of per-feature sentences: warm head, lr and steps from the inner split, refit; an sklearn classifier."
-    def __init__(self, base: str = "local:minilm", r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
-                 target_modules: Sequence[str] | None = None, learning_rates: Sequence[float] = (1e-4, 3e-4),
-                 max_steps: int = 40, eval_every: int = 5, patience: int = 3, head_lr: float = 1e-3,
-                 weight_decay: float = 0.01, class_weight: str | None = "balanced", val_fraction: float = 0.25,
-                 max_length: int = 64, seed: int = 0, device: str = "auto"):
+    def __init__(self,
+                 base: str = "local:minilm",        # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
+                 r: int = 8,                        # LoRA rank
+                 lora_alpha: int = 16,              # LoRA scale: the adapters' update is multiplied by lora_alpha / r
+                 lora_dropout: float = 0.0,         # dropout on the adapters' input (0: the full-batch steps are deterministic)
+                 target_modules: Sequence[str] | None = None,  # layers that get adapters; None: the attention query and value projections
+                 learning_rates: Sequence[float] = (1e-4, 3e-4),  # the adapters' learning rates tried on the inner split
+                 max_steps: int = 40,               # most full-batch steps per learning rate (0: the warm head alone)
+                 eval_every: int = 5,               # steps between two scorings of the inner validation split
+                 patience: int = 3,                 # scorings without improvement before stopping
+                 head_lr: float = 1e-3,             # AdamW's learning rate of the head
+                 weight_decay: float = 0.01,        # AdamW's weight decay of the adapters (the head keeps its own L2 penalty)
+                 class_weight: str | None = "balanced",  # "balanced": each class weighs n / (2 n_c) in the loss; None: a plain loss
+                 val_fraction: float = 0.25,        # share of the training patients held out as the inner validation split
+                 max_length: int = 64,              # tokens read per sentence
+                 seed: int = 0,                     # seeds the inner split, the adapters' initialisation and the head's CV
+                 device: str = "auto"):             # "auto" (the GPU when there is one), "cpu", "cuda", ...
         self.base, self.r, self.lora_alpha, self.lora_dropout, self.target_modules = base, r, lora_alpha, lora_dropout, target_modules
         self.learning_rates, self.max_steps, self.eval_every, self.patience = learning_rates, max_steps, eval_every, patience
         self.head_lr, self.weight_decay, self.class_weight, self.val_fraction = head_lr, weight_decay, class_weight, val_fraction
         self.max_length, self.seed, self.device = max_length, seed, device
 
-    def fit(self, X, y, groups=None):
-        "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` keep the inner split grouped."
-        if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
-        bags, y = list(X), np.asarray(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2: raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")
-        yi = (y == self.classes_[1]).astype(np.int64)
-        g = None if groups is None else np.asarray(groups)
-        texts = bag_texts(bags); P = bag_matrix(bags, texts)
-        tr, va = inner_split(yi, g, self.val_fraction, self.seed)
-        with seeded(self.seed):
-            runs = [train_bag_lora(self, texts, P, yi, tr, va, lr, self.max_steps, g) for lr in self.learning_rates]
-            self.history_ = [row for _, curve in runs for row in curve]
-            k = max(range(len(runs)), key=lambda k: (round(max(r["val_auc"] for r in runs[k][1]), 9), -runs[k][0]["step"], -k))
-            chosen = runs[k][0]
-            self.learning_rate_, self.steps_ = float(self.learning_rates[k]), int(chosen["step"])
-            self.validation_predictions_ = (yi[va].copy(), 1 / (1 + np.exp(-chosen["val_scores"]))) if "val_scores" in chosen else None
-            self.state_, _ = train_bag_lora(self, texts, P, yi, np.arange(len(yi)), np.arange(0), self.learning_rate_, self.steps_, g)
-        return self
+# %% ../nbs/08_finetune.ipynb #ff1ed610
+@patch
+def fit(self: LoraBagClassifier, X, y, groups=None):
+    "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` keep the inner split grouped."
+    # 1. the labels, the distinct sentences and the pooling weights of the bags
+    if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
+    bags, y = list(X), np.asarray(y)
+    self.classes_ = np.unique(y)
+    if len(self.classes_) != 2: raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")
+    yi = (y == self.classes_[1]).astype(np.int64)
+    g = None if groups is None else np.asarray(groups)
+    texts = bag_texts(bags); P = bag_matrix(bags, texts)
+    # 2. the grouped inner split
+    tr, va = inner_split(yi, g, self.val_fraction, self.seed)
+    with seeded(self.seed):
+        # 3. one warm-started run per learning rate; the best validation AUC wins, ties to fewer steps
+        runs = [train_bag_lora(self, texts, P, yi, tr, va, lr, self.max_steps, g) for lr in self.learning_rates]
+        self.history_ = [row for _, curve in runs for row in curve]
+        k = max(range(len(runs)), key=lambda k: (round(max(r["val_auc"] for r in runs[k][1]), 9), -runs[k][0]["step"], -k))
+        chosen = runs[k][0]
+        self.learning_rate_, self.steps_ = float(self.learning_rates[k]), int(chosen["step"])
+        self.validation_predictions_ = (yi[va].copy(), 1 / (1 + np.exp(-chosen["val_scores"]))) if "val_scores" in chosen else None
+        # 4. the refit on the whole training fold
+        self.state_, _ = train_bag_lora(self, texts, P, yi, np.arange(len(yi)), np.arange(0), self.learning_rate_, self.steps_, g)
+    return self
 
-    def decision_function(self, X) -> np.ndarray:
-        "The head's logit of `classes_[1]` for bags `X`."
-        check_is_fitted(self, "state_")
-        bags = list(X); texts = bag_texts(bags); st = self.state_
-        with torch.no_grad():
-            E = encode(st["tok"], st["model"].eval(), texts, self.max_length) if texts else None
-            P = torch.tensor(bag_matrix(bags, texts), device=st["mu"].device)
-            return (((P @ E - st["mu"]) / st["sd"]) @ st["w"] + st["b"]).double().cpu().numpy()
+# %% ../nbs/08_finetune.ipynb #b8d516c8
+@patch
+def decision_function(self: LoraBagClassifier, X) -> np.ndarray:
+    "The head's logit of `classes_[1]` for bags `X`."
+    check_is_fitted(self, "state_")
+    bags = list(X); texts = bag_texts(bags); st = self.state_
+    with torch.no_grad():
+        E = encode(st["tok"], st["model"].eval(), texts, self.max_length) if texts else None
+        P = torch.tensor(bag_matrix(bags, texts), device=st["mu"].device)
+        return (((P @ E - st["mu"]) / st["sd"]) @ st["w"] + st["b"]).double().cpu().numpy()
 
-    def predict_proba(self, X) -> np.ndarray:
-        p = 1 / (1 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1 - p, p])
+@patch
+def predict_proba(self: LoraBagClassifier, X) -> np.ndarray:
+    "Probabilities `(n, 2)`, columns in the order of `classes_`."
+    p = 1 / (1 + np.exp(-self.decision_function(X)))
+    return np.column_stack([1 - p, p])
 
-    def predict(self, X): return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
+@patch
+def predict(self: LoraBagClassifier, X):
+    "The class of `classes_` with a probability above 0.5."
+    return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
 
 # %% ../nbs/08_finetune.ipynb #f51ff734
 def plot_learning_curves(history, ax=None, title: str = "LoRA learning curves"):
