@@ -77,9 +77,14 @@ def test_quarto_yml_lists_every_page_and_nothing_missing():
 
 def test_sidebar_is_the_reading_order():
     pages = sidebar_pages(quarto_yml()["website"]["sidebar"]["contents"])
-    chapters = sorted(p.name for p in NBS.glob("[0-9][0-9]_*.ipynb"))
-    assert [int(c[:2]) for c in chapters] == list(range(len(chapters))), f"chapters are not numbered 00.. without gaps: {chapters}"
+    chapters = [p for p in pages if p[:2].isdigit()]                # a lettered part (09a, 09b) is read next to its chapter
+    assert sorted(chapters) == sorted(p.name for p in NBS.glob("[0-9][0-9]*_*.ipynb")), "the sidebar and the chapters in nbs/ differ"
+    numbers = [int(c[:2]) for c in chapters]
+    assert numbers == sorted(numbers), f"chapters are not in the order of their numbers: {chapters}"
+    assert sorted(set(numbers)) == list(range(len(set(numbers)))), f"chapters are not numbered 00.. without gaps: {chapters}"
     assert chapters[0] == "00_config.ipynb" and chapters[-2:] == ["11_cli.ipynb", "12_study.ipynb"]
+    i = chapters.index("09_evaluation.ipynb")                        # the statistics before the protocol that uses them, its figures after
+    assert chapters[i - 1:i + 2] == ["09a_statistics.ipynb", "09_evaluation.ipynb", "09b_figures.ipynb"]
     assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd", "study.qmd"]
 
 
