@@ -77,10 +77,15 @@ def test_quarto_yml_lists_every_page_and_nothing_missing():
 
 def test_sidebar_is_the_reading_order():
     pages = sidebar_pages(quarto_yml()["website"]["sidebar"]["contents"])
-    chapters = sorted(p.name for p in NBS.glob("[0-9][0-9]_*.ipynb"))
-    assert [int(c[:2]) for c in chapters] == list(range(len(chapters))), f"chapters are not numbered 00.. without gaps: {chapters}"
+    chapters = [p for p in pages if p[:2].isdigit()]                # a lettered part (09a, 09b) is read next to its chapter
+    assert sorted(chapters) == sorted(p.name for p in NBS.glob("[0-9][0-9]*_*.ipynb")), "the sidebar and the chapters in nbs/ differ"
+    numbers = [int(c[:2]) for c in chapters]
+    assert numbers == sorted(numbers), f"chapters are not in the order of their numbers: {chapters}"
+    assert sorted(set(numbers)) == list(range(len(set(numbers)))), f"chapters are not numbered 00.. without gaps: {chapters}"
     assert chapters[0] == "00_config.ipynb" and chapters[-2:] == ["12_study.ipynb", "13_testing.ipynb"]
-    assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd", "study.qmd"]
+    i = chapters.index("09_evaluation.ipynb")                        # the statistics before the protocol that uses them, its figures after
+    assert chapters[i - 1:i + 2] == ["09a_statistics.ipynb", "09_evaluation.ipynb", "09b_figures.ipynb"]
+    assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd", "study_results.qmd"]
 
 
 def test_nbdev_uses_the_root_quarto_yml(tmp_path):
@@ -337,7 +342,7 @@ def test_study_page_numbers_come_from_the_committed_study(site):
     "Every AUC of nbs/results/study/summary.csv is on the study page, and its headline table is the README's."
     from radllm.study import ci_cell, load_results, readme_table
     summary, tests = load_results(NBS / "results" / "study")
-    fm, body = md_page(site["proc"] / "study.qmd")
+    fm, body = md_page(site["proc"] / "study_results.qmd")
     assert fm["title"].startswith("Study")
     missing = [(r.dataset, r.design) for r in summary.itertuples() if ci_cell(r.auc, r.auc_lo, r.auc_hi) not in body]
     assert not missing, f"AUCs of the committed study missing from the page: {missing}"

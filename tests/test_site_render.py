@@ -24,7 +24,7 @@ WIDTH, HEIGHT = 1280, 900
 # Debian's Chromium as root in a closed network: no sandbox, no GPU, no background connections (refused here, many at a time)
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
-SEARCHES = {"Mann-Whitney": "selection.html", "DeLong": "evaluation.html"}   # a word -> a chapter that holds it
+SEARCHES = {"Mann-Whitney": "selection.html", "DeLong": "statistics.html"}   # a word -> a chapter that holds it
 
 
 def unavailable(why: str):

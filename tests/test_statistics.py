@@ -1,4 +1,4 @@
-"Statistical core of radllm.evaluation: DeLong against a direct computation, thresholds, metrics, cluster bootstrap, McNemar."
+"radllm.statistics (and the fold and threshold protocol of radllm.evaluation): DeLong against a direct computation, thresholds, metrics, cluster bootstrap, McNemar."
 import json
 import math
 
@@ -7,9 +7,9 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from radllm.evaluation import (METRICS, auc_score, binary_metrics, choose_threshold, cluster_bootstrap,
-                               cluster_bootstrap_ci, cluster_bootstrap_indices, delong_ci, delong_cov, delong_test,
-                               grouped_folds, mcnemar_test, metrics_with_ci, oof_predict_proba)
+from radllm.evaluation import grouped_folds, oof_predict_proba
+from radllm.statistics import (METRICS, auc_score, binary_metrics, choose_threshold, cluster_bootstrap, cluster_bootstrap_ci,
+                               cluster_bootstrap_indices, delong_ci, delong_cov, delong_test, mcnemar_test, metrics_with_ci)
 
 
 # ---------------------------------------------------------------- DeLong, slow and direct

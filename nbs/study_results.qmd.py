@@ -3,9 +3,9 @@ title: "Study: can the language model add anything?"
 description: "Which prompt style and which arm to choose, whether feature names matter, whether any language-model arm beats radiomics: 5 x 5 patient-grouped CV on the synthetic set and mini-MIAS, generated from the committed study numbers."
 ---"""
 # An nbdev "qpy" page: `nbdev_docs` executes this script while it processes nbs/ and what it prints becomes
-# _proc/study.qmd. Every number comes from nbs/results/study/{summary,tests}.csv, written by `make study` (chapter 12,
+# _proc/study_results.qmd. Every number comes from nbs/results/study/{summary,tests}.csv, written by `make study` (chapter 12,
 # nbs/experiments/study.ipynb); nothing on this page is typed by hand. tests/test_site.py checks the numbers against the
-# CSVs. Run it alone to preview the page: `python nbs/study.qmd.py`.
+# CSVs. Run it alone to preview the page: `python nbs/study_results.qmd.py`.
 from nbdev.config import get_config
 
 import pandas as pd
