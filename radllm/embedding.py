@@ -17,8 +17,9 @@ from .config import ContentCache, content_key
 # %% auto #0
 __all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_model_spec', 'minilm_path',
            'model_folder', 'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage', 'Embedder',
-           'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'OpenAIEmbedder',
-           'get_embedder', 'embedder_backend', 'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder']
+           'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'openai_client',
+           'mask_secret', 'OpenAIEmbedder', 'get_embedder', 'embedder_backend', 'TextEmbedder', 'bag_texts',
+           'pool_bags', 'BagEmbedder']
 
 # %% ../nbs/06_embedding.ipynb #5bb52b0c
 KINDS = ("local", "hf", "openai")
@@ -287,7 +288,16 @@ def openai_endpoint() -> str:
     netloc = (f"[{host}]" if ":" in host else host) + (f":{u.port}" if u.port else "")
     return urlunsplit((u.scheme, netloc, u.path.rstrip("/"), "", ""))
 
-def _mask_secret(text: str) -> str:
+def openai_client(timeout: float, max_retries: int, who: str):
+    "The one `openai` SDK client set-up: `$OPENAI_BASE_URL` (or OpenAI's) with `$OPENAI_API_KEY`; a local server takes any key."
+    import openai
+    key = os.environ.get("OPENAI_API_KEY")
+    if not key and openai_endpoint() == OPENAI_DEFAULT_BASE_URL:
+        raise RuntimeError(f"{who}: set OPENAI_API_KEY in the environment to use {OPENAI_DEFAULT_BASE_URL}")
+    return openai.OpenAI(api_key=key or "no-key", timeout=timeout, max_retries=max_retries)
+
+def mask_secret(text: str) -> str:
+    "`text` with the API key of the environment replaced by ***, for error messages."
     key = os.environ.get("OPENAI_API_KEY", "")
     return text.replace(key, "***") if len(key) >= 4 else text
 
@@ -310,17 +320,12 @@ class OpenAIEmbedder(Embedder):
     def client(self):
         "The SDK client (made on first use in this process; it reads the key from the environment itself)."
         if self._client is None:
-            import openai
-            kw = {}
-            if not os.environ.get("OPENAI_API_KEY"):
-                if self.endpoint == OPENAI_DEFAULT_BASE_URL:
-                    raise EmbeddingError(f"{self.spec}: set OPENAI_API_KEY in the environment to use {self.endpoint}")
-                kw["api_key"] = "no-key"                      # local servers take any key
-            self._client = openai.OpenAI(timeout=self.timeout, max_retries=0, **kw)
+            try: self._client = openai_client(self.timeout, 0, self.spec)      # retries are this class's own (below)
+            except RuntimeError as e: raise EmbeddingError(str(e)) from None
         return self._client
 
     def _fail(self, what: str) -> EmbeddingError:
-        return EmbeddingError(_mask_secret(f"embedding endpoint {self.endpoint} (model {self.model!r}): {what}"))
+        return EmbeddingError(mask_secret(f"embedding endpoint {self.endpoint} (model {self.model!r}): {what}"))
 
     def _describe(self, e: Exception) -> str:
         import openai

@@ -158,6 +158,10 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.two_d_array, tags.input_tags.string = False, True
         return tags
 
+    def fit(self, X, y, groups=None):
+        "Fit on texts `X` with binary labels `y`; `groups` (patient ids) keep the inner validation split grouped."
+        return self._fit(X, y, groups)      # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
+
 # %% ../nbs/08_finetune.ipynb #7dec0ee5
 @patch
 def _check_params(self: LoraClassifier):
@@ -306,7 +310,7 @@ def _train(self: LoraClassifier, texts, yi, tr, va):
 
 # %% ../nbs/08_finetune.ipynb #26dd5aab
 @patch
-def fit(self: LoraClassifier, X, y, groups=None):
+def _fit(self: LoraClassifier, X, y, groups=None):
     "Fine-tune on texts `X` with binary labels `y`; `groups` (e.g. patient ids) keep the inner split grouped."
     # 1. the settings and the labels
     self._check_params()
@@ -520,9 +524,13 @@ class LoraBagClassifier(ClassifierMixin, BaseEstimator):
         self.head_lr, self.weight_decay, self.class_weight, self.val_fraction = head_lr, weight_decay, class_weight, val_fraction
         self.max_length, self.seed, self.device = max_length, seed, device
 
+    def fit(self, X, y, groups=None):
+        "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` (patient ids) keep the inner validation split grouped."
+        return self._fit(X, y, groups)      # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
+
 # %% ../nbs/08_finetune.ipynb #ff1ed610
 @patch
-def fit(self: LoraBagClassifier, X, y, groups=None):
+def _fit(self: LoraBagClassifier, X, y, groups=None):
     "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` keep the inner split grouped."
     # 1. the labels, the distinct sentences and the pooling weights of the bags
     if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .config import ContentCache, content_key
 from .data import FINDINGS, feature_columns
-from .embedding import model_folder
+from .embedding import mask_secret, model_folder, openai_client
 
 # %% auto #0
 __all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
@@ -502,27 +502,21 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         found = cache.get_many(set(keys))
         todo = [i for i, k in enumerate(keys) if k not in found]
         if todo:
-            client = _chat_client(self.timeout, self.max_retries)
+            client = openai_client(self.timeout, self.max_retries, f"describer {self.model}")
             for i in tqdm(todo, desc=f"chat {name}", leave=False, disable=len(todo) < 5):
                 if keys[i] in found: continue                     # the same messages twice in one batch
                 text = _ask(client, name, msgs[i], settings)
                 cache.put(keys[i], text.encode("utf-8")); found[keys[i]] = text.encode("utf-8")
         return [found[k].decode("utf-8") for k in keys]
 
-def _chat_client(timeout: float, max_retries: int):
-    import os, openai
-    key = os.environ.get("OPENAI_API_KEY") or ("no-key" if os.environ.get("OPENAI_BASE_URL") else None)
-    return openai.OpenAI(api_key=key, timeout=timeout, max_retries=max_retries)
-
 def _ask(client, name: str, messages: list[dict], settings: dict) -> str:
     "One chat completion; failures (after the SDK's retries) name the endpoint, the model and the error."
-    import os, openai
+    import openai
     try:
         r = client.chat.completions.create(model=name, messages=messages, **settings)
         text = r.choices[0].message.content if r.choices else None
     except openai.OpenAIError as e:
-        msg, key = f"{type(e).__name__}: {e}", os.environ.get("OPENAI_API_KEY")
-        if key: msg = msg.replace(key, "***")
+        msg = mask_secret(f"{type(e).__name__}: {e}")
         raise RuntimeError(f"chat endpoint {client.base_url} (model {name!r}) failed after "
                            f"{client.max_retries} retries: {msg}") from None
     if not text or not text.strip():
