@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install infinity demo test bench clean docs results readme quarto site-tools lab study
+.PHONY: install infinity demo test lint bench clean docs results readme quarto site-tools lab study
 
 install: $(STAMP)
 
@@ -49,10 +49,21 @@ demo: install
 
 # tests/test_site_render.py renders the site with Quarto (site-tools installs it where it can) and checks it in
 # Chromium (.ci/run installs Debian's chromium; a developer without it gets a skip that says so).
-test: install infinity site-tools
+test: lint infinity site-tools
 	$(BIN)/nbdev_test --n_workers 2 --do_print
 	set -o pipefail; $(BIN)/python -m pytest tests -q -p no:cacheprovider 2>&1 | tee .pytest.log; \
 	  status=$$?; echo; tail -n 1 .pytest.log; exit $$status
+
+# What the before-stop routine checks by hand, first in `make test` (so in CI): radllm/ is what nbdev_export makes of
+# nbs/, the notebooks are what nbdev_clean leaves (no outputs, no metadata noise), and ruff passes (pyproject.toml).
+# A failing check names what to run; the export and the cleaning are left done, to be reviewed and committed.
+lint: install
+	$(BIN)/ruff check --quiet . || { echo "lint: ruff found the problems above"; exit 1; }
+	@tmp=$$(mktemp -d); cp -r radllm nbs $$tmp/; \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean; \
+	diff -rq -x __pycache__ $$tmp/radllm radllm || { echo "lint: radllm/ was not what nbdev_export makes of nbs/ (now it is: review and commit)"; exit 1; }; \
+	diff -rq -x __pycache__ -x .ipynb_checkpoints $$tmp/nbs nbs || { echo "lint: notebooks were not clean (nbdev_clean has cleaned them: review and commit)"; exit 1; }; \
+	rm -rf $$tmp; echo "lint: ruff clean, radllm/ in sync with nbs/, notebooks clean"
 
 bench: install infinity
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done

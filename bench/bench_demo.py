@@ -50,7 +50,8 @@ def main() -> int:
             print(f"  seed {seed}: {e['texts']} texts asked for, {e['embedded']} embedded by the model "
                   f"(mean {e['mean_tokens']} tokens), {e['model_calls']} model calls")
         paper = paper_prompt_usage(tmp / "cache")
-        print(f"  baseline, the paper's prompt (names_values), seed 0: {paper['texts']} texts asked for, {paper['embedded']} "
+        print(f"  baseline, the paper's prompt (names_values), seed 0: {paper['texts']} texts asked for, "
+              f"{paper['embedded']} "
               f"embedded (mean {paper['mean_tokens']} tokens)")
         tokens = lambda e: e["embedded"] * (e["mean_tokens"] or 0)
         print(f"  tokens the model reads, seed 0: {tokens(runs[0]):.0f} vs {tokens(paper):.0f} with the paper's prompt "

@@ -77,7 +77,8 @@ def main(n: int = 512, n_server: int = 256) -> int:
     print(f"  model load: {t_load + t_load2:.2f} s (fingerprint {t_load:.2f} s)")
     for name, t, k in rows:
         print(f"  {name:<52}: {t:8.3f} s  {k / t:10.1f} prompts/s")
-    print(f"  radllm cold vs plain encode             : {t_plain / n / (t_cold / n):6.2f}x  (cache bookkeeping overhead "
+    print(f"  radllm cold vs plain encode             : {t_plain / n / (t_cold / n):6.2f}x  (cache bookkeeping "
+          "overhead "
           f"{100 * (t_cold / t_plain - 1):+.1f} %)")
     ratio = (t_cold / n) / (t_hit / n)
     print(f"  cache hit vs model call (per prompt)    : {ratio:8.0f}x faster  (target >= 100x: "

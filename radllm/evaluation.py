@@ -24,8 +24,10 @@ __all__ = ['ABLATION_SPECS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_cla
            'evaluate', 'transfer', 'arm_options', 'evaluate_config', 'extraction_options', 'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
-def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1, seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    "Repeated stratified patient-grouped K-fold: [(repeat, fold, train_idx, test_idx)], no patient on both sides (asserted)."
+def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1,
+                  seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    ("Repeated stratified patient-grouped K-fold: [(repeat, fold, train_idx, test_idx)], no patient on both sides "
+     "(asserted).")
     from sklearn.model_selection import StratifiedGroupKFold
     y, groups = np.asarray(y), np.asarray(groups)
     if len(y) != len(groups): raise ValueError(f"y has {len(y)} lesions but groups has {len(groups)}")
@@ -50,46 +52,56 @@ def min_patients_per_class(n_splits: int = 5, inner_splits: int = 3) -> int:
     return max(n_splits, math.ceil(inner_splits * n_splits / max(n_splits - 1, 1)))
 
 def design_problems(y, groups, n_splits: int = 5, inner_splits: int = 3) -> list[str]:
-    "Why these lesions cannot go through `n_splits`-fold patient-grouped CV with `inner_splits`-fold tuning (empty when they can)."
+    ("Why these lesions cannot go through `n_splits`-fold patient-grouped CV with `inner_splits`-fold tuning (empty "
+     "when they can).")
     y, groups = np.asarray(y).astype(int), np.asarray(groups)
     if not len(y): return ["no lesion"]
     if len(np.unique(y)) < 2:
-        return [f"all {len(y)} lesions are {'malignant' if y[0] else 'benign'}: a classifier needs both benign and malignant lesions"]
+        return [f"all {len(y)} lesions are {'malignant' if y[0] else 'benign'}: a classifier needs both benign and "
+                "malignant lesions"]
     have, need = [len(np.unique(groups[y == c])) for c in (0, 1)], min_patients_per_class(n_splits, inner_splits)
     if min(have) < need:
-        return [f"{have[0]} patient(s) with a benign and {have[1]} with a malignant lesion; {n_splits}-fold patient-grouped cross-validation "
+        return [f"{have[0]} patient(s) with a benign and {have[1]} with a malignant lesion; {n_splits}-fold "
+                "patient-grouped cross-validation "
                 f"with {inner_splits}-fold inner tuning needs at least {need} of each: lower n_splits, or add lesions"]
     return []
 
 # %% ../nbs/09_evaluation.ipynb #92f44378
 def oof_predict_proba(estimator, X, y, groups, n_splits: int = 3, seed: int = 0) -> np.ndarray:
-    "Out-of-fold P(malignant) for every training lesion from an inner stratified patient-grouped CV (for choose_threshold)."
+    ("Out-of-fold P(malignant) for every training lesion from an inner stratified patient-grouped CV (for "
+     "choose_threshold).")
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
     y, groups = np.asarray(y), np.asarray(groups)
     n_splits = max(2, min(n_splits, len(np.unique(groups)), np.bincount(y.astype(int)).min()))
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     from radllm.fusion import routing
-    with routing():                                                     # groups reach the splitter and the arm's own inner CVs
+    # groups reach the splitter and the arm's own inner CVs
+    with routing():
         return cross_val_predict(clone(estimator), X, y, cv=cv, method="predict_proba", params={"groups": groups})[:, 1]
 
 # %% ../nbs/09_evaluation.ipynb #56082f5d
 def split_features(features: pd.DataFrame):
     "X (feature columns), y (labels) and groups (patient ids) of a features table."
     from radllm.data import feature_columns
-    return features[feature_columns(features)], features["label"].to_numpy().astype(int), features["patient_id"].astype(str).to_numpy()
+    return features[feature_columns(features)], features["label"].to_numpy().astype(int), \
+        features["patient_id"].astype(str).to_numpy()
 
 # %% ../nbs/09_evaluation.ipynb #4ad73553
-def fit_predict_fold(model, X, y, groups, train, test, threshold: str | float = "youden", inner_splits: int = 3, seed: int = 0):
+def fit_predict_fold(model, X, y, groups, train, test, threshold: str | float = "youden", inner_splits: int = 3,
+                     seed: int = 0):
     "Fit `model` on the training rows; P(malignant) of the test rows and the threshold chosen on the training rows."
     from threadpoolctl import threadpool_limits
     Xtr, ytr, gtr = X.iloc[train], y[train], groups[train]
-    with threadpool_limits(limits=1, user_api="blas"):                  # small matrices: BLAS threads only add contention
+    # small matrices: BLAS threads only add contention
+    with threadpool_limits(limits=1, user_api="blas"):
         fitted = clone(model).fit(Xtr, ytr, groups=gtr)
         p = fitted.predict_proba(X.iloc[test])[:, 1]
         final = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
-        held_out = getattr(final, "validation_predictions_", None)      # (labels, P) of the model's own inner validation split
+        # (labels, P) of the model's own inner validation split
+        held_out = getattr(final, "validation_predictions_", None)
         if isinstance(threshold, str) and threshold != "prevalence":
-            if held_out is not None and len(np.unique(held_out[0])) == 2: thr = choose_threshold(held_out[0], held_out[1], threshold)
+            if held_out is not None and len(np.unique(held_out[0])) \
+                == 2: thr = choose_threshold(held_out[0], held_out[1], threshold)
             else: thr = choose_threshold(ytr, oof_predict_proba(model, Xtr, ytr, gtr, inner_splits, seed), threshold)
         elif threshold == "prevalence": thr = float(ytr.mean())
         else: thr = float(threshold)
@@ -98,7 +110,8 @@ def fit_predict_fold(model, X, y, groups, train, test, threshold: str | float = 
 # %% ../nbs/09_evaluation.ipynb #59e58fad
 def cross_validate(model, X: pd.DataFrame, y, groups, folds, threshold="youden", inner_splits: int = 3, seed: int = 0,
                    desc: str | None = None, progress: bool = True) -> tuple[pd.DataFrame, list]:
-    "Out-of-fold predictions (lesion_id, repeat, fold, proba, threshold) of one model on the given folds, and the fitted models' selections."
+    ("Out-of-fold predictions (lesion_id, repeat, fold, proba, threshold) of one model on the given folds, and the "
+     "fitted models' selections.")
     from tqdm.auto import tqdm
     from radllm.selection import selected_features
     y, groups = np.asarray(y).astype(int), np.asarray(groups)
@@ -119,7 +132,8 @@ def pool_repeats(pred: pd.DataFrame) -> pd.DataFrame:
 
 # %% ../nbs/09_evaluation.ipynb #7abcf30e
 def label_info(manifest: pd.DataFrame, lesions=None) -> dict:
-    "What the labels of a manifest's `lesions` (default: all) rest on: one-line statement, lesions per source, BI-RADS split."
+    ("What the labels of a manifest's `lesions` (default: all) rest on: one-line statement, lesions per source, "
+     "BI-RADS split.")
     from radllm.data import describe_labels, label_sources
     m = manifest if lesions is None else manifest[manifest.lesion_id.astype(str).isin(set(map(str, lesions)))]
     m.attrs = dict(manifest.attrs)
@@ -129,7 +143,8 @@ def package_versions() -> dict:
     "Versions of Python and of the libraries that change results."
     import importlib.metadata as md
     out = {"python": platform.python_version()}
-    for pkg in ("radllm", "numpy", "pandas", "scikit-learn", "pyradiomics", "torch", "transformers", "peft", "sentence-transformers"):
+    for pkg in ("radllm", "numpy", "pandas", "scikit-learn", "pyradiomics", "torch", "transformers", "peft",
+                "sentence-transformers"):
         try: out[pkg] = md.version(pkg)
         except md.PackageNotFoundError: pass
     return out
@@ -147,7 +162,8 @@ class EvalResults:
     controls: dict = field(default_factory=dict)
     ablations: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
-    label_source: dict = field(default_factory=dict)   # what the labels rest on (chapter 01: describe_labels, label_sources)
+    # what the labels rest on (chapter 01: describe_labels, label_sources)
+    label_source: dict = field(default_factory=dict)
 
     def pooled(self, arm: str) -> pd.DataFrame:
         "Per-lesion pooled predictions of an arm joined to labels and patients."
@@ -156,7 +172,8 @@ class EvalResults:
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "seed": self.seed, "n_lesions": int(len(self.labels)),
                 "n_patients": int(self.labels.patient_id.nunique()), "arms": self.arms, "controls": self.controls,
-                "label_source": self.label_source, "ablations": self.ablations, "config": self.config, "versions": package_versions()}
+                "label_source": self.label_source, "ablations": self.ablations, "config": self.config,
+                "versions": package_versions()}
 
     def table(self, metrics=("auc", "accuracy", "sensitivity", "specificity")) -> pd.DataFrame:
         "Arms x metrics as 'value (lo-hi)', with the paired tests against radiomics."
@@ -173,7 +190,8 @@ class EvalResults:
         from radllm.figures import save_figures
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, default=_jsonable))
-        self.predictions.merge(self.labels, left_on="lesion_id", right_index=True).to_parquet(out / "predictions.parquet", index=False)
+        self.predictions.merge(self.labels, left_on="lesion_id",
+                               right_index=True).to_parquet(out / "predictions.parquet", index=False)
         if figures: save_figures(self, out / "figures")
         return out
 
@@ -193,16 +211,19 @@ def arm_metrics(results: EvalResults, arm: str, n_boot: int = 1000) -> dict:
         r = results.pooled("radiomics").loc[d.index]
         dl = delong_test(d.label.to_numpy(), d.proba.to_numpy(), r.proba.to_numpy())
         mc = mcnemar_test(d.label.to_numpy(), d.call.to_numpy(), r.call.to_numpy())
-        out["vs_radiomics"] = {"auc_diff": dl["diff"], "auc_diff_ci": dl["diff_ci"], "delong_p": dl["p"], "mcnemar_p": mc["p"]}
+        out["vs_radiomics"] = {"auc_diff": dl["diff"], "auc_diff_ci": dl["diff_ci"], "delong_p": dl["p"],
+                               "mcnemar_p": mc["p"]}
     return out
 
 # %% ../nbs/09_evaluation.ipynb #8c7b9f23
-def permutation_control(model, X, y, groups, folds, n_permutations: int = 5, seed: int = 0, inner_splits: int = 3) -> dict:
+def permutation_control(model, X, y, groups, folds, n_permutations: int = 5, seed: int = 0,
+                        inner_splits: int = 3) -> dict:
     "Mean and individual AUCs of `model` cross-validated with shuffled labels (should be ~0.5)."
     rng, aucs = np.random.default_rng(seed + 10_000), []
     for _ in range(n_permutations):
         yp = pd.Series(rng.permutation(np.asarray(y)), index=X.index)
-        pred, _ = cross_validate(model, X, yp.to_numpy(), groups, folds, threshold=0.5, inner_splits=inner_splits, seed=seed, progress=False)
+        pred, _ = cross_validate(model, X, yp.to_numpy(), groups, folds, threshold=0.5, inner_splits=inner_splits,
+                                 seed=seed, progress=False)
         per_fold = [auc_score(yp.loc[g.lesion_id], g.proba) for _, g in pred.groupby(["repeat", "fold"])]
         aucs.append(float(np.nanmean(per_fold)))
     return {"permuted_labels_auc": float(np.mean(aucs)), "permuted_labels_aucs": aucs}
@@ -211,8 +232,10 @@ def permutation_control(model, X, y, groups, folds, n_permutations: int = 5, see
 @dataclass(frozen=True)
 class Ablation:
     "An ablation: the cross-validations it runs and how its result is read from them (and from the named text arm)."
-    runs: Callable[[str, dict, int], dict]           # (serializer style, serializer options, seed) -> {key: (arm, changed options)}
-    read: Callable[[tuple | None, dict, str], dict]  # (named text (d, DeLong ci) or None, {key: (d, ci)}, style) -> result
+    # (serializer style, serializer options, seed) -> {key: (arm, changed options)}
+    runs: Callable[[str, dict, int], dict]
+    # (named text (d, DeLong ci) or None, {key: (d, ci)}, style) -> result
+    read: Callable[[tuple | None, dict, str], dict]
     paired: bool = False                             # compared with the named text arm on the same lesions
 
 def _vs_named(base, d) -> dict:
@@ -229,7 +252,8 @@ def _generic_read(base, runs, style):
             "auc_diff": t["diff"], "auc_diff_ci": t["diff_ci"], "delong_p": t["p"]}
 
 def _order_runs(style, ser, seed):
-    if style in SENTENCE_STYLES: return {}                             # one vector per feature, averaged: nothing to run
+    # one vector per feature, averaged: nothing to run
+    if style in SENTENCE_STYLES: return {}
     return {"shuffled": ("text", {"serializer": {**ser, "order": "shuffle", "seed": seed + 1}})}
 
 def _order_read(base, runs, style):
@@ -244,8 +268,10 @@ def _aucs_read(base, runs, style) -> dict:
 ABLATION_SPECS = {
     "generic_names": Ablation(_generic_runs, _generic_read, paired=True),
     "order": Ablation(_order_runs, _order_read, paired=True),
-    "styles": Ablation(lambda style, ser, seed: {s: ("text", {"serializer": s}) for s in STYLES + SENTENCE_STYLES}, _aucs_read),
-    "n_features": Ablation(lambda style, ser, seed: {f"{arm}@{n}": (arm, {"n_features": n}) for arm in ("radiomics", "text") for n in (4, 8, 16)},
+    "styles": Ablation(lambda style, ser, seed: {s: ("text", {"serializer": s}) for s in STYLES + SENTENCE_STYLES},
+                       _aucs_read),
+    "n_features": Ablation(lambda style, ser,
+                           seed: {f"{arm}@{n}": (arm, {"n_features": n}) for arm in ("radiomics", "text") for n in (4, 8, 16)},
                            _aucs_read)}
 ABLATIONS = tuple(ABLATION_SPECS)
 
@@ -267,7 +293,8 @@ def run_ablations(names, arm_options: dict, X, y, groups, folds, labels, base_te
     serializer = arm_options.get("serializer", "names_values")
     plan, (style, _) = ablation_runs(names, serializer, seed), serializer_options(serializer)
     def cv(arm, **changes):
-        pred, _ = cross_validate(make_arm(arm, **{**arm_options, **changes}), X, y, groups, folds, threshold, inner_splits, seed,
+        pred, _ = cross_validate(make_arm(arm, **{**arm_options, **changes}), X, y, groups, folds, threshold,
+                                 inner_splits, seed,
                                  desc=f"ablation {arm} {changes}", progress=progress)
         return _auc_of(pred, labels)
     if base_text is not None: base = _auc_of(base_text, labels)
@@ -276,44 +303,55 @@ def run_ablations(names, arm_options: dict, X, y, groups, folds, labels, base_te
     return {n: ABLATION_SPECS[n].read(base, {k: cv(arm, **changes) for k, (arm, changes) in plan[n].items()}, style) for n in names}
 
 # %% ../nbs/09_evaluation.ipynb #a7df9e04
-def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame, arms=("radiomics", "text", "concat", "weighted", "lora"),
-             seed: int = 0, n_splits: int = 5, n_repeats: int = 1, threshold: str | float = "youden", inner_splits: int = 3,
-             ablations=(), n_permutations: int = 5, n_boot: int = 1000, dataset: str | None = None, progress: bool = True,
+def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
+             arms=("radiomics", "text", "concat", "weighted", "lora"),
+             seed: int = 0, n_splits: int = 5, n_repeats: int = 1, threshold: str | float = "youden",
+             inner_splits: int = 3,
+             ablations=(), n_permutations: int = 5, n_boot: int = 1000, dataset: str | None = None,
+             progress: bool = True,
              **arm_options) -> EvalResults:
     "Cross-validate the arms on identical patient-grouped folds; metrics with CIs, paired tests, control, ablations."
     X, y, groups = split_features(features)
     if manifest is not None and "lesion_id" in manifest:
         lost = sorted(set(manifest.lesion_id.astype(str)) - set(X.index))
-        if lost: warnings.warn(f"{len(lost)} lesion(s) of the manifest have no features (see the extraction QC): {lost[:5]}")
+        if lost: warnings.warn(f"{len(lost)} lesion(s) of the manifest have no features (see the extraction QC): "
+                               f"{lost[:5]}")
     arms = list(arms)
     if "radiomics" not in arms: arms = ["radiomics"] + arms              # the reference of every paired test
-    if problems := design_problems(y, groups, n_splits, inner_splits): raise ValueError(f"{dataset or 'dataset'}: {problems[0]}")
+    if problems := design_problems(y, groups, n_splits,
+                                   inner_splits): raise ValueError(f"{dataset or 'dataset'}: {problems[0]}")
     folds = grouped_folds(y, groups, n_splits, n_repeats, seed)
     labels = pd.DataFrame({"patient_id": groups, "label": y}, index=X.index)
     preds, selections = [], {}
     opts = {"seed": seed, "inner_splits": inner_splits, **arm_options}
     for arm in arms:
         t0 = time.perf_counter()
-        pred, sel = cross_validate(make_arm(arm, **opts), X, y, groups, folds, threshold, inner_splits, seed, desc=arm, progress=progress)
+        pred, sel = cross_validate(make_arm(arm, **opts), X, y, groups, folds, threshold, inner_splits, seed, desc=arm,
+                                   progress=progress)
         preds.append(pred.assign(arm=arm, seconds=time.perf_counter() - t0)); selections[arm] = sel
     name = dataset or (manifest.attrs.get("spec") if manifest is not None else None) or "dataset"
     res = EvalResults(name, seed, labels, pd.concat(preds, ignore_index=True), selections,
                       config={"arms": arms, "n_splits": n_splits, "n_repeats": n_repeats, "threshold": threshold,
-                              "inner_splits": inner_splits, "n_permutations": n_permutations, "ablations": list(ablations),
+                              "inner_splits": inner_splits, "n_permutations": n_permutations,
+                              "ablations": list(ablations),
                               **{k: v for k, v in opts.items() if k != "cache_dir"}})
     res.arms = {arm: arm_metrics(res, arm, n_boot) for arm in arms}
     if manifest is not None and "lesion_id" in manifest: res.label_source = label_info(manifest, X.index)
     if n_permutations:
-        res.controls = permutation_control(make_arm("radiomics", **opts), X, y, groups, folds, n_permutations, seed, inner_splits)
+        res.controls = permutation_control(make_arm("radiomics", **opts), X, y, groups, folds, n_permutations, seed,
+                                           inner_splits)
     if ablations:
         base = res.predictions[res.predictions.arm == "text"] if "text" in arms else None
-        res.ablations = run_ablations(list(ablations), opts, X, y, groups, folds, labels, base, threshold, inner_splits, seed, progress)
+        res.ablations = run_ablations(list(ablations), opts, X, y, groups, folds, labels, base, threshold, inner_splits,
+                                      seed, progress)
     return res
 
 # %% ../nbs/09_evaluation.ipynb #c6a8216f
 def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text", "concat", "weighted"), seed: int = 0,
-             threshold: str | float = "youden", inner_splits: int = 3, n_boot: int = 1000, names=("train", "test"), **arm_options) -> EvalResults:
-    "Train every arm on the `train` features table, test on the `test` one; metrics with CIs and paired tests on the test set."
+             threshold: str | float = "youden", inner_splits: int = 3, n_boot: int = 1000, names=("train", "test"),
+             **arm_options) -> EvalResults:
+    ("Train every arm on the `train` features table, test on the `test` one; metrics with CIs and paired tests on the "
+     "test set.")
     Xa, ya, ga = split_features(train); Xb, yb, gb = split_features(test)
     common = [c for c in Xa.columns if c in set(Xb.columns)]
     if not common: raise ValueError("the two datasets share no feature")
@@ -325,7 +363,8 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text",
         cols = common if arm == "radiomics" else list(Xa.columns)
         Xall = pd.concat([Xa[cols], Xb.reindex(columns=cols)])
         train_idx, test_idx = np.arange(len(Xa)), np.arange(len(Xa), len(Xa) + len(Xb))
-        _, p, thr = fit_predict_fold(make_arm(arm, **opts), Xall, np.r_[ya, yb], np.r_[ga_b, gb_b], train_idx, test_idx, threshold, inner_splits, seed)
+        _, p, thr = fit_predict_fold(make_arm(arm, **opts), Xall, np.r_[ya, yb], np.r_[ga_b, gb_b], train_idx, test_idx,
+                                     threshold, inner_splits, seed)
         preds.append(pd.DataFrame({"lesion_id": Xb.index, "arm": arm, "repeat": 0, "fold": 0, "proba": p, "threshold": thr}))
     labels = pd.DataFrame({"patient_id": gb, "label": yb}, index=Xb.index)
     res = EvalResults(f"{names[0]} -> {names[1]}", seed, labels, pd.concat(preds, ignore_index=True), {},
@@ -343,7 +382,8 @@ def arm_options(cfg) -> dict:
 
 # %% ../nbs/09_evaluation.ipynb #eddd3523
 def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, progress: bool = True) -> EvalResults:
-    "`evaluate` with every setting of a RunConfig; the whole config is recorded in the results (metrics.json: config.run)."
+    ("`evaluate` with every setting of a RunConfig; the whole config is recorded in the results (metrics.json: "
+     "config.run).")
     from radllm.data import dataset_name
     from radllm.embedding import embedder_backend, embedding_usage, get_embedder
     before = embedding_usage()
@@ -352,13 +392,15 @@ def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, 
                    progress=progress, **arm_options(cfg))
     res.config["run"] = cfg.to_dict()
     used = {k: v - before[k] for k, v in embedding_usage().items()}
-    res.config["embedding"] = {"embedder": cfg.embedder, "backend": embedder_backend(get_embedder(cfg.embedder, cfg.cache_dir)), **used,
+    res.config["embedding"] = {"embedder": cfg.embedder,
+                               "backend": embedder_backend(get_embedder(cfg.embedder, cfg.cache_dir)), **used,
                                "mean_tokens": round(used["tokens"] / used["embedded"], 1) if used["tokens"] else None}
     return res
 
 # %% ../nbs/09_evaluation.ipynb #732ae00c
 def extraction_options(cfg) -> dict:
-    "`radllm.extraction.extract` keyword arguments of a RunConfig: the pyradiomics parameters, ROI regions and image types."
+    ("`radllm.extraction.extract` keyword arguments of a RunConfig: the pyradiomics parameters, ROI regions and image "
+     "types.")
     return dict(params=cfg.params, regions=list(cfg.roi), image_types=list(cfg.image_types), cache_dir=cfg.cache_dir)
 
 # %% ../nbs/09_evaluation.ipynb #45d7fcd3
@@ -367,18 +409,23 @@ def conclusion(results: EvalResults, alpha: float = 0.05) -> str:
     a = results.arms
     best = max(a, key=lambda k: a[k]["auc"]["value"])
     m = a[best]["auc"]
-    lines = [f"On {results.dataset} ({len(results.labels)} lesions, {results.labels.patient_id.nunique()} patients), the highest "
+    lines = [f"On {results.dataset} ({len(results.labels)} lesions, {results.labels.patient_id.nunique()} patients), "
+             "the highest "
              f"AUC was {best}'s: {m['value']:.3f} (95% CI {m['ci'][0]:.3f}-{m['ci'][1]:.3f})."]
     for arm, v in a.items():
         vs = v.get("vs_radiomics")
         if not vs: continue
         if vs["delong_p"] < alpha:
             word = "higher" if vs["auc_diff"] > 0 else "lower"
-            lines.append(f"{arm} vs radiomics: AUC {word} by {abs(vs['auc_diff']):.3f} (DeLong p = {vs['delong_p']:.3f}), a significant difference.")
+            lines.append(f"{arm} vs radiomics: AUC {word} by {abs(vs['auc_diff']):.3f} (DeLong p = "
+                         f"{vs['delong_p']:.3f}), a significant difference.")
         else:
-            lines.append(f"{arm} vs radiomics: AUC difference {vs['auc_diff']:+.3f} (95% CI {vs['auc_diff_ci'][0]:+.3f} to "
-                         f"{vs['auc_diff_ci'][1]:+.3f}, DeLong p = {vs['delong_p']:.2f}): not significant; these data cannot tell the two apart.")
+            lines.append(f"{arm} vs radiomics: AUC difference {vs['auc_diff']:+.3f} (95% CI "
+                         f"{vs['auc_diff_ci'][0]:+.3f} to "
+                         f"{vs['auc_diff_ci'][1]:+.3f}, DeLong p = {vs['delong_p']:.2f}): not significant; these data "
+                         "cannot tell the two apart.")
     c = results.controls.get("permuted_labels_auc")
     if c is not None:
-        lines.append(f"Label-permutation control: AUC {c:.3f} with shuffled labels ({'near 0.5, no sign of leakage' if abs(c - 0.5) <= 0.1 else 'FAR FROM 0.5: check for leakage'}).")
+        lines.append(f"Label-permutation control: AUC {c:.3f} with shuffled labels "
+                     f"({'near 0.5, no sign of leakage' if abs(c - 0.5) <= 0.1 else 'FAR FROM 0.5: check for leakage'}).")
     return "\n".join(lines)

@@ -13,7 +13,8 @@ import yaml
 
 from .config import ContentCache, content_key, parallel_map
 from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, read_image, roi_mask,
-                         FINDINGS, NON_FEATURE_COLUMNS, feature_columns)   # these three: the data model's, importable here too
+                         # these three: the data model's, importable here too
+                         FINDINGS, NON_FEATURE_COLUMNS, feature_columns)
 
 # %% auto #0
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
@@ -53,7 +54,8 @@ def outside_reach(regions, band: float = 0.25, ring: float = 0.5) -> float:
     return max([0.0] + [band for r in regions if r == "margin"] + [ring for r in regions if r == "peritumoral"])
 
 def prepare_roi(row, margin: int = MARGIN_PX, regions=("full",)) -> dict:
-    "Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or None, notes}.\n    The crop reaches far enough for the ROI `regions` (below) that extend outside the ROI."
+    ("Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or "
+     "None, notes}.\n    The crop reaches far enough for the ROI `regions` (below) that extend outside the ROI.")
     row = dict(row)
     img = read_image(row["image"])
     with warnings.catch_warnings(record=True) as caught:
@@ -69,8 +71,10 @@ def prepare_roi(row, margin: int = MARGIN_PX, regions=("full",)) -> dict:
     image = (img.array[r0:r1, c0:c1].astype(np.float64) - lo) / scale
     spacing = img.spacing_mm
     if spacing is None and not pd.isna(row.get("spacing_mm", np.nan)): spacing = (float(row["spacing_mm"]),) * 2
-    if spacing is None: notes.append("pixel spacing unknown: extracted on the image's own pixel grid, shape features in pixels")
-    if not np.isfinite(image).all(): raise ValueError(f"lesion {row.get('lesion_id')}: image holds NaN or infinite pixels inside the crop")
+    if spacing is None: notes.append("pixel spacing unknown: extracted on the image's own pixel grid, shape features "
+                                     "in pixels")
+    if not np.isfinite(image).all(): raise ValueError(f"lesion {row.get('lesion_id')}: image holds NaN or infinite "
+                                                      "pixels inside the crop")
     return {"image": image, "mask": mask[r0:r1, c0:c1].astype(np.uint8), "spacing": spacing, "notes": notes}
 
 # %% ../nbs/03_extraction.ipynb #91e7b47b
@@ -99,7 +103,9 @@ def compute_features(roi: dict, params: dict) -> dict[str, float]:
 
 # %% ../nbs/03_extraction.ipynb #09a38e8f
 def extract_lesion(row: dict, params: dict, regions=("full",), image_types=("original",)) -> dict:
-    "Extract one manifest row: {lesion_id, status ('ok' / 'error'), reason, features, notes, seconds}; never raises.\n    `regions` and `image_types` (see ROI variants below) add features of other regions and filtered images."
+    ("Extract one manifest row: {lesion_id, status ('ok' / 'error'), reason, features, notes, seconds}; never "
+     "raises.\n    `regions` and `image_types` (see ROI variants below) add features of other regions and filtered "
+     "images.")
     import SimpleITK as sitk
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     t0, lid = time.perf_counter(), str(row.get("lesion_id"))
@@ -113,13 +119,15 @@ def extract_lesion(row: dict, params: dict, regions=("full",), image_types=("ori
         if bad: raise ValueError(f"pyradiomics gave non-finite values for {len(bad)} feature(s): {', '.join(bad[:5])}")
         out["features"] = feats
     except (ImageReadError, RoiError) as e: out.update(status="error", reason=str(e))
-    except Exception as e: out.update(status="error", reason=f"lesion {lid}: {type(e).__name__}: {e}".replace("\n", " "))
+    except Exception as e: out.update(status="error",
+                                      reason=f"lesion {lid}: {type(e).__name__}: {e}".replace("\n", " "))
     out["seconds"] = time.perf_counter() - t0
     return out
 
 # %% ../nbs/03_extraction.ipynb #1a5b5a11
 REGIONS = ("full", "core", "margin", "peritumoral")
-REGIONS_VERSION = "1"           # bump when region_masks or region_features change: part of the cache key of every variant
+# bump when region_masks or region_features change: part of the cache key of every variant
+REGIONS_VERSION = "1"
 IMAGE_TYPES = ("original", "wavelet", "log")
 LOG_SIGMAS_MM = (1.0, 2.0, 3.0)
 
@@ -132,7 +140,8 @@ def check_variant(regions=("full",), image_types=("original",)) -> None:
 
 def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: float = 0.25, ring: float = 0.5,
                  min_pixels: int = 16) -> dict[str, np.ndarray]:
-    "Boolean masks of the ROI `regions` of a lesion `mask` (widths as fractions of the equivalent radius, at least 1 pixel)."
+    ("Boolean masks of the ROI `regions` of a lesion `mask` (widths as fractions of the equivalent radius, at least 1 "
+     "pixel).")
     from scipy import ndimage
     check_variant(regions)
     mask = np.asarray(mask, bool)
@@ -142,7 +151,8 @@ def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: f
     for r in regions:
         if r == "full": out[r] = mask
         elif r == "core":
-            cut = min(core * R, np.sort(d_in[mask])[::-1][min(min_pixels, mask.sum()) - 1])   # keep >= min_pixels pixels
+            # keep >= min_pixels pixels
+            cut = min(core * R, np.sort(d_in[mask])[::-1][min(min_pixels, mask.sum()) - 1])
             out[r] = mask & (d_in >= cut)
         elif r == "margin": w = max(band * R, 1.0); out[r] = (mask & (d_in <= w)) | (~mask & (d_out <= w))
         else: out[r] = ~mask & (d_out <= max(ring * R, 1.0))
@@ -167,8 +177,10 @@ def region_features(roi: dict, params: dict, regions=("full",), image_types=("or
     check_variant(regions, image_types)
     p = json.loads(json.dumps(params))
     if "wavelet" in image_types: p["imageType"] = {**p.get("imageType", {}), "Wavelet": {}}
-    no_shape = {**p, "featureClass": {k: v for k, v in p["featureClass"].items() if k != "shape2D"}, "imageType": {"Original": {}}}
-    images = [(_log_name(s), log_image_2d(roi["image"], roi["spacing"], s)) for s in LOG_SIGMAS_MM] if "log" in image_types else []
+    no_shape = {**p, "featureClass": {k: v for k, v in p["featureClass"].items() if k != "shape2D"},
+                "imageType": {"Original": {}}}
+    images = [(_log_name(s), log_image_2d(roi["image"], roi["spacing"], s)) for s in LOG_SIGMAS_MM] if "log" \
+        in image_types else []
     out = {}
     for name, mask in region_masks(roi["mask"], regions).items():
         prefix = "" if name == "full" else f"{name}:"
@@ -181,10 +193,12 @@ def region_features(roi: dict, params: dict, regions=("full",), image_types=("or
     return out
 
 # %% ../nbs/03_extraction.ipynb #97b297ae
-RACY_NS = 2 * 10**9       # a file modified less than 2 s ago may change again within the clock's resolution: not remembered
+# a file modified less than 2 s ago may change again within the clock's resolution: not remembered
+RACY_NS = 2 * 10**9
 
 class FileDigests:
-    "SHA-256 of files' bytes, remembered by (path, size, modification time) in the `digests` cache; None for an unreadable file."
+    ("SHA-256 of files' bytes, remembered by (path, size, modification time) in the `digests` cache; None for an "
+     "unreadable file.")
     def __init__(self, cache_dir=None):
         self.cache, self.memo = ContentCache("digests", cache_dir), {}
 
@@ -202,7 +216,8 @@ class FileDigests:
         return self.memo[path]
 
 def lesion_key(row: dict, params: dict, digests: FileDigests | None = None, variant: dict | None = None) -> str | None:
-    "Content key of a lesion's features (None when its files cannot be read); `variant` (ROI regions, image types) when not the default."
+    ("Content key of a lesion's features (None when its files cannot be read); `variant` (ROI regions, image types) "
+     "when not the default.")
     digests = digests or FileDigests()
     img = digests(row["image"])
     mask = row.get("mask")
@@ -226,8 +241,10 @@ def _qc_row(lid, pid, status, reason="", cached=False, seconds=0.0, notes=""):
     return dict(zip(QC_COLUMNS, [lid, pid, status, reason, cached, seconds, notes]))
 
 def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler: str | None = None,
-            cache_dir=None, progress: bool = True, regions=("full",), image_types=("original",)) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Extract every lesion of a Manifest (or dataset spec); returns (features, qc). `regions`, `image_types`: ROI variants."
+            cache_dir=None, progress: bool = True, regions=("full",),
+            image_types=("original",)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ("Extract every lesion of a Manifest (or dataset spec); returns (features, qc). `regions`, `image_types`: ROI "
+     "variants.")
     if isinstance(manifest, str): manifest = load_dataset(manifest, cache_dir=cache_dir)
     params = load_params(params)
     regions, image_types = tuple(regions), tuple(image_types)
@@ -255,7 +272,8 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
                         scheduler=scheduler, desc="extracting", progress=progress and bool(missing))
     for _, (i, res) in runs:
         results[i] = {**res, "cached": False}
-        if res["status"] == "ok" and keys[i]: cache.put(keys[i], json.dumps({k: res[k] for k in ("status", "features", "notes")}).encode())
+        if res["status"] == "ok" and keys[i]: cache.put(keys[i],
+                                                        json.dumps({k: res[k] for k in ("status", "features", "notes")}).encode())
     feats, index = [], []
     for i in todo:
         r, res = rows[i], results[i]

@@ -33,11 +33,13 @@ def roc_figure(results, n_boot: int = 200):
     fig, ax = plt.subplots(figsize=(5.2, 5))
     for arm in results.arms:
         d = results.pooled(arm)
-        mid, lo, hi = roc_band(d.label.to_numpy(), d.proba.to_numpy(), d.patient_id.to_numpy(), grid, n_boot, seed=results.seed)
+        mid, lo, hi = roc_band(d.label.to_numpy(), d.proba.to_numpy(), d.patient_id.to_numpy(), grid, n_boot,
+                               seed=results.seed)
         m = results.arms[arm]["auc"]
         ax.plot(grid, mid, label=f"{arm}: AUC {m['value']:.2f} ({m['ci'][0]:.2f}-{m['ci'][1]:.2f})")
         ax.fill_between(grid, lo, hi, alpha=0.12)
-    ax.plot([0, 1], [0, 1], ":", color="grey"); ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC, {results.dataset}")
+    ax.plot([0, 1], [0, 1], ":", color="grey"); ax.set(xlabel="1 - specificity", ylabel="sensitivity",
+                                                       title=f"ROC, {results.dataset}")
     ax.legend(fontsize=7, loc="lower right")
     return fig
 
@@ -51,7 +53,8 @@ def calibration_figure(results):
         d = results.pooled(arm)
         frac, mean = calibration_curve(d.label, d.proba, n_bins=5, strategy="quantile")
         ax.plot(mean, frac, "o-", label=arm)
-    ax.plot([0, 1], [0, 1], ":", color="grey"); ax.set(xlabel="mean predicted probability", ylabel="observed malignant fraction", title="calibration")
+    ax.plot([0, 1], [0, 1], ":", color="grey"); ax.set(xlabel="mean predicted probability",
+                                                       ylabel="observed malignant fraction", title="calibration")
     ax.legend(fontsize=7)
     return fig
 
@@ -62,12 +65,14 @@ def fold_auc_figure(results):
     arms, p = list(results.arms), results.predictions
     per_fold = [[auc_score(results.labels.label.loc[g.lesion_id], g.proba) for _, g in p[p.arm == arm].groupby(["repeat", "fold"])] for arm in arms]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.boxplot(per_fold, tick_labels=arms); ax.axhline(0.5, ls=":", color="grey"); ax.set(ylabel="AUC per fold and repeat", title="fold-level AUC")
+    ax.boxplot(per_fold, tick_labels=arms); ax.axhline(0.5, ls=":",
+                                                       color="grey"); ax.set(ylabel="AUC per fold and repeat", title="fold-level AUC")
     return fig
 
 # %% ../nbs/09b_figures.ipynb #01ba7028
 def stability_figure(results):
-    "Bar chart of the share of folds selecting each feature (the 20 most frequent), or None when no arm selected features."
+    ("Bar chart of the share of folds selecting each feature (the 20 most frequent), or None when no arm selected "
+     "features.")
     import matplotlib.pyplot as plt
     from radllm.selection import selection_frequency
     sel = next((s for a, s in results.selections.items() if s), None)
@@ -87,8 +92,11 @@ def forest_figure(results):
     fig, ax = plt.subplots(figsize=(5.5, 0.5 * len(others) + 1.4))
     for i, arm in enumerate(others):
         v = results.arms[arm]["vs_radiomics"]
-        ax.errorbar(v["auc_diff"], i, xerr=[[v["auc_diff"] - v["auc_diff_ci"][0]], [v["auc_diff_ci"][1] - v["auc_diff"]]], fmt="o", capsize=4)
-    ax.axvline(0, ls=":", color="grey"); ax.set_yticks(range(len(others)), [f"{a} (p={results.arms[a]['vs_radiomics']['delong_p']:.2f})" for a in others])
+        ax.errorbar(v["auc_diff"], i,
+                    xerr=[[v["auc_diff"] - v["auc_diff_ci"][0]], [v["auc_diff_ci"][1] - v["auc_diff"]]], fmt="o",
+                    capsize=4)
+    ax.axvline(0, ls=":", color="grey"); ax.set_yticks(range(len(others)),
+                                                       [f"{a} (p={results.arms[a]['vs_radiomics']['delong_p']:.2f})" for a in others])
     ax.set(xlabel="AUC difference to radiomics (DeLong 95% CI)", title="arm vs radiomics")
     return fig
 
@@ -103,6 +111,7 @@ def save_figure(fig, path: str | Path) -> Path:
     return Path(path)
 
 def save_figures(results, out_dir: str | Path) -> list[Path]:
-    "Write roc.png, calibration.png, fold_auc.png, stability.png and forest.png (those with something to show); return their paths."
+    ("Write roc.png, calibration.png, fold_auc.png, stability.png and forest.png (those with something to show); "
+     "return their paths.")
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     return [save_figure(fig, out / name) for name, draw in FIGURES.items() if (fig := draw(results)) is not None]

@@ -40,7 +40,8 @@ def resolve_base(base: str | Path) -> Path:
         for m in json.loads(modules.read_text()):
             if m.get("type", "").endswith("Transformer") and (root / m.get("path", "") / "config.json").is_file():
                 return root / m["path"]
-    raise FileNotFoundError(f"base model {spec!r}: {root} holds no config.json, so it is not a Hugging Face model folder")
+    raise FileNotFoundError(f"base model {spec!r}: {root} holds no config.json, so it is not a Hugging Face model "
+                            "folder")
 
 # %% ../nbs/08_finetune.ipynb #54a11780
 @contextlib.contextmanager
@@ -61,7 +62,8 @@ def load_base(path: str | Path, dtype: torch.dtype | None = None):
         model = AutoModelForSequenceClassification.from_pretrained(
             str(path), num_labels=2, local_files_only=True, **({"dtype": dtype} if dtype is not None else {}))
     if tok.pad_token is None:
-        if tok.eos_token is None: raise ValueError(f"tokenizer of {path} has neither a padding nor an end-of-sequence token")
+        if tok.eos_token is None: raise ValueError(f"tokenizer of {path} has neither a padding nor an end-of-sequence "
+                                                   "token")
         tok.pad_token = tok.eos_token
     model.config.pad_token_id = tok.pad_token_id
     return tok, model
@@ -81,13 +83,15 @@ def inner_split(y, groups=None, val_fraction: float = 0.2, seed: int = 0) -> tup
     "Indices `(train, val)`: a stratified split with no group on both sides; `val` is empty when `val_fraction` is 0."
     y = np.asarray(y); n = len(y)
     if not val_fraction: return np.arange(n), np.arange(0)
-    if not 0 < val_fraction <= 0.5: raise ValueError(f"val_fraction={val_fraction}: expected 0 (no validation) or a value in (0, 0.5]")
+    if not 0 < val_fraction \
+        <= 0.5: raise ValueError(f"val_fraction={val_fraction}: expected 0 (no validation) or a value in (0, 0.5]")
     groups = np.arange(n) if groups is None else np.asarray(groups)
     if len(groups) != n: raise ValueError(f"groups has {len(groups)} entries for {n} texts")
     k = max(2, round(1 / val_fraction))
     if len(np.unique(groups)) < k:
         raise ValueError(f"inner validation split: {len(np.unique(groups))} groups cannot make {k} folds "
-                         f"(val_fraction={val_fraction}); pass more data or val_fraction=0 to train without early stopping")
+                         f"(val_fraction={val_fraction}); pass more data or val_fraction=0 to train without early "
+                         "stopping")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
         tr, va = next(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(n), y, groups))
@@ -119,7 +123,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     "`auto`: bf16 on a GPU that supports it, fp32 otherwise."
     if precision == "auto": precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    if precision not in ("fp32", "bf16"): raise ValueError(f"precision={precision!r}: expected 'auto', 'fp32' or 'bf16'")
+    if precision not in ("fp32",
+                         "bf16"): raise ValueError(f"precision={precision!r}: expected 'auto', 'fp32' or 'bf16'")
     return torch.bfloat16 if precision == "bf16" else torch.float32
 
 # %% ../nbs/08_finetune.ipynb #d63728c4
@@ -128,29 +133,38 @@ CONFIG_FILE = "radllm_lora.json"
 class LoraClassifier(ClassifierMixin, BaseEstimator):
     "A language model with a classification head, adapted with LoRA on texts; an sklearn binary classifier."
     def __init__(self,
-                 base: str = "local:minilm",        # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
+                 # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
+                 base: str = "local:minilm",
                  r: int = 8,                        # LoRA rank
                  lora_alpha: int = 16,              # LoRA scale: the adapters' update is multiplied by lora_alpha / r
                  lora_dropout: float = 0.1,         # dropout on the adapters' input during training
-                 target_modules: Sequence[str] | None = None,  # layers that get adapters; None: the attention query and value projections (`default_target_modules`)
+                 # layers that get adapters; None: the attention query and value projections (`default_target_modules`)
+                 target_modules: Sequence[str] | None = None,
                  learning_rate: float = 2e-3,       # AdamW's peak learning rate, for adapters and head
                  epochs: int = 6,                   # most epochs; early stopping may end sooner
                  batch_size: int = 16,              # texts per step, in training and prediction
                  max_length: int = 256,             # tokens read per text; longer texts are cut, with a warning
                  weight_decay: float = 0.01,        # AdamW's weight decay
                  warmup_ratio: float = 0.1,         # share of the steps with a linear warm-up, then a linear decay to 0
-                 class_weight: str | None = "balanced",  # "balanced": each class weighs n / (2 n_c) in the loss; None: a plain loss
-                 val_fraction: float = 0.2,         # share of the training patients held out as the inner validation split
+                 # "balanced": each class weighs n / (2 n_c) in the loss; None: a plain loss
+                 class_weight: str | None = "balanced",
+                 # share of the training patients held out as the inner validation split
+                 val_fraction: float = 0.2,
                  patience: int = 2,                 # epochs without improvement before stopping
-                 monitor: str = "auc",              # the epoch kept: best validation "auc" (ties: lower loss) or lowest "loss"
-                 seed: int = 0,                     # seeds the inner split, the adapters' initialisation, dropout and batch order
+                 # the epoch kept: best validation "auc" (ties: lower loss) or lowest "loss"
+                 monitor: str = "auc",
+                 # seeds the inner split, the adapters' initialisation, dropout and batch order
+                 seed: int = 0,
                  device: str = "auto",              # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
-                 precision: str = "auto",           # base weights: "auto" (bf16 on a GPU that supports it), "fp32" or "bf16"
+                 # base weights: "auto" (bf16 on a GPU that supports it), "fp32" or "bf16"
+                 precision: str = "auto",
                  verbose: bool = False):            # a progress bar over the epochs
         self.base, self.r, self.lora_alpha, self.lora_dropout = base, r, lora_alpha, lora_dropout
-        self.target_modules, self.learning_rate, self.epochs, self.batch_size = target_modules, learning_rate, epochs, batch_size
+        self.target_modules, self.learning_rate, self.epochs, self.batch_size = target_modules, learning_rate, epochs, \
+            batch_size
         self.max_length, self.weight_decay, self.warmup_ratio = max_length, weight_decay, warmup_ratio
-        self.class_weight, self.val_fraction, self.patience, self.monitor = class_weight, val_fraction, patience, monitor
+        self.class_weight, self.val_fraction, self.patience, self.monitor = class_weight, val_fraction, patience, \
+            monitor
         self.seed, self.device, self.precision, self.verbose = seed, device, precision, verbose
 
     def __sklearn_tags__(self):
@@ -160,14 +174,17 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, groups=None):
         "Fit on texts `X` with binary labels `y`; `groups` (patient ids) keep the inner validation split grouped."
-        return self._fit(X, y, groups)      # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
+        # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
+        return self._fit(X, y, groups)
 
 # %% ../nbs/08_finetune.ipynb #7dec0ee5
 @patch
 def _check_params(self: LoraClassifier):
     "Raise a ValueError naming the first setting out of range."
     if self.monitor not in ("auc", "loss"): raise ValueError(f"monitor={self.monitor!r}: expected 'auc' or 'loss'")
-    if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
+    if self.class_weight not in ("balanced",
+                                 None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or "
+                                                         "None")
     for name in ("r", "epochs", "batch_size", "max_length"):
         if int(getattr(self, name)) < 1: raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
 
@@ -204,10 +221,12 @@ def _logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
 
 @patch
 def _predict_logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
-    "Logits `(n, 2)` of any number of texts, in batches of `batch_size`, in eval mode and without gradients, on the CPU."
+    ("Logits `(n, 2)` of any number of texts, in batches of `batch_size`, in eval mode and without gradients, on the "
+     "CPU.")
     self.model_.eval(); out = []
     with torch.no_grad():
-        for i in range(0, len(texts), int(self.batch_size)): out.append(self._logits(texts[i:i + int(self.batch_size)]).cpu())
+        for i in range(0, len(texts),
+                       int(self.batch_size)): out.append(self._logits(texts[i:i + int(self.batch_size)]).cpu())
     return torch.cat(out) if out else torch.zeros(0, 2)
 
 @patch
@@ -226,7 +245,8 @@ def class_weights(y: np.ndarray, class_weight: str | None = "balanced") -> np.nd
 
 # %% ../nbs/08_finetune.ipynb #6b7d2d98
 def linear_schedule(total: int, warmup_ratio: float):
-    "Learning-rate multiplier of step `s` (for `LambdaLR`): linear warm-up over `warmup_ratio` of `total` steps, then linear decay to 0."
+    ("Learning-rate multiplier of step `s` (for `LambdaLR`): linear warm-up over `warmup_ratio` of `total` steps, then "
+     "linear decay to 0.")
     warm = int(warmup_ratio * total)
     return lambda s: (s + 1) / (warm + 1) if s < warm else max(0.0, (total - s) / max(1, total - warm))
 
@@ -256,7 +276,8 @@ def _validate(self: LoraClassifier, texts, yi, va, weight) -> tuple[dict, np.nda
 
 # %% ../nbs/08_finetune.ipynb #e9e82de9
 def monitor_score(row: dict, monitor: str = "auc") -> tuple:
-    "The key an epoch's validation `row` is ranked by, higher is better: (AUC, -loss), or (-loss,) for `loss` or a NaN AUC."
+    ("The key an epoch's validation `row` is ranked by, higher is better: (AUC, -loss), or (-loss,) for `loss` or a "
+     "NaN AUC.")
     return ((row["val_auc"], -row["val_loss"]) if monitor == "auc" and not math.isnan(row["val_auc"])
             else (-row["val_loss"],))
 
@@ -295,7 +316,8 @@ def _train(self: LoraClassifier, texts, yi, tr, va):
         if len(va):
             val, p = self._validate(texts, yi, va, weight); row.update(val)
             score = monitor_score(row, self.monitor)
-            if best is None or score > best: best, wait, self.best_epoch_, best_state, best_val = score, 0, epoch, self._snapshot(), p
+            if best is None or score > best: best, wait, self.best_epoch_, best_state, best_val = score, 0, epoch, \
+                self._snapshot(), p
             else: wait += 1
         self.history_.append(row)
         # 4. early stopping after `patience` epochs without improvement
@@ -304,7 +326,8 @@ def _train(self: LoraClassifier, texts, yi, tr, va):
     self.validation_predictions_ = None
     if best_state is not None:
         self._restore(best_state)
-        self.validation_predictions_ = (yi[va].copy(), best_val)   # labels and P(malignant) of the inner validation split
+        # labels and P(malignant) of the inner validation split
+        self.validation_predictions_ = (yi[va].copy(), best_val)
     else: self.best_epoch_ = len(self.history_)
     self.model_.eval()
 
@@ -317,7 +340,9 @@ def _fit(self: LoraClassifier, X, y, groups=None):
     texts, y = as_texts(X), np.asarray(y)
     if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels")
     self.classes_ = np.unique(y)
-    if len(self.classes_) != 2: raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes {self.classes_.tolist()}")
+    if len(self.classes_) \
+        != 2: raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes "
+                               f"{self.classes_.tolist()}")
     yi = (y == self.classes_[1]).astype(np.int64)
     # 2. the grouped inner split
     tr, va = inner_split(yi, groups, self.val_fraction, self.seed)
@@ -332,7 +357,9 @@ def _fit(self: LoraClassifier, X, y, groups=None):
 # %% ../nbs/08_finetune.ipynb #b8955b39
 @patch
 def _fitted(self: LoraClassifier):
-    if not hasattr(self, "model_"): raise AttributeError("this LoraClassifier is not fitted yet: call fit(texts, y) or LoraClassifier.load(path)")
+    if not hasattr(self,
+                   "model_"): raise AttributeError("this LoraClassifier is not fitted yet: call fit(texts, y) or "
+                                                   "LoraClassifier.load(path)")
 
 @patch
 def predict_proba(self: LoraClassifier, X) -> np.ndarray:
@@ -368,7 +395,8 @@ def save(self: LoraClassifier, path: str | Path) -> Path:
 def load(cls: LoraClassifier, path: str | Path, device: str | None = None) -> "LoraClassifier":
     "A fitted classifier from a folder written by `save` (the base model is loaded from its spec)."
     path = Path(path)
-    if not (path / CONFIG_FILE).is_file(): raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a folder written by LoraClassifier.save")
+    if not (path / CONFIG_FILE).is_file(): raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a folder written by "
+                                                                   "LoraClassifier.save")
     meta = json.loads((path / CONFIG_FILE).read_text())
     params = meta["params"] | ({"device": device} if device is not None else {})
     est = cls(**params)
@@ -434,18 +462,22 @@ def load_encoder(base: str, r: int, lora_alpha: int, lora_dropout: float, target
     targets = list(target_modules) if target_modules else default_target_modules(model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
-        model = get_peft_model(model, LoraConfig(r=int(r), lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets))
+        model = get_peft_model(model,
+                               LoraConfig(r=int(r), lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                                          target_modules=targets))
     return tok, model.to(resolve_device(device)).eval()
 
 def encode(tok, model, texts: list[str], max_length: int = 64) -> torch.Tensor:
     "Unit-length mean-pooled vectors `(n, d)` of `texts` (gradients flow when enabled)."
-    enc = tok(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(next(model.parameters()).device)
+    enc = tok(texts, padding=True, truncation=True, max_length=max_length,
+              return_tensors="pt").to(next(model.parameters()).device)
     hidden = model(**enc).last_hidden_state
     mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     return F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
 def warm_head(Z: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> dict:
-    "The head fitted on frozen vectors `Z`: standardisation and an L2 logistic regression with C from the grouped inner CV."
+    ("The head fitted on frozen vectors `Z`: standardisation and an L2 logistic regression with C from the grouped "
+     "inner CV.")
     mu, sd = Z.mean(0), Z.std(0)
     sd = np.where(sd > 0, sd, 1.0)
     with warnings.catch_warnings():
@@ -459,18 +491,21 @@ def warm_head(Z: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> dict:
 def _auc(y, s) -> float: return float(roc_auc_score(y, s)) if len(set(y)) == 2 else float("nan")
 
 def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=None) -> tuple[dict, list[dict]]:
-    "Warm-started LoRA training of `est`'s settings on rows `train`; `(state, curve)` with the state at the best scored step."
+    ("Warm-started LoRA training of `est`'s settings on rows `train`; `(state, curve)` with the state at the best "
+     "scored step.")
     tok, model = load_encoder(est.base, est.r, est.lora_alpha, est.lora_dropout, est.target_modules, est.device)
     dev = next(model.parameters()).device
     with torch.no_grad(): E0 = encode(tok, model, texts, est.max_length).cpu().numpy()
     head = warm_head(P[train] @ E0, y[train], None if groups is None else groups[train], est.seed)
     mu, sd = torch.tensor(head["mu"], device=dev), torch.tensor(head["sd"], device=dev)
-    w, b = torch.nn.Parameter(torch.tensor(head["w"], device=dev)), torch.nn.Parameter(torch.tensor([head["b"]], device=dev))
+    w, b = torch.nn.Parameter(torch.tensor(head["w"], device=dev)), \
+        torch.nn.Parameter(torch.tensor([head["b"]], device=dev))
     adapters = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": adapters, "lr": lr, "weight_decay": est.weight_decay},
                              {"params": [w, b], "lr": est.head_lr, "weight_decay": 0.0}])
     Pt, yt = torch.tensor(P, device=dev), torch.tensor(y, dtype=torch.float32, device=dev)
-    sw = torch.tensor(balanced_weights(y[train]) if est.class_weight == "balanced" else np.ones(len(train)), dtype=torch.float32, device=dev)
+    sw = torch.tensor(balanced_weights(y[train]) if est.class_weight == "balanced" else np.ones(len(train)),
+                      dtype=torch.float32, device=dev)
     l2 = 1.0 / (head["C"] * len(train))                           # the warm head's own penalty, per sample
     scores = lambda: ((Pt @ encode(tok, model, texts, est.max_length) - mu) / sd) @ w + b
     snapshot = lambda: {"adapters": {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad},
@@ -479,7 +514,8 @@ def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=N
     for step in range(int(steps) + 1):
         if step:
             s = scores()
-            loss = (F.binary_cross_entropy_with_logits(s[train], yt[train], reduction="none") * sw).mean() + 0.5 * l2 * (w ** 2).sum()
+            loss = (F.binary_cross_entropy_with_logits(s[train], yt[train], reduction="none") * sw).mean() + 0.5 * l2 \
+                * (w ** 2).sum()
             opt.zero_grad(); loss.backward(); opt.step()
         if step % int(est.eval_every) and step != int(steps): continue
         with torch.no_grad(): s = scores().cpu().numpy()
@@ -487,7 +523,8 @@ def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=N
                "train_auc": _auc(y[train], s[train]), "val_auc": _auc(y[val], s[val]) if len(val) else float("nan")}
         curve.append(row)
         if not len(val): continue
-        if best is None or row["val_auc"] > best + 1e-9: best, wait, state = row["val_auc"], 0, {**snapshot(), "step": step, "val_scores": s[val]}
+        if best is None or row["val_auc"] > best + 1e-9: best, wait, state = row["val_auc"], 0, \
+            {**snapshot(), "step": step, "val_scores": s[val]}
         else:
             wait += 1
             if wait >= int(est.patience): break
@@ -501,39 +538,55 @@ def _weighted_loss(s, y, sw) -> float:
 
 # %% ../nbs/08_finetune.ipynb #ccb64a2e
 class LoraBagClassifier(ClassifierMixin, BaseEstimator):
-    "LoRA fine-tuning on bags of per-feature sentences: warm head, lr and steps from the inner split, refit; an sklearn classifier."
+    ("LoRA fine-tuning on bags of per-feature sentences: warm head, lr and steps from the inner split, refit; an "
+     "sklearn classifier.")
     def __init__(self,
-                 base: str = "local:minilm",        # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
+                 # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
+                 base: str = "local:minilm",
                  r: int = 8,                        # LoRA rank
                  lora_alpha: int = 16,              # LoRA scale: the adapters' update is multiplied by lora_alpha / r
-                 lora_dropout: float = 0.0,         # dropout on the adapters' input (0: the full-batch steps are deterministic)
-                 target_modules: Sequence[str] | None = None,  # layers that get adapters; None: the attention query and value projections
-                 learning_rates: Sequence[float] = (1e-4, 3e-4),  # the adapters' learning rates tried on the inner split
+                 # dropout on the adapters' input (0: the full-batch steps are deterministic)
+                 lora_dropout: float = 0.0,
+                 # layers that get adapters; None: the attention query and value projections
+                 target_modules: Sequence[str] | None = None,
+                 # the adapters' learning rates tried on the inner split
+                 learning_rates: Sequence[float] = (1e-4, 3e-4),
                  max_steps: int = 40,               # most full-batch steps per learning rate (0: the warm head alone)
                  eval_every: int = 5,               # steps between two scorings of the inner validation split
                  patience: int = 3,                 # scorings without improvement before stopping
                  head_lr: float = 1e-3,             # AdamW's learning rate of the head
-                 weight_decay: float = 0.01,        # AdamW's weight decay of the adapters (the head keeps its own L2 penalty)
-                 class_weight: str | None = "balanced",  # "balanced": each class weighs n / (2 n_c) in the loss; None: a plain loss
-                 val_fraction: float = 0.25,        # share of the training patients held out as the inner validation split
+                 # AdamW's weight decay of the adapters (the head keeps its own L2 penalty)
+                 weight_decay: float = 0.01,
+                 # "balanced": each class weighs n / (2 n_c) in the loss; None: a plain loss
+                 class_weight: str | None = "balanced",
+                 # share of the training patients held out as the inner validation split
+                 val_fraction: float = 0.25,
                  max_length: int = 64,              # tokens read per sentence
-                 seed: int = 0,                     # seeds the inner split, the adapters' initialisation and the head's CV
+                 # seeds the inner split, the adapters' initialisation and the head's CV
+                 seed: int = 0,
                  device: str = "auto"):             # "auto" (the GPU when there is one), "cpu", "cuda", ...
-        self.base, self.r, self.lora_alpha, self.lora_dropout, self.target_modules = base, r, lora_alpha, lora_dropout, target_modules
-        self.learning_rates, self.max_steps, self.eval_every, self.patience = learning_rates, max_steps, eval_every, patience
-        self.head_lr, self.weight_decay, self.class_weight, self.val_fraction = head_lr, weight_decay, class_weight, val_fraction
+        self.base, self.r, self.lora_alpha, self.lora_dropout, self.target_modules = base, r, lora_alpha, \
+            lora_dropout, target_modules
+        self.learning_rates, self.max_steps, self.eval_every, self.patience = learning_rates, max_steps, eval_every, \
+            patience
+        self.head_lr, self.weight_decay, self.class_weight, self.val_fraction = head_lr, weight_decay, class_weight, \
+            val_fraction
         self.max_length, self.seed, self.device = max_length, seed, device
 
     def fit(self, X, y, groups=None):
-        "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` (patient ids) keep the inner validation split grouped."
-        return self._fit(X, y, groups)      # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
+        ("Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` (patient ids) keep the inner "
+         "validation split grouped.")
+        # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
+        return self._fit(X, y, groups)
 
 # %% ../nbs/08_finetune.ipynb #ff1ed610
 @patch
 def _fit(self: LoraBagClassifier, X, y, groups=None):
     "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` keep the inner split grouped."
     # 1. the labels, the distinct sentences and the pooling weights of the bags
-    if self.class_weight not in ("balanced", None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
+    if self.class_weight not in ("balanced",
+                                 None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or "
+                                                         "None")
     bags, y = list(X), np.asarray(y)
     self.classes_ = np.unique(y)
     if len(self.classes_) != 2: raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")
@@ -546,12 +599,15 @@ def _fit(self: LoraBagClassifier, X, y, groups=None):
         # 3. one warm-started run per learning rate; the best validation AUC wins, ties to fewer steps
         runs = [train_bag_lora(self, texts, P, yi, tr, va, lr, self.max_steps, g) for lr in self.learning_rates]
         self.history_ = [row for _, curve in runs for row in curve]
-        k = max(range(len(runs)), key=lambda k: (round(max(r["val_auc"] for r in runs[k][1]), 9), -runs[k][0]["step"], -k))
+        k = max(range(len(runs)),
+                key=lambda k: (round(max(r["val_auc"] for r in runs[k][1]), 9), -runs[k][0]["step"], -k))
         chosen = runs[k][0]
         self.learning_rate_, self.steps_ = float(self.learning_rates[k]), int(chosen["step"])
-        self.validation_predictions_ = (yi[va].copy(), 1 / (1 + np.exp(-chosen["val_scores"]))) if "val_scores" in chosen else None
+        self.validation_predictions_ = (yi[va].copy(),
+                                        1 / (1 + np.exp(-chosen["val_scores"]))) if "val_scores" in chosen else None
         # 4. the refit on the whole training fold
-        self.state_, _ = train_bag_lora(self, texts, P, yi, np.arange(len(yi)), np.arange(0), self.learning_rate_, self.steps_, g)
+        self.state_, _ = train_bag_lora(self, texts, P, yi, np.arange(len(yi)), np.arange(0), self.learning_rate_,
+                                        self.steps_, g)
     return self
 
 # %% ../nbs/08_finetune.ipynb #b8d516c8

@@ -47,12 +47,15 @@ def _split(cv, X, y, groups):
 CLASSIFIERS = {
     "lr": (lambda seed: LogisticRegression(max_iter=5000), {"C": [0.01, 0.1, 1.0, 10.0]}),
     "svm": (lambda seed: SVC(probability=True, random_state=seed), {"C": [0.1, 1.0, 10.0]}),
-    "rf": (lambda seed: RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1), {"max_depth": [3, None], "min_samples_leaf": [1, 5]}),
-    "gb": (lambda seed: GradientBoostingClassifier(random_state=seed), {"learning_rate": [0.05, 0.1], "max_depth": [2, 3]}),
+    "rf": (lambda seed: RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1),
+           {"max_depth": [3, None], "min_samples_leaf": [1, 5]}),
+    "gb": (lambda seed: GradientBoostingClassifier(random_state=seed),
+           {"learning_rate": [0.05, 0.1], "max_depth": [2, 3]}),
 }
 
 class TunedClassifier(ClassifierMixin, BaseEstimator):
-    "Grid search by inner grouped-CV AUC that keeps the best setting's out-of-fold predictions (`validation_predictions_`)."
+    ("Grid search by inner grouped-CV AUC that keeps the best setting's out-of-fold predictions "
+     "(`validation_predictions_`).")
     def __init__(self, estimator=None, param_grid=None, inner_splits: int = 3, seed: int = 0):
         self.estimator, self.param_grid, self.inner_splits, self.seed = estimator, param_grid, inner_splits, seed
 
@@ -65,7 +68,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         best = (-np.inf, None, None)
         for params in ParameterGrid(self.param_grid or {}):
             oof = np.zeros(len(y))
-            for tr, te in splits: oof[te] = clone(self.estimator).set_params(**params).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+            for tr, te \
+                in splits: oof[te] = clone(self.estimator).set_params(**params).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
             auc = roc_auc_score(y, oof)
             if auc > best[0] + 1e-12: best = (auc, params, oof)
         self.best_score_, self.best_params_, oof = best
@@ -86,8 +90,10 @@ def make_classifier(name: str = "lr", seed: int = 0, tune: bool = True, inner_sp
 # %% ../nbs/07_fusion.ipynb #dda873a5
 class WeightedFusion(ClassifierMixin, BaseEstimator):
     "alpha * p(radiomics) + (1 - alpha) * p(text); alpha chosen by inner grouped CV AUC on the training data."
-    def __init__(self, radiomics=None, text=None, alphas=tuple(np.round(np.linspace(0, 1, 11), 2)), inner_splits: int = 3, seed: int = 0):
-        self.radiomics, self.text, self.alphas, self.inner_splits, self.seed = radiomics, text, alphas, inner_splits, seed
+    def __init__(self, radiomics=None, text=None, alphas=tuple(np.round(np.linspace(0, 1, 11), 2)),
+                 inner_splits: int = 3, seed: int = 0):
+        self.radiomics, self.text, self.alphas, self.inner_splits, self.seed = radiomics, text, alphas, inner_splits, \
+            seed
 
     def fit(self, X, y, groups=None):
         y = np.asarray(y)
@@ -101,7 +107,8 @@ class WeightedFusion(ClassifierMixin, BaseEstimator):
         best = max(scores)
         self.alpha_ = min((a for a, s in zip(self.alphas, scores) if s >= best - 1e-12), key=lambda a: abs(a - 0.5))
         self.inner_auc_ = dict(zip(self.alphas, scores))
-        self.validation_predictions_ = (y, self.alpha_ * oof[0] + (1 - self.alpha_) * oof[1])   # held-out inner predictions
+        # held-out inner predictions
+        self.validation_predictions_ = (y, self.alpha_ * oof[0] + (1 - self.alpha_) * oof[1])
         self.radiomics_ = clone(self.radiomics).fit(X, y, groups=groups)
         self.text_ = clone(self.text).fit(X, y, groups=groups)
         return self
@@ -124,28 +131,35 @@ def serializer_options(serializer: str | dict) -> tuple[str, dict]:
     opts = {"style": serializer} if isinstance(serializer, str) else dict(serializer)
     if "style" not in opts: raise ValueError(f"serializer {serializer!r}: a dict needs a 'style' key")
     style = opts["style"]
-    if style not in STYLES + SENTENCE_STYLES: raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
+    if style not in STYLES \
+        + SENTENCE_STYLES: raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
     return style, opts
 
 def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm", cache_dir: str | None = None,
                seed: int = 0) -> list[tuple[str, object]]:
-    "The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels` bags)."
+    ("The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels` "
+     "bags).")
     style, opts = serializer_options(serializer)
     if style in SENTENCE_STYLES:
         pool = opts.pop("pool", "mean"); opts.pop("style")
-        return [("prompt", SentenceSerializer(**opts)), ("embed", BagEmbedder(embedder, cache_dir=cache_dir, pool=pool))]
+        return [("prompt", SentenceSerializer(**opts)),
+                ("embed", BagEmbedder(embedder, cache_dir=cache_dir, pool=pool))]
     opts.setdefault("seed", seed)
     return [("prompt", PromptSerializer(**opts)), ("embed", TextEmbedder(embedder, cache_dir=cache_dir))]
 
 def findings_steps(describer: str | None, serializer: str | dict = "levels") -> list[tuple[str, object]]:
-    "`[('findings', Findings(describer))]` for a describer spec (none without one); its text needs a whole-prompt style."
+    ("`[('findings', Findings(describer))]` for a describer spec (none without one); its text needs a whole-prompt "
+     "style.")
     if describer is None: return []
     style, _ = serializer_options(serializer)
-    if style in SENTENCE_STYLES: raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} has no place for them")
+    if style \
+        in SENTENCE_STYLES: raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} "
+                                             "has no place for them")
     return [("findings", Findings(make_describer(describer)))]
 
 def lora_class(serializer: str | dict = "levels"):
-    "The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier` (the paper's)."
+    ("The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier` "
+     "(the paper's).")
     from radllm.finetune import LoraBagClassifier, LoraClassifier
     return LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
 
@@ -158,10 +172,13 @@ def make_arm(name: str, selector: str = "mrmr", n_features: int = 8, classifier:
              inner_splits: int = 3) -> Pipeline:
     "The Pipeline (an `Arm`) of arm `name` (radiomics | text | concat | weighted | lora)."
     if name not in ARMS: raise ValueError(f"unknown arm {name!r}; choose one of {ARMS}")
-    with routing(): return _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora, cache_dir, seed, tune, inner_splits)
+    with routing(): return _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora,
+                                     cache_dir, seed, tune, inner_splits)
 
-def _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora, cache_dir, seed, tune, inner_splits) -> Arm:
-    opts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer, embedder=embedder,
+def _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora, cache_dir, seed, tune,
+              inner_splits) -> Arm:
+    opts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer,
+                embedder=embedder,
                 describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune, inner_splits=inner_splits)
     select = ("select", make_selector(selector, n_features))
     find = findings_steps(describer, serializer)                 # before selection: a describer reads the full table
@@ -171,11 +188,13 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
     if name == "radiomics": return Arm([select, ("scale", StandardScaler()), clf()])
     if name == "text": return Arm([*find, select, prompt(), embed(), ("scale", StandardScaler()), clf()])
     if name == "concat":
-        numbers = Pipeline([("numbers", FunctionTransformer(without_findings)), ("scale", StandardScaler())]) if find else StandardScaler()
+        numbers = Pipeline([("numbers", FunctionTransformer(without_findings)), ("scale", StandardScaler())]) if find \
+            else StandardScaler()
         union = FeatureUnion([("radiomics", numbers), ("text", Pipeline([prompt(), embed()]))])
         return Arm([*find, select, ("fuse", union), ("scale", StandardScaler()), clf()])
     if name == "weighted":
-        fusion = WeightedFusion(make_arm("radiomics", **opts), make_arm("text", **opts), inner_splits=inner_splits, seed=seed)
+        fusion = WeightedFusion(make_arm("radiomics", **opts), make_arm("text", **opts), inner_splits=inner_splits,
+                                seed=seed)
         return Arm([("fusion", fusion.set_fit_request(groups=True))])
     lora = {"seed": seed, **(lora or {})}
     return Arm([*find, select, prompt(), ("classifier", lora_class(serializer)(**lora).set_fit_request(groups=True))])

@@ -30,7 +30,8 @@ __all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORD
 # %% ../nbs/05_prompting.ipynb #95002622
 REFERENCES = {
     "pyradiomics": "van Griethuysen JJM et al. Computational radiomics system to decode the radiographic phenotype. "
-                   "Cancer Res 2017;77(21):e104-e107; feature definitions: https://pyradiomics.readthedocs.io/en/v3.0.1/features.html",
+                   "Cancer Res 2017;77(21):e104-e107; feature definitions: "
+                   "https://pyradiomics.readthedocs.io/en/v3.0.1/features.html",
     "IBSI": "Zwanenburg A et al. The Image Biomarker Standardization Initiative: standardized quantitative radiomics "
             "for high-throughput image-based phenotyping. Radiology 2020;295(2):328-338",
     "BIRADS2013": "D'Orsi CJ, Sickles EA, Mendelson EB, Morris EA et al. ACR BI-RADS Atlas, Breast Imaging Reporting "
@@ -135,7 +136,8 @@ def get_token_counter(tokenizer: str | Callable | None) -> Callable[[str], int] 
             return int(n) if isinstance(n, (int, np.integer)) else len(n)
         return count
     if not isinstance(tokenizer, str) or ":" not in tokenizer:
-        raise ValueError(f"tokenizer {tokenizer!r}: expected 'local:minilm', 'local:PATH', 'hf:PATH', a callable or None")
+        raise ValueError(f"tokenizer {tokenizer!r}: expected 'local:minilm', 'local:PATH', 'hf:PATH', a callable or "
+                         "None")
     kind = tokenizer.split(":", 1)[0]
     if kind not in ("local", "hf"): raise ValueError(f"tokenizer {tokenizer!r}: unknown kind {kind!r} (local, hf)")
     tok = _hf_tokenizer(str(model_folder(tokenizer)))
@@ -173,17 +175,23 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
                  seed: int = 0,                     # seeds the shuffle
                  max_tokens: int | None = 256,      # token budget of a prompt; None: no limit
                  tokenizer: str | Callable | None = "local:minilm",  # counts the tokens (`get_token_counter`)
-                 decimals: int | None = None,       # decimals of the values; None: 3 significant digits (`format_value`)
+                 # decimals of the values; None: 3 significant digits (`format_value`)
+                 decimals: int | None = None,
                  with_features: bool = True):       # False: the task and the findings only
         self.style, self.task, self.order, self.seed = style, task, order, seed
         self.max_tokens, self.tokenizer, self.decimals = max_tokens, tokenizer, decimals
         self.with_features = with_features
 
     def _check_params(self):
-        if self.style not in STYLES + ("levels",): raise ValueError(f"style {self.style!r}: expected one of {STYLES + ('levels',)}")
-        if self.order not in ("fixed", "shuffle"): raise ValueError(f"order {self.order!r}: expected 'fixed' or 'shuffle'")
+        if self.style not in STYLES + ("levels",
+                                       ): raise ValueError(f"style {self.style!r}: expected one of "
+                                                           f"{STYLES + ('levels',)}")
+        if self.order not in ("fixed",
+                              "shuffle"): raise ValueError(f"order {self.order!r}: expected 'fixed' or 'shuffle'")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.task) if f is not None}
-        if fields - {"n_features"}: raise ValueError(f"task template uses {sorted(fields - {'n_features'})}; only {{n_features}} is available")
+        if fields \
+            - {"n_features"}: raise ValueError(f"task template uses {sorted(fields - {'n_features'})}; only "
+                                               f"{{n_features}} is available")
 
 # %% ../nbs/05_prompting.ipynb #1826f0bb
 @patch
@@ -191,7 +199,8 @@ def fit(self: PromptSerializer, X: pd.DataFrame, y=None):
     "Learn the cohort statistics of every feature from the training rows `X`."
     self._check_params()
     if not self.with_features and FINDINGS not in X.columns:
-        raise ValueError(f"with_features=False writes the findings alone: X needs a {FINDINGS!r} column (a Findings step)")
+        raise ValueError(f"with_features=False writes the findings alone: X needs a {FINDINGS!r} column (a Findings "
+                         "step)")
     cols = feature_columns(X)
     A = _as_float(X, cols)
     with warnings.catch_warnings():
@@ -244,7 +253,8 @@ def _percentile_sentence(self: PromptSerializer, j: int, v: float, pct: float) -
 
 # %% ../nbs/05_prompting.ipynb #e44f13af
 def longest_fitting(fits: Callable[[int], bool], n: int) -> int:
-    "The largest `k` in 0..n-1 with `fits(k)`, by bisection, given that `fits(0)` holds, `fits(n)` does not and `fits` is monotone."
+    ("The largest `k` in 0..n-1 with `fits(k)`, by bisection, given that `fits(0)` holds, `fits(n)` does not and "
+     "`fits` is monotone.")
     lo, hi = 0, n                                    # fits(lo) holds, fits(hi) does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -295,7 +305,8 @@ LEVEL_WORDS = {2: ("low", "high"), 3: ("low", "medium", "high"), 4: ("very low",
                7: ("extremely low", "very low", "low", "medium", "high", "very high", "extremely high")}
 
 def level_weights(v: float, centres, edges=None) -> list[tuple[int, float]]:
-    "[(level, weight)] of value `v` given the sorted level `centres`: interpolated between the two nearest, or (with\n    `edges`, the K - 1 bin edges) the one level whose bin holds `v`; [] when `v` is missing."
+    ("[(level, weight)] of value `v` given the sorted level `centres`: interpolated between the two nearest, or "
+     "(with\n    `edges`, the K - 1 bin edges) the one level whose bin holds `v`; [] when `v` is missing.")
     c = np.asarray(centres, dtype=float)
     if v is None or not np.isfinite(v) or not np.isfinite(c).all(): return []
     K, mid = len(c), (len(c) - 1) / 2
@@ -317,8 +328,10 @@ class SentenceSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self.levels, self.soft, self.names, self.meaning = levels, soft, names, meaning
 
     def _check_params(self):
-        if self.levels not in LEVEL_WORDS: raise ValueError(f"levels={self.levels!r}: expected one of {sorted(LEVEL_WORDS)}")
-        if self.names not in ("glossary", "generic"): raise ValueError(f"names={self.names!r}: expected 'glossary' or 'generic'")
+        if self.levels not \
+            in LEVEL_WORDS: raise ValueError(f"levels={self.levels!r}: expected one of {sorted(LEVEL_WORDS)}")
+        if self.names not in ("glossary",
+                              "generic"): raise ValueError(f"names={self.names!r}: expected 'glossary' or 'generic'")
 
     def fit(self, X: pd.DataFrame, y=None):
         "Learn the level centres (and bin edges) of every feature from the training rows `X`."
@@ -352,7 +365,8 @@ class SentenceSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         check_is_fitted(self, "centres_")
         cols = list(self.feature_names_in_)
         missing = [c for c in cols if c not in X.columns]
-        if missing: raise ValueError(f"features seen in fit are missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if missing: raise ValueError("features seen in fit are missing: "
+                                     f"{missing[:5]}{' ...' if len(missing) > 5 else ''}")
         A = _as_float(X, cols)
         bags = []
         for i in range(len(A)):
@@ -390,7 +404,8 @@ class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                                      f"full features table (before feature selection) or fewer aspects")
         f = lambda c: _as_float(X, [c])[:, 0]
         s = {}
-        if "shape" in self.aspects: s["sphericity"], s["elongation"] = f(RULE_FEATURES["shape"][0]), f(RULE_FEATURES["shape"][1])
+        if "shape" in self.aspects: s["sphericity"], s["elongation"] = f(RULE_FEATURES["shape"][0]), \
+            f(RULE_FEATURES["shape"][1])
         if "margin" in self.aspects:
             p, ma, mi = (f(c) for c in RULE_FEATURES["margin"])
             s["roughness"] = p / ellipse_perimeter(ma, mi)
@@ -406,9 +421,11 @@ class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         if unknown: raise ValueError(f"unknown aspect(s) {sorted(unknown)}; known: {list(RULE_FEATURES)}")
         T = _as_float(X, [c for c in RULE_FEATURES["texture"] if c in X.columns])
         if "texture" in self.aspects and T.shape[1] == 2:
-            self.texture_mean_, self.texture_sd_ = np.nanmean(T, axis=0), np.where(np.nanstd(T, axis=0) > 0, np.nanstd(T, axis=0), 1.0)
+            self.texture_mean_, self.texture_sd_ = np.nanmean(T,
+                                                              axis=0), np.where(np.nanstd(T, axis=0) > 0, np.nanstd(T, axis=0), 1.0)
         else: self.texture_mean_, self.texture_sd_ = np.zeros(2), np.ones(2)
-        self.cutoffs_ = {k: tuple(float(c) for c in np.nanquantile(v, self.quantiles)) for k, v in self._scores(X).items()}
+        self.cutoffs_ = {k: tuple(float(c) for c in np.nanquantile(v, self.quantiles)) for k,
+                         v in self._scores(X).items()}
         return self
 
     def transform(self, X: pd.DataFrame) -> list[str]:
@@ -446,11 +463,13 @@ class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 
 # %% ../nbs/05_prompting.ipynb #021b340d
 class Findings(TransformerMixin, BaseEstimator):
-    "Adds a describer's findings text of every lesion as column `findings` (fitted on the full table, before selection)."
+    ("Adds a describer's findings text of every lesion as column `findings` (fitted on the full table, before "
+     "selection).")
     def __init__(self, describer=None): self.describer = describer
 
     def fit(self, X: pd.DataFrame, y=None):
-        if self.describer is None: raise ValueError("Findings needs a describer (RulesDescriber, ChatDescriber or make_describer(spec))")
+        if self.describer is None: raise ValueError("Findings needs a describer (RulesDescriber, ChatDescriber or "
+                                                    "make_describer(spec))")
         self.describer_ = clone(self.describer).fit(X, y)
         return self
 
@@ -470,7 +489,8 @@ CHAT_USER_TASK = "Radiomics features of the lesion:"
 
 class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     "Features -> findings written by a chat model at an OpenAI-compatible endpoint (cached by model + messages)."
-    def __init__(self, model: str = "openai:gpt-4o-mini", system_prompt: str = CHAT_SYSTEM_PROMPT, style: str = "knowledge",
+    def __init__(self, model: str = "openai:gpt-4o-mini", system_prompt: str = CHAT_SYSTEM_PROMPT,
+                 style: str = "knowledge",
                  cache_dir: str | None = None, max_tokens: int = 200, timeout: float = 60.0, max_retries: int = 5):
         self.model, self.system_prompt, self.style, self.cache_dir = model, system_prompt, style, cache_dir
         self.max_tokens, self.timeout, self.max_retries = max_tokens, timeout, max_retries

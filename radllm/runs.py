@@ -34,10 +34,12 @@ def _source_root() -> Path: return _package_dir().parent
 TEMPLATE_NAME = "end_to_end.ipynb"
 
 def template_path() -> Path:
-    "The papermill template: the source tree's nbs/experiments/end_to_end.ipynb, else the copy an installed radllm carries."
+    ("The papermill template: the source tree's nbs/experiments/end_to_end.ipynb, else the copy an installed radllm "
+     "carries.")
     for p in (_source_root() / "nbs" / "experiments" / TEMPLATE_NAME, _package_dir() / "templates" / TEMPLATE_NAME):
         if p.is_file(): return p
-    raise FileNotFoundError(f"the papermill template {TEMPLATE_NAME} is missing from this radllm installation ({_package_dir()}): reinstall radllm")
+    raise FileNotFoundError(f"the papermill template {TEMPLATE_NAME} is missing from this radllm installation "
+                            f"({_package_dir()}): reinstall radllm")
 
 def run_folder(out: str | Path, spec: str, seed: int) -> Path:
     "runs/NAME/<dataset name>/seed<k>/"
@@ -49,7 +51,8 @@ def git_commit() -> str | None:
         root = _source_root()
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if sha.returncode: return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "radllm", "nbs"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "radllm", "nbs"], cwd=root, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
         return sha.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError): return None
 
@@ -81,24 +84,30 @@ def config_differences(mine: dict, theirs: dict) -> list[str]:
 def _run_dirs(out: Path) -> list[Path]: return sorted(p for p in out.glob("*/seed*") if p.is_dir())
 
 def recorded_batch(out: Path) -> dict | None:
-    "The settings of the batch in `out`: batch.yaml, else (a folder from before batch.yaml) its runs' config.yaml; None when empty."
+    ("The settings of the batch in `out`: batch.yaml, else (a folder from before batch.yaml) its runs' config.yaml; "
+     "None when empty.")
     defaults = batch_settings(RunConfig())
     if (out / BATCH_FILE).is_file():
         try: return {**defaults, **(yaml.safe_load((out / BATCH_FILE).read_text()) or {})}
-        except yaml.YAMLError as e: raise BatchError(f"{out / BATCH_FILE} is damaged ({getattr(e, 'problem', e)}): repair it, or add --replace to start the batch over") from None
+        except yaml.YAMLError as e: raise BatchError(f"{out / BATCH_FILE} is damaged ({getattr(e, 'problem', e)}): "
+                                                     "repair it, or add --replace to start the batch over") from None
     found = []
     for d in _run_dirs(out):
         try: found.append({**defaults, **batch_settings(RunConfig.from_yaml(d / "config.yaml"))})
         except (ConfigError, OSError): continue
     distinct = {json.dumps(f, sort_keys=True, default=str): f for f in found}
-    if len(distinct) > 1: raise BatchError(f"{out} holds runs of {len(distinct)} different configs (made before radllm recorded a batch's "
-                                           "config): report them from separate folders, or add --replace to start the batch over")
+    if len(distinct) \
+        > 1: raise BatchError(f"{out} holds runs of {len(distinct)} different configs (made before radllm recorded a "
+                              "batch's "
+                                           "config): report them from separate folders, or add --replace to start the "
+                                           "batch over")
     return next(iter(distinct.values()), None)
 
 def remove_runs(out: Path) -> None:
     "Delete what a batch wrote into `out` (its run folders, status and summaries), nothing else."
     for d in {p.parent for p in _run_dirs(out)}: shutil.rmtree(d)
-    for name in (BATCH_FILE, "status.csv", "summary.md", "summary.csv", "summary.html"): (out / name).unlink(missing_ok=True)
+    for name in (BATCH_FILE, "status.csv", "summary.md", "summary.csv",
+                 "summary.html"): (out / name).unlink(missing_ok=True)
 
 def batch_conflict(out: Path, cfg: RunConfig) -> str | None:
     "Why the folder `out` cannot take `cfg`'s runs; None when it can (new, empty, or the same batch)."
@@ -114,7 +123,8 @@ def claim_batch(out: Path, cfg: RunConfig, replace: bool = False) -> None:
     if replace and out.is_dir(): remove_runs(out)
     elif why := batch_conflict(out, cfg): raise BatchError(why)
     ensure_folder(out, "--out")
-    if not (out / BATCH_FILE).is_file(): _write_atomic(out / BATCH_FILE, yaml.safe_dump(batch_settings(cfg), sort_keys=False))
+    if not (out / BATCH_FILE).is_file(): _write_atomic(out / BATCH_FILE,
+                                                       yaml.safe_dump(batch_settings(cfg), sort_keys=False))
 
 def _write_atomic(path: Path, text: str) -> None:
     "Write a file whole or not at all (a killed process never leaves half of it)."
@@ -144,13 +154,15 @@ def run_parameters(cfg: RunConfig, out_dir: Path) -> dict:
     return {"config": cfg.to_dict(), "out_dir": str(out_dir)}
 
 def kernel_manager(socket_dir: str):
-    "A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir` (TCP on Windows)."
+    ("A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir` (TCP "
+     "on Windows).")
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
     class RunKernelManager(AsyncKernelManager):
         def __init__(self, **kw):
             super().__init__(**kw)
-            if os.name == "posix": self.transport, self.ip = "ipc", os.path.join(socket_dir, "kernel")   # Windows has no IPC sockets
+            # Windows has no IPC sockets
+            if os.name == "posix": self.transport, self.ip = "ipc", os.path.join(socket_dir, "kernel")
             self._kernel_spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                                            display_name="radllm", language="python")
     return RunKernelManager
@@ -160,7 +172,8 @@ def run_one(task: dict) -> dict:
     "Execute the template for one (config, folder); returns {dataset, seed, folder, status, seconds, error}."
     import papermill as pm
     cfg, folder = RunConfig.from_dict(task["config"]), Path(task["folder"])
-    if task.get("threads"):                         # runs share the cores: each kernel uses its share, no oversubscription
+    # runs share the cores: each kernel uses its share, no oversubscription
+    if task.get("threads"):
         for var in THREAD_VARS: os.environ[var] = str(task["threads"])
     folder.mkdir(parents=True, exist_ok=True)
     for stale in ("error.txt", "run.json"): (folder / stale).unlink(missing_ok=True)
@@ -168,15 +181,18 @@ def run_one(task: dict) -> dict:
     status = {"dataset": dataset_name(cfg.dataset), "seed": cfg.seed, "folder": str(folder)}
     try:
         with tempfile.TemporaryDirectory(prefix="radllm-kernel-") as sockets:
-            pm.execute_notebook(str(template_path()), str(folder / "end_to_end.ipynb"), kernel_name="python3", progress_bar=False,
+            pm.execute_notebook(str(template_path()), str(folder / "end_to_end.ipynb"), kernel_name="python3",
+                                progress_bar=False,
                                 parameters=run_parameters(cfg, folder.resolve()), cwd=str(folder),
                                 kernel_manager_class=kernel_manager(sockets))
-        record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed, "git_commit": task.get("git_commit"),
+        record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed,
+                  "git_commit": task.get("git_commit"),
                   "data_fingerprint": task.get("data_fingerprint"), "seconds": round(time.perf_counter() - t0, 1)}
         _write_atomic(folder / "run.json", json.dumps(record, indent=2))
         return {**status, "status": "ok", "seconds": record["seconds"], "error": ""}
     except Exception as e:
-        return {**status, "status": "failed", "seconds": round(time.perf_counter() - t0, 1), "error": record_error(folder, e)}
+        return {**status, "status": "failed", "seconds": round(time.perf_counter() - t0, 1),
+                "error": record_error(folder, e)}
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -186,10 +202,12 @@ def failure_message(e: Exception) -> str:
     return f"{type(e).__name__}: {e}"
 
 def record_error(folder: Path, e: Exception, context: str = "") -> str:
-    "Write the error and its whole traceback to folder/error.txt; return its first line (for status.csv and the terminal)."
+    ("Write the error and its whole traceback to folder/error.txt; return its first line (for status.csv and the "
+     "terminal).")
     msg = context + failure_message(e)
     if getattr(e, "ename", None):                    # a cell of the notebook failed: its traceback, not papermill's
-        details = f"in cell {e.exec_count} of the executed notebook:\n{e.source}\n\n" + _ANSI.sub("", "\n".join(e.traceback))
+        details = f"in cell {e.exec_count} of the executed notebook:\n{e.source}\n\n" \
+            + _ANSI.sub("", "\n".join(e.traceback))
     else: details = traceback.format_exc()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "error.txt").write_text(msg + "\n\n" + details)
@@ -206,16 +224,20 @@ class StatusTable:
             try: old = pd.read_csv(self.path, dtype={"dataset": str}, keep_default_na=False)
             except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError): old = pd.DataFrame()
             for r in old.to_dict("records"):
-                if {"dataset", "seed", "status"} <= set(r): self.rows[(str(r["dataset"]), int(r["seed"]))] = {c: r.get(c, "") for c in STATUS_COLUMNS}
+                if {"dataset", "seed",
+                    "status"} <= set(r): self.rows[(str(r["dataset"]),
+                                                    int(r["seed"]))] = {c: r.get(c, "") for c in STATUS_COLUMNS}
 
     def set(self, dataset: str, seed: int, **fields) -> None:
         "Update one run's row (created if new) and write the table."
-        row = self.rows.setdefault((dataset, int(seed)), {c: "" for c in STATUS_COLUMNS} | {"dataset": dataset, "seed": int(seed)})
+        row = self.rows.setdefault((dataset, int(seed)),
+                                   {c: "" for c in STATUS_COLUMNS} | {"dataset": dataset, "seed": int(seed)})
         row.update(fields, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
         self.write()
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(list(self.rows.values()), columns=STATUS_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
+        return pd.DataFrame(list(self.rows.values()),
+                            columns=STATUS_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
 
     def write(self) -> None: _write_atomic(self.path, self.frame().to_csv(index=False))
 
@@ -249,21 +271,28 @@ def _writable_place(path: Path, what: str) -> None:
     "Check, without creating anything, that `path` is, or can become, a folder this user can write to."
     blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
     if blocker is not None:
-        raise NotADirectoryError(f"{what} {path} {'is a file' if blocker == path else f'is inside {blocker}, which is a file'}: choose another folder")
+        raise NotADirectoryError(f"{what} {path} "
+                                 f"{'is a file' if blocker == path else f'is inside {blocker}, which is a file'}: "
+                                 "choose another folder")
     existing = next(p for p in [path, *path.parents] if p.exists())
-    if not os.access(existing, os.W_OK | os.X_OK): raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to")
+    if not os.access(existing,
+                     os.W_OK | os.X_OK): raise PermissionError(f"{what} {path} is not writable: choose a folder you "
+                                                               "can write to")
 
 # %% ../nbs/10_runs.ipynb #5f07c8bb
-def prepare_dataset(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None, progress: bool = True) -> str:
+def prepare_dataset(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None,
+                    progress: bool = True) -> str:
     "Extract a loaded dataset once into the cache before its runs; returns its data fingerprint."
     from radllm.evaluation import design_problems, extraction_options
     from radllm.extraction import extract
     features, qc = extract(manifest, **extraction_options(cfg), jobs=jobs, scheduler=scheduler, progress=progress)
     failed = qc[qc.status != "ok"]
     if features.empty:
-        raise RuntimeError(f"no lesion could be extracted ({len(failed)} failed or skipped; first: {failed.reason.iloc[0] if len(failed) else '-'})")
+        raise RuntimeError(f"no lesion could be extracted ({len(failed)} failed or skipped; first: "
+                           f"{failed.reason.iloc[0] if len(failed) else '-'})")
     problems = design_problems(features.label.astype(int), features.patient_id.astype(str), cfg.n_splits)
-    if problems: raise RuntimeError(f"after extraction ({len(failed)} lesion(s) failed or skipped, see the QC table): {problems[0]}")
+    if problems: raise RuntimeError(f"after extraction ({len(failed)} lesion(s) failed or skipped, see the QC table): "
+                                    f"{problems[0]}")
     return data_fingerprint(manifest, cfg.cache_dir)
 
 def threads_per_run(jobs: int, scheduler: str | None = None) -> int | None:
@@ -295,7 +324,8 @@ def check_config(cfg: RunConfig, specs: list[str], jobs: int = 1) -> None:
     if problems: raise ConfigError(problems)
 
 def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
-              scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True, replace: bool = False) -> pd.DataFrame:
+              scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True,
+              replace: bool = False) -> pd.DataFrame:
     "Run the template for every dataset x seed into out/<dataset>/seed<k>/; returns this call's outcome per run."
     base = (config or RunConfig()).replace(**({"cache_dir": str(cache_dir)} if cache_dir else {})).resolved()
     specs, seeds, out = [_resolved_spec(s) for s in datasets], list(dict.fromkeys(int(s) for s in seeds)), Path(out)
@@ -338,7 +368,8 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
         tasks += [{"config": cfg_of(spec, s).to_dict(), "folder": str(run_folder(out, spec, s)), "threads": threads,
                    "data_fingerprint": fingerprint, "git_commit": commit} for s in left[spec]]
     for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress):
-        status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"], error=r["error"]); results.append(r)
+        status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"],
+                   error=r["error"]); results.append(r)
     return pd.DataFrame(results, columns=RESULT_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
 
 # %% ../nbs/10_runs.ipynb #a7e3d0fa
@@ -346,7 +377,8 @@ def read_metrics(folder: Path) -> dict:
     "A finished run's metrics.json; a ValueError names the file and what is wrong with it."
     path = folder / "metrics.json"
     try: m = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON (line {e.lineno}: {e.msg}): the run was cut off; run the batch again to redo it") from None
+    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON (line {e.lineno}: {e.msg}): the run "
+                                                       "was cut off; run the batch again to redo it") from None
     if not isinstance(m, dict) or not isinstance(m.get("arms"), dict) or "seed" not in m:
         raise ValueError(f"{path} is incomplete (no arms or seed): run the batch again to redo it")
     return m
@@ -364,12 +396,14 @@ def _metric_rows(dataset: str, m: dict) -> list[dict]:
         vs = ms.get("vs_radiomics", {})
         rows += [{"dataset": dataset, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"], "ci_lo": v["ci"][0], "ci_hi": v["ci"][1],
                   "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"), "auc_diff": vs.get("auc_diff"),
-                  "permuted_auc": m.get("controls", {}).get("permuted_labels_auc"), "labels": m.get("label_source", {}).get("statement", "")}
+                  "permuted_auc": m.get("controls", {}).get("permuted_labels_auc"),
+                  "labels": m.get("label_source", {}).get("statement", "")}
                  for k, v in ms.items() if k != "vs_radiomics"]
     return rows
 
 def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    "Long table of every finished run of the batch (dataset, seed, arm, metric, value, CI, tests), and the runs left out, with why."
+    ("Long table of every finished run of the batch (dataset, seed, arm, metric, value, CI, tests), and the runs left "
+     "out, with why.")
     out = Path(out)
     batch, rows, left_out = recorded_batch(out), [], []
     for folder in _run_dirs(out):
@@ -396,7 +430,8 @@ def summarize(long: pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/10_runs.ipynb #45d655bb
 SUMMARY_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier")
 METRIC_TITLES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
-                 "balanced_accuracy": "balanced accuracy", "brier": "Brier score", "ppv": "PPV", "npv": "NPV", "f1": "F1"}
+                 "balanced_accuracy": "balanced accuracy", "brier": "Brier score", "ppv": "PPV", "npv": "NPV",
+                 "f1": "F1"}
 
 def _mean_sd(r) -> str: return f"{r['mean']:.3f}" + (f" ± {r['sd']:.3f}" if pd.notna(r["sd"]) else "")
 def _ci(r) -> str: return f"{r['ci_lo']:.3f}–{r['ci_hi']:.3f}"
@@ -409,7 +444,8 @@ def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
                          "95% CI (median over seeds)": a.apply(_ci, axis=1),
                          "AUC − radiomics": a.auc_diff.map(lambda v: _or_blank(v, "+.3f")),
                          "DeLong p (median)": a.delong_p.map(lambda v: _or_blank(v, ".3f")),
-                         "seeds with p < 0.05": [("" if pd.isna(k) else f"{int(k)} of {int(n)}") for k, n in zip(a.n_significant, a.seeds)]}
+                         "seeds with p < 0.05": [("" if pd.isna(k) else f"{int(k)} of {int(n)}") for k,
+                                                 n in zip(a.n_significant, a.seeds)]}
                         ).reset_index(drop=True)
 
 def metrics_table(summary: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
@@ -422,7 +458,8 @@ def markdown_table(df: pd.DataFrame) -> str:
     "A DataFrame as a Markdown pipe table (text left-aligned, numbers right-aligned)."
     cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
     right = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
+             "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)])
 
 # %% ../nbs/10_runs.ipynb #dc66a7d6
@@ -440,12 +477,14 @@ def _md(part) -> str:
 
 def _html(part) -> str:
     if isinstance(part, pd.DataFrame): return part.to_html(index=False, border=0)
-    if isinstance(part, Figure): return f"<figure><img src='{html.escape(part.path.as_posix())}'><figcaption>{html.escape(part.caption)}</figcaption></figure>"
+    if isinstance(part,
+                  Figure): return f"<figure><img src='{html.escape(part.path.as_posix())}'><figcaption>{html.escape(part.caption)}</figcaption></figure>"
     if isinstance(part, list): return "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in part) + "</ul>"
     return f"<p>{html.escape(str(part))}</p>"
 
 def write_summary(out: Path, sections: dict[str, list]) -> None:
-    "summary.md and summary.html from the same sections: title -> parts (a paragraph, a table, a list of items, a Figure)."
+    ("summary.md and summary.html from the same sections: title -> parts (a paragraph, a table, a list of items, a "
+     "Figure).")
     keep = {t: [p for p in parts if not (isinstance(p, list) and not p)] for t, parts in sections.items()}
     keep = {t: parts for t, parts in keep.items() if parts}
     md, body = [f"# Summary of {out.name}"], [f"<h1>Summary of {html.escape(out.name)}</h1>"]
@@ -453,7 +492,8 @@ def write_summary(out: Path, sections: dict[str, list]) -> None:
         md += ([f"## {title}"] if title else []) + [_md(p) for p in parts]
         body += ([f"<h2>{html.escape(title)}</h2>"] if title else []) + [_html(p) for p in parts]
     _write_atomic(out / "summary.md", "\n\n".join(md) + "\n")
-    _write_atomic(out / "summary.html", f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(out.name)}</title>"
+    _write_atomic(out / "summary.html",
+                  f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(out.name)}</title>"
                   "<style>body{font-family:sans-serif;max-width:70em;margin:auto} table{border-collapse:collapse} "
                   "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left} img{width:420px}</style></head>"
                   f"<body>{''.join(body)}</body></html>\n")
@@ -474,14 +514,18 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = long[["dataset", "seed"]].drop_duplicates()
     controls = long.drop_duplicates(["dataset", "seed"]).groupby("dataset").permuted_auc.mean().dropna()
     sections = {
-        "": [f"{len(runs)} finished runs of {runs.dataset.nunique()} dataset(s), seeds {', '.join(map(str, sorted(runs.seed.unique())))}. "
-             "AUC: mean ± SD over seeds, the median over seeds of each run's 95% DeLong CI, and the paired DeLong test against "
+        "": [f"{len(runs)} finished runs of {runs.dataset.nunique()} dataset(s), seeds "
+             f"{', '.join(map(str, sorted(runs.seed.unique())))}. "
+             "AUC: mean ± SD over seeds, the median over seeds of each run's 95% DeLong CI, and the paired DeLong test "
+             "against "
              "`radiomics` on the same lesions (median p over seeds, and in how many seeds p < 0.05)."],
         "Labels": [[f"{d}: {text.removeprefix('labels: ')}" for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
         "AUC": [aucs],
-        "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: mean ± SD over seeds (median of the runs' "
+        "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: mean ± SD over seeds (median "
+                              "of the runs' "
                               "95% patient-level bootstrap CIs).", metrics],
-        "Controls": ["Label-permutation control (mean AUC of the radiomics arm with shuffled labels; should be near 0.5): " +
+        "Controls": ["Label-permutation control (mean AUC of the radiomics arm with shuffled labels; should be near "
+                     "0.5): " +
                      (", ".join(f"{d} {v:.3f}" for d, v in controls.items()) or "not run")],
         "Failed runs": [[f"{r.dataset} seed {r.seed}: {r.error}" for r in status[status.status == "failed"].itertuples()]],
         "Runs left out": [left_out],

@@ -25,7 +25,8 @@ __all__ = ['SELECTORS', 'as_feature_frame', 'ColumnSelector', 'without_findings'
 
 # %% ../nbs/04_selection.ipynb #1aa23fee
 def as_feature_frame(X, columns: Sequence[str] | None = None, finite: bool = True) -> pd.DataFrame:
-    "`X` as a DataFrame of floats; an array gets `columns` or `f0, f1, ...`. Non-finite values are an error naming them."
+    ("`X` as a DataFrame of floats; an array gets `columns` or `f0, f1, ...`. Non-finite values are an error naming "
+     "them.")
     if isinstance(X, pd.DataFrame):
         df = X
     else:
@@ -47,7 +48,8 @@ def as_feature_frame(X, columns: Sequence[str] | None = None, finite: bool = Tru
 def _binary_target(y, who: str) -> np.ndarray:
     y = np.asarray(y).ravel()
     classes = np.unique(y)
-    if len(classes) != 2: raise ValueError(f"{who} needs a binary target with two classes, got classes {classes.tolist()}")
+    if len(classes) \
+        != 2: raise ValueError(f"{who} needs a binary target with two classes, got classes {classes.tolist()}")
     return (y == classes[1]).astype(int)
 
 # %% ../nbs/04_selection.ipynb #0969a4e8
@@ -74,7 +76,8 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "selected_")
         if isinstance(X, pd.DataFrame):
             missing = [c for c in self.selected_ if c not in X.columns]
-            if missing: raise ValueError(f"{type(self).__name__}: feature(s) {missing[:10]} seen in fit are missing from the table")
+            if missing: raise ValueError(f"{type(self).__name__}: feature(s) {missing[:10]} seen in fit are missing "
+                                         "from the table")
             kept = as_feature_frame(X[self.selected_], finite=False)
             return kept.assign(**{FINDINGS: X[FINDINGS]}) if FINDINGS in X.columns else kept
         df = as_feature_frame(X, finite=False)
@@ -113,7 +116,8 @@ class NearConstantFilter(ColumnSelector):
 # %% ../nbs/04_selection.ipynb #e8d53ef3
 def abs_corr(df: pd.DataFrame, method: str = "pearson") -> np.ndarray:
     "Absolute correlation matrix of the columns ('pearson' or 'spearman'); a constant column correlates 0 with all."
-    if method not in ("pearson", "spearman"): raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
+    if method not in ("pearson",
+                      "spearman"): raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
     X = df.to_numpy(dtype=float)
     if method == "spearman": X = stats.rankdata(X, axis=0)
     X = X - X.mean(axis=0)
@@ -147,7 +151,8 @@ class CorrelationFilter(ColumnSelector):
 
 # %% ../nbs/04_selection.ipynb #bd9da2fb
 class MannWhitneySelector(ColumnSelector):
-    "Two-sided Mann-Whitney U per feature + Benjamini-Hochberg FDR: keep q < alpha, ranked by p (min_features kept if none pass)."
+    ("Two-sided Mann-Whitney U per feature + Benjamini-Hochberg FDR: keep q < alpha, ranked by p (min_features kept if "
+     "none pass).")
 
     def __init__(self, alpha: float = 0.05, max_features: int | None = None, min_features: int = 1):
         self.alpha, self.max_features, self.min_features = alpha, max_features, min_features
@@ -175,7 +180,8 @@ class MannWhitneySelector(ColumnSelector):
 
 # %% ../nbs/04_selection.ipynb #32abb944
 class MRMRSelector(ColumnSelector):
-    "Greedy mRMR: relevance (F or MI) against mean |Pearson r| redundancy, quotient or difference scheme; deterministic."
+    ("Greedy mRMR: relevance (F or MI) against mean |Pearson r| redundancy, quotient or difference scheme; "
+     "deterministic.")
 
     def __init__(self, n_features: int = 8, relevance: str = "f", scheme: str = "quotient",
                  redundancy_floor: float | None = None, random_state: int = 0):
@@ -194,7 +200,9 @@ class MRMRSelector(ColumnSelector):
 
     def _select(self, df, y=None):
         if y is None: raise ValueError("MRMRSelector needs y")
-        if self.scheme not in ("quotient", "difference"): raise ValueError(f"scheme must be 'quotient' or 'difference', got {self.scheme!r}")
+        if self.scheme not in ("quotient",
+                               "difference"): raise ValueError("scheme must be 'quotient' or 'difference', got "
+                                                               f"{self.scheme!r}")
         if int(self.n_features) < 1: raise ValueError(f"n_features must be >= 1, got {self.n_features}")
         yb = _binary_target(y, "MRMRSelector")
         rel = self._relevance(df.to_numpy(), yb)
@@ -218,7 +226,8 @@ class MRMRSelector(ColumnSelector):
 # %% ../nbs/04_selection.ipynb #f4a4049e
 def planted_signal_table(n: int = 200, n_informative: int = 3, n_noise: int = 20, shift: float = 1.0,
                          copy_noise: float = 0.05, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    "Synthetic (X, y): `inf{i}` shifted by `shift` SD between classes, `inf{i}_copy` near-copies, `noise{j}` pure noise."
+    ("Synthetic (X, y): `inf{i}` shifted by `shift` SD between classes, `inf{i}_copy` near-copies, `noise{j}` pure "
+     "noise.")
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     cols = {}
@@ -232,14 +241,17 @@ def planted_signal_table(n: int = 200, n_informative: int = 3, n_noise: int = 20
 
 # %% ../nbs/04_selection.ipynb #ee960b7b
 def _l1_penalty(cv: bool = False) -> dict:
-    "The L1 penalty in this sklearn's words: `l1_ratio(s)=1` from 1.8 on (`penalty` is deprecated), `penalty='l1'` before."
+    ("The L1 penalty in this sklearn's words: `l1_ratio(s)=1` from 1.8 on (`penalty` is deprecated), `penalty='l1'` "
+     "before.")
     import sklearn
     from sklearn.utils.fixes import parse_version
-    if parse_version(sklearn.__version__) >= parse_version("1.8"): return {"l1_ratios": (1.0,)} if cv else {"l1_ratio": 1.0}
+    if parse_version(sklearn.__version__) >= parse_version("1.8"): return {"l1_ratios": (1.0,)} if cv \
+        else {"l1_ratio": 1.0}
     return {"penalty": "l1"}
 
 class LassoSelector(ColumnSelector):
-    "L1-logistic regression on standardised features; keeps nonzero coefficients ranked by |coef| (C by inner CV if None)."
+    ("L1-logistic regression on standardised features; keeps nonzero coefficients ranked by |coef| (C by inner CV if "
+     "None).")
 
     def __init__(self, C: float | None = None, max_features: int | None = None, min_features: int = 1,
                  Cs: int = 10, cv: int = 5, random_state: int = 0):
@@ -255,7 +267,8 @@ class LassoSelector(ColumnSelector):
         from sklearn.linear_model import LogisticRegressionCV
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
         n_splits = int(min(self.cv, np.bincount(yb).min()))
-        if n_splits < 2: raise ValueError("LassoSelector: too few lesions of the minority class to choose C by inner CV; pass C")
+        if n_splits \
+            < 2: raise ValueError("LassoSelector: too few lesions of the minority class to choose C by inner CV; pass C")
         if groups is None: folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state).split(Z, yb)
         else: folds = StratifiedGroupKFold(n_splits, shuffle=True, random_state=self.random_state).split(Z, yb, groups)
         from sklearn.svm import l1_min_c
@@ -334,7 +347,8 @@ def selection_frequency(selections: Iterable) -> pd.DataFrame:
     return out[["feature", "count", "frequency", "mean_rank"]]
 
 def selection_matrix(selections: Iterable, features: Sequence[str] | None = None) -> pd.DataFrame:
-    "Binary M x d matrix (selection x feature); `features` is the universe (default: the first selector's input columns)."
+    ("Binary M x d matrix (selection x feature); `features` is the universe (default: the first selector's input "
+     "columns).")
     sels = list(selections)
     lists = _feature_lists(sels)
     if features is None:

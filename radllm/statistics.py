@@ -41,7 +41,8 @@ def choose_threshold(y_train, p_train, method: str | float = "youden") -> float:
             ok = np.flatnonzero(spec >= target - 1e-12)
             if not len(ok): raise ValueError(f"no threshold reaches specificity {target} on the training predictions")
             i = int(ok[-1])                                                               # lowest such threshold
-    else: raise ValueError(f"unknown threshold method {method!r}: use 'youden', 'sensitivity@X', 'specificity@X' or a number")
+    else: raise ValueError(f"unknown threshold method {method!r}: use 'youden', 'sensitivity@X', 'specificity@X' or a "
+                           "number")
     return float((cuts[i] + cuts[i + 1]) / 2) if i + 1 < len(cuts) else float(cuts[i])
 
 # %% ../nbs/09a_statistics.ipynb #9c20e39e
@@ -49,11 +50,15 @@ METRICS = ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", 
 
 def _check_binary(y, p=None) -> tuple[np.ndarray, np.ndarray | None]:
     y = np.asarray(y)
-    if not np.isin(y, (0, 1)).all(): raise ValueError(f"labels must be 0 (benign) / 1 (malignant), got values {np.unique(y)[:5].tolist()}")
+    if not np.isin(y,
+                   (0,
+                    1)).all(): raise ValueError("labels must be 0 (benign) / 1 (malignant), got values "
+                                                f"{np.unique(y)[:5].tolist()}")
     if p is None: return y.astype(int), None
     p = np.asarray(p, dtype=float)
     if p.shape != y.shape: raise ValueError(f"{len(y)} labels but predictions of shape {p.shape}")
-    if not np.isfinite(p).all(): raise ValueError(f"non-finite predicted probabilities at lesion positions {np.flatnonzero(~np.isfinite(p))[:10].tolist()}")
+    if not np.isfinite(p).all(): raise ValueError("non-finite predicted probabilities at lesion positions "
+                                                  f"{np.flatnonzero(~np.isfinite(p))[:10].tolist()}")
     return y.astype(int), p
 
 def auc_score(y, p) -> float:
@@ -66,7 +71,8 @@ def auc_score(y, p) -> float:
 
 # %% ../nbs/09a_statistics.ipynb #d3668b43
 def _hard(p, threshold, yhat) -> np.ndarray:
-    if (threshold is None) == (yhat is None): raise ValueError("give exactly one of threshold (number or per lesion) or yhat")
+    if (threshold is None) \
+        == (yhat is None): raise ValueError("give exactly one of threshold (number or per lesion) or yhat")
     if yhat is not None:
         yhat = np.asarray(yhat)
         if not np.isin(yhat, (0, 1)).all(): raise ValueError("yhat must hold 0 / 1 predictions")
@@ -76,7 +82,8 @@ def _hard(p, threshold, yhat) -> np.ndarray:
 def _ratio(a, b) -> float: return float(a / b) if b else float("nan")
 
 def binary_metrics(y, p, threshold=None, *, yhat=None) -> dict[str, float]:
-    "AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, balanced accuracy, Brier; threshold scalar/per lesion, or yhat."
+    ("AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, balanced accuracy, Brier; threshold scalar/per lesion, or "
+     "yhat.")
     y, p = _check_binary(y, p)
     if ((p < 0) | (p > 1)).any(): raise ValueError("p must be probabilities in [0, 1]")
     yh = _hard(p, threshold, yhat)
@@ -132,7 +139,8 @@ def delong_test(y, p1, p2, alpha: float = 0.05) -> dict:
 
 # %% ../nbs/09a_statistics.ipynb #9d703a10
 def cluster_bootstrap_indices(groups, n_boot: int = 1000, seed: int = 0) -> Iterator[np.ndarray]:
-    "Row indices of `n_boot` bootstrap resamples of whole patients (all lesions of each drawn patient), reproducible by seed."
+    ("Row indices of `n_boot` bootstrap resamples of whole patients (all lesions of each drawn patient), reproducible "
+     "by seed.")
     _, codes = np.unique(np.asarray(groups), return_inverse=True)
     n_groups, rows = codes.max() + 1, np.arange(len(codes))
     rng = np.random.default_rng(seed)
@@ -141,7 +149,8 @@ def cluster_bootstrap_indices(groups, n_boot: int = 1000, seed: int = 0) -> Iter
         yield np.repeat(rows, counts[codes])
 
 # %% ../nbs/09a_statistics.ipynb #0e5faf4d
-def cluster_bootstrap(statistic: Callable[[np.ndarray], float | dict], groups, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def cluster_bootstrap(statistic: Callable[[np.ndarray], float | dict], groups, n_boot: int = 1000,
+                      seed: int = 0) -> pd.DataFrame:
     "The statistic (a function of resampled row indices -> number or dict) on n_boot patient-level resamples."
     reps = [statistic(idx) for idx in cluster_bootstrap_indices(groups, n_boot, seed)]
     return pd.DataFrame(reps if isinstance(reps[0], dict) else {"value": reps}, dtype=float)

@@ -59,7 +59,8 @@ class RandomEmbedder(Embedder):
     def embed(self, texts) -> np.ndarray:
         import hashlib
         seed = lambda t: int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
-        return np.array([np.random.default_rng(seed(t)).standard_normal(self.dim_) for t in texts], np.float32).reshape(-1, self.dim_)
+        return np.array([np.random.default_rng(seed(t)).standard_normal(self.dim_) for t in texts],
+                        np.float32).reshape(-1, self.dim_)
 
 class RandomBagEmbedder(BagEmbedder):
     "`BagEmbedder` with `RandomEmbedder` vectors."
@@ -75,7 +76,8 @@ def design_arm(name: str, seed: int = 0, cache_dir: str | None = None, **options
     if arm != "text-random": return make_arm(arm, **opts)
     with routing():
         return Arm([("select", make_selector("mrmr", opts.get("n_features", 8))), ("prompt", SentenceSerializer()),
-                    ("embed", RandomBagEmbedder()), ("scale", StandardScaler()), ("classifier", make_classifier("lr", seed))])
+                    ("embed", RandomBagEmbedder()), ("scale", StandardScaler()),
+                    ("classifier", make_classifier("lr", seed))])
 
 # %% ../nbs/12_study.ipynb #82f5f8de
 @contextlib.contextmanager
@@ -96,11 +98,13 @@ def text_cost(texts) -> dict:
 
 # %% ../nbs/12_study.ipynb #60b32164
 def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cache_dir=None, path=None) -> pd.DataFrame:
-    "Out-of-fold predictions of a design (lesion_id, repeat, fold, proba, threshold, cost columns); read from / written to `path`."
+    ("Out-of-fold predictions of a design (lesion_id, repeat, fold, proba, threshold, cost columns); read from / "
+     "written to `path`.")
     if path is not None and Path(path).is_file(): return pd.read_parquet(path)
     t0 = time.perf_counter()
     with record_texts() as texts:
-        pred, _ = cross_validate(design_arm(name, seed, cache_dir), X, y, groups, folds, threshold="youden", seed=seed, progress=False)
+        pred, _ = cross_validate(design_arm(name, seed, cache_dir), X, y, groups, folds, threshold="youden", seed=seed,
+                                 progress=False)
     pred = pred.assign(design=name, seconds=time.perf_counter() - t0, **text_cost(texts))
     if path is not None: Path(path).parent.mkdir(parents=True, exist_ok=True); pred.to_parquet(path)
     return pred
@@ -116,11 +120,13 @@ def pooled(pred: pd.DataFrame, labels: pd.DataFrame, repeats=None) -> pd.DataFra
 def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
     "One row of the summary table: pooled metrics with CIs, the per-repeat AUC spread, cost."
     d = pooled(pred, labels)
-    m = metrics_with_ci(d.label.to_numpy(), d.proba.to_numpy(), d.patient_id.to_numpy(), yhat=d.call.to_numpy(), n_boot=n_boot, seed=seed)
+    m = metrics_with_ci(d.label.to_numpy(), d.proba.to_numpy(), d.patient_id.to_numpy(), yhat=d.call.to_numpy(),
+                        n_boot=n_boot, seed=seed)
     row = {"design": pred.design.iloc[0], "repeats": int(pred.repeat.nunique()), "lesions": len(d)}
     for k in SUMMARY_METRICS: row.update({k: m[k]["value"], f"{k}_lo": m[k]["ci"][0], f"{k}_hi": m[k]["ci"][1]})
     per = [delong_ci(*(lambda q: (q.label.to_numpy(), q.proba.to_numpy()))(pooled(pred, labels, [r])))[0] for r in sorted(pred.repeat.unique())]
-    row.update(auc_repeat_mean=float(np.mean(per)), auc_repeat_sd=float(np.std(per, ddof=1)) if len(per) > 1 else float("nan"))
+    row.update(auc_repeat_mean=float(np.mean(per)),
+               auc_repeat_sd=float(np.std(per, ddof=1)) if len(per) > 1 else float("nan"))
     row.update({k: float(pred[k].iloc[0]) for k in ("seconds", "n_texts", "mean_tokens")})
     return row
 
@@ -130,7 +136,8 @@ def paired_test(a: pd.DataFrame, b: pd.DataFrame, labels: pd.DataFrame) -> dict:
     da, db = pooled(a, labels, shared), pooled(b, labels, shared)
     db = db.loc[da.index]
     t = delong_test(da.label.to_numpy(), da.proba.to_numpy(), db.proba.to_numpy())
-    return {"design": a.design.iloc[0], "versus": b.design.iloc[0], "repeats": len(shared), "auc": t["auc1"], "auc_versus": t["auc2"],
+    return {"design": a.design.iloc[0], "versus": b.design.iloc[0], "repeats": len(shared), "auc": t["auc1"],
+            "auc_versus": t["auc2"],
             "diff": t["diff"], "diff_lo": t["diff_ci"][0], "diff_hi": t["diff_ci"][1], "p": t["p"]}
 
 # %% ../nbs/12_study.ipynb #1693f34d
@@ -153,20 +160,23 @@ def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: 
             path = out / "predictions" / ds.replace("/", "_").replace("=", "-") / f"{name.replace(':', '_')}.parquet"
             preds[ds, name] = run_design(name, X, y, g, f, seed, cache_dir, path)
             summary.append({"dataset": ds, **design_summary(preds[ds, name], labels[ds], n_boot, seed)})
-            log(f"{ds} {name}: AUC {summary[-1]['auc']:.3f} ({summary[-1]['auc_lo']:.3f}-{summary[-1]['auc_hi']:.3f}), {summary[-1]['seconds']:.0f} s")
+            log(f"{ds} {name}: AUC {summary[-1]['auc']:.3f} ({summary[-1]['auc_lo']:.3f}-{summary[-1]['auc_hi']:.3f}), "
+                f"{summary[-1]['seconds']:.0f} s")
     summary, tests = pd.DataFrame(summary), pd.DataFrame(study_tests(preds, labels))
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False); tests.to_csv(out / "tests.csv", index=False)
     return summary, tests
 
 def study_tests(preds: dict, labels: dict) -> list[dict]:
-    "Paired tests: every design vs `radiomics` of its dataset, the `COMPARISONS`, and each ROI variant `D/roi=...` vs `D`."
+    ("Paired tests: every design vs `radiomics` of its dataset, the `COMPARISONS`, and each ROI variant `D/roi=...` vs "
+     "`D`.")
     rows = []
     for ds in labels:
         have = {n for d, n in preds if d == ds}
         pairs = [(n, "radiomics") for n in sorted(have) if n != "radiomics" and "radiomics" in have]
         pairs += [(a, b) for a, b in COMPARISONS if a in have and b in have]
-        rows += [{"dataset": ds, "versus_dataset": ds, **paired_test(preds[ds, a], preds[ds, b], labels[ds])} for a, b in pairs]
+        rows += [{"dataset": ds, "versus_dataset": ds, **paired_test(preds[ds, a], preds[ds, b], labels[ds])} for a,
+                 b in pairs]
         base = ds.split("/")[0]
         if base != ds and base in labels:
             rows += [{"dataset": ds, "versus_dataset": base, **paired_test(preds[ds, n], preds[base, n], labels[ds])}
@@ -182,16 +192,19 @@ def gather_results(out, dest) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary = pd.concat([pd.read_csv(p / "summary.csv") for p in parts], ignore_index=True)
     tests = pd.concat([pd.read_csv(p / "tests.csv") for p in parts], ignore_index=True)
     dest.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(dest / "summary.csv", index=False, float_format="%.6g"); tests.to_csv(dest / "tests.csv", index=False, float_format="%.6g")
+    summary.to_csv(dest / "summary.csv", index=False,
+                   float_format="%.6g"); tests.to_csv(dest / "tests.csv", index=False, float_format="%.6g")
     return summary, tests
 
 # %% ../nbs/12_study.ipynb #b85768fb
-RESULTS = Path(__file__).resolve().parents[1] / "nbs" / "results" / "study" if "__file__" in globals() else Path("results/study")
+RESULTS = Path(__file__).resolve().parents[1] / "nbs" / "results" / "study" if "__file__" in globals() \
+    else Path("results/study")
 
 def load_results(folder=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The committed study numbers: (summary, tests) from `folder` (default `nbs/results/study`)."
     folder = Path(folder) if folder is not None else RESULTS
-    if not (folder / "summary.csv").is_file(): raise FileNotFoundError(f"{folder}/summary.csv not found: run `make study`")
+    if not (folder / "summary.csv").is_file(): raise FileNotFoundError(f"{folder}/summary.csv not found: run `make "
+                                                                       "study`")
     return pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "tests.csv")
 
 def ci_cell(v, lo, hi, digits: int = 3) -> str:
@@ -206,15 +219,18 @@ def p_cell(p) -> str:
     "A p-value with three decimals, '< 0.001' below that."
     return "" if pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
 
-def test_row(tests: pd.DataFrame, dataset: str, design: str, versus: str = "radiomics", versus_dataset: str | None = None):
+def test_row(tests: pd.DataFrame, dataset: str, design: str, versus: str = "radiomics",
+             versus_dataset: str | None = None):
     "The paired test of `design` against `versus` (None when it was not run)."
     t = tests[(tests.dataset == dataset) & (tests.design == design) & (tests.versus == versus) &
               (tests.versus_dataset == (versus_dataset or dataset))]
     return None if t.empty else t.iloc[0]
 
 # %% ../nbs/12_study.ipynb #66d389e3
-def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs=None, versus: str = "radiomics") -> pd.DataFrame:
-    "One row per design of a dataset: AUC and thresholded metrics with CIs, the per-repeat AUC spread, the paired test vs `versus`, cost."
+def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs=None,
+                 versus: str = "radiomics") -> pd.DataFrame:
+    ("One row per design of a dataset: AUC and thresholded metrics with CIs, the per-repeat AUC spread, the paired "
+     "test vs `versus`, cost.")
     s = summary[summary.dataset == dataset].set_index("design")
     rows = []
     for d in designs or list(s.index):

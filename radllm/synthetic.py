@@ -35,7 +35,8 @@ def _power_law_filter(shape: tuple[int, int], beta: float, f_min: float) -> np.n
     amp[0, 0] = 0.0                                   # zero mean
     return amp.astype(np.float32)
 
-def power_law_noise(shape: tuple[int, int], beta: float, rng: np.random.Generator, f_min: float = 1 / 128) -> np.ndarray:
+def power_law_noise(shape: tuple[int, int], beta: float, rng: np.random.Generator,
+                    f_min: float = 1 / 128) -> np.ndarray:
     "Zero-mean, unit-variance Gaussian random field with power spectrum ~ 1/f**beta (FFT filtering of white noise)."
     shape = (int(shape[0]), int(shape[1]))
     white = rng.standard_normal(shape, dtype=np.float32)
@@ -104,7 +105,8 @@ def sample_spec(label: int, rng: np.random.Generator) -> LesionSpec:
     contrast = float(np.clip(rng.normal(0.12 if label == 0 else 0.135, 0.03), 0.04, 0.20))
     heterogeneity = float(rng.beta(1.5, 4.0) if label == 0 else rng.beta(2.8, 2.8))
     blur = float(rng.uniform(*MARGIN_BLUR_PX[margin]))
-    return LesionSpec(int(label), shape, margin, round(diameter, 2), round(contrast, 4), round(heterogeneity, 3), round(blur, 2))
+    return LesionSpec(int(label), shape, margin, round(diameter, 2), round(contrast, 4), round(heterogeneity, 3),
+                      round(blur, 2))
 
 # %% ../nbs/02_synthetic.ipynb #fd0901a1
 def outline_radius(theta: np.ndarray, r0: float, shape: str, margin: str, rng: np.random.Generator) -> np.ndarray:
@@ -151,7 +153,8 @@ def spicules(dy: np.ndarray, dx: np.ndarray, angles: np.ndarray, Rg: np.ndarray,
     return field, roots
 
 # %% ../nbs/02_synthetic.ipynb #e3d170e2
-def render_lesion(spec: LesionSpec, density: str, rng: np.random.Generator, size: int = PATCH) -> tuple[np.ndarray, np.ndarray]:
+def render_lesion(spec: LesionSpec, density: str, rng: np.random.Generator,
+                  size: int = PATCH) -> tuple[np.ndarray, np.ndarray]:
     "Image (float32, fraction of full scale) and true-outline mask (bool) of one mass on parenchyma."
     from scipy.ndimage import binary_fill_holes
     r0 = spec.diameter_mm / 2 / SPACING_MM
@@ -172,7 +175,8 @@ def render_lesion(spec: LesionSpec, density: str, rng: np.random.Generator, size
         mask = binary_fill_holes(mask | (roots & (rr < size / 2 - 6)))
     img = background((size, size), density, rng) + mass
     if spec.margin == "obscured":                                       # tissue laid over an arc of the margin
-        arc = np.exp(-(np.angle(np.exp(1j * (th - rng.uniform(-np.pi, np.pi)))) / 0.8) ** 2) * np.exp(-((rho - 1) / 0.35) ** 2)
+        arc = np.exp(-(np.angle(np.exp(1j * (th - rng.uniform(-np.pi, np.pi)))) / 0.8) ** 2) \
+            * np.exp(-((rho - 1) / 0.35) ** 2)
         img = img + spec.contrast * 0.8 * arc * np.clip(power_law_noise((size, size), BETA, rng) + 0.5, 0, None)
     img = gaussian_blur(img, 0.7)                                       # detector blur
     img = img + rng.normal(0, rng.uniform(0.004, 0.010), img.shape)     # quantum noise
@@ -199,7 +203,8 @@ def dataset_card(manifest: pd.DataFrame, seed: int) -> str:
     "The README of a synthetic dataset folder: what it is and is not, how it was made, its composition."
     n, p = len(manifest), manifest.patient_id.nunique()
     multi = int((manifest.groupby("patient_id").size() > 1).sum())
-    table = pd.crosstab(manifest.mass_margin, manifest.label.map({0: "benign", 1: "malignant"})).reindex(MARGINS, fill_value=0)
+    table = pd.crosstab(manifest.mass_margin,
+                        manifest.label.map({0: "benign", 1: "malignant"})).reindex(MARGINS, fill_value=0)
     table_md = "| margin | benign | malignant |\n|---|---|---|\n" + "\n".join(
         f"| {m} | {r.get('benign', 0)} | {r.get('malignant', 0)} |" for m, r in table.iterrows())
     return f"""# radllm synthetic mammography lesions
@@ -254,13 +259,16 @@ def make_dataset(out_dir: str | Path, n: int = 240, seed: int = 0) -> pd.DataFra
             _save_png(np.rint(img * FULL_SCALE).astype(np.uint16), out / "images" / f"{lid}.png")
             _save_png(mask.astype(np.uint8) * 255, out / "masks" / f"{lid}.png")
             rows.append(dict(lesion_id=lid, patient_id=f"SYN-P{pi:04d}", image=f"images/{lid}.png", mask=f"masks/{lid}.png",
-                             label=spec.label, label_source="synthetic", dataset="synthetic", spacing_mm=SPACING_MM, lesion_type="mass",
-                             density=density, birads=assess_birads(spec, rng), mass_shape=spec.shape, mass_margin=spec.margin,
+                             label=spec.label, label_source="synthetic", dataset="synthetic", spacing_mm=SPACING_MM,
+                             lesion_type="mass",
+                             density=density, birads=assess_birads(spec, rng), mass_shape=spec.shape,
+                             mass_margin=spec.margin,
                              diameter_mm=spec.diameter_mm))
     manifest = pd.DataFrame(rows)
     manifest.to_csv(out / "manifest.csv", index=False)
     (out / "README.md").write_text(dataset_card(manifest, seed))
-    base = out.resolve()                       # the Manifest as `read_manifest` gives it back: absolute paths, its source
+    # the Manifest as `read_manifest` gives it back: absolute paths, its source
+    base = out.resolve()
     for col in ("image", "mask"): manifest[col] = [str(base / p) for p in manifest[col]]
     manifest.attrs["sources"] = [str(base / "manifest.csv")]
     return manifest

@@ -47,7 +47,8 @@ def find_quarto() -> tuple:
                       f"{installer} (install Quarto, https://quarto.org/docs/get-started/, or set RADLLM_SHARED)")
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")   # its pip
     r = subprocess.run(["bash", str(installer), str(QUARTO_HOME)], env=env, capture_output=True, text=True)
-    if r.returncode: raise RuntimeError(f"installing Quarto from {installer} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    if r.returncode: raise RuntimeError(f"installing Quarto from {installer} "
+                                        f"failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     (QUARTO_HOME / ".installed").touch()
     return local, ""
 
@@ -92,12 +93,14 @@ def site(tmp_path_factory):
         t = time.perf_counter()
         if quarto:
             r = subprocess.run([str(quarto), "render", "--no-cache"], cwd=proc, capture_output=True, text=True,
-                               env=dict(os.environ, PATH=f"{quarto.parent}{os.pathsep}{env['PATH']}", QUARTO_PYTHON=sys.executable))
+                               env=dict(os.environ, PATH=f"{quarto.parent}{os.pathsep}{env['PATH']}",
+                                        QUARTO_PYTHON=sys.executable))
             render = dict(returncode=r.returncode, log=r.stdout + r.stderr)
             times["render"] = time.perf_counter() - t
         else:
             run = base / "tutorial"; run.mkdir()
-            pm.execute_notebook(str(ROOT / "nbs" / "tutorial.ipynb"), str(run / "tutorial.ipynb"), kernel_name="python3",
+            pm.execute_notebook(str(ROOT / "nbs" / "tutorial.ipynb"), str(run / "tutorial.ipynb"),
+                                kernel_name="python3",
                                 cwd=str(run), progress_bar=False)
             tutorial = run / "tutorial.ipynb"
             times["tutorial"] = time.perf_counter() - t

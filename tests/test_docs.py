@@ -25,7 +25,8 @@ def test_notebooks_are_clean():
         nb = json.loads(nb_path.read_text())
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
-                assert cell.get("outputs") == [] and cell.get("execution_count") is None, f"{nb_path.name} has outputs: run nbdev_clean"
+                assert cell.get("outputs") == [] and cell.get("execution_count") is None, \
+                    f"{nb_path.name} has outputs: run nbdev_clean"
 
 
 def test_readme_first_results_table_is_the_study_headline():
@@ -34,6 +35,7 @@ def test_readme_first_results_table_is_the_study_headline():
     from radllm.study import load_results, readme_table
     table = readme_table(*load_results(ROOT / "nbs" / "results" / "study"))
     text = (ROOT / "README.md").read_text()
-    assert table in text, "README.md's results table differs from nbs/results/study: paste readme_table() into nbs/index.ipynb"
+    assert table in text, \
+        "README.md's results table differs from nbs/results/study: paste readme_table() into nbs/index.ipynb"
     first = re.search(r"^\| design \|.*$", text, re.MULTILINE)
     assert first and text.index(table) == first.start()

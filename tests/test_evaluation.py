@@ -52,7 +52,8 @@ def test_same_seed_same_numbers(tmp_path):
     runs = [evaluate(m, features, arms=["radiomics", "text"], n_splits=3, n_boot=200, n_permutations=1,
                      ablations=["order"], cache_dir=str(cache), progress=False).to_dict() for _ in range(2)]
     assert json.dumps(runs[0], sort_keys=True) == json.dumps(runs[1], sort_keys=True)
-    other = evaluate(m, features, arms=["radiomics"], seed=1, n_splits=3, n_boot=200, n_permutations=0, progress=False).to_dict()
+    other = evaluate(m, features, arms=["radiomics"], seed=1, n_splits=3, n_boot=200, n_permutations=0,
+                     progress=False).to_dict()
     assert other["arms"]["radiomics"]["auc"] != runs[0]["arms"]["radiomics"]["auc"]
 
 

@@ -156,20 +156,23 @@ def test_processes_and_dask_equal_serial(mias_dir, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         dask, qc = extract(manifest, scheduler=cluster.scheduler_address, cache_dir=tmp_path / "d", progress=False)
-        assert cluster.scheduler.transition_counter > 0                   # on the cluster's workers, not in this process
+        # on the cluster's workers, not in this process
+        assert cluster.scheduler.transition_counter > 0
     assert (qc.status != "error").all() and len(dask) == 12
     pd.testing.assert_frame_equal(serial, procs)
     pd.testing.assert_frame_equal(serial, dask.loc[serial.index])
 
 
 def test_a_rerun_with_nothing_changed_replays_without_loading_pandas(tmp_path):
-    "`radllm extract` again on unchanged files says what it said and stops (no pandas, no pyradiomics); a changed image reruns."
+    ("`radllm extract` again on unchanged files says what it said and stops (no pandas, no pyradiomics); a changed "
+     "image reruns.")
     import time
     from radllm.synthetic import make_dataset
     make_dataset(tmp_path / "data", n=12, seed=3)
     old = time.time_ns() - 60 * 10**9
     for p in [*(tmp_path / "data").rglob("*"), tmp_path / "data"]: os.utime(p, ns=(old, old))
-    argv = ["extract", f"manifest:{tmp_path / 'data' / 'manifest.csv'}", "--out", str(tmp_path / "f.parquet"), "--cache-dir", str(tmp_path / "c")]
+    argv = ["extract", f"manifest:{tmp_path / 'data' / 'manifest.csv'}", "--out", str(tmp_path / "f.parquet"),
+            "--cache-dir", str(tmp_path / "c")]
     code = f"import sys; from radllm.cli import main; sys.exit(main({argv!r}))"
     def run(): return subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
     first, again = run(), run()
@@ -178,7 +181,8 @@ def test_a_rerun_with_nothing_changed_replays_without_loading_pandas(tmp_path):
     modules = lambda r: {l.split("|")[-1].strip() for l in r.stderr.splitlines() if l.startswith("import time:")}
     assert "pandas" in modules(first) and not {"pandas", "radiomics", "numpy"} & modules(again)
     png = sorted((tmp_path / "data" / "images").glob("*.png"))[0]
-    png.write_bytes(png.read_bytes()[:-16] + bytes(16)); os.utime(png, ns=(old + 10**9, old + 10**9))   # other pixels, an old stamp
+    # other pixels, an old stamp
+    png.write_bytes(png.read_bytes()[:-16] + bytes(16)); os.utime(png, ns=(old + 10**9, old + 10**9))
     third = run()
     qc = pd.read_csv(tmp_path / "f.qc.csv")
     assert "pandas" in modules(third) and int((~qc.cached).sum()) == 1, third.stdout + third.stderr
@@ -189,7 +193,8 @@ def test_mias_roi_variants_extract_every_lesion(mias_dir, tmp_path):
     from radllm.extraction import extract
     m = load_dataset(f"mini-mias:{mias_dir}")
     full, _ = extract(m, jobs=2, cache_dir=tmp_path, progress=False)
-    rings, qc = extract(m, jobs=2, cache_dir=tmp_path, progress=False, regions=["full", "core", "margin", "peritumoral"])
+    rings, qc = extract(m, jobs=2, cache_dir=tmp_path, progress=False,
+                        regions=["full", "core", "margin", "peritumoral"])
     assert (qc.status != "error").all(), qc[qc.status == "error"]
     assert len(rings) == len(full) == 83 and len(feature_columns(rings)) == 102 + 3 * 93
     assert rings[feature_columns(full)].equals(full[feature_columns(full)])

@@ -1,4 +1,5 @@
-"LoraClassifier (radllm.finetune): learning, determinism, persistence, sklearn API, grouped inner split, a decoder architecture (the mini-MIAS timing is in bench/bench_lora.py)."
+("LoraClassifier (radllm.finetune): learning, determinism, persistence, sklearn API, grouped inner split, a decoder "
+ "architecture (the mini-MIAS timing is in bench/bench_lora.py).")
 import pickle, re, time
 
 import numpy as np
@@ -163,7 +164,8 @@ def test_bag_lora_learns_is_reproducible_and_keeps_its_curves():
     from radllm.finetune import LoraBagClassifier
     bags, y = toy_bags(60)
     groups = np.arange(60) // 2
-    fit = lambda: LoraBagClassifier(learning_rates=(3e-4,), max_steps=10, seed=0).fit(bags[:44], y[:44], groups=groups[:44])
+    fit = lambda: LoraBagClassifier(learning_rates=(3e-4,), max_steps=10,
+                                    seed=0).fit(bags[:44], y[:44], groups=groups[:44])
     a, b = fit(), fit()
     p = a.predict_proba(bags[44:])[:, 1]
     assert roc_auc_score(y[44:], p) > 0.8 and np.array_equal(p, b.predict_proba(bags[44:])[:, 1])

@@ -25,10 +25,12 @@ def test_wheel_install_runs_from_an_unrelated_folder(tmp_path):
     work = tmp_path / "elsewhere"; work.mkdir()
     (work / "small.yaml").write_text("arms: [radiomics]\nn_splits: 3\nablations: []\nn_permutations: 0\n")
     env = {**os.environ, "RADLLM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": ""}
-    r = sh(venv / "bin" / "radllm", "run", "--dataset", "synthetic:30", "--seeds", 0, "--out", "runs/w", "--config", "small.yaml",
+    r = sh(venv / "bin" / "radllm", "run", "--dataset", "synthetic:30", "--seeds", 0, "--out", "runs/w", "--config",
+           "small.yaml",
            cwd=work, env=env)
     assert "1 run, 0 already finished, 0 failed" in r.stdout, r.stdout + r.stderr
-    where = sh(venv / "bin" / "python", "-c", "import radllm.runs as r; print(r.__file__); print(r.template_path())", cwd=work, env=env).stdout.split()
+    where = sh(venv / "bin" / "python", "-c", "import radllm.runs as r; print(r.__file__); print(r.template_path())",
+               cwd=work, env=env).stdout.split()
     assert where[0].startswith(str(site)) and where[1] == str(site / "radllm" / "templates" / "end_to_end.ipynb"), where
     assert (work / "runs/w/synthetic30/seed0/metrics.json").is_file()
     executed = json.loads((work / "runs/w/synthetic30/seed0/end_to_end.ipynb").read_text())

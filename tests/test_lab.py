@@ -38,7 +38,8 @@ def listeners(port: int) -> list:
 def lab(tmp_path_factory):
     "`make lab` running on a free port, until the last test shuts it down (or, failing that, this fixture stops it)."
     home, port, token = tmp_path_factory.mktemp("lab"), free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_TOKEN=token, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
+    env = dict(os.environ, JUPYTER_TOKEN=token, JUPYTER_CONFIG_DIR=str(home / "config"),
+               JUPYTER_DATA_DIR=str(home / "data"),
                JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
     log = open(home / "lab.log", "w")
@@ -52,7 +53,8 @@ def lab(tmp_path_factory):
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if proc.poll() is not None or time.time() > deadline:
                 os.killpg(proc.pid, signal.SIGTERM) if proc.poll() is None else None
-                pytest.fail(f"JupyterLab did not start (make lab exit {proc.poll()}):\n{(home / 'lab.log').read_text()[-4000:]}")
+                pytest.fail("JupyterLab did not start (make lab exit "
+                            f"{proc.poll()}):\n{(home / 'lab.log').read_text()[-4000:]}")
             time.sleep(0.5)
     lab = dict(proc=proc, base=base, port=port, token=token, log=home / "lab.log")
     yield lab
@@ -64,7 +66,8 @@ def lab(tmp_path_factory):
 
 
 def api(lab, path, method="GET", body=None, token=True) -> tuple:
-    req = urllib.request.Request(lab["base"] + path, method=method, data=None if body is None else json.dumps(body).encode(),
+    req = urllib.request.Request(lab["base"] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json",
                                           **({"Authorization": f"token {lab['token']}"} if token else {})})
     try:
@@ -119,8 +122,10 @@ def test_lab_runs_the_tutorial_in_the_project_kernel(lab):
     status, nb = api(lab, "/api/contents/tutorial.ipynb?content=1")
     assert status == 200 and nb["type"] == "notebook"
     first = [c["source"] for c in nb["content"]["cells"] if c["cell_type"] == "code"][:2]
-    assert "shutil.which(\"radllm\")" in first[1], "the tutorial's setup cell changed: pick the cells this test runs again"
-    status, session = api(lab, "/api/sessions", "POST", {"path": "tutorial.ipynb", "type": "notebook", "name": "tutorial.ipynb",
+    assert "shutil.which(\"radllm\")" in first[1], \
+        "the tutorial's setup cell changed: pick the cells this test runs again"
+    status, session = api(lab, "/api/sessions", "POST",
+                          {"path": "tutorial.ipynb", "type": "notebook", "name": "tutorial.ipynb",
                                                         "kernel": {"name": "python3"}})
     assert status == 201, status
     check = "import os, sys, radllm\nprint(sys.executable, os.getpid(), shutil.which('radllm'), sep='\\n')\nshutil.rmtree(work)"

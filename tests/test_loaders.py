@@ -52,15 +52,20 @@ def test_cbis_ddsm(cbis):
     assert m["Mass-Training_P_00001_LEFT_CC_1"].sum() == 80 and m["Mass-Training_P_00001_LEFT_CC_1"][6:14, 5:15].all()
     assert m["Mass-Training_P_00001_LEFT_CC_2"].sum() == 100 and m["Calc-Test_P_00038_LEFT_CC_1"][30:40, 10:16].all()
     e = m["Mass-Training_P_00004_RIGHT_MLO_1"]
-    assert isinstance(e, RoiError) and "Mass-Training_P_00004_RIGHT_MLO_1" in str(e) and "20x24 but the image is 40x48" in str(e)
+    assert isinstance(e,
+                      RoiError) and "Mass-Training_P_00004_RIGHT_MLO_1" in str(e) and "20x24 but the image is 40x48" \
+                          in str(e)
     s = skipped(df)
     assert set(s) == {"Mass-Training_P_00005_RIGHT_CC_1", "Calc-Test_P_00038_LEFT_CC_2"}
-    assert "mass_case_description_train_set.csv line 5: full mammogram not found" in s["Mass-Training_P_00005_RIGHT_CC_1"]
-    assert "Mass-Training_P_00005_RIGHT_CC" in s["Mass-Training_P_00005_RIGHT_CC_1"] and "download" in s["Mass-Training_P_00005_RIGHT_CC_1"]
+    assert "mass_case_description_train_set.csv line 5: full mammogram not found" \
+        in s["Mass-Training_P_00005_RIGHT_CC_1"]
+    assert "Mass-Training_P_00005_RIGHT_CC" in s["Mass-Training_P_00005_RIGHT_CC_1"] and "download" \
+        in s["Mass-Training_P_00005_RIGHT_CC_1"]
     assert "pathology ''" in s["Calc-Test_P_00038_LEFT_CC_2"]
 
 def test_cbis_no_table_names_the_four(tmp_path):
-    with pytest.raises(FileNotFoundError, match="mass_case_description_train_set.csv.*calc_case_description_test_set.csv"):
+    with pytest.raises(FileNotFoundError,
+                       match="mass_case_description_train_set.csv.*calc_case_description_test_set.csv"):
         load_dataset(f"cbis-ddsm:{tmp_path}")
 
 def test_cbis_missing_folder(tmp_path):
@@ -99,12 +104,14 @@ def test_cbis_ambiguous_mask_is_skipped(cbis):
     series = next((cbis / "CBIS-DDSM").glob("Mass-Training_P_00001_LEFT_CC_2/*/*"))
     ff.write_dicom(series / "1-1.dcm", np.where(np.eye(10), 255, 0), bits=8, spacing=None)   # now both files are binary
     s = skipped(load_cbis(cbis))
-    assert "ROI mask not identified" in s["Mass-Training_P_00001_LEFT_CC_2"] and "2 of them binary" in s["Mass-Training_P_00001_LEFT_CC_2"]
+    assert "ROI mask not identified" in s["Mass-Training_P_00001_LEFT_CC_2"] and "2 of them binary" \
+        in s["Mass-Training_P_00001_LEFT_CC_2"]
 
 def test_cbis_only_cropped_image_is_skipped(cbis):
     for p in (cbis / "CBIS-DDSM").glob("Mass-Training_P_00001_LEFT_CC_1/*/*ROI mask*/*.dcm"): p.unlink()
     s = skipped(load_cbis(cbis))
-    assert "ROI mask not found" in s["Mass-Training_P_00001_LEFT_CC_1"] and "cropped" in s["Mass-Training_P_00001_LEFT_CC_1"]
+    assert "ROI mask not found" in s["Mass-Training_P_00001_LEFT_CC_1"] and "cropped" \
+        in s["Mass-Training_P_00001_LEFT_CC_1"]
 
 def test_cbis_duplicate_and_unknown_pathology(cbis):
     def edit(rows):
@@ -114,7 +121,8 @@ def test_cbis_duplicate_and_unknown_pathology(cbis):
     df = load_cbis(cbis); s = skipped(df)
     assert "pathology 'MALIGNANT?'" in s["Mass-Training_P_00001_LEFT_CC_2"]
     assert [r["reason"] for r in df.attrs["skipped"] if "duplicate abnormality" in r["reason"]] == \
-        ["mass_case_description_train_set.csv line 6: duplicate abnormality (first at mass_case_description_train_set.csv line 2)"]
+        ["mass_case_description_train_set.csv line 6: duplicate abnormality (first at "
+         "mass_case_description_train_set.csv line 2)"]
     assert list(df.lesion_id).count("Mass-Training_P_00001_LEFT_CC_1") == 1
 
 
@@ -127,35 +135,44 @@ def test_inbreast(inbreast):
     assert manifest_problems(df).empty
     assert list(df.lesion_id) == ["20586908_1", "20586908_3", "20586934_1"]
     assert list(df.label) == [1, 1, 0] and set(df.patient_id) == {"6c613a14b80a8591"}
-    assert list(df.lesion_type) == ["mass", "calcification", "asymmetry"] and list(df.inbreast_name) == ["Mass", "Cluster", "Assymetry"]
+    assert list(df.lesion_type) == ["mass", "calcification",
+                                    "asymmetry"] and list(df.inbreast_name) == ["Mass", "Cluster", "Assymetry"]
     assert list(df.laterality) == ["R", "R", "L"] and list(df.birads) == ["4c", "4c", "2"]
     assert json.loads(df.roi[2]) == {"polygon": [[10.0, 10.0], [40.0, 10.0], [40.0, 30.0]]}
     m = masks(df)
     assert m["20586908_3"].sum() == 256 and m["20586908_3"][40:56, 5:21].all()
-    tri = m["20586934_1"]                                     # right triangle (10,10) (40,10) (40,30): above the diagonal
+    # right triangle (10,10) (40,10) (40,30): above the diagonal
+    tri = m["20586934_1"]
     assert tri[10, 40] and tri[29, 39] and not tri[29, 12] and 300 < tri.sum() < 360
     s = skipped(df)
     assert set(s) == {"20586908_2", "20586934_2", "22614266_1"}
-    assert "1 point(s)" in s["20586908_2"] and "'Unnamed'" in s["20586934_2"] and "unreadable BI-RADS '?'" in s["22614266_1"]
+    assert "1 point(s)" in s["20586908_2"] and "'Unnamed'" in s["20586934_2"] and "unreadable BI-RADS '?'" \
+        in s["22614266_1"]
 
 def test_inbreast_birads_subcategories_and_options(inbreast):
-    rewrite_csv(inbreast / "INbreast.csv", lambda rows: [r[:7] + [{"?": "4A", "4c": "BI-RADS 4b"}.get(r[7], r[7])] for r in rows], sep=";")
+    rewrite_csv(inbreast / "INbreast.csv",
+                lambda rows: [r[:7] + [{"?": "4A", "4c": "BI-RADS 4b"}.get(r[7], r[7])] for r in rows], sep=";")
     df = load_dataset(f"inbreast:{inbreast}").set_index("lesion_id")
-    assert df.loc["22614266_1", "label"] == 1 and df.loc["22614266_1", "birads"] == "4a" and df.loc["20586908_1", "birads"] == "4b"
-    df = load_dataset(f"inbreast:{inbreast}", benign_birads=(1, 2, 3, 4), malignant_birads=(5, 6)).set_index("lesion_id")
+    assert df.loc["22614266_1", "label"] == 1 and df.loc["22614266_1",
+                                                         "birads"] == "4a" and df.loc["20586908_1", "birads"] == "4b"
+    df = load_dataset(f"inbreast:{inbreast}", benign_birads=(1, 2, 3, 4),
+                      malignant_birads=(5, 6)).set_index("lesion_id")
     assert df.loc["20586908_1", "label"] == 0
-    with pytest.raises(ValueError, match="overlap on \\[4\\]"): load_dataset(f"inbreast:{inbreast}", benign_birads=(1, 2, 3, 4))
+    with pytest.raises(ValueError,
+                       match="overlap on \\[4\\]"): load_dataset(f"inbreast:{inbreast}", benign_birads=(1, 2, 3, 4))
 
 def test_inbreast_point_radius(inbreast):
     df = load_dataset(f"inbreast:{inbreast}", point_radius=2).set_index("lesion_id")
-    assert json.loads(df.loc["20586908_2", "roi"]) == {"circle": [40.5, 50.25, 2.0]} and df.loc["20586908_2", "lesion_type"] == "calcification"
+    assert json.loads(df.loc["20586908_2", "roi"]) == {"circle": [40.5, 50.25, 2.0]} \
+        and df.loc["20586908_2", "lesion_type"] == "calcification"
     assert roi_mask(df.loc["20586908_2"], (64, 48)).sum() == 14          # pixel centres within 2 px of (40.5, 50.25)
 
 def test_inbreast_missing_csv(inbreast):
     (inbreast / "INbreast.csv").unlink()
     with pytest.raises(FileNotFoundError, match="INbreast.csv not found"): load_dataset(f"inbreast:{inbreast}")
     (inbreast / "INbreast.xls").write_bytes(b"\xd0\xcf")
-    with pytest.raises(FileNotFoundError, match="save INbreast.xls as a semicolon-separated INbreast.csv"): load_dataset(f"inbreast:{inbreast}")
+    with pytest.raises(FileNotFoundError,
+                       match="save INbreast.xls as a semicolon-separated INbreast.csv"): load_dataset(f"inbreast:{inbreast}")
 
 def test_inbreast_comma_csv_says_separator(inbreast):
     rewrite_csv(inbreast / "INbreast.csv", lambda rows: [[",".join(r)] for r in rows], sep=";")
@@ -205,16 +222,22 @@ def test_vindr_mammo(vindr):
 
 def set_distortion_birads(vindr, value):
     "Give the fixture's distortion finding (image I3) another finding_birads."
-    rewrite_csv(vindr / "finding_annotations.csv", lambda rows: [r[:10] + [value if r[9] == "['Architectural Distortion']" else r[10]] + r[11:] for r in rows])
+    rewrite_csv(vindr / "finding_annotations.csv",
+                lambda rows: [r[:10] + [value if r[9] == "['Architectural Distortion']" else r[10]] + r[11:] for r in rows])
 
 def test_vindr_default_is_the_papers_split(vindr):
-    "BI-RADS 3 benign, 4-5 malignant; a BI-RADS 2 finding (not in the release, which boxes only BI-RADS 3-5) is skipped with the spec that counts it."
+    ("BI-RADS 3 benign, 4-5 malignant; a BI-RADS 2 finding (not in the release, which boxes only BI-RADS 3-5) is "
+     "skipped with the spec that counts it.")
     set_distortion_birads(vindr, "BI-RADS 2")
     df = load_dataset(f"vindr-mammo:{vindr}")
-    assert list(df.lesion_id) == [f"{I1}_1", f"{I1}_2"] and df.attrs["birads_labels"] == {"benign": [3], "malignant": [4, 5]}
+    assert list(df.lesion_id) == [f"{I1}_1",
+                                  f"{I1}_2"] and df.attrs["birads_labels"] == {"benign": [3], "malignant": [4, 5]}
     reason = skipped(df)[f"{I3}_1"]
-    assert reason == ("finding_annotations.csv line 5: BI-RADS 2 is neither benign (3) nor malignant (4-5); to count it as benign, "
-                      "set benign_birads / malignant_birads in the spec: vindr-mammo:PATH?benign_birads=2,3&malignant_birads=4,5")
+    assert reason \
+        == ("finding_annotations.csv line 5: BI-RADS 2 is neither benign (3) nor malignant (4-5); to count it as "
+            "benign, "
+                      "set benign_birads / malignant_birads in the spec: "
+                      "vindr-mammo:PATH?benign_birads=2,3&malignant_birads=4,5")
     hinted = load_dataset(reason.split("in the spec: ")[1].replace("PATH", str(vindr)))
     assert hinted.set_index("lesion_id").label[f"{I3}_1"] == 0
 
@@ -224,11 +247,13 @@ def test_vindr_birads_1_is_skipped(vindr):
 
 def test_vindr_missing_annotations(vindr):
     (vindr / "finding_annotations.csv").unlink()
-    with pytest.raises(FileNotFoundError, match="finding_annotations.csv not found"): load_dataset(f"vindr-mammo:{vindr}")
+    with pytest.raises(FileNotFoundError,
+                       match="finding_annotations.csv not found"): load_dataset(f"vindr-mammo:{vindr}")
 
 def test_vindr_missing_column(vindr):
     rewrite_csv(vindr / "finding_annotations.csv", lambda rows: [r[:10] + r[11:] for r in rows])
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['finding birads'\]"): load_dataset(f"vindr-mammo:{vindr}")
+    with pytest.raises(ValueError,
+                       match=r"lacks column\(s\) \['finding birads'\]"): load_dataset(f"vindr-mammo:{vindr}")
 
 def test_vindr_missing_dicom_keeps_row(vindr):
     next(vindr.rglob(f"{I3}.dicom")).unlink()
@@ -238,5 +263,6 @@ def test_vindr_missing_dicom_keeps_row(vindr):
     assert list(p.lesion_id) == [f"{I3}_1"] and "image file not found" in p.problem[0]
 
 def test_vindr_inverted_box_is_skipped(vindr):
-    rewrite_csv(vindr / "finding_annotations.csv", lambda rows: [r[:11] + ([r[13], r[12], r[11], r[14]] if r[10] == "BI-RADS 4" else r[11:15]) + r[15:] for r in rows])
+    rewrite_csv(vindr / "finding_annotations.csv",
+                lambda rows: [r[:11] + ([r[13], r[12], r[11], r[14]] if r[10] == "BI-RADS 4" else r[11:15]) + r[15:] for r in rows])
     assert "x0 <= x1" in skipped(load_dataset(f"vindr-mammo:{vindr}"))[f"{I1}_1"]

@@ -1,4 +1,5 @@
-"Prompting: the glossary against real extractions, serializers within MiniLM's window, describers, the chat path over HTTP."
+("Prompting: the glossary against real extractions, serializers within MiniLM's window, describers, the chat path over "
+ "HTTP.")
 import pickle, re, socket, sqlite3, warnings
 from importlib.resources import files
 from pathlib import Path
@@ -243,9 +244,11 @@ def test_findings_come_from_the_full_table_in_every_text_arm(features):
     assert list(steps)[:2] == ["findings", "select"]
     upto = arm[:3].fit(X, y)
     prompts = upto.transform(X)
-    assert all(p.count("Findings: ") == 1 and p.count(" the cohort mean.") == 2 for p in prompts)      # findings + 2 features
+    # findings + 2 features
+    assert all(p.count("Findings: ") == 1 and p.count(" the cohort mean.") == 2 for p in prompts)
     for name in ("concat", "lora"):
-        assert [s for s, _ in make_arm(name, serializer="zscore", describer="rules").steps][:2] == ["findings", "select"]
+        assert [s for s,
+                _ in make_arm(name, serializer="zscore", describer="rules").steps][:2] == ["findings", "select"]
 
 # --- chat describer over real HTTP ----------------------------------------------------------------------------
 

@@ -48,7 +48,8 @@ def synth_dirs(tmp_path_factory):
 def test_colliding_dataset_names_are_refused_before_any_work(capsys, tmp_path, synth_dirs, tiny):
     (tmp_path / "x").mkdir(); (tmp_path / "y").mkdir()
     for d in "xy": shutil.copy(synth_dirs / "a" / "manifest.csv", tmp_path / d / "m.csv")
-    code, _, err = cli(capsys, "run", "--dataset", f"manifest:{tmp_path}/x/m.csv", "--dataset", f"manifest:{tmp_path}/y/m.csv",
+    code, _, err = cli(capsys, "run", "--dataset", f"manifest:{tmp_path}/x/m.csv", "--dataset",
+                       f"manifest:{tmp_path}/y/m.csv",
                        "--out", tmp_path / "runs", "--config", tiny)
     assert code == 2
     one_line_error(err, "would both be written to manifest-m/", "--dataset manifest-m-1=manifest:")
@@ -57,7 +58,8 @@ def test_colliding_dataset_names_are_refused_before_any_work(capsys, tmp_path, s
 
 def test_two_manifests_of_one_batch_get_two_folders(tmp_path, synth_dirs, tiny):
     r = subprocess.run([RADLLM, "run", "--dataset", f"manifest:{synth_dirs}/a/manifest.csv", "--dataset", f"second=manifest:{synth_dirs}/b/manifest.csv",
-                        "--seeds", "0", "--out", "runs/two", "--config", str(tiny)], cwd=tmp_path, capture_output=True, text=True)
+                        "--seeds", "0", "--out", "runs/two", "--config", str(tiny)], cwd=tmp_path, capture_output=True,
+                        text=True)
     assert r.returncode == 0, r.stderr
     assert "2 run, 0 already finished, 0 failed" in r.stdout
     status = pd.read_csv(tmp_path / "runs/two/status.csv")
@@ -81,7 +83,8 @@ def test_a_changed_config_is_refused_and_replace_starts_over(capsys, tmp_path, t
     # more seeds with the same config join the batch, and status.csv keeps the earlier rows
     assert cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 2, "--out", out, "--config", tiny)[0] == 0
     assert sorted(pd.read_csv(out / "status.csv").seed) == [0, 1, 2]
-    code, outp, _ = cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 0, "--out", out, "--config", other, "--replace")
+    code, outp, _ = cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 0, "--out", out, "--config", other,
+                        "--replace")
     assert code == 0 and "1 run, 0 already finished" in outp
     assert sorted(p.name for p in (out / "synthetic30").iterdir()) == ["seed0"]
     assert yaml.safe_load((out / "batch.yaml").read_text())["n_features"] == 4
@@ -119,8 +122,10 @@ def non_default_config(tmp_path, scheduler) -> RunConfig:
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"setting": {"binCount": 16, "force2D": True}, "imageType": {"Original": {}},
                                       "featureClass": {"firstorder": None, "shape2D": None, "glcm": None}}))
-    values = dict(dataset="synthetic:30?seed=5", seed=7, params=str(params), n_splits=3, n_repeats=2, arms=["radiomics", "text"],
-                  selector="mannwhitney", n_features=4, classifier="svm", serializer="zscore", embedder=f"local:{minilm_path()}",
+    values = dict(dataset="synthetic:30?seed=5", seed=7, params=str(params), n_splits=3, n_repeats=2,
+                  arms=["radiomics", "text"],
+                  selector="mannwhitney", n_features=4, classifier="svm", serializer="zscore",
+                  embedder=f"local:{minilm_path()}",
                   describer="rules", lora={"epochs": 1}, ablations=[], n_permutations=1, jobs=2, scheduler=scheduler,
                   cache_dir=str(tmp_path / "cache"), roi=["full", "margin"], image_types=["original", "log"])
     missing = [f.name for f in dataclasses.fields(RunConfig) if f.name not in values]
@@ -134,11 +139,14 @@ def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
     import papermill as pm
     distributed = pytest.importorskip("distributed")
     from radllm.runs import kernel_manager, run_parameters, template_path
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None,
                                   silence_logs=40) as cluster:
         cfg = non_default_config(tmp_path, cluster.scheduler_address)
-        pm.execute_notebook(str(template_path()), str(tmp_path / "run.ipynb"), parameters=run_parameters(cfg, tmp_path / "out"),
-                            kernel_name="python3", progress_bar=False, cwd=str(tmp_path), kernel_manager_class=kernel_manager(str(tmp_path)))
+        pm.execute_notebook(str(template_path()), str(tmp_path / "run.ipynb"),
+                            parameters=run_parameters(cfg, tmp_path / "out"),
+                            kernel_name="python3", progress_bar=False, cwd=str(tmp_path),
+                            kernel_manager_class=kernel_manager(str(tmp_path)))
         assert cluster.scheduler.transition_counter > 0                  # the extraction went through the scheduler
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["config"]["run"] == cfg.to_dict()
@@ -150,7 +158,8 @@ def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
     assert "Findings: " in text                                         # the describer's text reached the prompts
     assert m["seed"] == 7 and m["config"]["n_repeats"] == 2 and m["config"]["selector"] == "mannwhitney"
     e = m["config"]["embedding"]                                        # what computed the vectors, and how much it did
-    assert e["embedder"] == cfg.embedder and "float64 computed" in e["backend"] and e["embedded"] > 0 and e["mean_tokens"] > 10
+    assert e["embedder"] == cfg.embedder and "float64 computed" in e["backend"] and e["embedded"] > 0 \
+        and e["mean_tokens"] > 10
 
 
 # 4. relative paths, from any folder ---------------------------------------------------------------------------------------
@@ -193,18 +202,21 @@ def test_config_mistakes_stop_before_any_work(capsys, tmp_path, config, needle):
 def manifest_of(tmp_path, labels, patients) -> str:
     d = tmp_path / "own"; d.mkdir(exist_ok=True)
     pd.DataFrame({"lesion_id": [f"l{i}" for i in range(len(labels))], "patient_id": patients, "image": ["x.png"] * len(labels),
-                  "label": labels, "roi": ['{"circle": [5, 5, 3]}'] * len(labels)}).to_csv(d / "manifest.csv", index=False)
+                  "label": labels,
+                  "roi": ['{"circle": [5, 5, 3]}'] * len(labels)}).to_csv(d / "manifest.csv", index=False)
     return f"manifest:{d / 'manifest.csv'}"
 
 
 @pytest.mark.parametrize("labels, patients, needle", [
     ([0, 1, 1], ["p1", "p2", "p3"], "manifest-own: 1 patient(s) with a benign and 2 with a malignant lesion; 5-fold"),
     ([1] * 12, [f"p{i}" for i in range(12)], "manifest-own: all 12 lesions are malignant"),
-    ([0, 1] * 8, [f"p{i // 2}" for i in range(16)], "manifest-own: 8 patient(s) with a benign and 8 with a malignant lesion"),
+    ([0, 1] * 8, [f"p{i // 2}" for i in range(16)],
+     "manifest-own: 8 patient(s) with a benign and 8 with a malignant lesion"),
 ])
 def test_datasets_too_small_for_the_design_stop_before_any_work(capsys, tmp_path, labels, patients, needle):
     spec = manifest_of(tmp_path, labels, patients)
-    code, _, err = cli(capsys, "run", "--dataset", spec, "--out", tmp_path / "runs", "--config", _cfg(tmp_path, "n_splits: 10\n" if len(labels) == 16 else ""))
+    code, _, err = cli(capsys, "run", "--dataset", spec, "--out", tmp_path / "runs", "--config",
+                       _cfg(tmp_path, "n_splits: 10\n" if len(labels) == 16 else ""))
     assert code == 2
     one_line_error(err, needle)
     assert not (tmp_path / "runs").exists()
@@ -229,14 +241,18 @@ def test_header_only_manifest_and_jobs_zero(capsys, tmp_path):
 def test_a_failed_run_shows_the_notebooks_own_error(tmp_path, monkeypatch):
     import socket
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]      # nobody listens there
-    (tmp_path / "c.yaml").write_text("arms: [radiomics, text]\nn_splits: 3\nablations: []\nn_permutations: 0\nembedder: openai:text-embedding-3-small\n")
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-test-not-a-key", "OPENAI_MAX_RETRIES": "0"}
-    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:30", "--out", "runs/f", "--config", "c.yaml"], cwd=tmp_path,
+    (tmp_path / "c.yaml").write_text("arms: [radiomics, text]\nn_splits: 3\nablations: []\nn_permutations: "
+                                     "0\nembedder: openai:text-embedding-3-small\n")
+    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-test-not-a-key",
+           "OPENAI_MAX_RETRIES": "0"}
+    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:30", "--out", "runs/f", "--config", "c.yaml"],
+                       cwd=tmp_path,
                        capture_output=True, text=True, env=env)
     assert r.returncode == 1 and "0 run, 0 already finished, 1 failed" in r.stdout, r.stdout + r.stderr
     status = pd.read_csv(tmp_path / "runs/f/status.csv")
     error = status.error.iloc[0]
-    assert error.startswith(f"EmbeddingError: embedding endpoint http://127.0.0.1:{port}/v1 (model 'text-embedding-3-small'): "
+    assert error.startswith(f"EmbeddingError: embedding endpoint http://127.0.0.1:{port}/v1 (model "
+                            "'text-embedding-3-small'): "
                             "connection failed") and "PapermillExecutionError" not in r.stderr, error
     assert f"failed: synthetic30 seed 0: {error}" in r.stderr
     details = (tmp_path / "runs/f/synthetic30/seed0/error.txt").read_text()
@@ -247,7 +263,8 @@ def test_a_failed_run_shows_the_notebooks_own_error(tmp_path, monkeypatch):
 
 def test_out_is_a_file_or_under_a_file(capsys, tmp_path, tiny):
     (tmp_path / "afile").write_text("x")
-    for out, needle in ((tmp_path / "afile", "is a file: choose another folder"), (tmp_path / "afile" / "runs", "which is a file")):
+    for out, needle in ((tmp_path / "afile", "is a file: choose another folder"),
+                        (tmp_path / "afile" / "runs", "which is a file")):
         code, _, err = cli(capsys, "run", "--dataset", "synthetic:30", "--out", out, "--config", tiny)
         assert code == 2
         one_line_error(err, f"--out {out}", needle)
@@ -255,7 +272,8 @@ def test_out_is_a_file_or_under_a_file(capsys, tmp_path, tiny):
 
 def test_cache_dir_that_is_a_file(capsys, tmp_path, tiny):
     (tmp_path / "cachefile").write_text("x")
-    code, _, err = cli(capsys, "extract", "synthetic:30", "--out", tmp_path / "f.parquet", "--cache-dir", tmp_path / "cachefile")
+    code, _, err = cli(capsys, "extract", "synthetic:30", "--out", tmp_path / "f.parquet", "--cache-dir",
+                       tmp_path / "cachefile")
     assert code == 2
     one_line_error(err, f"cache folder {tmp_path / 'cachefile'}", "a file is in the way")
 
@@ -270,7 +288,8 @@ def test_a_damaged_cache_is_set_aside_and_rebuilt(capsys, tmp_path):
 
 
 def test_read_only_out_folder(tiny):
-    "A folder the user cannot write to. Root writes anywhere, so as root the command runs as the unprivileged user 'nobody'."
+    ("A folder the user cannot write to. Root writes anywhere, so as root the command runs as the unprivileged user "
+     "'nobody'.")
     import tempfile
     base = Path(tempfile.mkdtemp(prefix="radllm-ro-")); base.chmod(0o755)
     try:
@@ -279,10 +298,13 @@ def test_read_only_out_folder(tiny):
         ro = base / "ro"; ro.mkdir(); ro.chmod(0o555)
         prefix = []
         if os.geteuid() == 0:
-            if not shutil.which("setpriv"): pytest.skip("running as root and setpriv (util-linux) is missing: cannot drop privileges")
+            if not shutil.which("setpriv"): pytest.skip("running as root and setpriv (util-linux) is missing: cannot "
+                                                        "drop privileges")
             prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-            probe = subprocess.run(prefix + [sys.executable, "-c", "import radllm"], capture_output=True, text=True, cwd=base)
-            if probe.returncode: pytest.skip(f"the unprivileged user cannot run this project's Python here: {probe.stderr.strip()[-200:]}")
+            probe = subprocess.run(prefix + [sys.executable, "-c", "import radllm"], capture_output=True, text=True,
+                                   cwd=base)
+            if probe.returncode: pytest.skip("the unprivileged user cannot run this project's Python here: "
+                                             f"{probe.stderr.strip()[-200:]}")
         env = {**os.environ, "RADLLM_CACHE_DIR": str(base / "cache"), "HOME": str(base)}
         r = subprocess.run(prefix + [RADLLM, "run", "--dataset", "synthetic:30", "--out", str(ro / "runs"), "--config", str(config)],
                            capture_output=True, text=True, env=env, cwd=base)
@@ -346,7 +368,8 @@ def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
 # 10. same seed, same numbers, whatever the embedding batches, threads or cache -------------------------------------------
 
 def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypatch):
-    "A cold cache embedding 32 texts per batch on every thread, and one embedding 3 per batch on one thread: one metrics.json."
+    ("A cold cache embedding 32 texts per batch on every thread, and one embedding 3 per batch on one thread: one "
+     "metrics.json.")
     import torch
     from radllm.embedding import SentenceTransformerEmbedder
     from radllm.evaluation import evaluate_config
@@ -356,7 +379,8 @@ def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypat
                     n_splits=3, ablations=[], n_permutations=1, cache_dir=str(tmp_path / "features"))
     features, _ = extract(cfg.dataset, cache_dir=cfg.cache_dir, progress=False)
     def run(name):
-        evaluate_config(cfg.replace(cache_dir=str(tmp_path / name)), None, features, progress=False).save(tmp_path / name)
+        evaluate_config(cfg.replace(cache_dir=str(tmp_path / name)), None, features,
+                        progress=False).save(tmp_path / name)
         m = json.loads((tmp_path / name / "metrics.json").read_text())
         return {k: v for k, v in m.items() if k != "config"}
     first = run("a")

@@ -1,4 +1,5 @@
-"Batches through the command line: papermill runs over datasets x seeds, resume after a kill, the report, no secret leaks."
+("Batches through the command line: papermill runs over datasets x seeds, resume after a kill, the report, no secret "
+ "leaks.")
 import json, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
@@ -41,20 +42,24 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
     for ds in ("mini-mias-mias-copy", "synthetic40"):
         for seed in (0, 1):
             folder = out / ds / f"seed{seed}"
-            assert {"end_to_end.ipynb", "metrics.json", "predictions.parquet", "config.yaml", "run.json"} <= {p.name for p in folder.iterdir()}
+            assert {"end_to_end.ipynb", "metrics.json", "predictions.parquet", "config.yaml",
+                    "run.json"} <= {p.name for p in folder.iterdir()}
             assert (folder / "figures" / "roc.png").is_file()
             m = json.loads((folder / "metrics.json").read_text())
             assert m["seed"] == seed and set(m["arms"]) == {"radiomics", "text"}
             run = json.loads((folder / "run.json").read_text())
             assert run["data_fingerprint"] and "config_hash" in run
             # the batch extracted the dataset once, before the runs: every kernel read all its features from the cache
-            line = re.search(r"(\d+) extracted, \d+ skipped, \d+ failed; (\d+) read from the cache", (folder / "end_to_end.ipynb").read_text())
+            line = re.search(r"(\d+) extracted, \d+ skipped, \d+ failed; (\d+) read from the cache",
+                             (folder / "end_to_end.ipynb").read_text())
             assert line and int(line[1]) > 0 and line[1] == line[2], line
-        assert json.loads((out / ds / "seed0" / "run.json").read_text())["data_fingerprint"] == json.loads((out / ds / "seed1" / "run.json").read_text())["data_fingerprint"]
+        assert json.loads((out / ds / "seed0" / "run.json").read_text())["data_fingerprint"] \
+            == json.loads((out / ds / "seed1" / "run.json").read_text())["data_fingerprint"]
     r = radllm("report", out)
     assert r.returncode == 0, r.stderr
     for f in ("summary.md", "summary.csv", "summary.html"): assert (out / f).is_file()
-    assert "mini-mias-mias-copy" in (out / "summary.md").read_text() and "synthetic40" in (out / "summary.md").read_text()
+    assert "mini-mias-mias-copy" in (out / "summary.md").read_text() and "synthetic40" \
+        in (out / "summary.md").read_text()
     # no API key or token anywhere under runs/
     for p in out.rglob("*"):
         if p.is_file(): assert SECRET.encode() not in p.read_bytes(), p
@@ -66,7 +71,8 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
 
 def test_killed_batch_resumes_only_what_is_missing(small_config, tmp_path, isolated_cache):
     out = tmp_path / "runs" / "k"
-    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "2", "--out", str(out), "--config", str(small_config)]
+    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "2", "--out", str(out), "--config",
+            str(small_config)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
     while not list(out.glob("*/seed*/run.json")) and time.time() < deadline: time.sleep(1)
@@ -92,9 +98,11 @@ def test_failed_run_is_recorded_and_the_others_go_on(small_config, tmp_path, iso
     make_dataset(tmp_path / "broken", n=30, seed=5)
     for png in (tmp_path / "broken" / "images").glob("*.png"): png.write_bytes(b"not a png")
     out = tmp_path / "runs" / "f"
-    r = radllm("run", "--dataset", f"manifest:{tmp_path / 'broken' / 'manifest.csv'}", "--dataset", "synthetic:30", "--seeds", 0,
+    r = radllm("run", "--dataset", f"manifest:{tmp_path / 'broken' / 'manifest.csv'}", "--dataset", "synthetic:30",
+               "--seeds", 0,
                "--out", out, "--config", small_config)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "1 run, 0 already finished, 1 failed" in r.stdout
-    assert "preparing manifest-broken: RuntimeError: no lesion could be extracted" in (out / "manifest-broken" / "seed0" / "error.txt").read_text()
+    assert "preparing manifest-broken: RuntimeError: no lesion could be extracted" \
+        in (out / "manifest-broken" / "seed0" / "error.txt").read_text()
     assert (out / "synthetic30" / "seed0" / "metrics.json").is_file()

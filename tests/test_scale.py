@@ -1,4 +1,5 @@
-"Scale: `radllm extract` and `run_batch` on a Dask cluster (a 2-worker LocalCluster on loopback) give what serial gives."
+("Scale: `radllm extract` and `run_batch` on a Dask cluster (a 2-worker LocalCluster on loopback) give what serial "
+ "gives.")
 import json, os, subprocess, sys
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def cluster():
 def radllm_cli(*args, cwd) -> subprocess.CompletedProcess:
     "Run the installed `radllm` command (the console script beside this Python)."
     exe = Path(sys.executable).with_name("radllm")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-c", "import sys; from radllm.cli import main; sys.exit(main())"]
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-c",
+                                            "import sys; from radllm.cli import main; sys.exit(main())"]
     return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
@@ -30,7 +32,8 @@ def test_cli_extract_on_dask_equals_serial(cluster, tmp_path):
     make_dataset(tmp_path / "syn", n=24, seed=3)
     spec = f"manifest:{tmp_path / 'syn' / 'manifest.csv'}"
     before = cluster.scheduler.transition_counter
-    serial = radllm_cli("extract", spec, "--out", tmp_path / "serial.parquet", "--cache-dir", tmp_path / "c1", cwd=tmp_path)
+    serial = radllm_cli("extract", spec, "--out", tmp_path / "serial.parquet", "--cache-dir", tmp_path / "c1",
+                        cwd=tmp_path)
     dask = radllm_cli("extract", spec, "--out", tmp_path / "dask.parquet", "--scheduler", cluster.scheduler_address,
                       "--cache-dir", tmp_path / "c2", cwd=tmp_path)
     for r in (serial, dask): assert r.returncode == 0, r.stderr[-2000:]
@@ -52,7 +55,8 @@ def test_run_batch_on_dask(cluster, tmp_path):
     from radllm.extraction import extract
     from radllm.runs import run_batch
     cache = tmp_path / "cache"
-    extract(load_dataset("synthetic:30", cache_dir=cache), cache_dir=cache, progress=False)   # the dataset made once, before the runs
+    # the dataset made once, before the runs
+    extract(load_dataset("synthetic:30", cache_dir=cache), cache_dir=cache, progress=False)
     cfg = RunConfig(arms=["radiomics"], n_splits=3, ablations=[], n_permutations=1)
     before = cluster.scheduler.transition_counter
     status = run_batch(["synthetic:30"], [0, 1], tmp_path / "runs", config=cfg, scheduler=cluster.scheduler_address,

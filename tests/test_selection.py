@@ -1,4 +1,5 @@
-"Feature selection: planted signal, no leakage from rows outside the fit, pipelines in grouped CV, stability, mini-MIAS."
+("Feature selection: planted signal, no leakage from rows outside the fit, pipelines in grouped CV, stability, "
+ "mini-MIAS.")
 import warnings
 
 import numpy as np
@@ -119,7 +120,8 @@ def test_fit_uses_only_the_training_rows(name):
 
 
 def test_selection_inside_cv_does_not_leak_on_pure_noise():
-    "The leak detector: with pure noise, selection inside the folds gives AUC ~ 0.5; selection on all rows first does not."
+    ("The leak detector: with pure noise, selection inside the folds gives AUC ~ 0.5; selection on all rows first does "
+     "not.")
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(60, 400)), columns=[f"n{i}" for i in range(400)])
     y = np.arange(60) % 2

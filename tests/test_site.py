@@ -46,7 +46,8 @@ def sidebar_pages(contents) -> list:
 
 
 def source_pages() -> list:
-    "The pages nbs/ holds: notebooks (not in _/. folders, not the papermill template) and nbdev qpy scripts (x.qmd.py -> x.qmd)."
+    ("The pages nbs/ holds: notebooks (not in _/. folders, not the papermill template) and nbdev qpy scripts (x.qmd.py "
+     "-> x.qmd).")
     out = []
     for p in sorted(NBS.rglob("*")):
         rel = p.relative_to(NBS)
@@ -69,7 +70,8 @@ def test_quarto_yml_lists_every_page_and_nothing_missing():
     missing = [p for p in render if not page_source(p).is_file()]
     assert not missing, f"_quarto.yml lists pages with no source in nbs/: {missing}"
     unlisted = sorted(set(source_pages()) - set(render))
-    assert not unlisted, f"pages in nbs/ that _quarto.yml does not list (add them to project.render and the sidebar): {unlisted}"
+    assert not unlisted, \
+        f"pages in nbs/ that _quarto.yml does not list (add them to project.render and the sidebar): {unlisted}"
     assert len(render) == len(set(render))
     assert sidebar_pages(q["website"]["sidebar"]["contents"]) == render, "the sidebar and project.render differ"
     for item in q["website"]["navbar"]["left"]: assert item["href"] in render, item
@@ -77,23 +79,30 @@ def test_quarto_yml_lists_every_page_and_nothing_missing():
 
 def test_sidebar_is_the_reading_order():
     pages = sidebar_pages(quarto_yml()["website"]["sidebar"]["contents"])
-    chapters = [p for p in pages if p[:2].isdigit()]                # a lettered part (09a, 09b) is read next to its chapter
-    assert sorted(chapters) == sorted(p.name for p in NBS.glob("[0-9][0-9]*_*.ipynb")), "the sidebar and the chapters in nbs/ differ"
+    # a lettered part (09a, 09b) is read next to its chapter
+    chapters = [p for p in pages if p[:2].isdigit()]
+    assert sorted(chapters) == sorted(p.name for p in NBS.glob("[0-9][0-9]*_*.ipynb")), \
+        "the sidebar and the chapters in nbs/ differ"
     numbers = [int(c[:2]) for c in chapters]
     assert numbers == sorted(numbers), f"chapters are not in the order of their numbers: {chapters}"
-    assert sorted(set(numbers)) == list(range(len(set(numbers)))), f"chapters are not numbered 00.. without gaps: {chapters}"
+    assert sorted(set(numbers)) == list(range(len(set(numbers)))), \
+        f"chapters are not numbered 00.. without gaps: {chapters}"
     assert chapters[0] == "00_config.ipynb" and chapters[-2:] == ["12_study.ipynb", "13_testing.ipynb"]
-    i = chapters.index("09_evaluation.ipynb")                        # the statistics before the protocol that uses them, its figures after
+    # the statistics before the protocol that uses them, its figures after
+    i = chapters.index("09_evaluation.ipynb")
     assert chapters[i - 1:i + 2] == ["09a_statistics.ipynb", "09_evaluation.ipynb", "09b_figures.ipynb"]
-    assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd", "study_results.qmd"]
+    assert pages == ["index.ipynb", "tutorial.ipynb", *chapters, "experiments/example.qmd", "results.qmd",
+                     "study_results.qmd"]
 
 
 def test_nbdev_uses_the_root_quarto_yml(tmp_path):
     "nbs/_quarto.yml is the root file; nbdev's refresh keeps it, writes no sidebar, and the site lands in doc_path."
     link, cfg, q = NBS / "_quarto.yml", settings(), quarto_yml()
     assert link.is_symlink() and link.resolve() == (ROOT / "_quarto.yml").resolve()
-    assert "custom_quarto_yml" not in cfg, "nbdev 2.4 keeps an existing nbs/_quarto.yml by itself and nags about this key"
-    assert cfg["custom_sidebar"].lower() == "true", "without custom_sidebar nbdev writes an alphabetical nbs/sidebar.yml"
+    assert "custom_quarto_yml" not in cfg, \
+        "nbdev 2.4 keeps an existing nbs/_quarto.yml by itself and nags about this key"
+    assert cfg["custom_sidebar"].lower() == "true", \
+        "without custom_sidebar nbdev writes an alphabetical nbs/sidebar.yml"
     assert q["project"]["output-dir"] == cfg["doc_path"], "nbdev_docs moves _proc/<doc_path> to the repo root"
     site = q["website"]
     assert (site["title"], site["description"]) == (cfg["title"], cfg["description"])
@@ -125,8 +134,10 @@ def test_no_repository_address_while_settings_has_none():
              if not (cfg["git_url"] and u.startswith(cfg["git_url"]))}
     assert not found, "repository addresses that settings.ini's git_url does not give:\n" + "\n".join(sorted(found))
     if not cfg["git_url"]:
-        assert not {"repo-url", "repo-actions", "site-url"} & set(site), "the site names a repository or address it does not have"
-        assert not [i for i in site["navbar"].get("right", []) + site["navbar"].get("left", []) if "icon" in i], "a navbar icon link"
+        assert not {"repo-url", "repo-actions",
+                    "site-url"} & set(site), "the site names a repository or address it does not have"
+        assert not [i for i in site["navbar"].get("right", []) + site["navbar"].get("left", []) if "icon" in i], \
+            "a navbar icon link"
 
 
 # ---------------------------------------------------------------- processing, execution, HTML
@@ -147,7 +158,8 @@ def test_every_file_processes_for_the_docs(site):
     """nbdev's docs processing runs every cell with an import in it (to document the API with show_doc): a cell that
     mixes imports with code using names from earlier, unexecuted cells breaks `nbdev_docs`. Keep imports in cells of
     their own (nbdev warns "Found cells containing imports and other code")."""
-    assert not site["errors"], "nbdev_docs would stop here:\n\n" + "\n\n".join(f"{k}: {v}" for k, v in site["errors"].items())
+    assert not site["errors"], "nbdev_docs would stop here:\n\n" \
+        + "\n\n".join(f"{k}: {v}" for k, v in site["errors"].items())
     assert not site["mixed"], "cells that mix imports with other code (nbdev runs them while building the docs):\n\n" + \
         "\n\n".join(f"{k}: {v}" for k, v in site["mixed"].items())
 
@@ -164,11 +176,13 @@ def test_processed_notebooks_render_to_html(site):
     for page in pages:   # (pages nbdev could not process fail test_every_file_processes_for_the_docs)
         nb = nbformat.read(site["proc"] / page, as_version=4)
         fm = yaml.safe_load(nb.cells[0].source.strip().strip("-")) if nb.cells[0].cell_type == "raw" else {}
-        assert fm.get("title"), f"{page}: no title in its front matter (first markdown cell '# Title' or a raw YAML cell)"
+        assert fm.get("title"), \
+            f"{page}: no title in its front matter (first markdown cell '# Title' or a raw YAML cell)"
         html = to_html(nb)
         failed = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error" or "Traceback" in str(o.get("text", "")) + str(o.get("data", ""))]
-        assert not failed and len(html) > 2000, (page, failed[:1])   # an output shows an error (the source may say 'Traceback')
+        # an output shows an error (the source may say 'Traceback')
+        assert not failed and len(html) > 2000, (page, failed[:1])
         if page[:2].isdigit():   # chapters: nbdev's show_doc ran (their exported API is documented on the page)
             shown = [c for c in nb.cells if c.cell_type == "code" and c.source.lstrip("#| echoflsa:tpu\n").startswith("show_doc")]
             assert all(c.get("outputs") for c in shown), f"{page}: show_doc cells without output"
@@ -205,9 +219,11 @@ def test_example_page_was_executed_with_figures(site):
     blocks = body.split("```python\n")[1:]   # each code cell with what follows it: its outputs, then prose
     unshown = [b.split("\n```", 1)[0] for b in blocks if re.search(r"savefig\(|display\(Image", b.split("\n```", 1)[0])
                and "](data:image/png;base64," not in b.split("\n```", 1)[1].split("\n## ")[0]]
-    assert not unshown, "cells of the template that make a figure but show none on the page:\n" + "\n---\n".join(unshown)
+    assert not unshown, "cells of the template that make a figure but show none on the page:\n" \
+        + "\n---\n".join(unshown)
     assert body.count("](data:image/png;base64,") >= 2, "the example page shows fewer than two figures"
-    assert re.search(r'^config = \{"dataset": "synthetic:60"', body, re.M), "papermill's injected (small) config is not on the page"
+    assert re.search(r'^config = \{"dataset": "synthetic:60"', body,
+                     re.M), "papermill's injected (small) config is not on the page"
     assert "highest AUC" in body, "the written conclusion is missing"
     assert "Traceback" not in body and "Error" not in body.split("## 9.")[-1]
     html = to_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(body)]))
@@ -264,13 +280,15 @@ def results_tables(body: str) -> dict:
 
 
 def check_numbers(cell: str, r) -> None:
-    "A metric cell shows the summary row r: 'mean ± SD' (AUC table), or the mean, then the CI on its own line (the other)."
+    ("A metric cell shows the summary row r: 'mean ± SD' (AUC table), or the mean, then the CI on its own line (the "
+     "other).")
     mean_sd, _, ci = cell.partition("<br><small>")
     m = MEAN_SD.match(mean_sd)
     assert m, f"{r.dataset}/{r.arm}/{r.metric}: {cell!r} does not parse"
     mean, sd = (float(v) if v else None for v in m.groups())
     assert mean == round(r.mean, 3), (r, cell)
-    if ci: assert sd is None and CI.match(ci.removesuffix("</small>")).groups() == (f"{r.ci_lo:.3f}", f"{r.ci_hi:.3f}"), (r, cell)
+    if ci: assert sd is None and CI.match(ci.removesuffix("</small>")).groups() \
+        == (f"{r.ci_lo:.3f}", f"{r.ci_hi:.3f}"), (r, cell)
     else: assert (sd is None) == pd.isna(r.sd) and (sd is None or sd == round(r.sd, 3)), (r, cell)
 
 
@@ -326,7 +344,8 @@ def test_results_tables_of_any_summary():
     assert other.splitlines()[3] == "| `lora` |  | 0.250<br><small>0.150–0.350</small> |"
     assert captioned(auc, "AUC").endswith("\n\n: AUC {.numbers}")
     sep = md_table(["arm", "a long header", "x"], [["`radiomics`", "1", "0.123<br><small>0.1–0.2</small>"]], "lrc")
-    assert sep.splitlines()[1] == "|:----------|-----:|:-----:|"   # dashes: longest line of a cell, a header's longest word
+    # dashes: longest line of a cell, a header's longest word
+    assert sep.splitlines()[1] == "|:----------|-----:|:-----:|"
 
 
 def test_results_folder_holds_numbers_only():

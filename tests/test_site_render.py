@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".pytest_artifacts" / "site"
 WIDTH, HEIGHT = 1280, 900
 # Debian's Chromium as root in a closed network: no sandbox, no GPU, no background connections (refused here, many at a time)
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 SEARCHES = {"Mann-Whitney": "selection.html", "DeLong": "statistics.html"}   # a word -> a chapter that holds it
 
@@ -55,11 +56,13 @@ def server(docs):
     "The rendered site on a free loopback port; every request it answered is recorded as (path, status)."
     answered = []
     class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_request(self, code="-", size="-"): answered.append((self.path, int(code) if str(code).isdigit() else code))
+        def log_request(self, code="-",
+                        size="-"): answered.append((self.path, int(code) if str(code).isdigit() else code))
         def log_message(self, *args): pass
     class Server(http.server.ThreadingHTTPServer):
         def handle_error(self, request, client_address):   # the browser may drop a request it no longer needs
-            if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)): super().handle_error(request, client_address)
+            if not isinstance(sys.exc_info()[1],
+                              (BrokenPipeError, ConnectionResetError)): super().handle_error(request, client_address)
     httpd = Server(("127.0.0.1", 0), functools.partial(Handler, directory=str(docs)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True); thread.start()
     yield dict(base=f"http://127.0.0.1:{httpd.server_port}/", answered=answered)
@@ -114,11 +117,13 @@ def visits(site, browser, server) -> dict:
         name = html_name(page_src)
         seen = dict(console=[], errors=[], failed=[], bad_status=[], off_site=[])
         page = context.new_page()
-        page.on("console", lambda m, s=seen: m.type == "error" and s["console"].append(f"{m.text} ({m.location.get('url', '')})"))
+        page.on("console", lambda m,
+                s=seen: m.type == "error" and s["console"].append(f"{m.text} ({m.location.get('url', '')})"))
         page.on("pageerror", lambda e, s=seen: s["errors"].append(str(e)))
         page.on("requestfailed", lambda r, s=seen: s["failed"].append(f"{r.url}: {r.failure}"))
         page.on("response", lambda r, s=seen: r.status >= 400 and s["bad_status"].append(f"{r.status} {r.url}"))
-        page.on("request", lambda r, s=seen: not r.url.startswith((base, "data:", "blob:", "about:")) and s["off_site"].append(r.url))
+        page.on("request", lambda r,
+                s=seen: not r.url.startswith((base, "data:", "blob:", "about:")) and s["off_site"].append(r.url))
         t = time.perf_counter()
         response = page.goto(base + name, wait_until="networkidle")
         seen["status"] = response.status if response else None
@@ -143,7 +148,8 @@ def test_every_page_of_the_site_was_rendered(docs):
 
 def test_every_page_loads_without_console_errors(visits):
     bad = {name: {k: v[k] for k in ("console", "errors", "failed", "bad_status") if v[k]}
-           for name, v in visits["pages"].items() if v["status"] != 200 or v["console"] or v["errors"] or v["failed"] or v["bad_status"]}
+           for name,
+           v in visits["pages"].items() if v["status"] != 200 or v["console"] or v["errors"] or v["failed"] or v["bad_status"]}
     assert not bad, "pages with console errors, script errors or failed requests:\n" + json.dumps(bad, indent=1)
 
 
@@ -181,7 +187,8 @@ def test_every_image_loads(visits):
 
 
 def test_sidebar_reaches_every_chapter_in_reading_order(visits):
-    "On every page the sidebar links every page of the site, in _quarto.yml's order (index, tutorial, 00..11, example, results)."
+    ("On every page the sidebar links every page of the site, in _quarto.yml's order (index, tutorial, 00..11, "
+     "example, results).")
     expected = [visits["base"] + html_name(p) for p in render_list()]
     index = lambda urls: [u + "index.html" if u.endswith("/") else u for u in urls]   # Quarto links the index as ./
     wrong = {name: v["sidebar"] for name, v in visits["pages"].items() if index(v["sidebar"]) != expected}
@@ -229,5 +236,7 @@ def test_results_page_reads_at_a_glance(visits):
     other = [t for t in tables if t["head"][:2] == ["arm", "accuracy"]]
     assert auc and len(auc) == len(other), [t["head"] for t in tables]
     assert tables.index(auc[0]) < tables.index(other[0])
-    assert all(n == 1 for t in auc for row in t["lines"] for n in row), f"AUC cells wrapped: {[t['lines'] for t in auc]}"
-    assert all(n <= 2 for t in other for row in t["lines"] for n in row), f"metric cells wrapped: {[t['lines'] for t in other]}"
+    assert all(n == 1 for t in auc for row in t["lines"] for n in row), \
+        f"AUC cells wrapped: {[t['lines'] for t in auc]}"
+    assert all(n <= 2 for t in other for row in t["lines"] for n in row), \
+        f"metric cells wrapped: {[t['lines'] for t in other]}"

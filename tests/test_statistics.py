@@ -1,4 +1,5 @@
-"radllm.statistics (and the fold and threshold protocol of radllm.evaluation): DeLong against a direct computation, thresholds, metrics, cluster bootstrap, McNemar."
+("radllm.statistics (and the fold and threshold protocol of radllm.evaluation): DeLong against a direct computation, "
+ "thresholds, metrics, cluster bootstrap, McNemar.")
 import json
 import math
 
@@ -8,8 +9,10 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from radllm.evaluation import grouped_folds, oof_predict_proba
-from radllm.statistics import (METRICS, auc_score, binary_metrics, choose_threshold, cluster_bootstrap, cluster_bootstrap_ci,
-                               cluster_bootstrap_indices, delong_ci, delong_cov, delong_test, mcnemar_test, metrics_with_ci)
+from radllm.statistics import (METRICS, auc_score, binary_metrics, choose_threshold, cluster_bootstrap,
+                               cluster_bootstrap_ci,
+                               cluster_bootstrap_indices, delong_ci, delong_cov, delong_test, mcnemar_test,
+                               metrics_with_ci)
 
 
 # ---------------------------------------------------------------- DeLong, slow and direct
@@ -78,7 +81,8 @@ def test_delong_ci_matches_direct_variance():
     aucs, S = slow_delong(y, [p1])
     half = stats.norm.ppf(0.975) * math.sqrt(S[0, 0])
     assert auc == pytest.approx(aucs[0], abs=1e-12)
-    assert lo == pytest.approx(max(0, aucs[0] - half), abs=1e-9) and hi == pytest.approx(min(1, aucs[0] + half), abs=1e-9)
+    assert lo == pytest.approx(max(0, aucs[0] - half),
+                               abs=1e-9) and hi == pytest.approx(min(1, aucs[0] + half), abs=1e-9)
     # a perfect classifier: AUC 1, zero variance, interval clipped
     y = np.array([0, 0, 0, 1, 1, 1]); assert delong_ci(y, y * 0.9 + 0.05) == (1.0, 1.0, 1.0)
 

@@ -39,8 +39,10 @@ def test_ids_are_numbered_from_one(tmp_path):
 
 def test_schema(ds240):
     out, m = ds240
-    validate_manifest(m)                                                  # radllm's own checks (files exist, ids unique, labels)
-    expected = ["lesion_id", "patient_id", "image", "mask", "label", "label_source", "dataset", "spacing_mm", "lesion_type", "density", "birads",
+    # radllm's own checks (files exist, ids unique, labels)
+    validate_manifest(m)
+    expected = ["lesion_id", "patient_id", "image", "mask", "label", "label_source", "dataset", "spacing_mm",
+                "lesion_type", "density", "birads",
                 "mass_shape", "mass_margin", "diameter_mm"]
     assert list(m.columns) == expected
     assert len(m) == 240 and m.lesion_id.is_unique
@@ -50,7 +52,8 @@ def test_schema(ds240):
     assert m.birads.between(2, 5).all() and set(m.mass_shape) <= set(SHAPES) and set(m.mass_margin) <= set(MARGINS)
     assert m.diameter_mm.between(5, 30).all()
     raw = pd.read_csv(out / "manifest.csv")                              # relative paths on disk, absolute in memory
-    assert list(raw.image) == [f"images/{i}.png" for i in raw.lesion_id] and list(raw["mask"]) == [f"masks/{i}.png" for i in raw.lesion_id]
+    assert list(raw.image) == [f"images/{i}.png" for i in raw.lesion_id] and list(raw["mask"]) \
+        == [f"masks/{i}.png" for i in raw.lesion_id]
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in list(m.image) + list(m["mask"]))
     card = (out / "README.md").read_text()
     assert f"version {SYNTHETIC_VERSION}" in card and "seed=0" in card and "not images of real patients" in card.lower()
@@ -70,7 +73,8 @@ def test_images_and_masks(ds240):
         ring = binary_dilation(inside, iterations=12) & ~inside
         brighter.append(img[inside].mean() > img[ring].mean())
         assert 0.5 * d < 2 * np.sqrt(inside.sum() / np.pi) * SPACING_MM < 1.8 * d, mask_p
-    assert np.mean(brighter) > 0.9                                        # masses are denser than the tissue around them
+    # masses are denser than the tissue around them
+    assert np.mean(brighter) > 0.9
 
 
 def test_composition(ds240):
@@ -82,7 +86,8 @@ def test_composition(ds240):
     by = m.groupby("label")
     assert by.diameter_mm.median()[1] > by.diameter_mm.median()[0]
     ct = pd.crosstab(m.mass_margin, m.label)
-    assert ct.loc["spiculated", 1] > 0 and ct.loc["circumscribed", 1] > 0 and ct.loc["circumscribed", 0] > ct.loc["circumscribed", 1]
+    assert ct.loc["spiculated", 1] > 0 and ct.loc["circumscribed",
+                                                  1] > 0 and ct.loc["circumscribed", 0] > ct.loc["circumscribed", 1]
     # BI-RADS is informative but noisy: both classes get both benign-looking and suspicious categories
     assert ((m.birads >= 4) & (m.label == 0)).any() and ((m.birads <= 3) & (m.label == 1)).any()
     assert m[m.label == 1].birads.mean() > m[m.label == 0].birads.mean() + 0.8
@@ -120,9 +125,13 @@ def test_radiomics_auc_is_realistic(tmp_path):
     assert X.shape == (120, 102) and np.isfinite(X.values).all()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
     aucs = []
-    for rep in range(3):                                                   # repeated grouped 5-fold CV: a stable estimate
+    # repeated grouped 5-fold CV: a stable estimate
+    for rep in range(3):
         cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=rep)
-        p = cross_val_predict(model, X.values, m.label.values, groups=m.patient_id.values, cv=cv, method="predict_proba")[:, 1]
+        p = cross_val_predict(model, X.values, m.label.values, groups=m.patient_id.values, cv=cv,
+                              method="predict_proba")[:, 1]
         aucs.append(roc_auc_score(m.label, p))
     auc = float(np.mean(aucs))
-    assert 0.70 <= auc <= 0.95, f"radiomics LR AUC {auc:.3f} (per repeat {np.round(aucs, 3)}): the synthetic task is too {'easy' if auc > 0.95 else 'hard'}"
+    assert 0.70 <= auc <= 0.95, \
+        (f"radiomics LR AUC {auc:.3f} (per repeat {np.round(aucs, 3)}): the synthetic task is too "
+         f"{'easy' if auc > 0.95 else 'hard'}")
