@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from radllm.testing import SERVED_NAME, infinity_missing_reason, start_infinity, stop_process
-from radllm.embedding import get_embedder, minilm_path
+from radllm.embedding import get_embedder
 
 FEATURES = ["GLCM cluster shade", "GLCM contrast", "first-order entropy", "first-order skewness", "shape elongation",
             "shape perimeter-to-surface ratio", "GLSZM zone entropy", "NGTDM coarseness"]

@@ -135,7 +135,7 @@ def main(n: int = 2000) -> int:
               f"{res_small['uss']:.0f}), "
               f"{n} lesions {base['rss']:.0f} MiB (USS {base['uss']:.0f}): ratio {growth:.2f} for {n / small:.0f}x the "
               "lesions (limit 1.5)")
-        print(f"  lesions extracted: " + ", ".join(f"{m} {res[m]['ok']} ok / {res[m]['errors']} errors" for m in MODES))
+        print("  lesions extracted: " + ", ".join(f"{m} {res[m]['ok']} ok / {res[m]['errors']} errors" for m in MODES))
         print(f"  max relative feature difference vs serial: processes {diffs['processes']:.2e}, dask "
               f"{diffs['dask']:.2e} (target < 1e-9)")
         print(f"  load average at the end: {load_avg()}")

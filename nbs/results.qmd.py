@@ -43,7 +43,7 @@ def reading(dataset: str, s: pd.DataFrame) -> str:
         if pd.isna(r["delong_p"]): continue
         n_sig, verdict = int(r["n_significant"]), ""
         if n_sig == 0: verdict = "in no seed was the difference significant (DeLong p < 0.05)"
-        elif n_sig == seeds: verdict = f"the difference was significant in every seed"
+        elif n_sig == seeds: verdict = "the difference was significant in every seed"
         else: verdict = f"the difference was significant in {n_sig} of {seeds} seeds only"
         out.append(f"`{arm}` vs `radiomics`: mean AUC difference {r['auc_diff']:+.3f}; {verdict}.")
     return " ".join(out)

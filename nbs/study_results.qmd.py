@@ -9,7 +9,7 @@ description: "Which prompt style and which arm to choose, whether feature names 
 from nbdev.config import get_config
 
 import pandas as pd
-from radllm.study import (ARM_DESIGNS, LEVEL_DESIGNS, PAPER, STYLE_DESIGNS, ci_cell, design_table, diff_cell,
+from radllm.study import (LEVEL_DESIGNS, STYLE_DESIGNS, ci_cell, design_table, diff_cell,
                           load_results, p_cell,
                           readme_table, test_row, to_markdown)
 

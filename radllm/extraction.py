@@ -14,7 +14,7 @@ import yaml
 from .config import ContentCache, content_key, parallel_map
 from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, read_image, roi_mask,
                          # these three: the data model's, importable here too
-                         FINDINGS, NON_FEATURE_COLUMNS, feature_columns)
+                         FINDINGS, NON_FEATURE_COLUMNS, feature_columns)  # noqa: F401 (re-exported)
 
 # %% auto #0
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
@@ -157,10 +157,6 @@ def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: f
         elif r == "margin": w = max(band * R, 1.0); out[r] = (mask & (d_in <= w)) | (~mask & (d_out <= w))
         else: out[r] = ~mask & (d_out <= max(ring * R, 1.0))
     return out
-
-def outside_reach(regions, band: float = 0.25, ring: float = 0.5) -> float:
-    "How far outside the ROI the regions reach, as a fraction of the equivalent radius."
-    return max([0.0] + [band for r in regions if r == "margin"] + [ring for r in regions if r == "peritumoral"])
 
 # %% ../nbs/03_extraction.ipynb #4416aed5
 def log_image_2d(image: np.ndarray, spacing, sigma_mm: float) -> np.ndarray:

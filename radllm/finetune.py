@@ -612,7 +612,7 @@ def _fit(self: LoraBagClassifier, X, y, groups=None):
 
 # %% ../nbs/08_finetune.ipynb #b8d516c8
 @patch
-def decision_function(self: LoraBagClassifier, X) -> np.ndarray:
+def decision_function(self: LoraBagClassifier, X) -> np.ndarray:  # noqa: F811 (patched onto another class)
     "The head's logit of `classes_[1]` for bags `X`."
     check_is_fitted(self, "state_")
     bags = list(X); texts = bag_texts(bags); st = self.state_
@@ -622,13 +622,13 @@ def decision_function(self: LoraBagClassifier, X) -> np.ndarray:
         return (((P @ E - st["mu"]) / st["sd"]) @ st["w"] + st["b"]).double().cpu().numpy()
 
 @patch
-def predict_proba(self: LoraBagClassifier, X) -> np.ndarray:
+def predict_proba(self: LoraBagClassifier, X) -> np.ndarray:  # noqa: F811 (patched onto another class)
     "Probabilities `(n, 2)`, columns in the order of `classes_`."
     p = 1 / (1 + np.exp(-self.decision_function(X)))
     return np.column_stack([1 - p, p])
 
 @patch
-def predict(self: LoraBagClassifier, X):
+def predict(self: LoraBagClassifier, X):  # noqa: F811 (patched onto another class)
     "The class of `classes_` with a probability above 0.5."
     return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
 

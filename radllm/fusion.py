@@ -5,7 +5,6 @@
 # %% ../nbs/07_fusion.ipynb #77d5f3d9
 from __future__ import annotations
 import numpy as np
-import pandas as pd
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_study.ipynb #e5da8dc7
 from __future__ import annotations
-import contextlib, json, time
+import contextlib, time
 from pathlib import Path
 
 import numpy as np

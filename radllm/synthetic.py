@@ -4,8 +4,7 @@
 
 # %% ../nbs/02_synthetic.ipynb #58e615d7
 from __future__ import annotations
-import json
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 

@@ -1,6 +1,6 @@
 """radllm.embedding against real parts: the bundled MiniLM, and a real OpenAI-compatible server (infinity-emb)
 started on 127.0.0.1 serving it, behind a fault-injecting loopback proxy."""
-import os, pickle, signal, subprocess, sys, textwrap, time, warnings
+import os, pickle, signal, subprocess, sys, textwrap, time
 
 import numpy as np
 import pytest

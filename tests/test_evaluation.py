@@ -1,7 +1,6 @@
 "All five arms on the real mini-MIAS set, the leak detector, reproducibility and cross-dataset transfer."
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -1,5 +1,5 @@
 "Extraction end to end: the real mini-MIAS set, bad input of every kind, the cache, the CLI and Dask."
-import json, os, shutil, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np

@@ -1,6 +1,6 @@
 ("LoraClassifier (radllm.finetune): learning, determinism, persistence, sklearn API, grouped inner split, a decoder "
  "architecture (the mini-MIAS timing is in bench/bench_lora.py).")
-import pickle, re, time
+import pickle, re
 
 import numpy as np
 import pandas as pd
@@ -8,7 +8,6 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold
 
 from radllm.finetune import LoraClassifier, inner_split
 

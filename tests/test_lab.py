@@ -8,7 +8,7 @@ kernel for it and execute the tutorial's first code cells in that kernel over it
 Chromium (a screenshot in .pytest_artifacts/lab/, where Chromium is installed); and shut the server down through the
 API: `make lab` exits 0. Each kernel must stop with its session.
 """
-import asyncio, json, os, secrets, shutil, signal, socket, subprocess, sys, time, urllib.error, urllib.request, uuid
+import asyncio, json, os, secrets, shutil, signal, socket, subprocess, time, urllib.error, urllib.request, uuid
 from pathlib import Path
 
 import pytest

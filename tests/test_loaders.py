@@ -1,9 +1,7 @@
 """The cbis-ddsm, inbreast and vindr-mammo loaders on tiny datasets written in the real formats (radllm.testing)."""
-import csv, json, re, warnings
-from pathlib import Path
+import csv, json, warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import radllm.testing as ff

@@ -1,6 +1,6 @@
 ("Scale: `radllm extract` and `run_batch` on a Dask cluster (a 2-worker LocalCluster on loopback) give what serial "
  "gives.")
-import json, os, subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
 
 import numpy as np

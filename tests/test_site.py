@@ -12,7 +12,7 @@
 Every page's code ran: the tutorial and the end-to-end example are executed here; the chapter notebooks (00_config ...
 11_cli) and index are executed by `nbdev_test` (the first step of `make test`); the results page is generated here.
 """
-import json, os, re, sys
+import os, re, sys
 from configparser import ConfigParser
 from pathlib import Path
 

@@ -1,5 +1,5 @@
 "The built-in synthetic dataset: determinism, schema, masks, composition, and a realistic radiomics difficulty."
-import logging, re
+import logging
 from pathlib import Path
 
 import numpy as np

@@ -8,7 +8,7 @@ description: "One experiment from images to conclusion: the papermill template e
 # dataset and seed, and prints the executed notebook as markdown with its figures embedded. tests/test_site.py runs
 # this script the same way, so the page shown on the site is a page whose code ran.
 # (nbdev runs it without __file__ or __name__; the repository is found from settings.ini, as nbdev itself does.)
-import base64, json, re, tempfile
+import json, re, tempfile
 from pathlib import Path
 
 import papermill as pm
