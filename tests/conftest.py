@@ -30,7 +30,7 @@ def isolated_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-# ---------------------------------------------------------------- the documentation site (test_site.py, test_site_render.py)
+# ------------------------------------------------ the documentation site (test_site.py, test_site_render.py)
 
 QUARTO_HOME = ROOT / ".tools" / "quarto"
 
@@ -63,7 +63,8 @@ def site(tmp_path_factory):
     folder into proc/_docs, executing the tutorial (test_site_render.py checks the pages in Chromium); elsewhere the
     tutorial is executed with papermill, a kernel as Quarto uses. One cache folder for the session, so the example and
     the tutorial share the synthetic:60 extraction. Returns proc, docs (None without Quarto), the executed tutorial
-    (None where Quarto executed it), the render's return code and log, per-file errors, and the seconds each step took."""
+    (None where Quarto executed it), the render's return code and log, per-file errors, and the seconds each step
+    took."""
     from nbdev.serve import _proc_file
     from nbdev.serve_drv import main
     from nbdev.doclinks import nbglob

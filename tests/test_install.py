@@ -18,7 +18,8 @@ def test_wheel_install_runs_from_an_unrelated_folder(tmp_path):
     # 2. a fresh venv holding that wheel; its dependencies come from the project's venv (a path, not an editable radllm)
     venv = tmp_path / "venv"
     sh(sys.executable, "-m", "venv", venv)
-    site = Path(sh(venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    site = Path(sh(venv / "bin" / "python", "-c",
+                   "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
     (site / "project_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     sh(venv / "bin" / "python", "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel)
     # 3. the main job, from a folder with nothing of the project in it, with relative paths

@@ -128,7 +128,8 @@ def test_lab_runs_the_tutorial_in_the_project_kernel(lab):
                           {"path": "tutorial.ipynb", "type": "notebook", "name": "tutorial.ipynb",
                                                         "kernel": {"name": "python3"}})
     assert status == 201, status
-    check = "import os, sys, radllm\nprint(sys.executable, os.getpid(), shutil.which('radllm'), sep='\\n')\nshutil.rmtree(work)"
+    check = ("import os, sys, radllm\nprint(sys.executable, os.getpid(), shutil.which('radllm'), sep='\\n')\n"
+             "shutil.rmtree(work)")
     results = execute(lab, session["kernel"]["id"], [*first, check])
     assert [s for s, _ in results] == ["ok"] * 3, results
     assert "radllm-tutorial-" in results[1][1], results[1]          # the setup cell's `work` folder

@@ -170,7 +170,8 @@ def test_inbreast_missing_csv(inbreast):
     with pytest.raises(FileNotFoundError, match="INbreast.csv not found"): load_dataset(f"inbreast:{inbreast}")
     (inbreast / "INbreast.xls").write_bytes(b"\xd0\xcf")
     with pytest.raises(FileNotFoundError,
-                       match="save INbreast.xls as a semicolon-separated INbreast.csv"): load_dataset(f"inbreast:{inbreast}")
+                       match="save INbreast.xls as a semicolon-separated INbreast.csv"):
+        load_dataset(f"inbreast:{inbreast}")
 
 def test_inbreast_comma_csv_says_separator(inbreast):
     rewrite_csv(inbreast / "INbreast.csv", lambda rows: [[",".join(r)] for r in rows], sep=";")
@@ -221,7 +222,8 @@ def test_vindr_mammo(vindr):
 def set_distortion_birads(vindr, value):
     "Give the fixture's distortion finding (image I3) another finding_birads."
     rewrite_csv(vindr / "finding_annotations.csv",
-                lambda rows: [r[:10] + [value if r[9] == "['Architectural Distortion']" else r[10]] + r[11:] for r in rows])
+                lambda rows: [r[:10] + [value if r[9] == "['Architectural Distortion']" else r[10]] + r[11:]
+                              for r in rows])
 
 def test_vindr_default_is_the_papers_split(vindr):
     ("BI-RADS 3 benign, 4-5 malignant; a BI-RADS 2 finding (not in the release, which boxes only BI-RADS 3-5) is "
@@ -262,5 +264,6 @@ def test_vindr_missing_dicom_keeps_row(vindr):
 
 def test_vindr_inverted_box_is_skipped(vindr):
     rewrite_csv(vindr / "finding_annotations.csv",
-                lambda rows: [r[:11] + ([r[13], r[12], r[11], r[14]] if r[10] == "BI-RADS 4" else r[11:15]) + r[15:] for r in rows])
+                lambda rows: [r[:11] + ([r[13], r[12], r[11], r[14]] if r[10] == "BI-RADS 4" else r[11:15]) + r[15:]
+                              for r in rows])
     assert "x0 <= x1" in skipped(load_dataset(f"vindr-mammo:{vindr}"))[f"{I1}_1"]

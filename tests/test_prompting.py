@@ -147,7 +147,8 @@ def test_fit_uses_training_statistics_only(features):
     expect = f"The mean intensity is {abs(z):.1f} SD {'above' if z > 0 else 'below'} the cohort mean."
     assert expect in PromptSerializer(style="zscore").fit(A).transform(B)[0]
     pct = (A.iloc[:, 0] < B.iloc[0, 0]).mean() * 100
-    got = int(re.search(r"sphericity is at the (\d+)", PromptSerializer(style="percentile").fit(A).transform(B)[0]).group(1))
+    got = int(re.search(r"sphericity is at the (\d+)",
+                        PromptSerializer(style="percentile").fit(A).transform(B)[0]).group(1))
     assert abs(got - pct) <= 100 / len(A) + 1
 
 
@@ -228,7 +229,8 @@ def test_description_alone_or_with_features(features):
     cols = list(dict.fromkeys(cols))
     described = Findings(RulesDescriber()).fit(train[cols])
     both = PromptSerializer().fit(described.transform(train[cols])).transform(described.transform(test[cols]))
-    alone = PromptSerializer(with_features=False).fit(described.transform(train[cols])).transform(described.transform(test[cols]))
+    alone = (PromptSerializer(with_features=False).fit(described.transform(train[cols]))
+             .transform(described.transform(test[cols])))
     rules = RulesDescriber().fit(train[cols]).transform(test[cols])
     assert alone == [f"{DEFAULT_TASK} Findings: {r}" for r in rules]
     assert all(b.startswith(f"{DEFAULT_TASK} Findings: {r} The ") and count(b) <= 256 for b, r in zip(both, rules))

@@ -40,9 +40,11 @@ CALC_COLUMNS = ["patient_id", "breast density", "left or right breast", "image v
                 "abnormality type", "calc type",
                 "calc distribution", "assessment", "pathology", "subtlety", "image file path",
                 "cropped image file path", "ROI mask file path"]
-# patient, side, view, abnormality id, shape / calc type, margins / distribution, assessment, pathology, subtlety, density
+# patient, side, view, abnormality id, shape / calc type, margins / distribution, assessment, pathology, subtlety,
+# density
 CBIS_ROWS = {
-    "mass_train": [("P_00001", "LEFT", "CC", 1, "IRREGULAR-ARCHITECTURAL_DISTORTION", "SPICULATED", 4, "MALIGNANT", 4, 3),
+    "mass_train": [("P_00001", "LEFT", "CC", 1, "IRREGULAR-ARCHITECTURAL_DISTORTION", "SPICULATED", 4, "MALIGNANT", 4,
+                    3),
                    ("P_00001", "LEFT", "MLO", 1, "IRREGULAR-ARCHITECTURAL_DISTORTION", "SPICULATED", 4, "MALIGNANT", 4,
                     3),
                    ("P_00004", "LEFT", "CC", 1, "ARCHITECTURAL_DISTORTION", "ILL_DEFINED", 4, "BENIGN", 3, 3),
@@ -146,7 +148,8 @@ def test_cbis_missing_table_says_which_spec_loads_the_rest(cbis_real, tmp_path):
     root = make_cbis_real(tmp_path / "cbis", {k: v[:2] for k, v in CBIS_ROWS.items() if k != "mass_test"})
     with pytest.warns(UserWarning,
                       match="mass_case_description_test_set.csv not found") as w: load_dataset(f"cbis-ddsm:{root}")
-    assert str(w[0].message).endswith("set subsets in the spec: cbis-ddsm:PATH?subsets=mass_train,calc_train,calc_test)")
+    assert str(w[0].message).endswith("set subsets in the spec: "
+                                      "cbis-ddsm:PATH?subsets=mass_train,calc_train,calc_test)")
     with pytest.raises(FileNotFoundError) as e: load_dataset(f"cbis-ddsm:{root}?subsets=mass_train,mass_test")
     assert "mass_case_description_test_set.csv not found" in str(e.value) \
         and str(e.value).endswith("cbis-ddsm:PATH?subsets=mass_train")
@@ -156,12 +159,13 @@ def test_cbis_missing_table_says_which_spec_loads_the_rest(cbis_real, tmp_path):
 def test_cbis_tables_without_rows_say_so(tmp_path):
     root = make_cbis_real(tmp_path / "cbis", {k: [] for k in CBIS_ROWS})
     with pytest.raises(ValueError,
-                       match=r"no lesion loaded: mass_case_description_train_set.csv, .*calc_case_description_test_set.csv "
-                                         r"list\(s\) no abnormality \(a header and no rows\)"):
+                       match=r"no lesion loaded: mass_case_description_train_set.csv, "
+                             r".*calc_case_description_test_set.csv "
+                             r"list\(s\) no abnormality \(a header and no rows\)"):
         load_dataset(f"cbis-ddsm:{root}")
 
 
-# ================================================================ INbreast: INbreast.csv (;), AllDICOMs/, AllXML/ plists
+# ===================================================== INbreast: INbreast.csv (;), AllDICOMs/, AllXML/ plists
 INB_PATIENTS = ["0a4ab4ccd2f25c6e", "61b13c59bcba149e", "7d1bd21c4fd2c4de", "a2b9d0e4e8f3c7b1",
                 "c8b1d5e90e2f4a76", "d3f0a7b2c6e14958", "e9c2b4f1a0d83765", "f4a6c8e2b1d09573"]
 # (right, left) per patient
@@ -170,7 +174,8 @@ MASS = [(10, 10), (30, 8), (38, 20), (30, 34), (14, 32), (8, 20)]
 CLUSTER = [(5, 40), (20, 40), (20, 55), (5, 55)]
 TRI = [(12, 14), (40, 12), (36, 44)]
 # (patient, side, view) -> ROIs as (Name, points)
-INB_ROIS = {(1, "R", "CC"): [("Calcification", [(20.5, 30.25)]), ("Calcification", [(33.0, 41.5)]), ("Cluster", CLUSTER)],
+INB_ROIS = {(1, "R", "CC"): [("Calcification", [(20.5, 30.25)]), ("Calcification", [(33.0, 41.5)]),
+                             ("Cluster", CLUSTER)],
             (1, "R", "MLO"): [("Calcification", [(22.0, 28.0)]), ("Calcification", [(30.5, 45.0)])],
             (2, "R", "CC"): [("Mass", MASS)], (2, "R", "MLO"): [("Mass", TRI)],
             (2, "L", "CC"): [("Calcification", [(24.0, 24.0)])],
@@ -195,11 +200,13 @@ def make_inbreast_real(root, xml=True):
             fid = inb_file_id(p, side, view)
             ff.write_dicom(root / "AllDICOMs" / f"{fid}_{pid}_MG_{side}_{view}_ANON.dcm",
                            rng.integers(0, 16383, (64, 48)), bits=14, spacing=(0.07, 0.07))
-            rows.append(["removed", "removed", side, view, "201001" if p % 2 else "200912", fid, str(1 + p % 4), INB_BIRADS[p][side == "L"]])
+            rows.append(["removed", "removed", side, view, "201001" if p % 2 else "200912", fid, str(1 + p % 4),
+                         INB_BIRADS[p][side == "L"]])
             rois = INB_ROIS.get((p, side, view))
             if rois and xml:
                 (root / "AllXML").mkdir(parents=True, exist_ok=True)
-                pl = {"Images": [{"ImageIndex": 0, "NumberOfROIs": len(rois), "ROIs": [ff.inbreast_roi(n, pts) for n, pts in rois]}]}
+                pl = {"Images": [{"ImageIndex": 0, "NumberOfROIs": len(rois),
+                                  "ROIs": [ff.inbreast_roi(n, pts) for n, pts in rois]}]}
                 (root / "AllXML" / f"{fid}.xml").write_bytes(plistlib.dumps(pl, fmt=plistlib.FMT_XML))
     ff.write_csv(root / "INbreast.csv",
                  ["Patient ID", "Patient age", "Laterality", "View", "Acquisition date", "File Name", "ACR", "Bi-Rads"],
@@ -264,13 +271,16 @@ def test_inbreast_birads_split_from_the_message_to_the_spec(inbreast_real):
 def test_inbreast_without_outlines(tmp_path):
     root = make_inbreast_real(tmp_path / "inb", xml=False)
     with pytest.raises(FileNotFoundError,
-                       match=r"inbreast: folder .*AllXML not found \(the lesion outlines"): load_dataset(f"inbreast:{root}")
+                       match=r"inbreast: folder .*AllXML not found \(the lesion outlines"):
+        load_dataset(f"inbreast:{root}")
     (root / "AllXML").mkdir()
     with pytest.raises(ValueError,
                        match=r"no lesion loaded: .*AllXML holds no .xml file"): load_dataset(f"inbreast:{root}")
-    (root / "AllXML" / f"{inb_file_id(0, 'R', 'CC')}.xml").write_bytes(plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": 0, "ROIs": []}]}))
+    (root / "AllXML" / f"{inb_file_id(0, 'R', 'CC')}.xml").write_bytes(
+        plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": 0, "ROIs": []}]}))
     with pytest.raises(ValueError,
-                       match=r"no lesion loaded: the 1 XML file\(s\) in .*AllXML hold no ROI"): load_dataset(f"inbreast:{root}")
+                       match=r"no lesion loaded: the 1 XML file\(s\) in .*AllXML hold no ROI"):
+        load_dataset(f"inbreast:{root}")
 
 
 # ================================================================ VinDr-Mammo: finding_annotations.csv
@@ -358,7 +368,8 @@ def test_vindr_birads_split_from_the_message_to_the_spec(vindr_real):
     fours = {lid: r for lid, r in skipped(df).items() if "BI-RADS 4 is neither" in r}
     # the nipple retraction (BI-RADS 4) is no lesion: skipped as such
     assert len(fours) == 6 and len(df) == 9
-    hint = "to count it as malignant, set benign_birads / malignant_birads in the spec: vindr-mammo:PATH?benign_birads=3&malignant_birads=4,5"
+    hint = ("to count it as malignant, set benign_birads / malignant_birads in the spec: "
+            "vindr-mammo:PATH?benign_birads=3&malignant_birads=4,5")
     assert all(r.endswith(hint) for r in fours.values())
     assert len(load_dataset(hinted_spec(next(iter(fours.values())), vindr_real))) == 15
     wider = load_dataset(f"vindr-mammo:{vindr_real}?benign_birads=2,3&malignant_birads=4,5,6")
@@ -369,7 +380,8 @@ def test_vindr_birads_split_from_the_message_to_the_spec(vindr_real):
 def test_vindr_empty_loads_say_why(tmp_path):
     only_normal = make_vindr_real(tmp_path / "a", vindr_rows(findings={}))
     with pytest.raises(ValueError,
-                       match=r"no lesion loaded: the 32 row\(s\) of .*finding_annotations.csv are all images without finding"):
+                       match=r"no lesion loaded: the 32 row\(s\) of .*finding_annotations.csv "
+                             r"are all images without finding"):
         load_dataset(f"vindr-mammo:{only_normal}")
     header_only = make_vindr_real(tmp_path / "b", [])
     (header_only / "images").mkdir()
@@ -397,7 +409,8 @@ def test_cli_extract_takes_loader_options_in_the_spec(inbreast_real, tmp_path):
                tmp_path / "cache", cwd=tmp_path)
     qc = pd.read_csv(tmp_path / "g.qc.csv")
     assert r.returncode == 0 and "14 extracted, 8 skipped, 0 failed" in r.stdout
-    assert qc[qc.status == "skipped"].reason.str.endswith("set point_radius in the spec: inbreast:PATH?point_radius=R").all()
+    assert qc[qc.status == "skipped"].reason.str.endswith(
+        "set point_radius in the spec: inbreast:PATH?point_radius=R").all()
 
 def test_cli_refuses_an_unknown_option_and_a_missing_outline_folder(inbreast_real, tmp_path):
     r = radllm("extract", f"inbreast:{inbreast_real}?point_radus=5", "--out", tmp_path / "f.parquet", cwd=tmp_path)
@@ -455,8 +468,11 @@ def test_option_hints_in_the_source_name_real_options():
         assert {k.arg for k in c.keywords} <= set(loader_options(c.args[0].value)), ast.unparse(c)
     word = re.compile(rf"\b({'|'.join(ALL_OPTIONS)})\b")
     def is_message(n):
-        return (isinstance(n, ast.Raise) or (isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) in ("skip", "warn"))
-                or (isinstance(n, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "reason" for k in n.keys)))
+        return (isinstance(n, ast.Raise)
+                or (isinstance(n, ast.Call)
+                    and getattr(n.func, "id", getattr(n.func, "attr", None)) in ("skip", "warn"))
+                or (isinstance(n, ast.Dict)
+                    and any(isinstance(k, ast.Constant) and k.value == "reason" for k in n.keys)))
     reasons = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name.endswith("_reason")]
     nodes = [n for n in ast.walk(tree) if is_message(n)] \
         + [r for f in reasons for r in ast.walk(f) if isinstance(r, ast.Return)]
@@ -471,7 +487,8 @@ def test_option_hints_in_the_source_name_real_options():
 
 # ================================================================ label sources of the other loaders
 def test_manifest_csv_label_source(tmp_path):
-    base = pd.DataFrame({"lesion_id": ["a", "b", "c"], "patient_id": ["p", "p", "q"], "image": ["x.png"] * 3, "label": [0, 1, 1],
+    base = pd.DataFrame({"lesion_id": ["a", "b", "c"], "patient_id": ["p", "p", "q"], "image": ["x.png"] * 3,
+                         "label": [0, 1, 1],
                          "roi": ['{"circle": [5, 5, 3]}'] * 3})
     base.to_csv(tmp_path / "plain.csv", index=False)
     df = load_dataset(f"manifest:{tmp_path / 'plain.csv'}")
@@ -509,7 +526,8 @@ def test_custom_loader_labels_are_unstated(tmp_path):
 def test_option_hint():
     assert option_hint("inbreast", point_radius="R") == "set point_radius in the spec: inbreast:PATH?point_radius=R"
     with pytest.raises(ValueError,
-                       match=r"vindr-mammo takes no option\(s\) \['point_radius'\]"): option_hint("vindr-mammo", point_radius=5)
+                       match=r"vindr-mammo takes no option\(s\) \['point_radius'\]"):
+        option_hint("vindr-mammo", point_radius=5)
 
 def test_synthetic_labels_are_the_generators():
     df = load_dataset("synthetic:12")

@@ -1,6 +1,7 @@
-"""`radllm run` on a user's own data: nothing lost or mixed, every setting honoured, paths relative to the user, mistakes
-and file-system faults caught before any work with one line each (issue 9). Fast checks call `main()` in-process; runs that
-must really execute a notebook use the smallest configuration (radiomics arm, 3 folds, no controls)."""
+"""`radllm run` on a user's own data: nothing lost or mixed, every setting honoured, paths relative to the user,
+mistakes and file-system faults caught before any work with one line each (issue 9). Fast checks call `main()`
+in-process; runs that must really execute a notebook use the smallest configuration (radiomics arm, 3 folds, no
+controls)."""
 import dataclasses, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def synth_dirs(tmp_path_factory):
     return root
 
 
-# 1. two datasets of one kind never share a folder ---------------------------------------------------------------------------
+# 1. two datasets of one kind never share a folder ---------------------------------------------------------------------
 
 def test_colliding_dataset_names_are_refused_before_any_work(capsys, tmp_path, synth_dirs, tiny):
     (tmp_path / "x").mkdir(); (tmp_path / "y").mkdir()
@@ -57,7 +58,8 @@ def test_colliding_dataset_names_are_refused_before_any_work(capsys, tmp_path, s
 
 
 def test_two_manifests_of_one_batch_get_two_folders(tmp_path, synth_dirs, tiny):
-    r = subprocess.run([RADLLM, "run", "--dataset", f"manifest:{synth_dirs}/a/manifest.csv", "--dataset", f"second=manifest:{synth_dirs}/b/manifest.csv",
+    r = subprocess.run([RADLLM, "run", "--dataset", f"manifest:{synth_dirs}/a/manifest.csv",
+                        "--dataset", f"second=manifest:{synth_dirs}/b/manifest.csv",
                         "--seeds", "0", "--out", "runs/two", "--config", str(tiny)], cwd=tmp_path, capture_output=True,
                         text=True)
     assert r.returncode == 0, r.stderr
@@ -69,7 +71,7 @@ def test_two_manifests_of_one_batch_get_two_folders(tmp_path, synth_dirs, tiny):
         assert m["config"]["run"]["dataset"].endswith(("a/manifest.csv", "b/manifest.csv"))
 
 
-# 2. one config per batch folder, a status table that keeps every row ------------------------------------------------------
+# 2. one config per batch folder, a status table that keeps every row --------------------------------------------------
 
 def test_a_changed_config_is_refused_and_replace_starts_over(capsys, tmp_path, tiny):
     out = tmp_path / "runs"
@@ -95,7 +97,9 @@ def test_report_never_mixes_configs(capsys, tmp_path):
     for seed, n in ((0, 4), (1, 8)):
         f = tmp_path / "old" / "synthetic" / f"seed{seed}"; f.mkdir(parents=True)
         RunConfig(seed=seed, n_features=n).to_yaml(f / "config.yaml")
-        (f / "run.json").write_text("{}"); (f / "metrics.json").write_text(json.dumps({"seed": seed, "arms": {"radiomics": {"auc": {"value": 0.7, "ci": [0.6, 0.8]}}}}))
+        (f / "run.json").write_text("{}")
+        (f / "metrics.json").write_text(json.dumps({"seed": seed,
+                                                    "arms": {"radiomics": {"auc": {"value": 0.7, "ci": [0.6, 0.8]}}}}))
     code, _, err = cli(capsys, "report", tmp_path / "old")
     assert code == 2
     one_line_error(err, "holds runs of 2 different configs")
@@ -104,7 +108,8 @@ def test_report_never_mixes_configs(capsys, tmp_path):
 def test_status_is_written_as_runs_end(tmp_path, tiny):
     "A batch killed after its first run still has a status.csv with that run's row."
     out = tmp_path / "runs"
-    proc = subprocess.Popen([RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "2", "--out", str(out), "--config", str(tiny)],
+    proc = subprocess.Popen([RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "2", "--out", str(out),
+                             "--config", str(tiny)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
     while not list(out.glob("*/seed*/run.json")) and time.time() < deadline: time.sleep(0.5)
@@ -114,7 +119,7 @@ def test_status_is_written_as_runs_end(tmp_path, tiny):
     assert sorted(status.seed) == [0, 1, 2] and "ok" in set(status.status) and "pending" in set(status.status), status
 
 
-# 3. the whole RunConfig reaches the notebook ------------------------------------------------------------------------------
+# 3. the whole RunConfig reaches the notebook --------------------------------------------------------------------------
 
 def non_default_config(tmp_path, scheduler) -> RunConfig:
     "Every RunConfig field set to a value other than its default (a new field must be added here, or this fails)."
@@ -152,8 +157,8 @@ def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
     assert m["config"]["run"] == cfg.to_dict()
     assert RunConfig.from_yaml(tmp_path / "out" / "config.yaml") == cfg
     text = (tmp_path / "run.ipynb").read_text()
-    # the custom params (firstorder 18 + shape2D 9 + glcm 24 = 51, not 102) on the full ROI, 42 (no shape) on its margin band,
-    # and 42 of each on 3 LoG images: 51 + 42 + 2 x 3 x 42
+    # the custom params (firstorder 18 + shape2D 9 + glcm 24 = 51, not 102) on the full ROI, 42 (no shape) on its
+    # margin band, and 42 of each on 3 LoG images: 51 + 42 + 2 x 3 x 42
     assert "x 345 features" in text
     assert "Findings: " in text                                         # the describer's text reached the prompts
     assert m["seed"] == 7 and m["config"]["n_repeats"] == 2 and m["config"]["selector"] == "mannwhitney"
@@ -162,7 +167,7 @@ def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
         and e["mean_tokens"] > 10
 
 
-# 4. relative paths, from any folder ---------------------------------------------------------------------------------------
+# 4. relative paths, from any folder -----------------------------------------------------------------------------------
 
 def test_relative_paths_work_from_the_users_folder(tmp_path, synth_dirs, tiny):
     work = tmp_path / "study"; (work / "data").mkdir(parents=True)
@@ -179,7 +184,7 @@ def test_relative_paths_work_from_the_users_folder(tmp_path, synth_dirs, tiny):
     assert cfg["dataset"] == f"manifest:{work}/data/a/manifest.csv" and cfg["params"] == str(params)
 
 
-# 6. errors early: one line each, exit 2, nothing done ----------------------------------------------------------------------
+# 6. errors early: one line each, exit 2, nothing done -----------------------------------------------------------------
 
 @pytest.mark.parametrize("config, needle", [
     ("arms: [radiomics, txt]\n", "arms: unknown 'txt'; choose from radiomics"),
@@ -201,8 +206,8 @@ def test_config_mistakes_stop_before_any_work(capsys, tmp_path, config, needle):
 
 def manifest_of(tmp_path, labels, patients) -> str:
     d = tmp_path / "own"; d.mkdir(exist_ok=True)
-    pd.DataFrame({"lesion_id": [f"l{i}" for i in range(len(labels))], "patient_id": patients, "image": ["x.png"] * len(labels),
-                  "label": labels,
+    pd.DataFrame({"lesion_id": [f"l{i}" for i in range(len(labels))], "patient_id": patients,
+                  "image": ["x.png"] * len(labels), "label": labels,
                   "roi": ['{"circle": [5, 5, 3]}'] * len(labels)}).to_csv(d / "manifest.csv", index=False)
     return f"manifest:{d / 'manifest.csv'}"
 
@@ -232,11 +237,12 @@ def test_header_only_manifest_and_jobs_zero(capsys, tmp_path):
     code, _, err = cli(capsys, "extract", f"manifest:{d / 'manifest.csv'}", "--out", tmp_path / "f.parquet")
     assert code == 2
     one_line_error(err, f"no lesion loaded: {d / 'manifest.csv'} has a header and no rows")
-    with pytest.raises(SystemExit) as e: main(["extract", "synthetic", "--out", str(tmp_path / "f.parquet"), "--jobs", "0"])
+    with pytest.raises(SystemExit) as e:
+        main(["extract", "synthetic", "--out", str(tmp_path / "f.parquet"), "--jobs", "0"])
     assert e.value.code == 2 and "argument --jobs: must be at least 1, got 0" in capsys.readouterr().err
 
 
-# 7. a failed run says why, in the words of what failed ----------------------------------------------------------------------
+# 7. a failed run says why, in the words of what failed ----------------------------------------------------------------
 
 def test_a_failed_run_shows_the_notebooks_own_error(tmp_path, monkeypatch):
     import socket
@@ -259,7 +265,7 @@ def test_a_failed_run_shows_the_notebooks_own_error(tmp_path, monkeypatch):
     assert details.startswith(error) and "in cell" in details and "Traceback" in details
 
 
-# 8. file-system and cache faults -------------------------------------------------------------------------------------------
+# 8. file-system and cache faults --------------------------------------------------------------------------------------
 
 def test_out_is_a_file_or_under_a_file(capsys, tmp_path, tiny):
     (tmp_path / "afile").write_text("x")
@@ -306,7 +312,8 @@ def test_read_only_out_folder(tiny):
             if probe.returncode: pytest.skip("the unprivileged user cannot run this project's Python here: "
                                              f"{probe.stderr.strip()[-200:]}")
         env = {**os.environ, "RADLLM_CACHE_DIR": str(base / "cache"), "HOME": str(base)}
-        r = subprocess.run(prefix + [RADLLM, "run", "--dataset", "synthetic:30", "--out", str(ro / "runs"), "--config", str(config)],
+        r = subprocess.run(prefix + [RADLLM, "run", "--dataset", "synthetic:30", "--out", str(ro / "runs"),
+                                     "--config", str(config)],
                            capture_output=True, text=True, env=env, cwd=base)
         assert r.returncode == 2, r.stdout + r.stderr
         one_line_error(r.stderr, f"--out {ro / 'runs'} is not writable: choose a folder you can write to")
@@ -327,7 +334,7 @@ def test_report_leaves_out_a_damaged_run_and_names_it(capsys, tmp_path, tiny):
     one_line_error(err, f"batch folder {tmp_path / 'nothing-here'} not found")
 
 
-# 9. transfer names the dataset at fault; workers do not outlive a killed command -------------------------------------------
+# 9. transfer names the dataset at fault; workers do not outlive a killed command --------------------------------------
 
 def test_transfer_says_which_dataset_is_at_fault(capsys, tmp_path):
     for role, args in (("--train", ["--train", "mini-mias:/no/such", "--test", "synthetic:30"]),
@@ -350,22 +357,25 @@ def _children(pid: int) -> set[int]:
 def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
     make_dataset(tmp_path / "big", n=300, seed=4)
     env = {**os.environ, "RADLLM_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([RADLLM, "extract", f"manifest:{tmp_path / 'big' / 'manifest.csv'}", "--out", str(tmp_path / "f.parquet"),
-                             "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen([RADLLM, "extract", f"manifest:{tmp_path / 'big' / 'manifest.csv'}",
+                             "--out", str(tmp_path / "f.parquet"), "--jobs", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline, workers = time.time() + 120, set()
     while time.time() < deadline and len(workers) < 2:
-        workers = {k for k in _children(proc.pid) if "loky" in Path(f"/proc/{k}/cmdline").read_text(errors="replace")} if proc.poll() is None else workers
+        workers = ({k for k in _children(proc.pid) if "loky" in Path(f"/proc/{k}/cmdline").read_text(errors="replace")}
+                   if proc.poll() is None else workers)
         time.sleep(0.2)
     assert len(workers) >= 2, "the extraction did not start its workers"
     time.sleep(1)
     proc.send_signal(sig); proc.wait()
     deadline = time.time() + 10
     while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers): time.sleep(0.2)
-    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    alive = [w for w in workers
+             if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
     assert not alive, f"workers {alive} still running 10 s after {sig.name}"
 
 
-# 10. same seed, same numbers, whatever the embedding batches, threads or cache -------------------------------------------
+# 10. same seed, same numbers, whatever the embedding batches, threads or cache ----------------------------------------
 
 def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypatch):
     ("A cold cache embedding 32 texts per batch on every thread, and one embedding 3 per batch on one thread: one "

@@ -23,7 +23,8 @@ def small_config(tmp_path):
 def mias_copy(mias_dir, tmp_path):
     "A mini-MIAS folder the code has never seen: 30 of the real films under a fresh Info.txt."
     d = tmp_path / "mias-copy"; d.mkdir()
-    lines = [l for l in (mias_dir / "Info.txt").read_text().splitlines() if l.startswith("mdb") and "NORM" not in l and "NOTE" not in l]
+    lines = [l for l in (mias_dir / "Info.txt").read_text().splitlines()
+             if l.startswith("mdb") and "NORM" not in l and "NOTE" not in l]
     keep = [l for l in lines if len(l.split()) == 7][:30]
     for l in keep:
         ref = l.split()[0]

@@ -1,7 +1,9 @@
-"""The documentation site, tested short of a browser (tests/test_site_render.py renders it with Quarto and checks it in Chromium).
+"""The documentation site, tested short of a browser (tests/test_site_render.py renders it with Quarto and checks it
+in Chromium).
 
 `_quarto.yml` (repo root, linked as nbs/_quarto.yml where nbdev looks) is the one source of the site. These tests
-- parse it and check its pages: every listed page exists, every page in nbs/ is listed, the sidebar is the reading order;
+- parse it and check its pages: every listed page exists, every page in nbs/ is listed, the sidebar is the reading
+  order;
 - check nbdev keeps it: `refresh_quarto_yml` leaves the link alone and `custom_sidebar` stops nbdev writing a sidebar;
 - check it names no address that does not exist: no repository link while settings.ini has no git_url;
 - take the site built by the `site` fixture (conftest.py): every file of nbs/ processed with nbdev's own per-file code
@@ -128,7 +130,8 @@ def test_no_repository_address_while_settings_has_none():
     every repository address they name is under it."""
     cfg, site = settings(), quarto_yml()["website"]
     sources = [ROOT / "_quarto.yml", ROOT / "README.md", ROOT / "settings.ini",
-               *(p for p in NBS.rglob("*") if p.is_file() and p.suffix in {".ipynb", ".py", ".md", ".yml", ".yaml", ".lua"}
+               *(p for p in NBS.rglob("*")
+                 if p.is_file() and p.suffix in {".ipynb", ".py", ".md", ".yml", ".yaml", ".lua"}
                  and ".ipynb_checkpoints" not in p.parts)]
     found = {f"{p.relative_to(ROOT)}: {u}" for p in sources for u in REPO_HOSTS.findall(p.read_text(errors="ignore"))
              if not (cfg["git_url"] and u.startswith(cfg["git_url"]))}
@@ -160,8 +163,8 @@ def test_every_file_processes_for_the_docs(site):
     their own (nbdev warns "Found cells containing imports and other code")."""
     assert not site["errors"], "nbdev_docs would stop here:\n\n" \
         + "\n\n".join(f"{k}: {v}" for k, v in site["errors"].items())
-    assert not site["mixed"], "cells that mix imports with other code (nbdev runs them while building the docs):\n\n" + \
-        "\n\n".join(f"{k}: {v}" for k, v in site["mixed"].items())
+    assert not site["mixed"], ("cells that mix imports with other code (nbdev runs them while building the docs):\n\n"
+                               + "\n\n".join(f"{k}: {v}" for k, v in site["mixed"].items()))
 
 
 def test_processed_site_holds_the_config_and_every_page(site):
@@ -184,7 +187,8 @@ def test_processed_notebooks_render_to_html(site):
         # an output shows an error (the source may say 'Traceback')
         assert not failed and len(html) > 2000, (page, failed[:1])
         if page[:2].isdigit():   # chapters: nbdev's show_doc ran (their exported API is documented on the page)
-            shown = [c for c in nb.cells if c.cell_type == "code" and c.source.lstrip("#| echoflsa:tpu\n").startswith("show_doc")]
+            shown = [c for c in nb.cells
+                     if c.cell_type == "code" and c.source.lstrip("#| echoflsa:tpu\n").startswith("show_doc")]
             assert all(c.get("outputs") for c in shown), f"{page}: show_doc cells without output"
 
 
@@ -214,7 +218,8 @@ def test_example_page_was_executed_with_figures(site):
     fm, body = md_page(site["proc"] / "experiments" / "example.qmd")
     assert fm["title"] == "End-to-end example"
     template = nbformat.read(NBS / TEMPLATE, as_version=4)
-    headings = [l for c in template.cells if c.cell_type == "markdown" for l in c.source.splitlines() if l.startswith("## ")]
+    headings = [l for c in template.cells if c.cell_type == "markdown"
+                for l in c.source.splitlines() if l.startswith("## ")]
     assert headings and all(h in body for h in headings), "the example page lacks sections of the template"
     blocks = body.split("```python\n")[1:]   # each code cell with what follows it: its outputs, then prose
     unshown = [b.split("\n```", 1)[0] for b in blocks if re.search(r"savefig\(|display\(Image", b.split("\n```", 1)[0])
@@ -274,7 +279,8 @@ def results_tables(body: str) -> dict:
         elif line.startswith("| arm |") and dataset: head = [h.strip() for h in line.strip("|").split("|")]
         elif line.startswith("| `") and head and len(head) > 2:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            out[(dataset, "auc" if head[1].startswith("AUC") else "metrics", cells[0].strip("`"))] = dict(zip(head[1:], cells[1:]))
+            out[(dataset, "auc" if head[1].startswith("AUC") else "metrics",
+                 cells[0].strip("`"))] = dict(zip(head[1:], cells[1:]))
         elif not line.startswith("|"): head = head if not line.strip() else None
     return out
 

@@ -1,4 +1,5 @@
-"""The documentation site rendered by real Quarto and checked in a real browser (Debian's Chromium, driven by Playwright).
+"""The documentation site rendered by real Quarto and checked in a real browser (Debian's Chromium, driven by
+Playwright).
 
 The session's `site` fixture (conftest.py) renders the site once, as `make docs` does. Here a loopback HTTP server
 serves it, and Chromium, 1280 pixels wide, visits every page of _quarto.yml once. From that one visit per page the
@@ -21,7 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".pytest_artifacts" / "site"
 WIDTH, HEIGHT = 1280, 900
-# Debian's Chromium as root in a closed network: no sandbox, no GPU, no background connections (refused here, many at a time)
+# Debian's Chromium as root in a closed network: no sandbox, no GPU, no background connections (refused here, many
+# at a time)
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -148,8 +150,8 @@ def test_every_page_of_the_site_was_rendered(docs):
 
 def test_every_page_loads_without_console_errors(visits):
     bad = {name: {k: v[k] for k in ("console", "errors", "failed", "bad_status") if v[k]}
-           for name,
-           v in visits["pages"].items() if v["status"] != 200 or v["console"] or v["errors"] or v["failed"] or v["bad_status"]}
+           for name, v in visits["pages"].items()
+           if v["status"] != 200 or v["console"] or v["errors"] or v["failed"] or v["bad_status"]}
     assert not bad, "pages with console errors, script errors or failed requests:\n" + json.dumps(bad, indent=1)
 
 

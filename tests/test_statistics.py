@@ -34,7 +34,8 @@ def slow_delong(y, scores):
                 V01[r, b] += h / m
     aucs = V10.mean(axis=1)
     S10 = np.array([[np.sum((V10[r] - aucs[r]) * (V10[q] - aucs[q])) / (m - 1) for q in range(k)] for r in range(k)])
-    S01 = np.array([[np.sum((V01[r] - V01[r].mean()) * (V01[q] - V01[q].mean())) / (n - 1) for q in range(k)] for r in range(k)])
+    S01 = np.array([[np.sum((V01[r] - V01[r].mean()) * (V01[q] - V01[q].mean())) / (n - 1) for q in range(k)]
+                    for r in range(k)])
     return aucs, S10 / m + S01 / n
 
 

@@ -1,4 +1,5 @@
-"""The package's structure: radllm's modules import one another without a cycle (top-level and function-level imports)."""
+"""The package's structure: radllm's modules import one another without a cycle (top-level and function-level
+imports)."""
 import ast
 from pathlib import Path
 
@@ -47,8 +48,9 @@ def test_find_cycle_finds_one():
 # Backward edges still taken inside functions, each closing a cycle; to be removed, never added to:
 # RunConfig.problems (chapter 00) checks a config against the names the later chapters define, and the `lora` arm
 # of chapter 07 is built from chapter 08's classes, which reuse chapter 07's classifiers.
-KNOWN_BACKWARD = {("radllm.config", m) for m in ("radllm.data", "radllm.evaluation", "radllm.extraction", "radllm.fusion",
-                                                 "radllm.selection")} | {("radllm.fusion", "radllm.finetune")}
+KNOWN_BACKWARD = ({("radllm.config", m) for m in ("radllm.data", "radllm.evaluation", "radllm.extraction",
+                                                  "radllm.fusion", "radllm.selection")}
+                  | {("radllm.fusion", "radllm.finetune")})
 
 
 def test_the_module_graph_has_no_cycle():

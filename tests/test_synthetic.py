@@ -97,7 +97,7 @@ def test_bad_n(tmp_path):
     with pytest.raises(ValueError, match="positive number of lesions"): make_dataset(tmp_path, n=0)
 
 
-# --- difficulty: a conventional radiomics classifier is good, not perfect (about 1 minute on 2 cores) ------------------
+# --- difficulty: a conventional radiomics classifier is good, not perfect (about 1 minute on 2 cores) -----------------
 
 def _pyradiomics_features(img_path: str, mask_path: str) -> dict:
     import SimpleITK as sitk
