@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def demo(out: Path, cache: Path) -> float:
     exe = str(Path(sys.executable).with_name("radllm"))
     t = time.perf_counter()
-    r = subprocess.run([exe, "run", "--dataset", "synthetic", "--seeds", "0", "1", "2", "--out", str(out), "--jobs", "3",
-                        "--config", str(ROOT / "nbs/experiments/demo.yaml")], capture_output=True, text=True,
+    r = subprocess.run([exe, "run", "--dataset", "synthetic", "--seeds", "0", "1", "2", "--out", str(out),
+                        "--jobs", "3", "--config", str(ROOT / "nbs/experiments/demo.yaml")],
+                       capture_output=True, text=True,
                        env={**os.environ, "RADLLM_CACHE_DIR": str(cache)})
     wall = time.perf_counter() - t
     if r.returncode: sys.exit(f"the demo failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
@@ -31,7 +32,8 @@ def paper_prompt_usage(cache: Path) -> dict:
     from radllm.config import RunConfig
     from radllm.evaluation import evaluate_config
     from radllm.extraction import extract
-    cfg = RunConfig.from_yaml(ROOT / "nbs/experiments/demo.yaml").replace(dataset="synthetic", seed=0, serializer="names_values",
+    cfg = RunConfig.from_yaml(ROOT / "nbs/experiments/demo.yaml").replace(dataset="synthetic", seed=0,
+                                                                          serializer="names_values",
                                                                           cache_dir=str(cache))
     features, _ = extract(cfg.dataset, cache_dir=cfg.cache_dir, progress=False)
     return evaluate_config(cfg, None, features, progress=False).config["embedding"]
@@ -43,7 +45,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         wall = demo(tmp / "runs", tmp / "cache")
-        runs = [json.loads(p.read_text())["config"]["embedding"] for p in sorted((tmp / "runs").glob("*/seed*/metrics.json"))]
+        runs = [json.loads(p.read_text())["config"]["embedding"]
+                for p in sorted((tmp / "runs").glob("*/seed*/metrics.json"))]
         print(f"  wall time, 3 seeds, --jobs 3, empty cache: {wall:.0f} s")
         print(f"  backend: {runs[0]['backend']}")
         for seed, e in enumerate(runs):

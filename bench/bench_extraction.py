@@ -3,9 +3,9 @@
 Prints the time of (1) the plain loop, (2) radllm with jobs=2 (cold cache), (3) radllm's cached re-run, as ratios,
 and the largest relative difference between radllm's features and the plain loop's; then (4) the cached re-run as a
 user times it: the whole `radllm extract` command in a new process (start-up, imports, loading the dataset, reading the
-cache, writing the features and the QC table). Data: ../shared/data/mini-mias (83 lesions), or the synthetic set where it
-is absent. Targets on 2 cores: jobs=2 >= 1.7x faster than the plain loop, cached re-run >= 20x faster (both the library
-call and the whole command), relative difference < 1e-9.
+cache, writing the features and the QC table). Data: ../shared/data/mini-mias (83 lesions), or the synthetic set where
+it is absent. Targets on 2 cores: jobs=2 >= 1.7x faster than the plain loop, cached re-run >= 20x faster (both the
+library call and the whole command), relative difference < 1e-9.
 """
 import logging, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path

@@ -1,5 +1,6 @@
-"""Benchmark: LoRA fine-tuning (radllm.finetune.LoraClassifier, CPU defaults) in 5 patient-grouped folds on the mini-MIAS
-prompts; prints wall/CPU time per fold and the out-of-fold AUC (reported, never asserted). Skips without the data."""
+"""Benchmark: LoRA fine-tuning (radllm.finetune.LoraClassifier, CPU defaults) in 5 patient-grouped folds on the
+mini-MIAS prompts; prints wall/CPU time per fold and the out-of-fold AUC (reported, never asserted). Skips without the
+data."""
 import re, sys, time
 
 import numpy as np

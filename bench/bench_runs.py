@@ -1,4 +1,5 @@
-"""Benchmark: papermill batch throughput, `run_batch` with jobs=2 and jobs=4 (one kernel per run) vs serial, in runs per minute.
+"""Benchmark: papermill batch throughput, `run_batch` with jobs=2 and jobs=4 (one kernel per run) vs serial, in runs
+per minute.
 
 The batch: 2 datasets (synthetic:60, synthetic:48) x 2 seeds = 4 executions of nbs/experiments/end_to_end.ipynb with a
 small config (arms radiomics and text, 3 folds, no ablations, 1 label permutation).
@@ -10,7 +11,8 @@ modes therefore do the same work: start a kernel per run, import, read the cache
 The model files are in the OS page cache for all. Every kernel gets one BLAS/OpenMP thread in every mode
 (OMP/OPENBLAS/MKL_NUM_THREADS=1, which joblib's loky and Dask's nanny set for their workers anyway): otherwise the
 serial kernels alone would run multi-threaded OpenBLAS, which on a busy 2-core machine made the evaluation cell
-4-8x slower, and the ratio would measure that rather than running 2 notebooks at once. Printed: seconds and runs per minute of each mode and the ratio.
+4-8x slower, and the ratio would measure that rather than running 2 notebooks at once. Printed: seconds and runs per
+minute of each mode and the ratio.
 
 Checks (exit 1 when one fails; timings never fail the benchmark): every run ends with status ok and writes
 metrics.json, and each run's metrics.json is identical in every mode (same seed, same numbers).
@@ -67,7 +69,8 @@ def main() -> int:
         print(f"  {'mode':<22}{'batch s':>9}{'runs/min':>10}{'ratio':>8}   per-run seconds (papermill)")
         for jobs, (sec, _, st) in res.items():
             label = "serial (jobs=1)" if jobs == 1 else f"jobs={jobs} (loky)"
-            print(f"  {label:<22}{sec:>9.1f}{n_runs / sec * 60:>10.2f}{t1 / sec:>7.2f}x   " + ", ".join(f"{s:.1f}" for s in st.seconds))
+            print(f"  {label:<22}{sec:>9.1f}{n_runs / sec * 60:>10.2f}{t1 / sec:>7.2f}x   "
+                  + ", ".join(f"{s:.1f}" for s in st.seconds))
         same = all(m == m1 for _, m, _ in res.values())
         print(f"  metrics.json identical in all modes for all {len(m1)} runs: {same}")
         print(f"  load average at the end: {load_avg()}")

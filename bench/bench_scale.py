@@ -120,8 +120,10 @@ def main(n: int = 2000) -> int:
                   "dask": "Dask LocalCluster, 2 workers"}
         for m in MODES:
             r = res[m]
-            print(f"  {labels[m]:<34}{r['extract']:>10.1f}{base['extract'] / r['extract']:>9.2f}x{r['cpu']:>8.1f}{r['cpu'] / base['cpu']:>6.2f}x"
-                  f"{r['rss']:>14.0f}{r['rss'] / base['rss']:>6.2f}x{r['uss']:>14.0f}{r['uss'] / base['uss']:>6.2f}x{r['procs']:>7}")
+            print(f"  {labels[m]:<34}{r['extract']:>10.1f}{base['extract'] / r['extract']:>9.2f}x"
+                  f"{r['cpu']:>8.1f}{r['cpu'] / base['cpu']:>6.2f}x"
+                  f"{r['rss']:>14.0f}{r['rss'] / base['rss']:>6.2f}x"
+                  f"{r['uss']:>14.0f}{r['uss'] / base['uss']:>6.2f}x{r['procs']:>7}")
         print("  (CPU s: user + system seconds of the whole process tree, imports and start-up included; unlike the "
               "times, it"
               " hardly depends on what else runs on the machine)")

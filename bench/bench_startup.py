@@ -23,7 +23,8 @@ def imported(args: list[str], env) -> set[str]:
     "Top-level modules the `radllm ARGS` command imports (python -X importtime)."
     code = f"import sys; from radllm.cli import main; sys.exit(main({args!r}))"
     r = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, env=env)
-    return {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines() if line.startswith("import time:")}
+    return {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines()
+            if line.startswith("import time:")}
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """---
 title: "Results"
 description: "What the synthetic demo measured, over seeds, with confidence intervals and paired tests: generated from the committed run summary."
----"""
+---"""  # noqa: E501 (YAML front matter: the description stays on one line)
 # An nbdev "qpy" page: `nbdev_docs` executes this script while it processes nbs/ and what it prints becomes
 # _proc/results.qmd. Every number comes from nbs/results/summary.csv, the summary `radllm report` wrote for the
 # demo run (`make demo`), copied here by `make results`; nothing on this page is typed by hand.
@@ -76,8 +76,8 @@ def page(results: Path = RESULTS) -> str:
              "dataset, the first table gives the AUC (mean ± SD over seeds, with the median per-run 95% confidence "
              "interval, DeLong's) and the paired tests of each arm against `radiomics` on the same lesions and folds "
              "(DeLong for the AUC, McNemar for the errors); the second gives the other metrics (mean over seeds, with "
-             "the "
-             "median per-run patient-level bootstrap CI below). A difference counts only where the paired test says so.",
+             "the median per-run patient-level bootstrap CI below). A difference counts only where the paired test "
+             "says so.",
              md_table(["arm", "what it is"], [[f"`{a}`", ARMS.get(a, "")] for a in summary.arm.unique()])]
     for dataset, s in summary.groupby("dataset", sort=False):
         parts += [f"## {dataset}", *dataset_tables(dataset, s), reading(dataset, s)]

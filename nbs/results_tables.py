@@ -82,8 +82,8 @@ def metrics_table(s: pd.DataFrame) -> str:
     here: with it, five metric columns do not fit the page's text column; summary.csv has it.)"""
     metrics = [m for m in METRICS if m in set(s.metric)]
     by = s.set_index(["arm", "metric"])
-    rows = [[f"`{arm}`", *(f"{by.loc[(arm, m)]['mean']:.3f}<br><small>{ci(by.loc[(arm, m)])}</small>" if (arm, m) in by.index
-                           else "" for m in metrics)] for arm in _arms(s)]
+    rows = [[f"`{arm}`", *(f"{by.loc[(arm, m)]['mean']:.3f}<br><small>{ci(by.loc[(arm, m)])}</small>"
+                           if (arm, m) in by.index else "" for m in metrics)] for arm in _arms(s)]
     return md_table(["arm", *(NAMES[m] for m in metrics)], rows, "l" + "r" * len(metrics))
 
 

@@ -16,7 +16,8 @@ import os, re, sys
 from pathlib import Path
 
 CDN = re.compile(r'[ \t]*<script src="https://cdnjs\.cloudflare\.com/ajax/libs/(?:require\.js|jquery)/[^"]*"[^>]*></script>\n?'
-                 r'|[ \t]*<script type="application/javascript">define\(\'jquery\', \[\],function\(\) \{return window\.jQuery;\}\)</script>\n?')
+                 r'|[ \t]*<script type="application/javascript">'
+                 r'define\(\'jquery\', \[\],function\(\) \{return window\.jQuery;\}\)</script>\n?')
 USES_AMD = re.compile(r"\b(?:require|define)\s*\(")
 
 

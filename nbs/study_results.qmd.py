@@ -1,11 +1,11 @@
 """---
 title: "Study: can the language model add anything?"
 description: "Which prompt style and which arm to choose, whether feature names matter, whether any language-model arm beats radiomics: 5 x 5 patient-grouped CV on the synthetic set and mini-MIAS, generated from the committed study numbers."
----"""
+---"""  # noqa: E501 (YAML front matter: the description stays on one line)
 # An nbdev "qpy" page: `nbdev_docs` executes this script while it processes nbs/ and what it prints becomes
-# _proc/study_results.qmd. Every number comes from nbs/results/study/{summary,tests}.csv, written by `make study` (chapter 12,
-# nbs/experiments/study.ipynb); nothing on this page is typed by hand. tests/test_site.py checks the numbers against the
-# CSVs. Run it alone to preview the page: `python nbs/study_results.qmd.py`.
+# _proc/study_results.qmd. Every number comes from nbs/results/study/{summary,tests}.csv, written by `make study`
+# (chapter 12, nbs/experiments/study.ipynb); nothing on this page is typed by hand. tests/test_site.py checks the
+# numbers against the CSVs. Run it alone to preview the page: `python nbs/study_results.qmd.py`.
 from nbdev.config import get_config
 
 import pandas as pd
@@ -45,13 +45,15 @@ def best(summary, ds, designs) -> str:
 def answers(summary, tests, ds) -> str:
     "The questions of the study, answered from the numbers of one dataset."
     text_designs = list(STYLE_DESIGNS) + ["text:levels"]
-    beat = tests[(tests.dataset == ds) & (tests.versus == "radiomics") & (tests.versus_dataset == ds) & (tests.p < 0.05)]
+    beat = tests[(tests.dataset == ds) & (tests.versus == "radiomics") & (tests.versus_dataset == ds)
+                 & (tests.p < 0.05)]
     lines = [f"**Which text?** The best `text` design here is `{best(summary, ds, text_designs)}`. `text:levels` "
              f"({auc(summary, ds, 'text:levels')}) against the paper's prompt `text:names_values` "
              f"({auc(summary, ds, 'text:names_values')}): "
              f"{vs(tests, ds, 'text:levels', 'text:names_values')}.",
              f"**Which arm?** Against `radiomics` ({auc(summary, ds, 'radiomics')}): " + "; ".join(
-                 f"`{d}` {vs(tests, ds, d, 'radiomics')}" for d in ("text:levels", "concat:levels", "weighted:levels", "lora:levels")) + ".",
+                 f"`{d}` {vs(tests, ds, d, 'radiomics')}"
+                 for d in ("text:levels", "concat:levels", "weighted:levels", "lora:levels")) + ".",
              "**Do names matter?** `text:levels` against generic names (`text:levels-generic`): "
              f"{vs(tests, ds, 'text:levels', 'text:levels-generic')}; "
              "the paper's ablation, `text:names_values` against `text:generic_names`: "
@@ -174,7 +176,8 @@ def page() -> str:
     if any(d.startswith("synthetic/") for d in summary.dataset):
         v = "synthetic/roi=full+margin+peritumoral"
         parts += ["On the synthetic set (true outlines), the three outline regions together: " + "; ".join(
-            f"`{d}` {auc(summary, v, d)} ({vs(tests, v, d, d, 'synthetic')} against the full ROI)" for d in ("radiomics", "text:levels")) + "."]
+            f"`{d}` {auc(summary, v, d)} ({vs(tests, v, d, d, 'synthetic')} against the full ROI)"
+            for d in ("radiomics", "text:levels")) + "."]
     parts += ["## The headline table", "The README's first table, made from the same numbers:",
               readme_table(summary, tests),
               "Columns *texts* and *tokens* of the tables above: the distinct texts a design sent to the embedding "

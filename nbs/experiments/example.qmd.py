@@ -1,7 +1,7 @@
 """---
 title: "End-to-end example"
 description: "One experiment from images to conclusion: the papermill template experiments/end_to_end.ipynb, executed on 60 synthetic lesions."
----"""
+---"""  # noqa: E501 (YAML front matter: the description stays on one line)
 # This is an nbdev "qpy" page: while `nbdev_docs` processes nbs/ into _proc/, nbdev executes this script and what
 # it prints becomes _proc/experiments/example.qmd (the front matter above is its header). It executes the papermill
 # template nbs/experiments/end_to_end.ipynb with the small parameters below, exactly as `radllm run` does for one
@@ -36,7 +36,8 @@ def _output(o):
     if "text/html" in data:   # a raw HTML block (tables); no blank lines, which would end the block in markdown.
         # Quarto's cell-output-display class scrolls a table wider than the page inside its box (the features
         # table's pyradiomics column names are long) instead of widening the whole page.
-        return '<div class="cell-output-display">\n' + "\n".join(l for l in "".join(data["text/html"]).splitlines() if l.strip()) + "\n</div>"
+        return ('<div class="cell-output-display">\n'
+                + "\n".join(l for l in "".join(data["text/html"]).splitlines() if l.strip()) + "\n</div>")
     if "text/markdown" in data: return "".join(data["text/markdown"])
     if "text/plain" in data: return _block("".join(data["text/plain"]))
     return ""
@@ -57,17 +58,20 @@ def executed_markdown(nb) -> str:
 
 
 def run_example(work) -> dict:
-    "Execute the template in the folder `work` with CONFIG (its outputs go to work/example/); return the executed notebook."
+    """Execute the template in the folder `work` with CONFIG (its outputs go to work/example/); return the executed
+    notebook."""
     template = get_config().nbs_path / "experiments" / "end_to_end.ipynb"
     out = Path(work) / "example"
     out.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(template), str(out / "end_to_end.ipynb"), parameters={"config": CONFIG, "out_dir": "example"},
-                        kernel_name="python3", cwd=str(work), progress_bar=False, kernel_manager_class=kernel_manager(str(work)))
+    pm.execute_notebook(str(template), str(out / "end_to_end.ipynb"),
+                        parameters={"config": CONFIG, "out_dir": "example"}, kernel_name="python3", cwd=str(work),
+                        progress_bar=False, kernel_manager_class=kernel_manager(str(work)))
     return json.loads((out / "end_to_end.ipynb").read_text())
 
 
 _params = ", ".join(f"`{k}: {v!r}`" for k, v in CONFIG.items())
-print(f"::: {{.callout-note}}\nThis page is the experiment template `nbs/experiments/end_to_end.ipynb`, executed when the site "
+print(f"::: {{.callout-note}}\nThis page is the experiment template `nbs/experiments/end_to_end.ipynb`, executed "
+      "when the site "
       f"was built with small parameters so that the build stays quick: {_params}. `radllm run` executes the same "
       f"template with the run's configuration (by default 240 lesions, five folds, all five arms including `lora`); "
       f"the [results page](../results.qmd) aggregates such runs over seeds.\n:::\n")
