@@ -39,7 +39,8 @@ class RunConfig:
     selector: str = "mrmr"                # task-related feature selection
     n_features: int = 8                   # features kept by the selector (the paper kept 8)
     classifier: str = "lr"                # classifier of the feature arms
-    # text of the features: "levels" (one level-word sentence per feature, chapter 12's choice) or a prompt style ("names_values" = the paper's)
+    # text of the features: "levels" (one level-word sentence per feature, chapter 12's choice) or a prompt style
+    # ("names_values" = the paper's)
     serializer: str | dict = "levels"
     embedder: str = "local:minilm"        # text -> vectors
     describer: str | None = None          # findings text: None, "rules" or "openai:MODEL"
@@ -69,9 +70,8 @@ class RunConfig:
     def from_yaml(cls, source: str | Path) -> "RunConfig":
         ("Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a "
          "ConfigError.")
-        is_file = isinstance(source,
-                             Path) or (isinstance(source,
-                                                  str) and "\n" not in source and source.strip().endswith((".yaml", ".yml")))
+        is_file = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
+                                               and source.strip().endswith((".yaml", ".yml")))
         name = str(source) if is_file else "config"
         if is_file and not Path(source).is_file(): raise ConfigError(["file not found"], name)
         try: data = yaml.safe_load(Path(source).read_text() if is_file else source) or {}
@@ -107,7 +107,8 @@ class RunConfig:
         "Fingerprint of what the runs of one batch share: the science settings less the dataset and the seed."
         return _digest(self.science(without=RUN_FIELDS))
 
-def _digest(settings: dict) -> str: return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def _digest(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 # %% ../nbs/00_config.ipynb #d03dfec1
 def _type_problem(name: str, value, annotation: str) -> str | None:
@@ -150,8 +151,8 @@ def problems(self: RunConfig) -> list[str]:
                         ("params", lambda: check_params_file(self.params)),
                         ("embedder", lambda: _check_model_spec(self.embedder)),
                         ("lora",
-                         lambda: _check_lora(self.lora,
-                                             lora_class(self.serializer)) if "lora" in self.arms or self.lora else None),
+                         lambda: (_check_lora(self.lora, lora_class(self.serializer))
+                                  if "lora" in self.arms or self.lora else None)),
                         ("roi", lambda: check_variant(regions=self.roi)),
                         ("image_types", lambda: check_variant(image_types=self.image_types))):
         try: check()

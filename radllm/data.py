@@ -45,7 +45,8 @@ class ManifestError(ValueError):
     "A manifest with problems; `problems` is a DataFrame (row, lesion_id, problem) listing all of them."
     def __init__(self, problems: pd.DataFrame, source: str = "manifest"):
         self.problems = problems
-        lines = [f"  row {r.row}{f' ({r.lesion_id})' if r.lesion_id else ''}: {r.problem}" for r in problems.itertuples()]
+        lines = [f"  row {r.row}{f' ({r.lesion_id})' if r.lesion_id else ''}: {r.problem}"
+                 for r in problems.itertuples()]
         super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(lines))
 
 class RoiError(ValueError):
@@ -146,7 +147,8 @@ def feature_columns(features: pd.DataFrame) -> list[str]:
     if not isinstance(features,
                       pd.DataFrame): raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
     cols = [c for c in features.columns if str(c) not in NON_FEATURE_COLUMNS]
-    bad = [c for c in cols if not (pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c]))]
+    bad = [c for c in cols
+           if not (pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c]))]
     if bad: raise ValueError(f"non-numeric column(s) {bad} are neither features nor manifest columns; drop them first")
     if not cols: raise ValueError("no feature columns: the table holds only manifest columns")
     return [str(c) for c in cols]
@@ -290,7 +292,8 @@ def roi_mask(row, shape: tuple[int, int]) -> np.ndarray:
                                             "image and was clipped to it"))
     else: raise RoiError(f"{name}: no ROI (neither mask nor roi given)")
     if not m.any():
-        raise RoiError(f"{name}: ROI has no pixel inside the {shape[1]}x{shape[0]} image" if not (isinstance(mask_path, str) and mask_path.strip())
+        raise RoiError(f"{name}: ROI has no pixel inside the {shape[1]}x{shape[0]} image"
+                       if not (isinstance(mask_path, str) and mask_path.strip())
                        else f"{name}: mask {mask_path} has no lesion pixel")
     return m
 
@@ -310,7 +313,8 @@ def register_loader(name: str, path: bool = True):
 def loader_options(kind: str) -> dict[str, inspect.Parameter]:
     "The options a loader takes in a spec (its keyword parameters after the argument)."
     params = list(inspect.signature(LOADERS[kind]).parameters.values())[1:]
-    return {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in RUNTIME_OPTIONS}
+    return {p.name: p for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in RUNTIME_OPTIONS}
 
 # %% ../nbs/01_data.ipynb #ff0c2db1
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -345,7 +349,8 @@ def _scalar(text: str, kind: str):
         raise ValueError(f"expected true or false, got {text!r}")
     if kind in ("int", "float"):
         try: return int(text) if kind == "int" else float(text)
-        except ValueError: raise ValueError(f"expected {'an integer' if kind == 'int' else 'a number'}, got {text!r}") from None
+        except ValueError:
+            raise ValueError(f"expected {'an integer' if kind == 'int' else 'a number'}, got {text!r}") from None
     if kind == "str": return text
     for number in (int, float):
         try: return number(text)
@@ -444,14 +449,16 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
     csv_path = Path(csv_path)
     if not csv_path.is_file(): raise FileNotFoundError(f"manifest not found: {csv_path}")
     try: df = pd.read_csv(csv_path, dtype={"lesion_id": str, "patient_id": str})
-    except Exception as e: raise ManifestError(pd.DataFrame([{"row": "-", "lesion_id": "", "problem": "cannot parse "
-                                                                                                      f"CSV: {e}"}]), str(csv_path)) from None
+    except Exception as e:
+        raise ManifestError(pd.DataFrame([{"row": "-", "lesion_id": "", "problem": f"cannot parse CSV: {e}"}]),
+                            str(csv_path)) from None
     structural = manifest_problems(df.head(0), check_files=False)
     if len(structural): raise ManifestError(structural, str(csv_path))
     base = csv_path.parent.resolve()
     for col in ("image", "mask"):
         if col in df.columns:
-            df[col] = [str(base / p) if isinstance(p, str) and p.strip() and not Path(p).is_absolute() else p for p in df[col]]
+            df[col] = [str(base / p) if isinstance(p, str) and p.strip() and not Path(p).is_absolute() else p
+                       for p in df[col]]
     if df.empty: df.attrs["empty_reason"] = f"{csv_path} has a header and no rows"
     df.attrs["sources"] = [str(csv_path.resolve())]
     return df
@@ -479,7 +486,8 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
         m = re.match(r"^\s*(mdb\d+)\b(.*)$", line)
         if not m: continue                                 # header, notes, blank lines
         ref, toks = m.group(1), m.group(2).split()
-        def skip(reason): skipped.append({"lesion_id": ref, "reason": f"Info.txt line {ln}: {reason}: {line.strip()!r}"})
+        def skip(reason):
+            skipped.append({"lesion_id": ref, "reason": f"Info.txt line {ln}: {reason}: {line.strip()!r}"})
         if len(toks) < 2 or toks[0] not in MIAS_DENSITY: skip("malformed row (expected REF TISSUE CLASS ...)"); continue
         tissue, cls = toks[0], toks[1]
         if cls == "NORM": continue
@@ -553,8 +561,8 @@ def _read_table(path: Path, required: list[str], loader: str, what: str, sep: st
     except Exception as e: raise ValueError(f"{loader}: cannot parse {path} ({type(e).__name__}: {e})") from None
     df.columns = [_norm_col(c) for c in df.columns]
     missing = [c for c in required if c not in df.columns]
-    if missing: raise ValueError(f"{loader}: {path} lacks column(s) {missing} (it has "
-                                 f"{list(df.columns)}{'; is it separated by ' + repr(sep) + '?' if len(df.columns) == 1 else ''})")
+    if missing: raise ValueError(f"{loader}: {path} lacks column(s) {missing} (it has {list(df.columns)}"
+                                 f"{'; is it separated by ' + repr(sep) + '?' if len(df.columns) == 1 else ''})")
     return df.apply(lambda col: col.str.strip())
 
 def parse_birads(value) -> tuple[int | None, str]:
@@ -580,9 +588,9 @@ def _birads_sets(benign, malignant, kind: str) -> tuple[set, set]:
     if b & m:
         d = loader_options(kind)
         raise ValueError(f"{kind}: benign_birads {sorted(b)} and malignant_birads {sorted(m)} overlap on "
-                         f"{sorted(b & m)}: give each category "
-                         "to one side, e.g. "
-                         f"{option_hint(kind, benign_birads=d['benign_birads'].default, malignant_birads=d['malignant_birads'].default)} (the defaults)")
+                         f"{sorted(b & m)}: give each category to one side, e.g. "
+                         f"""{option_hint(kind, benign_birads=d['benign_birads'].default,
+                                          malignant_birads=d['malignant_birads'].default)} (the defaults)""")
     return b, m
 
 def birads_label(category: int | None, benign, malignant) -> int | None:
@@ -594,11 +602,13 @@ def _birads_reason(text, benign, malignant, kind: str) -> str:
     if not str(text).strip(): return "no BI-RADS category given"
     cat, written = parse_birads(text)
     if cat is None: return f"unreadable BI-RADS {text!r} (expected a category 0-6, e.g. '4', '4a', 'BI-RADS 4')"
-    why = f"BI-RADS {written} is neither benign ({_ranges(benign) or 'none'}) nor malignant ({_ranges(malignant) or 'none'})"
+    why = (f"BI-RADS {written} is neither benign ({_ranges(benign) or 'none'}) "
+           f"nor malignant ({_ranges(malignant) or 'none'})")
     if cat == 0: return why + " (BI-RADS 0: assessment incomplete)"
     to_benign = cat <= max(benign, default=3)
     b, m = (benign | {cat}, malignant) if to_benign else (benign, malignant | {cat})
-    return f"{why}; to count it as {'benign' if to_benign else 'malignant'}, {option_hint(kind, benign_birads=sorted(b), malignant_birads=sorted(m))}"
+    return (f"{why}; to count it as {'benign' if to_benign else 'malignant'}, "
+            f"{option_hint(kind, benign_birads=sorted(b), malignant_birads=sorted(m))}")
 
 # %% ../nbs/01_data.ipynb #a998365e
 CBIS_SUBSETS = {"mass_train": ("mass", "train", "Mass-Training", "mass_case_description_train_set.csv"),
@@ -714,8 +724,9 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
             if image is None: skip(why + hint); continue
             mask, why = _cbis_mask(r["roi mask file path"], r.get("cropped image file path", ""), bases)
             if mask is None: skip(why + hint); continue
-            out.append({"lesion_id": lid, "patient_id": r["patient id"], "image": str(image), "label": label, "mask": str(mask),
-                        "dataset": "cbis-ddsm", "lesion_type": lesion_type, "birads": r["assessment"],
+            out.append({"lesion_id": lid, "patient_id": r["patient id"], "image": str(image), "label": label,
+                        "mask": str(mask), "dataset": "cbis-ddsm", "lesion_type": lesion_type,
+                        "birads": r["assessment"],
                         "density": r["breast density"], "laterality": {"LEFT": "L", "RIGHT": "R"}.get(side, side),
                         "view": r["image view"].upper(), "split": split, "pathology": r["pathology"].upper(),
                         "label_source": "pathology",
@@ -726,7 +737,8 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
                                                        *CBIS_EXTRA.values()])
     df.attrs["skipped"] = skipped
     if not out and not skipped:
-        df.attrs["empty_reason"] = f"{', '.join(p.name for p in tables.values() if p)} list(s) no abnormality (a header and no rows)"
+        df.attrs["empty_reason"] = (f"{', '.join(p.name for p in tables.values() if p)} list(s) no abnormality "
+                                    "(a header and no rows)")
     return df
 
 # %% ../nbs/01_data.ipynb #694304c0
@@ -792,13 +804,17 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
             def skip(reason): skipped.append({"lesion_id": lid, "reason": f"AllXML/{fid}.xml ROI {k} "
                                                                           f"({roi['name'] or 'no name'}): {reason}"})
             if fid not in dicoms: skip(f"no DICOM {fid}_*.dcm in {dicom_dir}"); continue
-            if label is None: skip(f"INbreast.csv line {line}: " + _birads_reason(r["bi-rads"], benign, malignant, "inbreast")); continue
+            if label is None:
+                skip(f"INbreast.csv line {line}: " + _birads_reason(r["bi-rads"], benign, malignant, "inbreast"))
+                continue
             ltype = inbreast_lesion_type(roi["name"])
-            if ltype is None: skip(f"ROI name {roi['name']!r} is none of the lesion types {sorted(LESION_TYPES)}"); continue
+            if ltype is None:
+                skip(f"ROI name {roi['name']!r} is none of the lesion types {sorted(LESION_TYPES)}"); continue
             pts = roi["points"]
             if len(pts) >= 3: geom = {"polygon": pts}
             elif pts and point_radius:
-                geom = {"circle": [float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])), float(point_radius)]}
+                geom = {"circle": [float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])),
+                                   float(point_radius)]}
             else: skip(f"{len(pts)} point(s): no outline to measure; to make such ROIs circles of R pixels, "
                        f"{option_hint('inbreast', point_radius='R')}"); continue
             try: roi_json = json.dumps(parse_roi(geom))
@@ -857,7 +873,8 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
         count[r["image id"]] = k = count.get(r["image id"], 0) + 1
         lid = f"{r['image id']}_{k}"
         def skip(reason): skipped.append({"lesion_id": lid, "reason": f"finding_annotations.csv line {line}: {reason}"})
-        if cats is None: skip(f"finding_categories {r['finding categories']!r} is not a list such as \"['Mass']\""); continue
+        if cats is None:
+            skip(f"finding_categories {r['finding categories']!r} is not a list such as \"['Mass']\""); continue
         types = {VINDR_TYPES.get(c.lower()) for c in cats}
         ltype = next((t for t in order if t in types), None)
         if ltype is None: skip(f"categories {cats} name no lesion type {order}"); continue
@@ -868,7 +885,8 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
         if label is None: skip(_birads_reason(r["finding birads"], benign, malignant, "vindr-mammo")); continue
         try: roi = json.dumps(parse_roi({"bbox": box}))
         except RoiError as e: skip(str(e)); continue
-        out.append({"lesion_id": lid, "patient_id": r["study id"], "image": str(root / "images" / r["study id"] / f"{r['image id']}.dicom"),
+        out.append({"lesion_id": lid, "patient_id": r["study id"],
+                    "image": str(root / "images" / r["study id"] / f"{r['image id']}.dicom"),
                     "label": label, "roi": roi, "dataset": "vindr-mammo", "lesion_type": ltype,
                     "vindr_categories": "; ".join(cats),
                     "birads": birads, "breast_birads": parse_birads(r.get("breast birads", ""))[1],
@@ -934,5 +952,6 @@ def describe_labels(manifest: pd.DataFrame) -> str:
     parts = []
     for source, n in label_sources(manifest).items():
         split = _birads_split(manifest, source) if source in BIRADS_LABEL_SOURCES else ""
-        parts.append(f"{source}{_LABEL_NOTES.get(source, '')} for {n:,} lesion{'' if n == 1 else 's'}" + (f": {split}" if split else ""))
+        parts.append(f"{source}{_LABEL_NOTES.get(source, '')} for {n:,} lesion{'' if n == 1 else 's'}"
+                     + (f": {split}" if split else ""))
     return "labels: " + ("; ".join(parts) if parts else "no lesion")

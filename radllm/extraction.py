@@ -268,15 +268,17 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
                         scheduler=scheduler, desc="extracting", progress=progress and bool(missing))
     for _, (i, res) in runs:
         results[i] = {**res, "cached": False}
-        if res["status"] == "ok" and keys[i]: cache.put(keys[i],
-                                                        json.dumps({k: res[k] for k in ("status", "features", "notes")}).encode())
+        if res["status"] == "ok" and keys[i]:
+            cache.put(keys[i], json.dumps({k: res[k] for k in ("status", "features", "notes")}).encode())
     feats, index = [], []
     for i in todo:
         r, res = rows[i], results[i]
-        qc.append(_qc_row(str(r["lesion_id"]), str(r["patient_id"]), res["status"], res.get("reason", ""), res["cached"],
+        qc.append(_qc_row(str(r["lesion_id"]), str(r["patient_id"]), res["status"], res.get("reason", ""),
+                          res["cached"],
                           round(res.get("seconds", 0.0), 4), " | ".join(res.get("notes", []))))
         if res["status"] == "ok":
-            feats.append({**res["features"], "patient_id": str(r["patient_id"]), "label": int(float(r["label"]))}); index.append(str(r["lesion_id"]))
+            feats.append({**res["features"], "patient_id": str(r["patient_id"]), "label": int(float(r["label"]))})
+            index.append(str(r["lesion_id"]))
     features = pd.DataFrame(feats, index=pd.Index(index, name="lesion_id"))
     return features, pd.DataFrame(qc, columns=QC_COLUMNS)
 

@@ -257,8 +257,9 @@ def make_dataset(out_dir: str | Path, n: int = 240, seed: int = 0) -> pd.DataFra
             img, mask = render_lesion(spec, density, rng)
             _save_png(np.rint(img * FULL_SCALE).astype(np.uint16), out / "images" / f"{lid}.png")
             _save_png(mask.astype(np.uint8) * 255, out / "masks" / f"{lid}.png")
-            rows.append(dict(lesion_id=lid, patient_id=f"SYN-P{pi:04d}", image=f"images/{lid}.png", mask=f"masks/{lid}.png",
-                             label=spec.label, label_source="synthetic", dataset="synthetic", spacing_mm=SPACING_MM,
+            rows.append(dict(lesion_id=lid, patient_id=f"SYN-P{pi:04d}", image=f"images/{lid}.png",
+                             mask=f"masks/{lid}.png", label=spec.label, label_source="synthetic", dataset="synthetic",
+                             spacing_mm=SPACING_MM,
                              lesion_type="mass",
                              density=density, birads=assess_birads(spec, rng), mass_shape=spec.shape,
                              mass_margin=spec.margin,
