@@ -341,7 +341,8 @@ class OpenAIEmbedder(Embedder):
         if isinstance(e, openai.APITimeoutError): return f"no answer within the {self.timeout:g} s timeout"
         if isinstance(e, openai.APIConnectionError):
             cause = e.__cause__ or e.__context__
-            return f"connection failed or dropped ({type(cause).__name__ if cause else 'connection error'}: {cause or e})"
+            return (f"connection failed or dropped ({type(cause).__name__ if cause else 'connection error'}: "
+                    f"{cause or e})")
         if isinstance(e, openai.APIStatusError):
             body = e.body if e.body is not None else getattr(e.response, "text", "")
             return f"HTTP {e.status_code}: {str(body)[:300]}"
@@ -365,7 +366,8 @@ class OpenAIEmbedder(Embedder):
                 return np.array([d.embedding for d in data], dtype=np.float32)
             except openai.APIStatusError as e:
                 if e.status_code == 413 and len(texts) > 1: raise
-                if not (e.status_code in RETRY_STATUS or e.status_code >= 500): raise self._fail(self._describe(e)) from None
+                if not (e.status_code in RETRY_STATUS or e.status_code >= 500):
+                    raise self._fail(self._describe(e)) from None
                 last = e
             except openai.APIConnectionError as e: last = e          # timeouts included
             if attempt < self.max_retries: time.sleep(self._delay(last, attempt))
@@ -396,9 +398,11 @@ def embedder_backend(emb: Embedder) -> str:
     "What computes an embedder's vectors: library versions, precision, pooling or endpoint (for the run's record)."
     from importlib.metadata import version
     if isinstance(emb, SentenceTransformerEmbedder):
-        return f"sentence-transformers {version('sentence-transformers')}, torch {version('torch')}: float64 computed, float32 stored"
+        return (f"sentence-transformers {version('sentence-transformers')}, torch {version('torch')}: "
+                "float64 computed, float32 stored")
     if isinstance(emb, HFEmbedder):
-        return f"transformers {version('transformers')}, torch {version('torch')}: {emb.dtype or 'float32'}, {emb.pooling} pooling"
+        return (f"transformers {version('transformers')}, torch {version('torch')}: "
+                f"{emb.dtype or 'float32'}, {emb.pooling} pooling")
     if isinstance(emb, OpenAIEmbedder): return f"OpenAI-compatible endpoint {emb.endpoint}, model {emb.model}"
     return type(emb).__name__
 
@@ -473,4 +477,5 @@ class BagEmbedder(TextEmbedder):
         return pool_bags(list(X), vectors, self.pool)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        raise ValueError("BagEmbedder: the number of columns depends on the bags (pool='concat'); it has no fixed names")
+        raise ValueError("BagEmbedder: the number of columns depends on the bags (pool='concat'); "
+                         "it has no fixed names")

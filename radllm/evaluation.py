@@ -243,7 +243,8 @@ def _vs_named(base, d) -> dict:
     return delong_test(base.label.to_numpy(), base.proba.to_numpy(), d.loc[base.index].proba.to_numpy())
 
 def _generic_runs(style, ser, seed):
-    return {"generic": ("text", {"serializer": {**ser, "names": "generic"} if style in SENTENCE_STYLES else "generic_names"})}
+    return {"generic": ("text", {"serializer": ({**ser, "names": "generic"} if style in SENTENCE_STYLES
+                                                else "generic_names")})}
 
 def _generic_read(base, runs, style):
     (b, bci), (d, ci) = base, runs["generic"]
@@ -270,8 +271,8 @@ ABLATION_SPECS = {
     "order": Ablation(_order_runs, _order_read, paired=True),
     "styles": Ablation(lambda style, ser, seed: {s: ("text", {"serializer": s}) for s in STYLES + SENTENCE_STYLES},
                        _aucs_read),
-    "n_features": Ablation(lambda style, ser,
-                           seed: {f"{arm}@{n}": (arm, {"n_features": n}) for arm in ("radiomics", "text") for n in (4, 8, 16)},
+    "n_features": Ablation(lambda style, ser, seed: {f"{arm}@{n}": (arm, {"n_features": n})
+                                                     for arm in ("radiomics", "text") for n in (4, 8, 16)},
                            _aucs_read)}
 ABLATIONS = tuple(ABLATION_SPECS)
 
@@ -300,7 +301,8 @@ def run_ablations(names, arm_options: dict, X, y, groups, folds, labels, base_te
     if base_text is not None: base = _auc_of(base_text, labels)
     elif any(ABLATION_SPECS[n].paired and plan[n] for n in names): base = cv("text")
     else: base = None
-    return {n: ABLATION_SPECS[n].read(base, {k: cv(arm, **changes) for k, (arm, changes) in plan[n].items()}, style) for n in names}
+    return {n: ABLATION_SPECS[n].read(base, {k: cv(arm, **changes) for k, (arm, changes) in plan[n].items()}, style)
+            for n in names}
 
 # %% ../nbs/09_evaluation.ipynb #a7df9e04
 def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
@@ -365,7 +367,8 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text",
         train_idx, test_idx = np.arange(len(Xa)), np.arange(len(Xa), len(Xa) + len(Xb))
         _, p, thr = fit_predict_fold(make_arm(arm, **opts), Xall, np.r_[ya, yb], np.r_[ga_b, gb_b], train_idx, test_idx,
                                      threshold, inner_splits, seed)
-        preds.append(pd.DataFrame({"lesion_id": Xb.index, "arm": arm, "repeat": 0, "fold": 0, "proba": p, "threshold": thr}))
+        preds.append(pd.DataFrame({"lesion_id": Xb.index, "arm": arm, "repeat": 0, "fold": 0, "proba": p,
+                                   "threshold": thr}))
     labels = pd.DataFrame({"patient_id": gb, "label": yb}, index=Xb.index)
     res = EvalResults(f"{names[0]} -> {names[1]}", seed, labels, pd.concat(preds, ignore_index=True), {},
                       config={"train": names[0], "test": names[1], "arms": arms, "common_features": len(common),
@@ -427,5 +430,6 @@ def conclusion(results: EvalResults, alpha: float = 0.05) -> str:
     c = results.controls.get("permuted_labels_auc")
     if c is not None:
         lines.append(f"Label-permutation control: AUC {c:.3f} with shuffled labels "
-                     f"({'near 0.5, no sign of leakage' if abs(c - 0.5) <= 0.1 else 'FAR FROM 0.5: check for leakage'}).")
+                     f"""({'near 0.5, no sign of leakage' if abs(c - 0.5) <= 0.1
+                           else 'FAR FROM 0.5: check for leakage'}).""")
     return "\n".join(lines)

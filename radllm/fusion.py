@@ -67,8 +67,8 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         best = (-np.inf, None, None)
         for params in ParameterGrid(self.param_grid or {}):
             oof = np.zeros(len(y))
-            for tr, te \
-                in splits: oof[te] = clone(self.estimator).set_params(**params).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+            for tr, te in splits:
+                oof[te] = clone(self.estimator).set_params(**params).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
             auc = roc_auc_score(y, oof)
             if auc > best[0] + 1e-12: best = (auc, params, oof)
         self.best_score_, self.best_params_, oof = best

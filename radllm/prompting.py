@@ -211,7 +211,8 @@ def fit(self: PromptSerializer, X: pd.DataFrame, y=None):
     self.names_ = [feature_name(c) for c in cols]
     self.meanings_ = [feature_meaning(c) for c in cols]
     g = _glossary()
-    self.directions_ = [g.at[k, "malignancy_direction"] if k else "unclear" for k in (_glossary_key(c)[1] for c in cols)]
+    self.directions_ = [g.at[k, "malignancy_direction"] if k else "unclear"
+                        for k in (_glossary_key(c)[1] for c in cols)]
     return self
 
 def _as_float(X: pd.DataFrame, cols: list[str]) -> np.ndarray:
@@ -421,8 +422,8 @@ class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         if unknown: raise ValueError(f"unknown aspect(s) {sorted(unknown)}; known: {list(RULE_FEATURES)}")
         T = _as_float(X, [c for c in RULE_FEATURES["texture"] if c in X.columns])
         if "texture" in self.aspects and T.shape[1] == 2:
-            self.texture_mean_, self.texture_sd_ = np.nanmean(T,
-                                                              axis=0), np.where(np.nanstd(T, axis=0) > 0, np.nanstd(T, axis=0), 1.0)
+            self.texture_mean_, self.texture_sd_ = (np.nanmean(T, axis=0),
+                                                    np.where(np.nanstd(T, axis=0) > 0, np.nanstd(T, axis=0), 1.0))
         else: self.texture_mean_, self.texture_sd_ = np.zeros(2), np.ones(2)
         self.cutoffs_ = {k: tuple(float(c) for c in np.nanquantile(v, self.quantiles)) for k,
                          v in self._scores(X).items()}

@@ -54,7 +54,8 @@ def _binary_target(y, who: str) -> np.ndarray:
 
 # %% ../nbs/04_selection.ipynb #0969a4e8
 class ColumnSelector(TransformerMixin, BaseEstimator):
-    """Base class: fit finds `selected_` (kept column names, best first); transform returns those columns as a DataFrame.
+    """Base class: fit finds `selected_` (kept column names, best first); transform returns those columns as a
+    DataFrame.
 
     fit refuses missing values; transform lets them through, so a lesion of another dataset that lacks a feature
     reaches the serializer, which writes it as 'not available' (cross-dataset transfer). A `findings` text column
@@ -267,8 +268,8 @@ class LassoSelector(ColumnSelector):
         from sklearn.linear_model import LogisticRegressionCV
         from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
         n_splits = int(min(self.cv, np.bincount(yb).min()))
-        if n_splits \
-            < 2: raise ValueError("LassoSelector: too few lesions of the minority class to choose C by inner CV; pass C")
+        if n_splits < 2:
+            raise ValueError("LassoSelector: too few lesions of the minority class to choose C by inner CV; pass C")
         if groups is None: folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state).split(Z, yb)
         else: folds = StratifiedGroupKFold(n_splits, shuffle=True, random_state=self.random_state).split(Z, yb, groups)
         from sklearn.svm import l1_min_c
