@@ -127,7 +127,8 @@ def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
     from radllm.config import ContentCache
     sources = manifest.attrs.get("sources")
     if sources is None: return
-    read = {str(Path(p).resolve()) for col in ("image", "mask") if col in manifest for p in manifest[col] if isinstance(p, str) and p.strip()}
+    read = {str(Path(p).resolve()) for col in ("image", "mask") if col in manifest
+            for p in manifest[col] if isinstance(p, str) and p.strip()}
     read |= set(map(str, sources)) | set(_code_files()) | ({str(Path(args.params).resolve())} if args.params else set())
     read |= {str(Path(p).parent) for p in read}
     written = [str(Path(o).resolve()) for o in outputs]
@@ -237,7 +238,8 @@ def cmd_transfer(args) -> int:
     from radllm.evaluation import arm_options, conclusion, label_info, transfer
     from radllm.runs import ensure_folder
     cfg = _config(args)
-    if problems := [p for p in cfg.problems() if not p.startswith("dataset:")]: raise ConfigError(problems, args.config or "options")
+    if problems := [p for p in cfg.problems() if not p.startswith("dataset:")]:
+        raise ConfigError(problems, args.config or "options")
     out = ensure_folder(args.out, "--out")
     mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role,
                      spec in (("train", args.train), ("test", args.test)))

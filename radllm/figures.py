@@ -63,10 +63,11 @@ def fold_auc_figure(results):
     "Box plot per arm of the AUC of every fold and repeat."
     import matplotlib.pyplot as plt
     arms, p = list(results.arms), results.predictions
-    per_fold = [[auc_score(results.labels.label.loc[g.lesion_id], g.proba) for _, g in p[p.arm == arm].groupby(["repeat", "fold"])] for arm in arms]
+    per_fold = [[auc_score(results.labels.label.loc[g.lesion_id], g.proba)
+                 for _, g in p[p.arm == arm].groupby(["repeat", "fold"])] for arm in arms]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.boxplot(per_fold, tick_labels=arms); ax.axhline(0.5, ls=":",
-                                                       color="grey"); ax.set(ylabel="AUC per fold and repeat", title="fold-level AUC")
+    ax.boxplot(per_fold, tick_labels=arms); ax.axhline(0.5, ls=":", color="grey")
+    ax.set(ylabel="AUC per fold and repeat", title="fold-level AUC")
     return fig
 
 # %% ../nbs/09b_figures.ipynb #01ba7028
@@ -95,8 +96,8 @@ def forest_figure(results):
         ax.errorbar(v["auc_diff"], i,
                     xerr=[[v["auc_diff"] - v["auc_diff_ci"][0]], [v["auc_diff_ci"][1] - v["auc_diff"]]], fmt="o",
                     capsize=4)
-    ax.axvline(0, ls=":", color="grey"); ax.set_yticks(range(len(others)),
-                                                       [f"{a} (p={results.arms[a]['vs_radiomics']['delong_p']:.2f})" for a in others])
+    ax.axvline(0, ls=":", color="grey")
+    ax.set_yticks(range(len(others)), [f"{a} (p={results.arms[a]['vs_radiomics']['delong_p']:.2f})" for a in others])
     ax.set(xlabel="AUC difference to radiomics (DeLong 95% CI)", title="arm vs radiomics")
     return fig
 

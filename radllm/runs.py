@@ -79,7 +79,8 @@ def config_differences(mine: dict, theirs: dict) -> list[str]:
     "'setting: value here, value in the batch' for every setting that differs."
     keys = list(mine) + [k for k in theirs if k not in mine]
     show = lambda v: json.dumps(v, default=str)
-    return [f"{k}: {show(mine.get(k))} here, {show(theirs.get(k))} in the batch" for k in keys if mine.get(k) != theirs.get(k)]
+    return [f"{k}: {show(mine.get(k))} here, {show(theirs.get(k))} in the batch"
+            for k in keys if mine.get(k) != theirs.get(k)]
 
 def _run_dirs(out: Path) -> list[Path]: return sorted(p for p in out.glob("*/seed*") if p.is_dir())
 
@@ -142,7 +143,8 @@ def ensure_folder(path: str | Path, what: str = "folder") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"): pass
-    except PermissionError: raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to") from None
+    except PermissionError:
+        raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to") from None
     except OSError as e: raise OSError(f"{what} {path}: {e.strerror or e}: choose another folder") from None
     return path
 
@@ -250,7 +252,8 @@ def dataset_names(specs: list[str]) -> dict[str, str]:
         name = dataset_name(spec)
         if name in names:
             if names[name] == spec: raise BatchError(f"dataset {spec} is given twice")
-            bare = [str(parse_dataset_spec(s)).split("=", 1)[-1] if parse_dataset_spec(s).name else s for s in (names[name], spec)]
+            bare = [str(parse_dataset_spec(s)).split("=", 1)[-1] if parse_dataset_spec(s).name else s
+                    for s in (names[name], spec)]
             raise BatchError(f"datasets {names[name]} and {spec} would both be written to {name}/: give each a name, "
                              f"e.g. --dataset {name}-1={bare[0]} --dataset {name}-2={bare[1]}")
         names[name] = spec
@@ -336,7 +339,8 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
     if not replace and out.is_dir() and (why := batch_conflict(out, base)): raise BatchError(why)
     inner_jobs = 1 if (jobs > 1 or scheduler) else base.jobs          # parallel runs, serial inside each
     def cfg_of(spec, seed): return base.replace(dataset=spec, seed=seed, jobs=inner_jobs, scheduler=None)
-    left = {spec: [s for s in seeds if replace or not is_finished(run_folder(out, spec, s), cfg_of(spec, s))] for spec in specs}
+    left = {spec: [s for s in seeds if replace or not is_finished(run_folder(out, spec, s), cfg_of(spec, s))]
+            for spec in specs}
     manifests, problems = {}, []
     for spec in (s for s in specs if left[s]):
         try: manifests[spec] = load_checked(spec, base)
@@ -351,7 +355,8 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
         for seed in seeds:
             folder = run_folder(out, spec, seed)
             if seed not in left[spec]:
-                results.append({"dataset": name, "seed": seed, "folder": str(folder), "status": "skipped", "seconds": 0.0, "error": "finished before"})
+                results.append({"dataset": name, "seed": seed, "folder": str(folder), "status": "skipped",
+                                "seconds": 0.0, "error": "finished before"})
                 if (name, seed) not in status.rows: status.set(name, seed, status="ok", folder=str(folder))
             else: status.set(name, seed, status="pending", folder=str(folder), seconds="", error="")
     # 3. each dataset prepared once, then every run
@@ -394,7 +399,8 @@ def _metric_rows(dataset: str, m: dict) -> list[dict]:
     rows = []
     for arm, ms in m["arms"].items():
         vs = ms.get("vs_radiomics", {})
-        rows += [{"dataset": dataset, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"], "ci_lo": v["ci"][0], "ci_hi": v["ci"][1],
+        rows += [{"dataset": dataset, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"],
+                  "ci_lo": v["ci"][0], "ci_hi": v["ci"][1],
                   "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"), "auc_diff": vs.get("auc_diff"),
                   "permuted_auc": m.get("controls", {}).get("permuted_labels_auc"),
                   "labels": m.get("label_source", {}).get("statement", "")}
@@ -422,10 +428,13 @@ def summarize(long: pd.DataFrame) -> pd.DataFrame:
     "Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, paired tests vs radiomics."
     g = long.groupby(["dataset", "arm", "metric"], sort=False)
     labels = long.groupby("dataset").labels.first() if "labels" in long else pd.Series(dtype=str)
-    return pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1), "ci_lo": g.ci_lo.median(),
-                         "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(), "delong_p": g.delong_p.median(),
-                         "n_significant": g.delong_p.apply(lambda p: int((p < 0.05).sum()) if p.notna().any() else np.nan),
-                         "mcnemar_p": g.mcnemar_p.median()}).reset_index().assign(labels=lambda d: d.dataset.map(labels).fillna(""))
+    return pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1),
+                         "ci_lo": g.ci_lo.median(), "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(),
+                         "delong_p": g.delong_p.median(),
+                         "n_significant": g.delong_p.apply(lambda p: int((p < 0.05).sum()) if p.notna().any()
+                                                           else np.nan),
+                         "mcnemar_p": g.mcnemar_p.median()}).reset_index().assign(
+        labels=lambda d: d.dataset.map(labels).fillna(""))
 
 # %% ../nbs/10_runs.ipynb #45d655bb
 SUMMARY_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier")
@@ -450,9 +459,11 @@ def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def metrics_table(summary: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
     "Per dataset and arm: each threshold metric as 'mean ± SD (median 95% CI)'."
-    s = summary[summary.metric.isin(metrics)].assign(cell=lambda d: d.apply(lambda r: f"{_mean_sd(r)} ({_ci(r)})", axis=1))
+    s = summary[summary.metric.isin(metrics)].assign(
+        cell=lambda d: d.apply(lambda r: f"{_mean_sd(r)} ({_ci(r)})", axis=1))
     wide = s.pivot_table(index=["dataset", "arm"], columns="metric", values="cell", aggfunc="first", sort=False)
-    return wide[[m for m in metrics if m in wide.columns]].rename(columns=METRIC_TITLES).reset_index().rename_axis(columns=None)
+    return (wide[[m for m in metrics if m in wide.columns]].rename(columns=METRIC_TITLES).reset_index()
+            .rename_axis(columns=None))
 
 def markdown_table(df: pd.DataFrame) -> str:
     "A DataFrame as a Markdown pipe table (text left-aligned, numbers right-aligned)."
@@ -477,8 +488,8 @@ def _md(part) -> str:
 
 def _html(part) -> str:
     if isinstance(part, pd.DataFrame): return part.to_html(index=False, border=0)
-    if isinstance(part,
-                  Figure): return f"<figure><img src='{html.escape(part.path.as_posix())}'><figcaption>{html.escape(part.caption)}</figcaption></figure>"
+    if isinstance(part, Figure): return (f"<figure><img src='{html.escape(part.path.as_posix())}'>"
+                                         f"<figcaption>{html.escape(part.caption)}</figcaption></figure>")
     if isinstance(part, list): return "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in part) + "</ul>"
     return f"<p>{html.escape(str(part))}</p>"
 
@@ -505,8 +516,9 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not out.is_dir(): raise FileNotFoundError(f"batch folder {out} not found")
     long, left_out = collect(out)
     if long.empty:
-        raise FileNotFoundError(f"{out}: no finished run to report" + (f" ({len(left_out)} left out: {left_out[0]})" if left_out else
-                                " (no <dataset>/seed<k>/ folder with run.json and metrics.json)"))
+        raise FileNotFoundError(f"{out}: no finished run to report"
+                                + (f" ({len(left_out)} left out: {left_out[0]})" if left_out else
+                                   " (no <dataset>/seed<k>/ folder with run.json and metrics.json)"))
     summary = summarize(long)
     summary.to_csv(out / "summary.csv", index=False)
     aucs, metrics = auc_table(summary), metrics_table(summary)
@@ -519,7 +531,8 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
              "AUC: mean ± SD over seeds, the median over seeds of each run's 95% DeLong CI, and the paired DeLong test "
              "against "
              "`radiomics` on the same lesions (median p over seeds, and in how many seeds p < 0.05)."],
-        "Labels": [[f"{d}: {text.removeprefix('labels: ')}" for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
+        "Labels": [[f"{d}: {text.removeprefix('labels: ')}"
+                    for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
         "AUC": [aucs],
         "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: mean ± SD over seeds (median "
                               "of the runs' "
@@ -527,8 +540,10 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "Controls": ["Label-permutation control (mean AUC of the radiomics arm with shuffled labels; should be near "
                      "0.5): " +
                      (", ".join(f"{d} {v:.3f}" for d, v in controls.items()) or "not run")],
-        "Failed runs": [[f"{r.dataset} seed {r.seed}: {r.error}" for r in status[status.status == "failed"].itertuples()]],
+        "Failed runs": [[f"{r.dataset} seed {r.seed}: {r.error}"
+                         for r in status[status.status == "failed"].itertuples()]],
         "Runs left out": [left_out],
-        "Figures": [Figure(p.relative_to(out), str(p.parent.parent.relative_to(out))) for p in sorted(out.glob("*/seed*/figures/roc.png"))]}
+        "Figures": [Figure(p.relative_to(out), str(p.parent.parent.relative_to(out)))
+                    for p in sorted(out.glob("*/seed*/figures/roc.png"))]}
     write_summary(out, sections)
     return aucs, metrics

@@ -124,7 +124,8 @@ def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000,
                         n_boot=n_boot, seed=seed)
     row = {"design": pred.design.iloc[0], "repeats": int(pred.repeat.nunique()), "lesions": len(d)}
     for k in SUMMARY_METRICS: row.update({k: m[k]["value"], f"{k}_lo": m[k]["ci"][0], f"{k}_hi": m[k]["ci"][1]})
-    per = [delong_ci(*(lambda q: (q.label.to_numpy(), q.proba.to_numpy()))(pooled(pred, labels, [r])))[0] for r in sorted(pred.repeat.unique())]
+    per = [delong_ci(*(lambda q: (q.label.to_numpy(), q.proba.to_numpy()))(pooled(pred, labels, [r])))[0]
+           for r in sorted(pred.repeat.unique())]
     row.update(auc_repeat_mean=float(np.mean(per)),
                auc_repeat_sd=float(np.std(per, ddof=1)) if len(per) > 1 else float("nan"))
     row.update({k: float(pred[k].iloc[0]) for k in ("seconds", "n_texts", "mean_tokens")})
@@ -238,8 +239,10 @@ def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desig
         r, t = s.loc[d], test_row(tests, dataset, d, versus)
         rows.append({"design": d + (" (paper)" if d in PAPER else ""), "repeats": int(r.repeats),
                      "AUC (95% CI)": ci_cell(r.auc, r.auc_lo, r.auc_hi),
-                     "AUC per repeat": f"{r.auc_repeat_mean:.3f} ± {r.auc_repeat_sd:.3f}" if pd.notna(r.auc_repeat_sd) else f"{r.auc_repeat_mean:.3f}",
-                     **{m: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"]) for m in ("accuracy", "sensitivity", "specificity")},
+                     "AUC per repeat": (f"{r.auc_repeat_mean:.3f} ± {r.auc_repeat_sd:.3f}" if pd.notna(r.auc_repeat_sd)
+                                        else f"{r.auc_repeat_mean:.3f}"),
+                     **{m: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
+                        for m in ("accuracy", "sensitivity", "specificity")},
                      f"ΔAUC vs {versus} (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
                      "DeLong p": "" if t is None else p_cell(t.p),
                      "texts": "" if pd.isna(r.n_texts) or not r.n_texts else f"{int(r.n_texts)}",
@@ -249,7 +252,8 @@ def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desig
 def to_markdown(df: pd.DataFrame) -> str:
     "A DataFrame as a GitHub markdown table (no dependency on tabulate)."
     head = "| " + " | ".join(map(str, df.columns)) + " |"
-    return "\n".join([head, "|" + "---|" * len(df.columns)] + ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)])
+    return "\n".join([head, "|" + "---|" * len(df.columns)]
+                     + ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)])
 
 # %% ../nbs/12_study.ipynb #bf322982
 README_DESIGNS = {"radiomics": "`radiomics`: the selected features, logistic regression",

@@ -72,7 +72,8 @@ def make_cbis_ddsm(root):
     def box(x0, y0, x1, y1, shape=(48, 40)): m = np.zeros(shape, np.uint8); m[y0:y1, x0:x1] = 255; return m
     uid = lambda n: f"1.3.6.1.4.1.9590.100.1.2.{n}"
     D = root / "CBIS-DDSM"
-    # P_00001: TCIA layout; abnormality 1 told apart by SeriesDescription, abnormality 2 (both files in one series, no description) by pixels
+    # P_00001: TCIA layout; abnormality 1 told apart by SeriesDescription, abnormality 2 (both files in one series,
+    # no description) by pixels
     c = "Mass-Training_P_00001_LEFT_CC"
     write_dicom(D / c / "07-20-2016-DDSM-74994/1.000000-full mammogram images-24515/1-1.dcm", img(), bits=16,
                 spacing=None, SeriesDescription="full mammogram images")
@@ -104,7 +105,8 @@ def make_cbis_ddsm(root):
         ["patient_id", "breast_density", "left or right breast", "image view", "abnormality id", "abnormality type",
          "mass shape", "mass margins", "assessment", "pathology", "subtlety", "image file path",
          "cropped image file path", "ROI mask file path"],
-        [["P_00001", "3", "LEFT", "CC", "1", "mass", "IRREGULAR-ARCHITECTURAL_DISTORTION", "SPICULATED", "4", "MALIGNANT", "4", *paths(c, 1)],
+        [["P_00001", "3", "LEFT", "CC", "1", "mass", "IRREGULAR-ARCHITECTURAL_DISTORTION", "SPICULATED", "4",
+          "MALIGNANT", "4", *paths(c, 1)],
          ["P_00001", "3", "LEFT", "CC", "2", "mass", "OVAL", "CIRCUMSCRIBED", "3", "BENIGN_WITHOUT_CALLBACK", "5",
           *paths(c, 2)],
          ["P_00004", "3", "RIGHT", "MLO", "1", "mass", "ROUND", "OBSCURED", "3", "BENIGN", "3",
@@ -116,7 +118,8 @@ def make_cbis_ddsm(root):
         ["patient_id", "breast density", "left or right breast", "image view", "abnormality id", "abnormality type",
          "calc type", "calc distribution", "assessment", "pathology", "subtlety", "image file path",
          "cropped image file path", "ROI mask file path"],
-        [["P_00038", "2", "LEFT", "CC", "1", "calcification", "PLEOMORPHIC", "CLUSTERED", "4", "MALIGNANT", "2", *paths(c38, 1)],
+        [["P_00038", "2", "LEFT", "CC", "1", "calcification", "PLEOMORPHIC", "CLUSTERED", "4", "MALIGNANT", "2",
+          *paths(c38, 1)],
          ["P_00038", "2", "LEFT", "CC", "2", "calcification", "PUNCTATE", "CLUSTERED", "2", "", "2", *paths(c38, 2)]])
     return root
 
@@ -149,7 +152,8 @@ def make_inbreast(root):
             "22614266": [inbreast_roi("Mass", [(10, 10), (20, 10), (20, 20)])]}
     for fid, r in rois.items():
         (root / "AllXML").mkdir(parents=True, exist_ok=True)
-        (root / "AllXML" / f"{fid}.xml").write_bytes(plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": len(r), "ROIs": r}]}, fmt=plistlib.FMT_XML))
+        (root / "AllXML" / f"{fid}.xml").write_bytes(
+            plistlib.dumps({"Images": [{"ImageIndex": 0, "NumberOfROIs": len(r), "ROIs": r}]}, fmt=plistlib.FMT_XML))
     write_csv(root / "INbreast.csv",
               ["Patient ID", "Patient age", "Laterality", "View", "Acquisition date", "File Name", "ACR", "Bi-Rads"],
                [["removed", "removed", lat, view, "201001", fid, "2", birads] for fid,
@@ -367,16 +371,16 @@ class FaultProxy:
                     fault = proxy.faults.popleft() if proxy.faults else None
                 try:
                     if proxy.max_inputs is not None and n > proxy.max_inputs:
-                        return self._send(413,
-                                          json.dumps({"error": {"message": f"at most {proxy.max_inputs} inputs"}}).encode())
+                        return self._send(
+                            413, json.dumps({"error": {"message": f"at most {proxy.max_inputs} inputs"}}).encode())
                     if fault == "drop":
                         self.close_connection = True
                         self.connection.shutdown(socket.SHUT_RDWR)
                         return
                     if fault and fault.startswith("http:"):
                         code = int(fault[5:])
-                        return self._send(code,
-                                          json.dumps({"error": {"message": f"injected {code}", "type": "test"}}).encode(),
+                        return self._send(code, json.dumps({"error": {"message": f"injected {code}",
+                                                                      "type": "test"}}).encode(),
                                           {"Retry-After": "0"} if code == 429 else None)
                     if fault and fault.startswith("slow:"): time.sleep(float(fault[5:]))
                     if fault == "hang":                                  # stand for a server stuck mid-batch
