@@ -121,9 +121,16 @@ site-tools: install
 # _proc/ is processed afresh each time: nbdev refreshes a file there only when its source is newer than the _proc/
 # folder itself, which any change inside _proc/ makes newer (removing one stale page left every other file stale),
 # and the generated pages must follow the template and summary.csv, whose scripts do not change.
+# Quarto starts its Jupyter kernels over TCP, and ipykernel warns about that in the user's terminal ("Kernel is running
+# over TCP without encryption": the kernel listens on 127.0.0.1 only); KERNEL_QUIET is an IPython profile whose kernel
+# config logs errors only, so the render prints what matters.
+KERNEL_QUIET := .tools/ipython
 docs: install quarto
 	rm -rf _proc
-	PATH="$(dir $(QUARTO)):$(CURDIR)/$(BIN):$$PATH" QUARTO_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/nbdev_docs
+	mkdir -p $(KERNEL_QUIET)/profile_default
+	echo "c.IPKernelApp.log_level = 'ERROR'   # written by make docs" > $(KERNEL_QUIET)/profile_default/ipython_kernel_config.py
+	IPYTHONDIR="$(CURDIR)/$(KERNEL_QUIET)" PATH="$(dir $(QUARTO)):$(CURDIR)/$(BIN):$$PATH" QUARTO_PYTHON="$(CURDIR)/$(BIN)/python" \
+	  $(BIN)/nbdev_docs
 	$(BIN)/python tools/make_readme.py
 	@echo "site written to _docs/: open _docs/index.html, or serve it (python3 -m http.server -d _docs) for the search"
 

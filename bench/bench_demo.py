@@ -2,12 +2,12 @@
 
 Runs exactly what `make demo` runs after the install (`radllm run --dataset synthetic --seeds 0 1 2 --jobs 3 --config
 nbs/experiments/demo.yaml`) into a fresh output folder with a fresh cache folder (the model files are in the OS page
-cache, as on any second run). Prints the wall time and, from each run's metrics.json (`config.embedding`, chapter 09),
-the embedding backend, how many texts the arms asked for, how many the model embedded (cache misses: the first
-seed fills the shared cache, later seeds reuse it), their mean token count and the model calls. The plain baseline
-for the text side is the paper's prompt (`serializer: names_values`), whose count is printed from the same
-config with that one setting changed, evaluated in this process for seed 0 (no papermill), so both counts come
-from one protocol. Exits 1 when a run fails.
+cache, as on any second run). Prints the wall time, the embedding backend (metrics.json: `config.embedding`) and,
+from each run's work.json (chapter 09), how many texts the arms asked for, how many the model embedded (cache misses:
+the first seed fills the shared cache, later seeds reuse it), their mean token count and the model calls. The plain
+baseline for the text side is the paper's prompt (`serializer: names_values`), whose count is printed from the same
+config with that one setting changed, evaluated in this process for seed 0 (no papermill), so both counts come from one
+protocol. Exits 1 when a run fails.
 """
 import json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -36,7 +36,7 @@ def paper_prompt_usage(cache: Path) -> dict:
                                                                           serializer="names_values",
                                                                           cache_dir=str(cache))
     features, _ = extract(cfg.dataset, cache_dir=cfg.cache_dir, progress=False)
-    return evaluate_config(cfg, None, features, progress=False).config["embedding"]
+    return evaluate_config(cfg, None, features, progress=False).work["embedding"]
 
 
 def main() -> int:
@@ -45,10 +45,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         wall = demo(tmp / "runs", tmp / "cache")
-        runs = [json.loads(p.read_text())["config"]["embedding"]
-                for p in sorted((tmp / "runs").glob("*/seed*/metrics.json"))]
+        folders = sorted((tmp / "runs").glob("*/seed*/"))
+        backend = json.loads((folders[0] / "metrics.json").read_text())["config"]["embedding"]["backend"]
+        runs = [json.loads((f / "work.json").read_text())["embedding"] for f in folders]
         print(f"  wall time, 3 seeds, --jobs 3, empty cache: {wall:.0f} s")
-        print(f"  backend: {runs[0]['backend']}")
+        print(f"  backend: {backend}")
         for seed, e in enumerate(runs):
             print(f"  seed {seed}: {e['texts']} texts asked for, {e['embedded']} embedded by the model "
                   f"(mean {e['mean_tokens']} tokens), {e['model_calls']} model calls")

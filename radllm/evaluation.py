@@ -164,6 +164,8 @@ class EvalResults:
     config: dict = field(default_factory=dict)
     # what the labels rest on (chapter 01: describe_labels, label_sources)
     label_source: dict = field(default_factory=dict)
+    # what the run cost, which depends on the caches (embedding usage): work.json, kept out of metrics.json
+    work: dict = field(default_factory=dict)
 
     def pooled(self, arm: str) -> pd.DataFrame:
         "Per-lesion pooled predictions of an arm joined to labels and patients."
@@ -186,10 +188,11 @@ class EvalResults:
         return pd.DataFrame(rows).T
 
     def save(self, out_dir: str | Path, figures: bool = True) -> Path:
-        "Write metrics.json, predictions.parquet and (optionally) figures/*.png (chapter 09b) into out_dir."
+        "Write metrics.json, work.json, predictions.parquet and (optionally) figures/*.png (chapter 09b) into out_dir."
         from radllm.figures import save_figures
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, default=_jsonable))
+        if self.work: (out / "work.json").write_text(json.dumps(self.work, indent=2, default=_jsonable))
         self.predictions.merge(self.labels, left_on="lesion_id",
                                right_index=True).to_parquet(out / "predictions.parquet", index=False)
         if figures: save_figures(self, out / "figures")
@@ -394,10 +397,11 @@ def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, 
                    ablations=cfg.ablations, n_permutations=cfg.n_permutations, dataset=dataset_name(cfg.dataset),
                    progress=progress, **arm_options(cfg))
     res.config["run"] = cfg.to_dict()
+    backend = embedder_backend(get_embedder(cfg.embedder, cfg.cache_dir))
+    res.config["embedding"] = {"embedder": cfg.embedder, "backend": backend}
     used = {k: v - before[k] for k, v in embedding_usage().items()}
-    res.config["embedding"] = {"embedder": cfg.embedder,
-                               "backend": embedder_backend(get_embedder(cfg.embedder, cfg.cache_dir)), **used,
-                               "mean_tokens": round(used["tokens"] / used["embedded"], 1) if used["tokens"] else None}
+    mean_tokens = round(used["tokens"] / used["embedded"], 1) if used["tokens"] else None
+    res.work["embedding"] = {**used, "mean_tokens": mean_tokens}
     return res
 
 # %% ../nbs/09_evaluation.ipynb #732ae00c

@@ -119,10 +119,10 @@ from radllm.data import load_dataset
 import radllm.extraction as ex
 m = load_dataset("mini-mias:{mias_dir}").head(20)
 orig, n = ex.extract_lesion, [0]
-def dying(row, params):
+def dying(row, *args):
     n[0] += 1
     if n[0] > 8: os._exit(9)           # killed mid-run, as by the OOM killer or Ctrl-C
-    return orig(row, params)
+    return orig(row, *args)
 ex.extract_lesion = dying
 ex.extract(m, cache_dir="{cache}", progress=False)
 """

@@ -42,7 +42,7 @@ def render_list() -> list: return yaml.safe_load((ROOT / "_quarto.yml").read_tex
 def html_name(page: str) -> str:
     "The rendered file of a source page: nbdev drops a chapter's number (03_extraction.ipynb -> extraction.html)."
     p = PurePosixPath(page)
-    stem = re.sub(r"^\d+_", "", p.stem) if p.suffix == ".ipynb" else p.stem
+    stem = re.sub(r"^\d+[a-z]?_", "", p.stem) if p.suffix == ".ipynb" else p.stem      # 09a_statistics -> statistics
     return str(p.with_name(stem + ".html"))
 
 
