@@ -59,11 +59,7 @@ test: lint infinity site-tools
 # A failing check names what to run; the export and the cleaning are left done, to be reviewed and committed.
 lint: install
 	$(BIN)/ruff check --quiet . || { echo "lint: ruff found the problems above"; exit 1; }
-	@tmp=$$(mktemp -d); cp -r radllm nbs $$tmp/; \
-	$(BIN)/nbdev_export && $(BIN)/nbdev_clean; \
-	diff -rq -x __pycache__ $$tmp/radllm radllm || { echo "lint: radllm/ was not what nbdev_export makes of nbs/ (now it is: review and commit)"; exit 1; }; \
-	diff -rq -x __pycache__ -x .ipynb_checkpoints $$tmp/nbs nbs || { echo "lint: notebooks were not clean (nbdev_clean has cleaned them: review and commit)"; exit 1; }; \
-	rm -rf $$tmp; echo "lint: ruff clean, radllm/ in sync with nbs/, notebooks clean"
+	$(BIN)/python tools/check_sync.py
 
 bench: install infinity
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
