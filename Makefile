@@ -51,7 +51,7 @@ demo: install
 # Chromium (.ci/run installs Debian's chromium; a developer without it gets a skip that says so).
 test: lint infinity site-tools
 	$(BIN)/nbdev_test --n_workers 2 --do_print
-	set -o pipefail; $(BIN)/python -m pytest tests -q -p no:cacheprovider 2>&1 | tee .pytest.log; \
+	set -o pipefail; $(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=10 2>&1 | tee .pytest.log; \
 	  status=$$?; echo; tail -n 1 .pytest.log; exit $$status
 
 # What the before-stop routine checks by hand, first in `make test` (so in CI): radllm/ is what nbdev_export makes of

@@ -856,7 +856,7 @@ def _vindr_categories(text: str) -> list[str]:
 @register_loader("vindr-mammo")
 def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birads: tuple[int, ...] = (4, 5),
                      **_) -> pd.DataFrame:
-    "Loader of `vindr-mammo:PATH` (finding_annotations.csv and images/<study_id>/<image_id>.dicom)."
+    "Loader of `vindr-mammo:PATH` (finding_annotations.csv and `images/<study_id>/<image_id>.dicom`)."
     root = _root(arg, "vindr-mammo")
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "vindr-mammo")
     csv = root / "finding_annotations.csv"

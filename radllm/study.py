@@ -82,7 +82,7 @@ def design_arm(name: str, seed: int = 0, cache_dir: str | None = None, **options
 # %% ../nbs/12_study.ipynb #82f5f8de
 @contextlib.contextmanager
 def record_texts():
-    "Collect every distinct text given to any `Embedder.embed` inside the block (yields the set)."
+    "Collect every distinct text given to the `embed` method of any `Embedder` inside the block (yields the set)."
     seen, original = set(), Embedder.embed
     def embed(self, texts):
         texts = list(texts); seen.update(texts)

@@ -162,7 +162,7 @@ def make_inbreast(root):
 
 # %% ../nbs/13_testing.ipynb #1ca75aa4
 def make_vindr_mammo(root):
-    "A tiny VinDr-Mammo in its real formats: images/<study>/<image>.dicom and finding_annotations.csv (test fixture)."
+    "A tiny VinDr-Mammo in its real formats: images/STUDY/IMAGE.dicom and finding_annotations.csv (test fixture)."
     root, rng = Path(root), np.random.default_rng(2)
     S1, S2 = "0025a5dc99fd5c742026f0b2b030d3e9", "9d6e2b8a1f0c4e7d8a3b5c6d7e8f9a0b"
     images = {"d213aba1f2ef4a8e5a3e53d1e3a8b8d0": (S1, "L", "CC", "MONOCHROME2"),
