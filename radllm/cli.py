@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 RACY_NS = 2 * 10**9                       # a file modified less than this before the run may change again unseen
 
 class _Said:
-    ("Copy what a command prints (stdout, and the lines it gives stderr through `print(..., file=sys.stderr)`) as it "
-     "prints it.")
+    """Copy what a command prints (stdout, and the lines it gives stderr through `print(..., file=sys.stderr)`) as it
+    prints it."""
     def __enter__(self):
         self.lines, self._out, self._err = [], sys.stdout, sys.stderr
         sys.stdout, sys.stderr = _Copy(self._out, self.lines, "out"), _Copy(self._err, self.lines, "err")
@@ -122,8 +122,8 @@ def _code_files() -> list[str]:
 
 # %% ../nbs/11_cli.ipynb #f07003a4
 def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
-    ("After a run: the stamps of what it read and wrote, and what it said, for `replay` (nothing when its inputs "
-     "cannot be listed).")
+    """After a run: the stamps of what it read and wrote, and what it said, for `replay` (nothing when its inputs
+    cannot be listed)."""
     from radllm.config import ContentCache
     sources = manifest.attrs.get("sources")
     if sources is None: return
@@ -138,8 +138,8 @@ def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
     ContentCache("commands", args.cache_dir).put(_command_key(args), json.dumps(record).encode())
 
 def replay(args) -> int | None:
-    ("When nothing the same command read or wrote has changed since it last ran: say again what it said; its exit "
-     "status.")
+    """When nothing the same command read or wrote has changed since it last ran: say again what it said; its exit
+    status."""
     from radllm.config import ContentCache
     try: record = ContentCache("commands", args.cache_dir).get(_command_key(args))
     except (OSError, sqlite3.Error): return None
@@ -219,8 +219,8 @@ def cmd_report(args) -> int:
 
 # %% ../nbs/11_cli.ipynb #d2d29101
 def _extracted(manifest, cfg, role: str):
-    ("Features of a loaded dataset for `transfer` (extracted, or served from the cache); errors say which dataset "
-     "(--train, --test).")
+    """Features of a loaded dataset for `transfer` (extracted, or served from the cache); errors say which dataset
+    (--train, --test)."""
     from radllm.evaluation import extraction_options
     from radllm.extraction import extract, summary_line
     features, qc = extract(manifest, **extraction_options(cfg), jobs=cfg.jobs, scheduler=cfg.scheduler)

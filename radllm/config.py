@@ -68,8 +68,8 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> "RunConfig":
-        ("Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a "
-         "ConfigError.")
+        """Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a
+        ConfigError."""
         is_file = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
                                                and source.strip().endswith((".yaml", ".yml")))
         name = str(source) if is_file else "config"
@@ -277,8 +277,8 @@ def _indexed(fn, i, x):
 _WATCHDOG: list = []
 
 def _exit_with_parent(every: float = 1.0) -> None:
-    ("In a worker process: exit when the process that started it is gone (a parent killed with SIGKILL cannot stop its "
-     "workers).")
+    """In a worker process: exit when the process that started it is gone (a parent killed with SIGKILL cannot stop its
+    workers)."""
     import threading, time
     if _WATCHDOG: return
     parent = os.getppid()
@@ -313,8 +313,8 @@ class ContentCache:
         self._retry(lambda: self._conn().execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)"))
 
     def _set_aside(self, error: Exception) -> None:
-        ("Move an unreadable cache file aside and start a new one: a cache only saves time, it never holds the only "
-         "copy.")
+        """Move an unreadable cache file aside and start a new one: a cache only saves time, it never holds the only
+        copy."""
         con = getattr(self._local, "con", None)
         if con is not None: con.close()
         self._local = threading.local()
@@ -324,8 +324,8 @@ class ContentCache:
         warnings.warn(f"cache {self.path} could not be read ({error}); moved it to {aside.name} and started a new one")
 
     def _retry(self, op):
-        ("Run `op`, waiting while another process holds the lock. Switching a new file to WAL can answer 'database "
-         "is\n        locked' at once, without SQLite's busy wait, when two processes open it together.")
+        """Run `op`, waiting while another process holds the lock. Switching a new file to WAL can answer 'database
+        is\n        locked' at once, without SQLite's busy wait, when two processes open it together."""
         import random
         deadline, delay = time.monotonic() + self.timeout, 0.01
         while True:

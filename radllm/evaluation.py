@@ -26,8 +26,8 @@ __all__ = ['ABLATION_SPECS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_cla
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1,
                   seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    ("Repeated stratified patient-grouped K-fold: [(repeat, fold, train_idx, test_idx)], no patient on both sides "
-     "(asserted).")
+    """Repeated stratified patient-grouped K-fold: [(repeat, fold, train_idx, test_idx)], no patient on both sides
+    (asserted)."""
     from sklearn.model_selection import StratifiedGroupKFold
     y, groups = np.asarray(y), np.asarray(groups)
     if len(y) != len(groups): raise ValueError(f"y has {len(y)} lesions but groups has {len(groups)}")
@@ -52,8 +52,8 @@ def min_patients_per_class(n_splits: int = 5, inner_splits: int = 3) -> int:
     return max(n_splits, math.ceil(inner_splits * n_splits / max(n_splits - 1, 1)))
 
 def design_problems(y, groups, n_splits: int = 5, inner_splits: int = 3) -> list[str]:
-    ("Why these lesions cannot go through `n_splits`-fold patient-grouped CV with `inner_splits`-fold tuning (empty "
-     "when they can).")
+    """Why these lesions cannot go through `n_splits`-fold patient-grouped CV with `inner_splits`-fold tuning (empty
+    when they can)."""
     y, groups = np.asarray(y).astype(int), np.asarray(groups)
     if not len(y): return ["no lesion"]
     if len(np.unique(y)) < 2:
@@ -68,8 +68,8 @@ def design_problems(y, groups, n_splits: int = 5, inner_splits: int = 3) -> list
 
 # %% ../nbs/09_evaluation.ipynb #92f44378
 def oof_predict_proba(estimator, X, y, groups, n_splits: int = 3, seed: int = 0) -> np.ndarray:
-    ("Out-of-fold P(malignant) for every training lesion from an inner stratified patient-grouped CV (for "
-     "choose_threshold).")
+    """Out-of-fold P(malignant) for every training lesion from an inner stratified patient-grouped CV (for
+    choose_threshold)."""
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
     y, groups = np.asarray(y), np.asarray(groups)
     n_splits = max(2, min(n_splits, len(np.unique(groups)), np.bincount(y.astype(int)).min()))
@@ -110,8 +110,8 @@ def fit_predict_fold(model, X, y, groups, train, test, threshold: str | float = 
 # %% ../nbs/09_evaluation.ipynb #59e58fad
 def cross_validate(model, X: pd.DataFrame, y, groups, folds, threshold="youden", inner_splits: int = 3, seed: int = 0,
                    desc: str | None = None, progress: bool = True) -> tuple[pd.DataFrame, list]:
-    ("Out-of-fold predictions (lesion_id, repeat, fold, proba, threshold) of one model on the given folds, and the "
-     "fitted models' selections.")
+    """Out-of-fold predictions (lesion_id, repeat, fold, proba, threshold) of one model on the given folds, and the
+    fitted models' selections."""
     from tqdm.auto import tqdm
     from radllm.selection import selected_features
     y, groups = np.asarray(y).astype(int), np.asarray(groups)
@@ -132,8 +132,8 @@ def pool_repeats(pred: pd.DataFrame) -> pd.DataFrame:
 
 # %% ../nbs/09_evaluation.ipynb #7abcf30e
 def label_info(manifest: pd.DataFrame, lesions=None) -> dict:
-    ("What the labels of a manifest's `lesions` (default: all) rest on: one-line statement, lesions per source, "
-     "BI-RADS split.")
+    """What the labels of a manifest's `lesions` (default: all) rest on: one-line statement, lesions per source,
+    BI-RADS split."""
     from radllm.data import describe_labels, label_sources
     m = manifest if lesions is None else manifest[manifest.lesion_id.astype(str).isin(set(map(str, lesions)))]
     m.attrs = dict(manifest.attrs)
@@ -355,8 +355,8 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
 def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text", "concat", "weighted"), seed: int = 0,
              threshold: str | float = "youden", inner_splits: int = 3, n_boot: int = 1000, names=("train", "test"),
              **arm_options) -> EvalResults:
-    ("Train every arm on the `train` features table, test on the `test` one; metrics with CIs and paired tests on the "
-     "test set.")
+    """Train every arm on the `train` features table, test on the `test` one; metrics with CIs and paired tests on the
+    test set."""
     Xa, ya, ga = split_features(train); Xb, yb, gb = split_features(test)
     common = [c for c in Xa.columns if c in set(Xb.columns)]
     if not common: raise ValueError("the two datasets share no feature")
@@ -388,8 +388,8 @@ def arm_options(cfg) -> dict:
 
 # %% ../nbs/09_evaluation.ipynb #eddd3523
 def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, progress: bool = True) -> EvalResults:
-    ("`evaluate` with every setting of a RunConfig; the whole config is recorded in the results (metrics.json: "
-     "config.run).")
+    """`evaluate` with every setting of a RunConfig; the whole config is recorded in the results (metrics.json:
+    config.run)."""
     from radllm.data import dataset_name
     from radllm.embedding import embedder_backend, embedding_usage, get_embedder
     before = embedding_usage()
@@ -406,8 +406,8 @@ def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, 
 
 # %% ../nbs/09_evaluation.ipynb #732ae00c
 def extraction_options(cfg) -> dict:
-    ("`radllm.extraction.extract` keyword arguments of a RunConfig: the pyradiomics parameters, ROI regions and image "
-     "types.")
+    """`radllm.extraction.extract` keyword arguments of a RunConfig: the pyradiomics parameters, ROI regions and image
+    types."""
     return dict(params=cfg.params, regions=list(cfg.roi), image_types=list(cfg.image_types), cache_dir=cfg.cache_dir)
 
 # %% ../nbs/09_evaluation.ipynb #45d7fcd3

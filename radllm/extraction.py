@@ -54,8 +54,8 @@ def outside_reach(regions, band: float = 0.25, ring: float = 0.5) -> float:
     return max([0.0] + [band for r in regions if r == "margin"] + [ring for r in regions if r == "peritumoral"])
 
 def prepare_roi(row, margin: int = MARGIN_PX, regions=("full",)) -> dict:
-    ("Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or "
-     "None, notes}.\n    The crop reaches far enough for the ROI `regions` (below) that extend outside the ROI.")
+    """Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or
+    None, notes}.\n    The crop reaches far enough for the ROI `regions` (below) that extend outside the ROI."""
     row = dict(row)
     img = read_image(row["image"])
     with warnings.catch_warnings(record=True) as caught:
@@ -140,8 +140,8 @@ def check_variant(regions=("full",), image_types=("original",)) -> None:
 
 def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: float = 0.25, ring: float = 0.5,
                  min_pixels: int = 16) -> dict[str, np.ndarray]:
-    ("Boolean masks of the ROI `regions` of a lesion `mask` (widths as fractions of the equivalent radius, at least 1 "
-     "pixel).")
+    """Boolean masks of the ROI `regions` of a lesion `mask` (widths as fractions of the equivalent radius, at least 1
+    pixel)."""
     from scipy import ndimage
     check_variant(regions)
     mask = np.asarray(mask, bool)
@@ -193,8 +193,8 @@ def region_features(roi: dict, params: dict, regions=("full",), image_types=("or
 RACY_NS = 2 * 10**9
 
 class FileDigests:
-    ("SHA-256 of files' bytes, remembered by (path, size, modification time) in the `digests` cache; None for an "
-     "unreadable file.")
+    """SHA-256 of files' bytes, remembered by (path, size, modification time) in the `digests` cache; None for an
+    unreadable file."""
     def __init__(self, cache_dir=None):
         self.cache, self.memo = ContentCache("digests", cache_dir), {}
 
@@ -212,8 +212,8 @@ class FileDigests:
         return self.memo[path]
 
 def lesion_key(row: dict, params: dict, digests: FileDigests | None = None, variant: dict | None = None) -> str | None:
-    ("Content key of a lesion's features (None when its files cannot be read); `variant` (ROI regions, image types) "
-     "when not the default.")
+    """Content key of a lesion's features (None when its files cannot be read); `variant` (ROI regions, image types)
+    when not the default."""
     digests = digests or FileDigests()
     img = digests(row["image"])
     mask = row.get("mask")
@@ -239,8 +239,8 @@ def _qc_row(lid, pid, status, reason="", cached=False, seconds=0.0, notes=""):
 def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler: str | None = None,
             cache_dir=None, progress: bool = True, regions=("full",),
             image_types=("original",)) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ("Extract every lesion of a Manifest (or dataset spec); returns (features, qc). `regions`, `image_types`: ROI "
-     "variants.")
+    """Extract every lesion of a Manifest (or dataset spec); returns (features, qc). `regions`, `image_types`: ROI
+    variants."""
     if isinstance(manifest, str): manifest = load_dataset(manifest, cache_dir=cache_dir)
     params = load_params(params)
     regions, image_types = tuple(regions), tuple(image_types)

@@ -72,8 +72,8 @@ def fold_auc_figure(results):
 
 # %% ../nbs/09b_figures.ipynb #01ba7028
 def stability_figure(results):
-    ("Bar chart of the share of folds selecting each feature (the 20 most frequent), or None when no arm selected "
-     "features.")
+    """Bar chart of the share of folds selecting each feature (the 20 most frequent), or None when no arm selected
+    features."""
     import matplotlib.pyplot as plt
     from radllm.selection import selection_frequency
     sel = next((s for a, s in results.selections.items() if s), None)
@@ -112,7 +112,7 @@ def save_figure(fig, path: str | Path) -> Path:
     return Path(path)
 
 def save_figures(results, out_dir: str | Path) -> list[Path]:
-    ("Write roc.png, calibration.png, fold_auc.png, stability.png and forest.png (those with something to show); "
-     "return their paths.")
+    """Write roc.png, calibration.png, fold_auc.png, stability.png and forest.png (those with something to show);
+    return their paths."""
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     return [save_figure(fig, out / name) for name, draw in FIGURES.items() if (fig := draw(results)) is not None]

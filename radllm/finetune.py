@@ -221,8 +221,8 @@ def _logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
 
 @patch
 def _predict_logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
-    ("Logits `(n, 2)` of any number of texts, in batches of `batch_size`, in eval mode and without gradients, on the "
-     "CPU.")
+    """Logits `(n, 2)` of any number of texts, in batches of `batch_size`, in eval mode and without gradients, on the
+    CPU."""
     self.model_.eval(); out = []
     with torch.no_grad():
         for i in range(0, len(texts),
@@ -245,8 +245,8 @@ def class_weights(y: np.ndarray, class_weight: str | None = "balanced") -> np.nd
 
 # %% ../nbs/08_finetune.ipynb #6b7d2d98
 def linear_schedule(total: int, warmup_ratio: float):
-    ("Learning-rate multiplier of step `s` (for `LambdaLR`): linear warm-up over `warmup_ratio` of `total` steps, then "
-     "linear decay to 0.")
+    """Learning-rate multiplier of step `s` (for `LambdaLR`): linear warm-up over `warmup_ratio` of `total` steps, then
+    linear decay to 0."""
     warm = int(warmup_ratio * total)
     return lambda s: (s + 1) / (warm + 1) if s < warm else max(0.0, (total - s) / max(1, total - warm))
 
@@ -276,8 +276,8 @@ def _validate(self: LoraClassifier, texts, yi, va, weight) -> tuple[dict, np.nda
 
 # %% ../nbs/08_finetune.ipynb #e9e82de9
 def monitor_score(row: dict, monitor: str = "auc") -> tuple:
-    ("The key an epoch's validation `row` is ranked by, higher is better: (AUC, -loss), or (-loss,) for `loss` or a "
-     "NaN AUC.")
+    """The key an epoch's validation `row` is ranked by, higher is better: (AUC, -loss), or (-loss,) for `loss` or a
+    NaN AUC."""
     return ((row["val_auc"], -row["val_loss"]) if monitor == "auc" and not math.isnan(row["val_auc"])
             else (-row["val_loss"],))
 
@@ -476,8 +476,8 @@ def encode(tok, model, texts: list[str], max_length: int = 64) -> torch.Tensor:
     return F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
 def warm_head(Z: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> dict:
-    ("The head fitted on frozen vectors `Z`: standardisation and an L2 logistic regression with C from the grouped "
-     "inner CV.")
+    """The head fitted on frozen vectors `Z`: standardisation and an L2 logistic regression with C from the grouped
+    inner CV."""
     mu, sd = Z.mean(0), Z.std(0)
     sd = np.where(sd > 0, sd, 1.0)
     with warnings.catch_warnings():
@@ -491,8 +491,8 @@ def warm_head(Z: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> dict:
 def _auc(y, s) -> float: return float(roc_auc_score(y, s)) if len(set(y)) == 2 else float("nan")
 
 def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=None) -> tuple[dict, list[dict]]:
-    ("Warm-started LoRA training of `est`'s settings on rows `train`; `(state, curve)` with the state at the best "
-     "scored step.")
+    """Warm-started LoRA training of `est`'s settings on rows `train`; `(state, curve)` with the state at the best
+    scored step."""
     tok, model = load_encoder(est.base, est.r, est.lora_alpha, est.lora_dropout, est.target_modules, est.device)
     dev = next(model.parameters()).device
     with torch.no_grad(): E0 = encode(tok, model, texts, est.max_length).cpu().numpy()
@@ -538,8 +538,8 @@ def _weighted_loss(s, y, sw) -> float:
 
 # %% ../nbs/08_finetune.ipynb #ccb64a2e
 class LoraBagClassifier(ClassifierMixin, BaseEstimator):
-    ("LoRA fine-tuning on bags of per-feature sentences: warm head, lr and steps from the inner split, refit; an "
-     "sklearn classifier.")
+    """LoRA fine-tuning on bags of per-feature sentences: warm head, lr and steps from the inner split, refit; an
+    sklearn classifier."""
     def __init__(self,
                  # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
                  base: str = "local:minilm",
@@ -574,8 +574,8 @@ class LoraBagClassifier(ClassifierMixin, BaseEstimator):
         self.max_length, self.seed, self.device = max_length, seed, device
 
     def fit(self, X, y, groups=None):
-        ("Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` (patient ids) keep the inner "
-         "validation split grouped.")
+        """Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` (patient ids) keep the inner
+        validation split grouped."""
         # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
         return self._fit(X, y, groups)
 

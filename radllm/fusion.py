@@ -53,8 +53,8 @@ CLASSIFIERS = {
 }
 
 class TunedClassifier(ClassifierMixin, BaseEstimator):
-    ("Grid search by inner grouped-CV AUC that keeps the best setting's out-of-fold predictions "
-     "(`validation_predictions_`).")
+    """Grid search by inner grouped-CV AUC that keeps the best setting's out-of-fold predictions
+    (`validation_predictions_`)."""
     def __init__(self, estimator=None, param_grid=None, inner_splits: int = 3, seed: int = 0):
         self.estimator, self.param_grid, self.inner_splits, self.seed = estimator, param_grid, inner_splits, seed
 
@@ -136,8 +136,8 @@ def serializer_options(serializer: str | dict) -> tuple[str, dict]:
 
 def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm", cache_dir: str | None = None,
                seed: int = 0) -> list[tuple[str, object]]:
-    ("The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels` "
-     "bags).")
+    """The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels`
+    bags)."""
     style, opts = serializer_options(serializer)
     if style in SENTENCE_STYLES:
         pool = opts.pop("pool", "mean"); opts.pop("style")
@@ -147,8 +147,8 @@ def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm"
     return [("prompt", PromptSerializer(**opts)), ("embed", TextEmbedder(embedder, cache_dir=cache_dir))]
 
 def findings_steps(describer: str | None, serializer: str | dict = "levels") -> list[tuple[str, object]]:
-    ("`[('findings', Findings(describer))]` for a describer spec (none without one); its text needs a whole-prompt "
-     "style.")
+    """`[('findings', Findings(describer))]` for a describer spec (none without one); its text needs a whole-prompt
+    style."""
     if describer is None: return []
     style, _ = serializer_options(serializer)
     if style \
@@ -157,8 +157,8 @@ def findings_steps(describer: str | None, serializer: str | dict = "levels") -> 
     return [("findings", Findings(make_describer(describer)))]
 
 def lora_class(serializer: str | dict = "levels"):
-    ("The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier` "
-     "(the paper's).")
+    """The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier`
+    (the paper's)."""
     from radllm.finetune import LoraBagClassifier, LoraClassifier
     return LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
 

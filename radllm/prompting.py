@@ -254,8 +254,8 @@ def _percentile_sentence(self: PromptSerializer, j: int, v: float, pct: float) -
 
 # %% ../nbs/05_prompting.ipynb #e44f13af
 def longest_fitting(fits: Callable[[int], bool], n: int) -> int:
-    ("The largest `k` in 0..n-1 with `fits(k)`, by bisection, given that `fits(0)` holds, `fits(n)` does not and "
-     "`fits` is monotone.")
+    """The largest `k` in 0..n-1 with `fits(k)`, by bisection, given that `fits(0)` holds, `fits(n)` does not and
+    `fits` is monotone."""
     lo, hi = 0, n                                    # fits(lo) holds, fits(hi) does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -306,8 +306,8 @@ LEVEL_WORDS = {2: ("low", "high"), 3: ("low", "medium", "high"), 4: ("very low",
                7: ("extremely low", "very low", "low", "medium", "high", "very high", "extremely high")}
 
 def level_weights(v: float, centres, edges=None) -> list[tuple[int, float]]:
-    ("[(level, weight)] of value `v` given the sorted level `centres`: interpolated between the two nearest, or "
-     "(with\n    `edges`, the K - 1 bin edges) the one level whose bin holds `v`; [] when `v` is missing.")
+    """[(level, weight)] of value `v` given the sorted level `centres`: interpolated between the two nearest, or
+    (with\n    `edges`, the K - 1 bin edges) the one level whose bin holds `v`; [] when `v` is missing."""
     c = np.asarray(centres, dtype=float)
     if v is None or not np.isfinite(v) or not np.isfinite(c).all(): return []
     K, mid = len(c), (len(c) - 1) / 2
@@ -464,8 +464,8 @@ class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 
 # %% ../nbs/05_prompting.ipynb #021b340d
 class Findings(TransformerMixin, BaseEstimator):
-    ("Adds a describer's findings text of every lesion as column `findings` (fitted on the full table, before "
-     "selection).")
+    """Adds a describer's findings text of every lesion as column `findings` (fitted on the full table, before
+    selection)."""
     def __init__(self, describer=None): self.describer = describer
 
     def fit(self, X: pd.DataFrame, y=None):

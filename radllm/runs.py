@@ -34,8 +34,8 @@ def _source_root() -> Path: return _package_dir().parent
 TEMPLATE_NAME = "end_to_end.ipynb"
 
 def template_path() -> Path:
-    ("The papermill template: the source tree's nbs/experiments/end_to_end.ipynb, else the copy an installed radllm "
-     "carries.")
+    """The papermill template: the source tree's nbs/experiments/end_to_end.ipynb, else the copy an installed radllm
+    carries."""
     for p in (_source_root() / "nbs" / "experiments" / TEMPLATE_NAME, _package_dir() / "templates" / TEMPLATE_NAME):
         if p.is_file(): return p
     raise FileNotFoundError(f"the papermill template {TEMPLATE_NAME} is missing from this radllm installation "
@@ -85,8 +85,8 @@ def config_differences(mine: dict, theirs: dict) -> list[str]:
 def _run_dirs(out: Path) -> list[Path]: return sorted(p for p in out.glob("*/seed*") if p.is_dir())
 
 def recorded_batch(out: Path) -> dict | None:
-    ("The settings of the batch in `out`: batch.yaml, else (a folder from before batch.yaml) its runs' config.yaml; "
-     "None when empty.")
+    """The settings of the batch in `out`: batch.yaml, else (a folder from before batch.yaml) its runs' config.yaml;
+    None when empty."""
     defaults = batch_settings(RunConfig())
     if (out / BATCH_FILE).is_file():
         try: return {**defaults, **(yaml.safe_load((out / BATCH_FILE).read_text()) or {})}
@@ -156,8 +156,8 @@ def run_parameters(cfg: RunConfig, out_dir: Path) -> dict:
     return {"config": cfg.to_dict(), "out_dir": str(out_dir)}
 
 def kernel_manager(socket_dir: str):
-    ("A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir` (TCP "
-     "on Windows).")
+    """A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir` (TCP
+    on Windows)."""
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
     class RunKernelManager(AsyncKernelManager):
@@ -204,8 +204,8 @@ def failure_message(e: Exception) -> str:
     return f"{type(e).__name__}: {e}"
 
 def record_error(folder: Path, e: Exception, context: str = "") -> str:
-    ("Write the error and its whole traceback to folder/error.txt; return its first line (for status.csv and the "
-     "terminal).")
+    """Write the error and its whole traceback to folder/error.txt; return its first line (for status.csv and the
+    terminal)."""
     msg = context + failure_message(e)
     if getattr(e, "ename", None):                    # a cell of the notebook failed: its traceback, not papermill's
         details = f"in cell {e.exec_count} of the executed notebook:\n{e.source}\n\n" \
@@ -408,8 +408,8 @@ def _metric_rows(dataset: str, m: dict) -> list[dict]:
     return rows
 
 def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    ("Long table of every finished run of the batch (dataset, seed, arm, metric, value, CI, tests), and the runs left "
-     "out, with why.")
+    """Long table of every finished run of the batch (dataset, seed, arm, metric, value, CI, tests), and the runs left
+    out, with why."""
     out = Path(out)
     batch, rows, left_out = recorded_batch(out), [], []
     for folder in _run_dirs(out):
@@ -494,8 +494,8 @@ def _html(part) -> str:
     return f"<p>{html.escape(str(part))}</p>"
 
 def write_summary(out: Path, sections: dict[str, list]) -> None:
-    ("summary.md and summary.html from the same sections: title -> parts (a paragraph, a table, a list of items, a "
-     "Figure).")
+    """summary.md and summary.html from the same sections: title -> parts (a paragraph, a table, a list of items, a
+    Figure)."""
     keep = {t: [p for p in parts if not (isinstance(p, list) and not p)] for t, parts in sections.items()}
     keep = {t: parts for t, parts in keep.items() if parts}
     md, body = [f"# Summary of {out.name}"], [f"<h1>Summary of {html.escape(out.name)}</h1>"]

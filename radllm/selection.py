@@ -25,8 +25,8 @@ __all__ = ['SELECTORS', 'as_feature_frame', 'ColumnSelector', 'without_findings'
 
 # %% ../nbs/04_selection.ipynb #1aa23fee
 def as_feature_frame(X, columns: Sequence[str] | None = None, finite: bool = True) -> pd.DataFrame:
-    ("`X` as a DataFrame of floats; an array gets `columns` or `f0, f1, ...`. Non-finite values are an error naming "
-     "them.")
+    """`X` as a DataFrame of floats; an array gets `columns` or `f0, f1, ...`. Non-finite values are an error naming
+    them."""
     if isinstance(X, pd.DataFrame):
         df = X
     else:
@@ -152,8 +152,8 @@ class CorrelationFilter(ColumnSelector):
 
 # %% ../nbs/04_selection.ipynb #bd9da2fb
 class MannWhitneySelector(ColumnSelector):
-    ("Two-sided Mann-Whitney U per feature + Benjamini-Hochberg FDR: keep q < alpha, ranked by p (min_features kept if "
-     "none pass).")
+    """Two-sided Mann-Whitney U per feature + Benjamini-Hochberg FDR: keep q < alpha, ranked by p (min_features kept if
+    none pass)."""
 
     def __init__(self, alpha: float = 0.05, max_features: int | None = None, min_features: int = 1):
         self.alpha, self.max_features, self.min_features = alpha, max_features, min_features
@@ -181,8 +181,8 @@ class MannWhitneySelector(ColumnSelector):
 
 # %% ../nbs/04_selection.ipynb #32abb944
 class MRMRSelector(ColumnSelector):
-    ("Greedy mRMR: relevance (F or MI) against mean |Pearson r| redundancy, quotient or difference scheme; "
-     "deterministic.")
+    """Greedy mRMR: relevance (F or MI) against mean |Pearson r| redundancy, quotient or difference scheme;
+    deterministic."""
 
     def __init__(self, n_features: int = 8, relevance: str = "f", scheme: str = "quotient",
                  redundancy_floor: float | None = None, random_state: int = 0):
@@ -227,8 +227,8 @@ class MRMRSelector(ColumnSelector):
 # %% ../nbs/04_selection.ipynb #f4a4049e
 def planted_signal_table(n: int = 200, n_informative: int = 3, n_noise: int = 20, shift: float = 1.0,
                          copy_noise: float = 0.05, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    ("Synthetic (X, y): `inf{i}` shifted by `shift` SD between classes, `inf{i}_copy` near-copies, `noise{j}` pure "
-     "noise.")
+    """Synthetic (X, y): `inf{i}` shifted by `shift` SD between classes, `inf{i}_copy` near-copies, `noise{j}` pure
+    noise."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     cols = {}
@@ -242,8 +242,8 @@ def planted_signal_table(n: int = 200, n_informative: int = 3, n_noise: int = 20
 
 # %% ../nbs/04_selection.ipynb #ee960b7b
 def _l1_penalty(cv: bool = False) -> dict:
-    ("The L1 penalty in this sklearn's words: `l1_ratio(s)=1` from 1.8 on (`penalty` is deprecated), `penalty='l1'` "
-     "before.")
+    """The L1 penalty in this sklearn's words: `l1_ratio(s)=1` from 1.8 on (`penalty` is deprecated), `penalty='l1'`
+    before."""
     import sklearn
     from sklearn.utils.fixes import parse_version
     if parse_version(sklearn.__version__) >= parse_version("1.8"): return {"l1_ratios": (1.0,)} if cv \
@@ -251,8 +251,8 @@ def _l1_penalty(cv: bool = False) -> dict:
     return {"penalty": "l1"}
 
 class LassoSelector(ColumnSelector):
-    ("L1-logistic regression on standardised features; keeps nonzero coefficients ranked by |coef| (C by inner CV if "
-     "None).")
+    """L1-logistic regression on standardised features; keeps nonzero coefficients ranked by |coef| (C by inner CV if
+    None)."""
 
     def __init__(self, C: float | None = None, max_features: int | None = None, min_features: int = 1,
                  Cs: int = 10, cv: int = 5, random_state: int = 0):
@@ -348,8 +348,8 @@ def selection_frequency(selections: Iterable) -> pd.DataFrame:
     return out[["feature", "count", "frequency", "mean_rank"]]
 
 def selection_matrix(selections: Iterable, features: Sequence[str] | None = None) -> pd.DataFrame:
-    ("Binary M x d matrix (selection x feature); `features` is the universe (default: the first selector's input "
-     "columns).")
+    """Binary M x d matrix (selection x feature); `features` is the universe (default: the first selector's input
+    columns)."""
     sels = list(selections)
     lists = _feature_lists(sels)
     if features is None:

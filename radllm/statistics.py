@@ -82,8 +82,8 @@ def _hard(p, threshold, yhat) -> np.ndarray:
 def _ratio(a, b) -> float: return float(a / b) if b else float("nan")
 
 def binary_metrics(y, p, threshold=None, *, yhat=None) -> dict[str, float]:
-    ("AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, balanced accuracy, Brier; threshold scalar/per lesion, or "
-     "yhat.")
+    """AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, balanced accuracy, Brier; threshold scalar/per lesion, or
+    yhat."""
     y, p = _check_binary(y, p)
     if ((p < 0) | (p > 1)).any(): raise ValueError("p must be probabilities in [0, 1]")
     yh = _hard(p, threshold, yhat)
@@ -139,8 +139,8 @@ def delong_test(y, p1, p2, alpha: float = 0.05) -> dict:
 
 # %% ../nbs/09a_statistics.ipynb #9d703a10
 def cluster_bootstrap_indices(groups, n_boot: int = 1000, seed: int = 0) -> Iterator[np.ndarray]:
-    ("Row indices of `n_boot` bootstrap resamples of whole patients (all lesions of each drawn patient), reproducible "
-     "by seed.")
+    """Row indices of `n_boot` bootstrap resamples of whole patients (all lesions of each drawn patient), reproducible
+    by seed."""
     _, codes = np.unique(np.asarray(groups), return_inverse=True)
     n_groups, rows = codes.max() + 1, np.arange(len(codes))
     rng = np.random.default_rng(seed)

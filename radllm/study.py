@@ -98,8 +98,8 @@ def text_cost(texts) -> dict:
 
 # %% ../nbs/12_study.ipynb #60b32164
 def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cache_dir=None, path=None) -> pd.DataFrame:
-    ("Out-of-fold predictions of a design (lesion_id, repeat, fold, proba, threshold, cost columns); read from / "
-     "written to `path`.")
+    """Out-of-fold predictions of a design (lesion_id, repeat, fold, proba, threshold, cost columns); read from /
+    written to `path`."""
     if path is not None and Path(path).is_file(): return pd.read_parquet(path)
     t0 = time.perf_counter()
     with record_texts() as texts:
@@ -169,8 +169,8 @@ def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: 
     return summary, tests
 
 def study_tests(preds: dict, labels: dict) -> list[dict]:
-    ("Paired tests: every design vs `radiomics` of its dataset, the `COMPARISONS`, and each ROI variant `D/roi=...` vs "
-     "`D`.")
+    """Paired tests: every design vs `radiomics` of its dataset, the `COMPARISONS`, and each ROI variant `D/roi=...` vs
+    `D`."""
     rows = []
     for ds in labels:
         have = {n for d, n in preds if d == ds}
@@ -230,8 +230,8 @@ def test_row(tests: pd.DataFrame, dataset: str, design: str, versus: str = "radi
 # %% ../nbs/12_study.ipynb #66d389e3
 def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs=None,
                  versus: str = "radiomics") -> pd.DataFrame:
-    ("One row per design of a dataset: AUC and thresholded metrics with CIs, the per-repeat AUC spread, the paired "
-     "test vs `versus`, cost.")
+    """One row per design of a dataset: AUC and thresholded metrics with CIs, the per-repeat AUC spread, the paired
+    test vs `versus`, cost."""
     s = summary[summary.dataset == dataset].set_index("design")
     rows = []
     for d in designs or list(s.index):

@@ -31,8 +31,8 @@ def mias_dir() -> Path:
 
 # %% ../nbs/13_testing.ipynb #1da8ba8f
 def write_dicom(path, arr, photometric="MONOCHROME2", bits=12, spacing=(0.1, 0.1), imager=False, syntax=None, **tags):
-    ("Write a small single-frame grayscale DICOM (test fixture): 8-bit storage when `bits` <= 8, no spacing tag when "
-     "`spacing` is None, extra `tags` (e.g. SeriesDescription) set as given.")
+    """Write a small single-frame grayscale DICOM (test fixture): 8-bit storage when `bits` <= 8, no spacing tag when
+    `spacing` is None, extra `tags` (e.g. SeriesDescription) set as given."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
     meta = FileMetaDataset()
@@ -65,8 +65,8 @@ def write_csv(path, header, rows, sep=","):
 
 # %% ../nbs/13_testing.ipynb #992afdf4
 def make_cbis_ddsm(root):
-    ("A tiny CBIS-DDSM in its real formats: two of the four description CSVs, DICOMs in the TCIA and in the CSV layout "
-     "(test fixture).")
+    """A tiny CBIS-DDSM in its real formats: two of the four description CSVs, DICOMs in the TCIA and in the CSV layout
+    (test fixture)."""
     root, rng = Path(root), np.random.default_rng(0)
     def img(shape=(48, 40)): return rng.integers(0, 65535, shape).astype(np.uint16)
     def box(x0, y0, x1, y1, shape=(48, 40)): m = np.zeros(shape, np.uint8); m[y0:y1, x0:x1] = 255; return m
@@ -136,8 +136,8 @@ def inbreast_roi(name, points):
 
 
 def make_inbreast(root):
-    ("A tiny INbreast in its real formats: AllDICOMs/ (14-bit, 0.07 mm), AllXML/ plists, a semicolon INbreast.csv "
-     "(test fixture).")
+    """A tiny INbreast in its real formats: AllDICOMs/ (14-bit, 0.07 mm), AllXML/ plists, a semicolon INbreast.csv
+    (test fixture)."""
     root, rng = Path(root), np.random.default_rng(1)
     images = {"20586908": ("6c613a14b80a8591", "R", "CC", "4c"), "20586934": ("6c613a14b80a8591", "L", "CC", "2"),
               "22614236": ("b6a4f09d4ea5d7bd", "R", "MLO", "1"), "22614266": ("b6a4f09d4ea5d7bd", "L", "MLO", "?")}
