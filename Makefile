@@ -49,9 +49,12 @@ demo: install
 
 # tests/test_site_render.py renders the site with Quarto (site-tools installs it where it can) and checks it in
 # Chromium (.ci/run installs Debian's chromium; a developer without it gets a skip that says so).
+# pytest runs one worker per core (pytest-xdist); the tests of one file share a worker, so that a module's server or
+# finished batch is made once (tests/conftest.py groups them), and the two site files share the site built once.
 test: lint infinity site-tools
 	$(BIN)/nbdev_test --n_workers 2 --do_print
-	set -o pipefail; $(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=10 2>&1 | tee .pytest.log; \
+	set -o pipefail; $(BIN)/python -m pytest tests -q -p no:cacheprovider -n auto --dist loadgroup --durations=10 2>&1 \
+	  | tee .pytest.log; \
 	  status=$$?; echo; tail -n 1 .pytest.log; exit $$status
 
 # What the before-stop routine checks by hand, first in `make test` (so in CI): radllm/ is what nbdev_export makes of

@@ -236,9 +236,9 @@ def cmd_transfer(args) -> int:
     from radllm.config import ConfigError
     from radllm.data import dataset_name
     from radllm.evaluation import arm_options, conclusion, label_info, transfer
-    from radllm.runs import ensure_folder
+    from radllm.runs import config_problems, ensure_folder
     cfg = _config(args)
-    if problems := [p for p in cfg.problems() if not p.startswith("dataset:")]:
+    if problems := [p for p in config_problems(cfg) if not p.startswith("dataset:")]:
         raise ConfigError(problems, args.config or "options")
     out = ensure_folder(args.out, "--out")
     mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role,
@@ -254,12 +254,6 @@ def cmd_transfer(args) -> int:
 
 # %% ../nbs/11_cli.ipynb #0d70487d
 COMMANDS = {"synth": cmd_synth, "extract": cmd_extract, "run": cmd_run, "report": cmd_report, "transfer": cmd_transfer}
-
-def _stop_workers() -> None:
-    "Stop the local worker processes joblib may have started (idle, they would otherwise linger for minutes)."
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
-    executor = getattr(loky, "_executor", None)
-    if executor is not None: executor.shutdown(wait=False, kill_workers=True)
 
 def _interrupt(signum, frame): raise KeyboardInterrupt
 
@@ -281,5 +275,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     finally:
-        _stop_workers()
+        if "joblib" in sys.modules:                 # local workers may be idle: they would linger for 300 s
+            from radllm.config import stop_workers
+            stop_workers(wait=False)
         if main_thread: signal.signal(signal.SIGTERM, previous)

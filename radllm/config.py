@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError', 'RunConfig', 'check_params_file',
-           'get_cache_dir', 'parallel_map', 'content_key', 'ContentCache']
+           'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
 EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir")
@@ -66,46 +66,51 @@ class RunConfig:
         if path is not None: Path(path).write_text(text)
         return text
 
-    @classmethod
-    def from_yaml(cls, source: str | Path) -> "RunConfig":
-        """Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a
-        ConfigError."""
-        is_file = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
-                                               and source.strip().endswith((".yaml", ".yml")))
-        name = str(source) if is_file else "config"
-        if is_file and not Path(source).is_file(): raise ConfigError(["file not found"], name)
-        try: data = yaml.safe_load(Path(source).read_text() if is_file else source) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            raise ConfigError([f"YAML syntax error at {where}{getattr(e, 'problem', None) or e}"], name) from None
-        if not isinstance(data, dict): raise ConfigError([f"expected a mapping of settings, got {type(data).__name__}"],
-                                                         name)
-        return cls.from_dict(data, source=name)
-
-    @classmethod
-    def from_dict(cls, data: dict, source: str = "config") -> "RunConfig":
-        "Build from a dict, naming any key that is not a setting."
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown: raise ConfigError([f"unknown setting(s) {unknown}; known settings are {known}"], source)
-        return cls(**data)
-
     def replace(self, **changes) -> "RunConfig":
         "A copy with some settings changed."
         return dataclasses.replace(self, **changes)
 
-    def science(self, without: Iterable[str] = ()) -> dict:
-        "The settings that change results (not the execution ones), less `without`."
-        return {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS and k not in set(without)}
+# %% ../nbs/00_config.ipynb #a3b6e0d1
+@patch(cls_method=True)
+def from_yaml(cls: RunConfig, source: str | Path) -> "RunConfig":
+    """Read a config from a YAML file (a Path, or a str naming a .yaml/.yml file) or YAML text; every mistake is a
+    ConfigError."""
+    is_file = isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
+                                           and source.strip().endswith((".yaml", ".yml")))
+    name = str(source) if is_file else "config"
+    if is_file and not Path(source).is_file(): raise ConfigError(["file not found"], name)
+    try: data = yaml.safe_load(Path(source).read_text() if is_file else source) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"YAML syntax error at {where}{getattr(e, 'problem', None) or e}"], name) from None
+    if not isinstance(data, dict): raise ConfigError([f"expected a mapping of settings, got {type(data).__name__}"],
+                                                     name)
+    return cls.from_dict(data, source=name)
 
-    def hash(self) -> str:
-        "Stable 12-hex-digit fingerprint of the settings that change results (not of execution settings)."
-        return _digest(self.science())
+@patch(cls_method=True)
+def from_dict(cls: RunConfig, data: dict, source: str = "config") -> "RunConfig":
+    "Build from a dict, naming any key that is not a setting."
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown: raise ConfigError([f"unknown setting(s) {unknown}; known settings are {known}"], source)
+    return cls(**data)
 
-    def batch_hash(self) -> str:
-        "Fingerprint of what the runs of one batch share: the science settings less the dataset and the seed."
-        return _digest(self.science(without=RUN_FIELDS))
+# %% ../nbs/00_config.ipynb #e4a0c2b9
+@patch
+def science(self: RunConfig, without: Iterable[str] = ()) -> dict:
+    "The settings that change results (not the execution ones), less `without`."
+    return {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS and k not in set(without)}
+
+@patch
+def hash(self: RunConfig) -> str:
+    "Stable 12-hex-digit fingerprint of the settings that change results (not of execution settings)."
+    return _digest(self.science())
+
+@patch
+def batch_hash(self: RunConfig) -> str:
+    "Fingerprint of what the runs of one batch share: the science settings less the dataset and the seed."
+    return _digest(self.science(without=RUN_FIELDS))
 
 def _digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -123,47 +128,27 @@ def _type_problem(name: str, value, annotation: str) -> str | None:
             "list[str]": "a list of names, e.g. [a, b]"}[kind]
     return f"{name}: expected {want}, got {value!r}"
 
-def _names_problem(name: str, values, known) -> str | None:
-    values = [values] if isinstance(values, str) else list(values)
-    bad = [v for v in values if v not in known]
-    return f"{name}: unknown {', '.join(map(repr, bad))}; choose from {', '.join(known)}" if bad else None
+@patch
+def type_problems(self: RunConfig) -> list[str]:
+    "The settings whose value has the wrong type, one line each."
+    return [p for f in dataclasses.fields(self) if (p := _type_problem(f.name, getattr(self, f.name), str(f.type)))]
 
 @patch
 def problems(self: RunConfig) -> list[str]:
-    "Everything wrong with this config, one line each (empty when it can run)."
-    types = [_type_problem(f.name, getattr(self, f.name), str(f.type)) for f in dataclasses.fields(self)]
-    if any(types): return [t for t in types if t]                # values of the wrong type: nothing more is checked
-    from radllm.data import parse_dataset_spec
-    from radllm.evaluation import ABLATIONS
-    from radllm.extraction import check_variant
-    from radllm.fusion import ARMS, CLASSIFIERS, findings_steps, lora_class, serializer_options
-    from radllm.selection import SELECTORS
-    out = [_names_problem("arms", self.arms, ARMS) or (None if self.arms else "arms: give at least one arm"),
-           _names_problem("selector", self.selector, SELECTORS),
-           _names_problem("classifier", self.classifier, list(CLASSIFIERS)),
-           _names_problem("ablations", self.ablations, ABLATIONS)]
-    out += [f"{k}: must be at least {lo}, got {getattr(self, k)}" for k, lo in
-            (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0),
-             ("jobs", 1)) if getattr(self, k) < lo]
-    for what, check in (("dataset", lambda: parse_dataset_spec(self.dataset)),
-                        ("serializer", lambda: serializer_options(self.serializer)),
-                        ("describer", lambda: findings_steps(self.describer, self.serializer)),
-                        ("params", lambda: check_params_file(self.params)),
+    """What this config's values alone show is wrong, one line each: types, counts out of range, missing files and
+    model folders."""
+    if types := self.type_problems(): return types                # values of the wrong type: nothing more is checked
+    out = [f"{k}: must be at least {lo}, got {getattr(self, k)}" for k, lo in
+           (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0), ("jobs", 1))
+           if getattr(self, k) < lo]
+    lora_base = (self.lora or {}).get("base")
+    for what, check in (("params", lambda: check_params_file(self.params)),
                         ("embedder", lambda: _check_model_spec(self.embedder)),
-                        ("lora",
-                         lambda: (_check_lora(self.lora, lora_class(self.serializer))
-                                  if "lora" in self.arms or self.lora else None)),
-                        ("roi", lambda: check_variant(regions=self.roi)),
-                        ("image_types", lambda: check_variant(image_types=self.image_types))):
+                        ("lora", lambda: lora_base and _check_model_spec(lora_base if ":" in str(lora_base)
+                                                                          else f"hf:{lora_base}"))):
         try: check()
         except (ValueError, OSError) as e: out.append(f"{what}: {e}")
-    return [p for p in out if p]
-
-@patch
-def check(self: RunConfig, source: str = "config") -> RunConfig:
-    "The config itself when it can run, else a ConfigError listing every problem."
-    if problems := self.problems(): raise ConfigError(problems, source)
-    return self
+    return out
 
 # %% ../nbs/00_config.ipynb #c62441c7
 PARAMS_SECTIONS = ("setting", "imageType", "featureClass", "voxelSetting")   # pyradiomics parameter-file sections
@@ -194,14 +179,6 @@ def _check_model_spec(spec: str) -> None:
     if path is not None \
         and not Path(path).expanduser().is_dir(): raise FileNotFoundError(f"{spec!r}: model folder {path} not found")
 
-def _check_lora(options: dict, classifier) -> None:
-    "LoRA settings must be parameters of the arm's LoRA `classifier`; its base model must exist."
-    import inspect
-    known = [p for p in inspect.signature(classifier).parameters if p != "self"]
-    unknown = sorted(set(options) - set(known))
-    if unknown: raise ValueError(f"unknown LoRA setting(s) {unknown}; known: {', '.join(known)}")
-    if "base" in options: _check_model_spec(options["base"] if ":" in str(options["base"]) else f"hf:{options['base']}")
-
 # %% ../nbs/00_config.ipynb #0b5dc3ae
 def _absolute(path: str,
               base: str | Path) -> str: return os.path.normpath(os.path.join(os.fspath(base), os.path.expanduser(path)))
@@ -214,16 +191,14 @@ def _resolve_model(spec: str | None, base) -> str | None:
 
 @patch
 def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
-    "A copy with every path absolute against `base` (default: the working directory)."
-    from radllm.data import resolve_spec
+    """A copy with the paths of this chapter's settings absolute against `base` (default: the working directory): the
+    parameter file, model folders and the cache folder."""
     base = base or os.getcwd()
     lora = dict(self.lora or {})
     if isinstance(lora.get("base"),
                   str): lora["base"] = _resolve_model(lora["base"] if ":" in lora["base"] else f"hf:{lora['base']}",
                                                       base)
-    try: dataset = resolve_spec(self.dataset, base)
-    except ValueError: dataset = self.dataset                   # a malformed spec is reported by problems()
-    return self.replace(dataset=dataset, params=self.params and _absolute(self.params, base), lora=lora,
+    return self.replace(params=self.params and _absolute(self.params, base), lora=lora,
                         embedder=_resolve_model(self.embedder, base),
                         cache_dir=self.cache_dir and _absolute(self.cache_dir, base))
 
@@ -288,6 +263,14 @@ def _exit_with_parent(every: float = 1.0) -> None:
     _WATCHDOG.append(threading.Thread(target=watch, daemon=True, name="radllm-exit-with-parent"))
     _WATCHDOG[0].start()
 
+def stop_workers(wait: bool = True) -> None:
+    """Stop the local worker processes `parallel_map` may have started. joblib keeps them for reuse and they exit only
+    after 300 idle seconds, which a process that is done (a command, a test run) would otherwise wait for."""
+    import sys
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)
+    if executor is not None: executor.shutdown(wait=wait, kill_workers=True)
+
 # %% ../nbs/00_config.ipynb #e2474197
 import sqlite3, threading, time, warnings
 
@@ -299,6 +282,7 @@ def content_key(*parts) -> str:
         h.update(len(b).to_bytes(8, "little")); h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/00_config.ipynb #1e7b9c40
 class ContentCache:
     "A persistent, crash-safe, multi-process key -> bytes store (SQLite, WAL) at `<cache_dir>/<name>.sqlite`."
     def __init__(self, name: str, cache_dir: str | Path | None = None, timeout: float = 120.0):
@@ -308,40 +292,6 @@ class ContentCache:
         except sqlite3.DatabaseError as e:
             if type(e) is not sqlite3.DatabaseError: raise       # locked, read-only, ...: not a damaged file
             self._set_aside(e); self._create()
-
-    def _create(self):
-        self._retry(lambda: self._conn().execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)"))
-
-    def _set_aside(self, error: Exception) -> None:
-        """Move an unreadable cache file aside and start a new one: a cache only saves time, it never holds the only
-        copy."""
-        con = getattr(self._local, "con", None)
-        if con is not None: con.close()
-        self._local = threading.local()
-        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-        os.replace(self.path, aside)
-        for suffix in ("-wal", "-shm"): Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        warnings.warn(f"cache {self.path} could not be read ({error}); moved it to {aside.name} and started a new one")
-
-    def _retry(self, op):
-        """Run `op`, waiting while another process holds the lock. Switching a new file to WAL can answer 'database
-        is\n        locked' at once, without SQLite's busy wait, when two processes open it together."""
-        import random
-        deadline, delay = time.monotonic() + self.timeout, 0.01
-        while True:
-            try: return op()
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline: raise
-                time.sleep(delay * (1 + random.random())); delay = min(delay * 2, 0.5)
-
-    def _conn(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None or getattr(self._local, "pid", None) != os.getpid():
-            con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            self._local.con, self._local.pid = con, os.getpid()
-            self._retry(lambda: con.execute("PRAGMA journal_mode=WAL"))
-            con.execute("PRAGMA synchronous=NORMAL")
-        return con
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         "The cached values of those `keys` that are present."
@@ -366,3 +316,44 @@ class ContentCache:
     def __len__(self) -> int: return self._conn().execute("SELECT COUNT(*) FROM kv").fetchone()[0]
     def __getstate__(self): return {"path": self.path, "timeout": self.timeout}
     def __setstate__(self, s): self.path, self.timeout, self._local = s["path"], s["timeout"], threading.local()
+
+# %% ../nbs/00_config.ipynb #73f1e5a8
+@patch
+def _conn(self: ContentCache) -> sqlite3.Connection:
+    "This thread's connection (a new one after a fork), in WAL mode."
+    con = getattr(self._local, "con", None)
+    if con is None or getattr(self._local, "pid", None) != os.getpid():
+        con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        self._local.con, self._local.pid = con, os.getpid()
+        self._retry(lambda: con.execute("PRAGMA journal_mode=WAL"))
+        con.execute("PRAGMA synchronous=NORMAL")
+    return con
+
+@patch
+def _retry(self: ContentCache, op):
+    """Run `op`, waiting while another process holds the lock. Switching a new file to WAL can answer 'database is
+    locked' at once, without SQLite's busy wait, when two processes open it together."""
+    import random
+    deadline, delay = time.monotonic() + self.timeout, 0.01
+    while True:
+        try: return op()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline: raise
+            time.sleep(delay * (1 + random.random())); delay = min(delay * 2, 0.5)
+
+@patch
+def _create(self: ContentCache):
+    "The table, made when the file is new."
+    self._retry(lambda: self._conn().execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)"))
+
+@patch
+def _set_aside(self: ContentCache, error: Exception) -> None:
+    """Move an unreadable cache file aside and start a new one: a cache only saves time, it never holds the only
+    copy."""
+    con = getattr(self._local, "con", None)
+    if con is not None: con.close()
+    self._local = threading.local()
+    aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(self.path, aside)
+    for suffix in ("-wal", "-shm"): Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+    warnings.warn(f"cache {self.path} could not be read ({error}); moved it to {aside.name} and started a new one")

@@ -23,8 +23,9 @@ __all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES'
            'manifest_problems', 'validate_manifest', 'feature_columns', 'MammoImage', 'read_image', 'roi_mask',
            'register_loader', 'loader_options', 'DatasetSpec', 'parse_dataset_spec', 'load_dataset', 'option_hint',
            'dataset_name', 'resolve_spec', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias',
-           'parse_birads', 'birads_label', 'load_cbis_ddsm', 'inbreast_lesion_type', 'read_inbreast_xml',
-           'load_inbreast', 'load_vindr_mammo', 'load_synthetic', 'label_sources', 'describe_labels']
+           'parse_birads', 'birads_label', 'load_cbis_ddsm', 'cbis_tables', 'inbreast_lesion_type', 'read_inbreast_xml',
+           'load_inbreast', 'inbreast_files', 'inbreast_geometry', 'inbreast_lesions', 'load_vindr_mammo',
+           'load_synthetic', 'label_sources', 'describe_labels']
 
 # %% ../nbs/01_data.ipynb #1ce7411e
 REQUIRED_COLUMNS = ["lesion_id", "patient_id", "image", "label"]
@@ -681,28 +682,7 @@ def _cbis_mask(rel, crop_rel, bases) -> tuple[Path | None, str]:
 def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataFrame:
     "Loader of `cbis-ddsm:PATH` (the description CSVs, and the DICOMs under PATH or PATH/CBIS-DDSM)."
     root = _root(arg, "cbis-ddsm")
-    def find(name): return next((p for p in [root / name, *sorted(root.glob(f"*/{name}"))] if p.is_file()), None)
-    if subsets is None:
-        tables = {k: find(v[3]) for k, v in CBIS_SUBSETS.items()}
-        if not any(tables.values()):
-            raise FileNotFoundError(f"cbis-ddsm: no description CSV in {root} (or a folder below it): expected "
-                                    f"{', '.join(v[3] for v in CBIS_SUBSETS.values())}")
-        missing = [CBIS_SUBSETS[k][3] for k, p in tables.items() if p is None]
-        if missing: warnings.warn(f"cbis-ddsm: {', '.join(missing)} not found in {root}: loading the other table(s) "
-                                  "only (to ask for "
-                                  "those alone, without this warning, "
-                                  f"{option_hint('cbis-ddsm', subsets=[k for k, p in tables.items() if p])})")
-    else:
-        bad = [s for s in subsets if s not in CBIS_SUBSETS]
-        if bad: raise ValueError(f"cbis-ddsm: unknown subset(s) {bad}; known: {', '.join(CBIS_SUBSETS)} "
-                                 f"({option_hint('cbis-ddsm', subsets=['mass_train', 'calc_train'])})")
-        tables = {k: find(CBIS_SUBSETS[k][3]) for k in subsets}
-        absent = [k for k, p in tables.items() if p is None]
-        if absent:
-            found = [k for k in subsets if k not in absent]
-            way = f"; to load the others, {option_hint('cbis-ddsm', subsets=found)}" if found else ""
-            raise FileNotFoundError(f"cbis-ddsm: {', '.join(CBIS_SUBSETS[k][3] for k in absent)} not found in {root} "
-                                    f"(subset(s) {', '.join(absent)} of the spec){way}")
+    tables = cbis_tables(root, subsets)
     bases = [b for b in (root, root / "CBIS-DDSM") if b.is_dir()]
     hint = " (download the DICOMs from TCIA into PATH or PATH/CBIS-DDSM, keeping the folder names)"
     out, skipped, seen, full_memo = [], [], {}, {}
@@ -741,6 +721,33 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
                                     "(a header and no rows)")
     return df
 
+# %% ../nbs/01_data.ipynb #c6d1a9e2
+def cbis_tables(root: Path, subsets: tuple[str, ...] | None = None) -> dict[str, Path | None]:
+    """{subset: its description CSV} under `root` (or a folder below it): every subset found (a warning names the
+    others), or exactly the `subsets` asked for (an error names one that is missing)."""
+    def find(name): return next((p for p in [root / name, *sorted(root.glob(f"*/{name}"))] if p.is_file()), None)
+    if subsets is None:
+        tables = {k: find(v[3]) for k, v in CBIS_SUBSETS.items()}
+        if not any(tables.values()):
+            raise FileNotFoundError(f"cbis-ddsm: no description CSV in {root} (or a folder below it): expected "
+                                    f"{', '.join(v[3] for v in CBIS_SUBSETS.values())}")
+        missing = [CBIS_SUBSETS[k][3] for k, p in tables.items() if p is None]
+        if missing: warnings.warn(f"cbis-ddsm: {', '.join(missing)} not found in {root}: loading the other table(s) "
+                                  "only (to ask for those alone, without this warning, "
+                                  f"{option_hint('cbis-ddsm', subsets=[k for k, p in tables.items() if p])})")
+    else:
+        bad = [s for s in subsets if s not in CBIS_SUBSETS]
+        if bad: raise ValueError(f"cbis-ddsm: unknown subset(s) {bad}; known: {', '.join(CBIS_SUBSETS)} "
+                                 f"({option_hint('cbis-ddsm', subsets=['mass_train', 'calc_train'])})")
+        tables = {k: find(CBIS_SUBSETS[k][3]) for k in subsets}
+        absent = [k for k, p in tables.items() if p is None]
+        if absent:
+            found = [k for k in subsets if k not in absent]
+            way = f"; to load the others, {option_hint('cbis-ddsm', subsets=found)}" if found else ""
+            raise FileNotFoundError(f"cbis-ddsm: {', '.join(CBIS_SUBSETS[k][3] for k in absent)} not found in {root} "
+                                    f"(subset(s) {', '.join(absent)} of the spec){way}")
+    return tables
+
 # %% ../nbs/01_data.ipynb #694304c0
 INBREAST_TYPES = [("calc", "calcification"), ("cluster", "calcification"), ("mass", "mass"), ("spicul", "mass"),
                   ("distortion", "distortion"), ("sym", "asymmetry")]
@@ -775,19 +782,7 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
     "Loader of `inbreast:PATH` (AllDICOMs/, AllXML/, INbreast.csv)."
     root = _root(arg, "inbreast")
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "inbreast")
-    csv, dicom_dir, xml_dir = root / "INbreast.csv", root / "AllDICOMs", root / "AllXML"
-    if not csv.is_file() and (root / "INbreast.xls").is_file():
-        raise FileNotFoundError(f"inbreast: {csv} not found: save INbreast.xls as a semicolon-separated INbreast.csv")
-    table = _read_table(csv, ["laterality", "view", "file name", "acr", "bi-rads"], "inbreast",
-                        "the image table with BI-RADS", sep=";")
-    if not dicom_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {dicom_dir} not found (the images)")
-    if not xml_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {xml_dir} not found (the lesion outlines, one "
-                                                     "<file id>.xml per image with lesions)")
-    dicoms = {}
-    for p in sorted(dicom_dir.glob("*.dcm")):
-        parts = p.name.split("_")
-        if len(parts) >= 2 and parts[0].isdigit(): dicoms.setdefault(parts[0], (p, parts[1]))
-    xmls = {p.stem: p for p in sorted(xml_dir.glob("*.xml"))}
+    csv, table, dicoms, xmls = inbreast_files(root)
     out, skipped, listed = [], [], set()
     for line, r in enumerate(table.to_dict("records"), 2):
         fid = re.sub(r"\.0$", "", r["file name"])
@@ -797,47 +792,74 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
         try: rois = read_inbreast_xml(xmls[fid])
         except Exception as e: skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: cannot read the ROIs "
                                                                            f"({type(e).__name__}: {e})"}); continue
-        cat, birads = parse_birads(r["bi-rads"])
-        label = birads_label(cat, benign, malignant)
-        for k, roi in enumerate(rois, 1):
-            lid = f"{fid}_{k}"
-            def skip(reason): skipped.append({"lesion_id": lid, "reason": f"AllXML/{fid}.xml ROI {k} "
-                                                                          f"({roi['name'] or 'no name'}): {reason}"})
-            if fid not in dicoms: skip(f"no DICOM {fid}_*.dcm in {dicom_dir}"); continue
-            if label is None:
-                skip(f"INbreast.csv line {line}: " + _birads_reason(r["bi-rads"], benign, malignant, "inbreast"))
-                continue
-            ltype = inbreast_lesion_type(roi["name"])
-            if ltype is None:
-                skip(f"ROI name {roi['name']!r} is none of the lesion types {sorted(LESION_TYPES)}"); continue
-            pts = roi["points"]
-            if len(pts) >= 3: geom = {"polygon": pts}
-            elif pts and point_radius:
-                geom = {"circle": [float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])),
-                                   float(point_radius)]}
-            else: skip(f"{len(pts)} point(s): no outline to measure; to make such ROIs circles of R pixels, "
-                       f"{option_hint('inbreast', point_radius='R')}"); continue
-            try: roi_json = json.dumps(parse_roi(geom))
-            except RoiError as e: skip(str(e)); continue
-            path, patient = dicoms[fid]
-            out.append({"lesion_id": lid, "patient_id": patient, "image": str(path), "label": label, "roi": roi_json,
-                        "dataset": "inbreast", "lesion_type": ltype, "inbreast_name": roi["name"], "birads": birads,
-                        "density": r["acr"], "laterality": r["laterality"].upper(), "view": r["view"].upper(),
-                        "label_source": "image BI-RADS"})
-    for fid in sorted(set(xmls) - listed):
-        skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: INbreast.csv has no row for file {fid}, so no "
-                                                    "BI-RADS label"})
-    df = pd.DataFrame(out,
-                      columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads", "density",
-                                                  "laterality", "view",
-                                                       "label_source"])
-    df.attrs["skipped"], df.attrs["sources"] = skipped, \
-        [str(p.resolve()) for p in (csv, dicom_dir, xml_dir, *xmls.values())]
+        rows, skips = inbreast_lesions(fid, rois, r, line, dicoms.get(fid), benign, malignant, point_radius)
+        out += rows; skipped += skips
+    skipped += [{"lesion_id": fid, "reason": f"{xmls[fid]}: INbreast.csv has no row for file {fid}, so no BI-RADS "
+                                             "label"} for fid in sorted(set(xmls) - listed)]
+    df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads",
+                                                       "density", "laterality", "view", "label_source"])
+    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(p.resolve()) for p in (csv, root / "AllDICOMs",
+                                                                                     root / "AllXML", *xmls.values())]
     df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
     if not out and not skipped:
-        df.attrs["empty_reason"] = f"{xml_dir} holds no .xml file" if not xmls \
-            else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
+        df.attrs["empty_reason"] = f"{root / 'AllXML'} holds no .xml file" if not xmls \
+            else f"the {len(xmls)} XML file(s) in {root / 'AllXML'} hold no ROI"
     return df
+
+# %% ../nbs/01_data.ipynb #a5aa1360
+def inbreast_files(root: Path) -> tuple[Path, pd.DataFrame, dict, dict]:
+    """The parts of an INbreast folder: INbreast.csv, its table, {file id: (DICOM, patient id)} and {file id: XML}; a
+    FileNotFoundError names a missing part."""
+    csv, dicom_dir, xml_dir = root / "INbreast.csv", root / "AllDICOMs", root / "AllXML"
+    if not csv.is_file() and (root / "INbreast.xls").is_file():
+        raise FileNotFoundError(f"inbreast: {csv} not found: save INbreast.xls as a semicolon-separated INbreast.csv")
+    table = _read_table(csv, ["laterality", "view", "file name", "acr", "bi-rads"], "inbreast",
+                        "the image table with BI-RADS", sep=";")
+    if not dicom_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {dicom_dir} not found (the images)")
+    if not xml_dir.is_dir(): raise FileNotFoundError(f"inbreast: folder {xml_dir} not found (the lesion outlines, one "
+                                                     "<file id>.xml per image with lesions)")
+    dicoms = {}
+    for p in sorted(dicom_dir.glob("*.dcm")):                        # <file id>_<patient id>_MG_....dcm
+        parts = p.name.split("_")
+        if len(parts) >= 2 and parts[0].isdigit(): dicoms.setdefault(parts[0], (p, parts[1]))
+    return csv, table, dicoms, {p.stem: p for p in sorted(xml_dir.glob("*.xml"))}
+
+# %% ../nbs/01_data.ipynb #e3d3e300
+def inbreast_geometry(points: list, point_radius: float | None = None) -> dict:
+    "The ROI geometry of an INbreast outline; a ValueError says why it has none."
+    if len(points) >= 3: return {"polygon": points}
+    if points and point_radius:
+        return {"circle": [float(np.mean([p[0] for p in points])), float(np.mean([p[1] for p in points])),
+                           float(point_radius)]}
+    raise ValueError(f"{len(points)} point(s): no outline to measure; to make such ROIs circles of R pixels, "
+                     f"{option_hint('inbreast', point_radius='R')}")
+
+# %% ../nbs/01_data.ipynb #6a34f7b8
+def inbreast_lesions(fid: str, rois: list[dict], row: dict, line: int, dicom: tuple | None, benign, malignant,
+                     point_radius: float | None = None) -> tuple[list[dict], list[dict]]:
+    """(manifest rows, skipped lesions) of image `fid`: its XML's `rois`, its INbreast.csv `row` (at `line`) and its
+    `dicom` (path, patient id; None when missing)."""
+    cat, birads = parse_birads(row["bi-rads"])
+    label = birads_label(cat, benign, malignant)
+    out, skipped = [], []
+    for k, roi in enumerate(rois, 1):
+        try:
+            if dicom is None: raise ValueError(f"no DICOM {fid}_*.dcm in AllDICOMs/")
+            if label is None:
+                raise ValueError(f"INbreast.csv line {line}: "
+                                 + _birads_reason(row["bi-rads"], benign, malignant, "inbreast"))
+            if (ltype := inbreast_lesion_type(roi["name"])) is None:
+                raise ValueError(f"ROI name {roi['name']!r} is none of the lesion types {sorted(LESION_TYPES)}")
+            roi_json = json.dumps(parse_roi(inbreast_geometry(roi["points"], point_radius)))
+        except ValueError as e:
+            skipped.append({"lesion_id": f"{fid}_{k}",
+                            "reason": f"AllXML/{fid}.xml ROI {k} ({roi['name'] or 'no name'}): {e}"})
+            continue
+        out.append({"lesion_id": f"{fid}_{k}", "patient_id": dicom[1], "image": str(dicom[0]), "label": label,
+                    "roi": roi_json, "dataset": "inbreast", "lesion_type": ltype, "inbreast_name": roi["name"],
+                    "birads": birads, "density": row["acr"], "laterality": row["laterality"].upper(),
+                    "view": row["view"].upper(), "label_source": "image BI-RADS"})
+    return out, skipped
 
 # %% ../nbs/01_data.ipynb #194975b7
 VINDR_TYPES = {"mass": "mass", "suspicious calcification": "calcification", "architectural distortion": "distortion",

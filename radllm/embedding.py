@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from fastcore.basics import patch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .config import ContentCache, content_key
@@ -142,29 +143,32 @@ class Embedder:
         self.dim = dims.pop()
         return np.stack([vecs[t] for t in texts])
 
-    def _compute(self, missing: list[str], keys: dict, vecs: dict) -> None:
-        from tqdm.auto import tqdm
-        batches = list(_batches(missing, self.batch_size, self.max_batch_chars))
-        bar = tqdm(total=len(missing), desc=f"embedding ({self.spec})", leave=False,
-                   disable=not self.progress or len(batches) < 2)
-        try:
-            for batch in batches:
-                out = np.ascontiguousarray(self._embed_batch(batch), dtype=np.float32)
-                if out.ndim != 2 or out.shape[0] != len(batch):
-                    raise EmbeddingError(f"{self.spec}: expected {len(batch)} vectors, got an array of shape "
-                                         f"{out.shape}")
-                self.cache.put_many({keys[t]: v.tobytes() for t, v in zip(batch, out)})   # one transaction per batch
-                vecs.update(zip(batch, out))
-                self.n_model_calls += 1; self.n_model_texts += len(batch); self.dim = out.shape[1]
-                EMBEDDING_USAGE["model_calls"] += 1; EMBEDDING_USAGE["embedded"] += len(batch)
-                bar.update(len(batch))
-        finally: bar.close()
-
     def __getstate__(self):
         "Pickles carry the settings only: no loaded model, no client, no open database connection."
         return {k: (None if k.startswith("_") else v) for k, v in self.__dict__.items()}
 
     def __repr__(self): return f"{type(self).__name__}({self.spec!r}, model_id={self.model_id!r})"
+
+# %% ../nbs/06_embedding.ipynb #b2d7e4c9
+@patch
+def _compute(self: Embedder, missing: list[str], keys: dict, vecs: dict) -> None:
+    "Embed the `missing` texts batch by batch, each batch cached in one transaction as soon as it is computed."
+    from tqdm.auto import tqdm
+    batches = list(_batches(missing, self.batch_size, self.max_batch_chars))
+    bar = tqdm(total=len(missing), desc=f"embedding ({self.spec})", leave=False,
+               disable=not self.progress or len(batches) < 2)
+    try:
+        for batch in batches:
+            out = np.ascontiguousarray(self._embed_batch(batch), dtype=np.float32)
+            if out.ndim != 2 or out.shape[0] != len(batch):
+                raise EmbeddingError(f"{self.spec}: expected {len(batch)} vectors, got an array of shape "
+                                     f"{out.shape}")
+            self.cache.put_many({keys[t]: v.tobytes() for t, v in zip(batch, out)})   # one transaction per batch
+            vecs.update(zip(batch, out))
+            self.n_model_calls += 1; self.n_model_texts += len(batch); self.dim = out.shape[1]
+            EMBEDDING_USAGE["model_calls"] += 1; EMBEDDING_USAGE["embedded"] += len(batch)
+            bar.update(len(batch))
+    finally: bar.close()
 
 # %% ../nbs/06_embedding.ipynb #16bf5692
 _MODELS: dict = {}
@@ -336,50 +340,59 @@ class OpenAIEmbedder(Embedder):
     def _fail(self, what: str) -> EmbeddingError:
         return EmbeddingError(mask_secret(f"embedding endpoint {self.endpoint} (model {self.model!r}): {what}"))
 
-    def _describe(self, e: Exception) -> str:
-        import openai
-        if isinstance(e, openai.APITimeoutError): return f"no answer within the {self.timeout:g} s timeout"
-        if isinstance(e, openai.APIConnectionError):
-            cause = e.__cause__ or e.__context__
-            return (f"connection failed or dropped ({type(cause).__name__ if cause else 'connection error'}: "
-                    f"{cause or e})")
-        if isinstance(e, openai.APIStatusError):
-            body = e.body if e.body is not None else getattr(e.response, "text", "")
-            return f"HTTP {e.status_code}: {str(body)[:300]}"
-        return f"{type(e).__name__}: {e}"
+# %% ../nbs/06_embedding.ipynb #4d0e8f3b
+@patch
+def _describe(self: OpenAIEmbedder, e: Exception) -> str:
+    "What went wrong, in words: the timeout, the dropped connection, or the HTTP status and the server's answer."
+    import openai
+    if isinstance(e, openai.APITimeoutError): return f"no answer within the {self.timeout:g} s timeout"
+    if isinstance(e, openai.APIConnectionError):
+        cause = e.__cause__ or e.__context__
+        return (f"connection failed or dropped ({type(cause).__name__ if cause else 'connection error'}: "
+                f"{cause or e})")
+    if isinstance(e, openai.APIStatusError):
+        body = e.body if e.body is not None else getattr(e.response, "text", "")
+        return f"HTTP {e.status_code}: {str(body)[:300]}"
+    return f"{type(e).__name__}: {e}"
 
-    def _delay(self, e: Exception, attempt: int) -> float:
-        "Seconds to wait before retry number `attempt + 1`: the server's Retry-After, else exponential backoff."
-        retry_after = getattr(getattr(e, "response", None), "headers", {}).get("retry-after")
-        try: return min(self.max_backoff, max(0.0, float(retry_after)))
-        except (TypeError, ValueError): pass
-        return min(self.max_backoff, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+@patch
+def _delay(self: OpenAIEmbedder, e: Exception, attempt: int) -> float:
+    "Seconds to wait before retry number `attempt + 1`: the server's Retry-After, else exponential backoff."
+    retry_after = getattr(getattr(e, "response", None), "headers", {}).get("retry-after")
+    try: return min(self.max_backoff, max(0.0, float(retry_after)))
+    except (TypeError, ValueError): pass
+    return min(self.max_backoff, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
 
-    def _request(self, texts: list[str]) -> np.ndarray:
-        import openai
-        for attempt in range(self.max_retries + 1):
-            try:
-                self.n_requests += 1
-                r = self.client.embeddings.create(model=self.model, input=texts, encoding_format="float")
-                data = sorted(r.data, key=lambda d: d.index)
-                if len(data) != len(texts): raise self._fail(f"sent {len(texts)} texts, got {len(data)} vectors back")
-                return np.array([d.embedding for d in data], dtype=np.float32)
-            except openai.APIStatusError as e:
-                if e.status_code == 413 and len(texts) > 1: raise
-                if not (e.status_code in RETRY_STATUS or e.status_code >= 500):
-                    raise self._fail(self._describe(e)) from None
-                last = e
-            except openai.APIConnectionError as e: last = e          # timeouts included
-            if attempt < self.max_retries: time.sleep(self._delay(last, attempt))
-        raise self._fail(f"{self._describe(last)}; gave up after {self.max_retries + 1} attempts") from None
+# %% ../nbs/06_embedding.ipynb #6c2f8a90
+@patch
+def _request(self: OpenAIEmbedder, texts: list[str]) -> np.ndarray:
+    "The vectors of one batch, retried as `_delay` says; an EmbeddingError when it cannot be had."
+    import openai
+    for attempt in range(self.max_retries + 1):
+        try:
+            self.n_requests += 1
+            r = self.client.embeddings.create(model=self.model, input=texts, encoding_format="float")
+            data = sorted(r.data, key=lambda d: d.index)
+            if len(data) != len(texts): raise self._fail(f"sent {len(texts)} texts, got {len(data)} vectors back")
+            return np.array([d.embedding for d in data], dtype=np.float32)
+        except openai.APIStatusError as e:
+            if e.status_code == 413 and len(texts) > 1: raise
+            if not (e.status_code in RETRY_STATUS or e.status_code >= 500):
+                raise self._fail(self._describe(e)) from None
+            last = e
+        except openai.APIConnectionError as e: last = e          # timeouts included
+        if attempt < self.max_retries: time.sleep(self._delay(last, attempt))
+    raise self._fail(f"{self._describe(last)}; gave up after {self.max_retries + 1} attempts") from None
 
-    def _embed_batch(self, texts):
-        import openai
-        try: return self._request(texts)
-        except openai.APIStatusError as e:                            # 413: too large for this server, halve it
-            if e.status_code != 413: raise
-            half = len(texts) // 2
-            return np.concatenate([self._embed_batch(texts[:half]), self._embed_batch(texts[half:])])
+@patch
+def _embed_batch(self: OpenAIEmbedder, texts):
+    "The vectors of `texts`, the batch halved as often as the server answers 413 (too large)."
+    import openai
+    try: return self._request(texts)
+    except openai.APIStatusError as e:                            # 413: too large for this server, halve it
+        if e.status_code != 413: raise
+        half = len(texts) // 2
+        return np.concatenate([self._embed_batch(texts[:half]), self._embed_batch(texts[half:])])
 
 # %% ../nbs/06_embedding.ipynb #96349bfd
 def get_embedder(spec: str = "local:minilm", cache_dir: str | Path | None = None, batch_size: int | None = None,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from .classifiers import routing
 from .fusion import make_arm, serializer_options
 from .prompting import SENTENCE_STYLES, STYLES
 from .statistics import auc_score, choose_threshold, delong_ci, delong_test, mcnemar_test, metrics_with_ci
@@ -74,7 +75,6 @@ def oof_predict_proba(estimator, X, y, groups, n_splits: int = 3, seed: int = 0)
     y, groups = np.asarray(y), np.asarray(groups)
     n_splits = max(2, min(n_splits, len(np.unique(groups)), np.bincount(y.astype(int)).min()))
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    from radllm.fusion import routing
     # groups reach the splitter and the arm's own inner CVs
     with routing():
         return cross_val_predict(clone(estimator), X, y, cv=cv, method="predict_proba", params={"groups": groups})[:, 1]

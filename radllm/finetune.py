@@ -430,7 +430,7 @@ def __setstate__(self: LoraClassifier, state):
         self.model_, self.tokenizer_ = loaded.model_, loaded.tokenizer_
 
 # %% ../nbs/08_finetune.ipynb #6f2b65a8
-from .fusion import make_classifier
+from .classifiers import make_classifier
 from .embedding import bag_texts
 from sklearn.utils.validation import check_is_fitted
 

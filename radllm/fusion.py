@@ -5,86 +5,24 @@
 # %% ../nbs/07_fusion.ipynb #77d5f3d9
 from __future__ import annotations
 import numpy as np
-import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from sklearn.svm import SVC
 
+from .classifiers import inner_folds, make_classifier, routing
 from .embedding import TextEmbedder
 from .prompting import Findings, PromptSerializer, make_describer
 from .selection import make_selector, without_findings
 
 # %% auto #0
-__all__ = ['CLASSIFIERS', 'ARMS', 'routing', 'Arm', 'inner_cv', 'TunedClassifier', 'make_classifier', 'WeightedFusion',
-           'serializer_options', 'text_steps', 'findings_steps', 'lora_class', 'make_arm']
+__all__ = ['ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'text_steps', 'findings_steps', 'lora_class', 'make_arm']
 
-# %% ../nbs/07_fusion.ipynb #12f75be3
-def routing():
-    "Context in which scikit-learn routes per-sample metadata (the patient `groups`) to the steps that request it."
-    return sklearn.config_context(enable_metadata_routing=True)
-
+# %% ../nbs/07_fusion.ipynb #b2a361e5
 class Arm(Pipeline):
     "A Pipeline whose `fit` routes `groups` to every step that asks for it (metadata routing on for the call only)."
     def fit(self, X, y=None, **params):
         with routing(): return super().fit(X, y, **params)
-
-def inner_cv(n_splits: int = 3, seed: int = 0) -> StratifiedGroupKFold:
-    "The inner, patient-grouped, stratified split used for tuning inside a training fold."
-    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-
-def _split(cv, X, y, groups):
-    "Inner splits; plain stratified when no groups were given (every lesion its own patient)."
-    if groups is None: return StratifiedKFold(cv.n_splits, shuffle=True, random_state=cv.random_state).split(X, y)
-    return cv.split(X, y, groups)
-
-# %% ../nbs/07_fusion.ipynb #89a61801
-CLASSIFIERS = {
-    "lr": (lambda seed: LogisticRegression(max_iter=5000), {"C": [0.01, 0.1, 1.0, 10.0]}),
-    "svm": (lambda seed: SVC(probability=True, random_state=seed), {"C": [0.1, 1.0, 10.0]}),
-    "rf": (lambda seed: RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1),
-           {"max_depth": [3, None], "min_samples_leaf": [1, 5]}),
-    "gb": (lambda seed: GradientBoostingClassifier(random_state=seed),
-           {"learning_rate": [0.05, 0.1], "max_depth": [2, 3]}),
-}
-
-class TunedClassifier(ClassifierMixin, BaseEstimator):
-    """Grid search by inner grouped-CV AUC that keeps the best setting's out-of-fold predictions
-    (`validation_predictions_`)."""
-    def __init__(self, estimator=None, param_grid=None, inner_splits: int = 3, seed: int = 0):
-        self.estimator, self.param_grid, self.inner_splits, self.seed = estimator, param_grid, inner_splits, seed
-
-    def fit(self, X, y, groups=None):
-        from sklearn.model_selection import ParameterGrid
-        y = np.asarray(y)
-        self.classes_ = np.unique(y)
-        X = np.asarray(X)
-        splits = list(_split(inner_cv(self.inner_splits, self.seed), X, y, groups))
-        best = (-np.inf, None, None)
-        for params in ParameterGrid(self.param_grid or {}):
-            oof = np.zeros(len(y))
-            for tr, te in splits:
-                oof[te] = clone(self.estimator).set_params(**params).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
-            auc = roc_auc_score(y, oof)
-            if auc > best[0] + 1e-12: best = (auc, params, oof)
-        self.best_score_, self.best_params_, oof = best
-        self.validation_predictions_ = (y, oof)
-        self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
-        return self
-
-    def predict_proba(self, X) -> np.ndarray: return self.best_estimator_.predict_proba(np.asarray(X))
-    def predict(self, X): return self.best_estimator_.predict(np.asarray(X))
-
-def make_classifier(name: str = "lr", seed: int = 0, tune: bool = True, inner_splits: int = 3):
-    "A classifier of the zoo, tuned by a grouped inner CV when `tune`."
-    if name not in CLASSIFIERS: raise ValueError(f"unknown classifier {name!r}; choose one of {sorted(CLASSIFIERS)}")
-    make, grid = CLASSIFIERS[name]
-    if not tune: return make(seed)
-    with routing(): return TunedClassifier(make(seed), grid, inner_splits, seed).set_fit_request(groups=True)
 
 # %% ../nbs/07_fusion.ipynb #dda873a5
 class WeightedFusion(ClassifierMixin, BaseEstimator):
@@ -98,7 +36,7 @@ class WeightedFusion(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         oof = np.zeros((2, len(y)))
-        for tr, te in _split(inner_cv(self.inner_splits, self.seed), X, y, groups):
+        for tr, te in inner_folds(X, y, groups, self.inner_splits, self.seed):
             g = None if groups is None else np.asarray(groups)[tr]
             for k, arm in enumerate((self.radiomics, self.text)):
                 oof[k, te] = clone(arm).fit(_rows(X, tr), y[tr], groups=g).predict_proba(_rows(X, te))[:, 1]

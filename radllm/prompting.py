@@ -348,19 +348,6 @@ class SentenceSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self.meanings_ = [feature_meaning(c) if self.meaning and self.names == "glossary" else None for c in cols]
         return self
 
-    def sentence(self, j: int, level: int | None) -> str:
-        "The sentence of feature `j` at `level` (None: not available)."
-        name = self.names_[j]
-        name = name[0].upper() + name[1:] if self.names == "generic" else f"The {name}"
-        word = "not available" if level is None else LEVEL_WORDS[int(self.levels)][level]
-        m = self.meanings_[j]
-        return f"{name} is {word}" + (f" ({m.rstrip('.')[0].lower() + m.rstrip('.')[1:]})." if m else ".")
-
-    def texts(self) -> list[str]:
-        "Every sentence this serializer can write (K + 1 per feature)."
-        check_is_fitted(self, "centres_")
-        return [self.sentence(j, k) for j in range(self.n_features_in_) for k in [*range(int(self.levels)), None]]
-
     def transform(self, X: pd.DataFrame) -> list[list[tuple[int, str, float]]]:
         "One bag of weighted sentences per row of `X` (weights of each feature sum to 1)."
         check_is_fitted(self, "centres_")
@@ -378,6 +365,22 @@ class SentenceSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
             bags.append(bag)
         return bags
 
+# %% ../nbs/05_prompting.ipynb #8e3b1f47
+@patch
+def sentence(self: SentenceSerializer, j: int, level: int | None) -> str:
+    "The sentence of feature `j` at `level` (None: not available)."
+    name = self.names_[j]
+    name = name[0].upper() + name[1:] if self.names == "generic" else f"The {name}"
+    word = "not available" if level is None else LEVEL_WORDS[int(self.levels)][level]
+    m = self.meanings_[j]
+    return f"{name} is {word}" + (f" ({m.rstrip('.')[0].lower() + m.rstrip('.')[1:]})." if m else ".")
+
+@patch
+def texts(self: SentenceSerializer) -> list[str]:
+    "Every sentence this serializer can write (K + 1 per feature)."
+    check_is_fitted(self, "centres_")
+    return [self.sentence(j, k) for j in range(self.n_features_in_) for k in [*range(int(self.levels)), None]]
+
 # %% ../nbs/05_prompting.ipynb #c806fd94
 RULE_FEATURES = {
     "shape": ["original_shape2D_Sphericity", "original_shape2D_Elongation"],
@@ -392,29 +395,11 @@ def ellipse_perimeter(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
     h = ((a - b) / (a + b)) ** 2
     return np.pi * (a + b) * (1 + 3 * h / (10 + np.sqrt(4 - 3 * h)))
 
+# %% ../nbs/05_prompting.ipynb #8a4c2e6f
 class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     "Features -> a BI-RADS-worded findings sentence per lesion, with cut-offs fitted on the training rows."
     def __init__(self, aspects: tuple = ("shape", "margin", "density", "texture"), quantiles: tuple = (1 / 3, 2 / 3)):
         self.aspects, self.quantiles = aspects, quantiles
-
-    def _scores(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        "The per-lesion quantities the cut-offs apply to."
-        need = [c for a in self.aspects for c in RULE_FEATURES[a]]
-        missing = [c for c in need if c not in X.columns]
-        if missing: raise ValueError(f"RulesDescriber needs {missing} for aspects {list(self.aspects)}; give it the "
-                                     f"full features table (before feature selection) or fewer aspects")
-        f = lambda c: _as_float(X, [c])[:, 0]
-        s = {}
-        if "shape" in self.aspects: s["sphericity"], s["elongation"] = f(RULE_FEATURES["shape"][0]), \
-            f(RULE_FEATURES["shape"][1])
-        if "margin" in self.aspects:
-            p, ma, mi = (f(c) for c in RULE_FEATURES["margin"])
-            s["roughness"] = p / ellipse_perimeter(ma, mi)
-        if "density" in self.aspects: s["mean_intensity"] = f(RULE_FEATURES["density"][0])
-        if "texture" in self.aspects:
-            z = [(f(c) - self.texture_mean_[k]) / self.texture_sd_[k] for k, c in enumerate(RULE_FEATURES["texture"])]
-            s["heterogeneity"] = np.mean(z, axis=0)
-        return s
 
     def fit(self, X: pd.DataFrame, y=None):
         "Learn the cut-offs (quantiles of each score) from the training rows."
@@ -432,35 +417,59 @@ class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def transform(self, X: pd.DataFrame) -> list[str]:
         "One findings sentence per row of `X`."
         check_is_fitted(self, "cutoffs_")
-        s, c = self._scores(X), self.cutoffs_
-        def level(key, i, words):
-            v = s[key][i]
-            return None if not np.isfinite(v) else words[int(v > c[key][0]) + int(v > c[key][1])]
-        out = []
-        for i in range(len(X)):
-            head, rest = "Mass", []
-            if "shape" in self.aspects:
-                irregular = s["sphericity"][i] <= c["sphericity"][0]
-                e = level("elongation", i, ["oval", "oval", "round"])
-                shape = None if not np.isfinite(s["sphericity"][i]) else "irregular" if irregular else e
-                head = f"{shape.capitalize()} mass" if shape else "Mass of shape not assessable"
-            if "margin" in self.aspects:
-                m = level("roughness", i, ["circumscribed", "indistinct", "spiculated"])
-                rest.append(f"{m} margins" if m else "margins not assessable")
-            if "density" in self.aspects:
-                d = level("mean_intensity", i, ["low", "equal", "high"])
-                rest.append(f"{d} density" if d else "density not assessable")
-            if "texture" in self.aspects:
-                t = level("heterogeneity", i, ["homogeneous", "mildly heterogeneous", "heterogeneous"])
-                rest.append(f"{t} internal texture" if t else "internal texture not assessable")
-            body = rest[0] if len(rest) == 1 else ", ".join(rest[:-1]) + " and " + rest[-1] if rest else ""
-            out.append(f"{head} with {body}." if body else f"{head}.")
-        return out
+        scores = self._scores(X)
+        return [self._sentence({k: v[i] for k, v in scores.items()}) for i in range(len(X))]
 
     def cutoffs_table(self) -> pd.DataFrame:
         "The fitted cut-offs, one row per score (for reports)."
         check_is_fitted(self, "cutoffs_")
         return pd.DataFrame(self.cutoffs_, index=[f"q{q:.2f}" for q in self.quantiles]).T
+
+# %% ../nbs/05_prompting.ipynb #c41d8e25
+@patch
+def _scores(self: RulesDescriber, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    "The per-lesion quantities the cut-offs apply to."
+    need = [c for a in self.aspects for c in RULE_FEATURES[a]]
+    missing = [c for c in need if c not in X.columns]
+    if missing: raise ValueError(f"RulesDescriber needs {missing} for aspects {list(self.aspects)}; give it the "
+                                 f"full features table (before feature selection) or fewer aspects")
+    f = lambda c: _as_float(X, [c])[:, 0]
+    s = {}
+    if "shape" in self.aspects: s["sphericity"], s["elongation"] = f(RULE_FEATURES["shape"][0]), \
+        f(RULE_FEATURES["shape"][1])
+    if "margin" in self.aspects:
+        p, ma, mi = (f(c) for c in RULE_FEATURES["margin"])
+        s["roughness"] = p / ellipse_perimeter(ma, mi)
+    if "density" in self.aspects: s["mean_intensity"] = f(RULE_FEATURES["density"][0])
+    if "texture" in self.aspects:
+        z = [(f(c) - self.texture_mean_[k]) / self.texture_sd_[k] for k, c in enumerate(RULE_FEATURES["texture"])]
+        s["heterogeneity"] = np.mean(z, axis=0)
+    return s
+
+# %% ../nbs/05_prompting.ipynb #5c3f9a71
+@patch
+def _sentence(self: RulesDescriber, s: dict[str, float]) -> str:
+    "The findings sentence of one lesion's scores `s`: each aspect's word from the fitted cut-offs."
+    c = self.cutoffs_
+    def level(key, words):
+        return None if not np.isfinite(s[key]) else words[int(s[key] > c[key][0]) + int(s[key] > c[key][1])]
+    head, rest = "Mass", []
+    if "shape" in self.aspects:
+        irregular = s["sphericity"] <= c["sphericity"][0]
+        e = level("elongation", ["oval", "oval", "round"])
+        shape = None if not np.isfinite(s["sphericity"]) else "irregular" if irregular else e
+        head = f"{shape.capitalize()} mass" if shape else "Mass of shape not assessable"
+    if "margin" in self.aspects:
+        m = level("roughness", ["circumscribed", "indistinct", "spiculated"])
+        rest.append(f"{m} margins" if m else "margins not assessable")
+    if "density" in self.aspects:
+        d = level("mean_intensity", ["low", "equal", "high"])
+        rest.append(f"{d} density" if d else "density not assessable")
+    if "texture" in self.aspects:
+        t = level("heterogeneity", ["homogeneous", "mildly heterogeneous", "heterogeneous"])
+        rest.append(f"{t} internal texture" if t else "internal texture not assessable")
+    body = rest[0] if len(rest) == 1 else ", ".join(rest[:-1]) + " and " + rest[-1] if rest else ""
+    return f"{head} with {body}." if body else f"{head}."
 
 # %% ../nbs/05_prompting.ipynb #021b340d
 class Findings(TransformerMixin, BaseEstimator):

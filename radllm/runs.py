@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_runs.ipynb #ab9085db
 from __future__ import annotations
-import html, json, os, re, shutil, subprocess, sys, tempfile, time, traceback
+import html, inspect, json, os, re, shutil, subprocess, sys, tempfile, time, traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +20,9 @@ __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESU
            'template_path', 'run_folder', 'git_commit', 'data_fingerprint', 'BatchError', 'batch_settings',
            'config_differences', 'recorded_batch', 'remove_runs', 'batch_conflict', 'claim_batch', 'ensure_folder',
            'run_parameters', 'kernel_manager', 'run_one', 'failure_message', 'record_error', 'StatusTable',
-           'dataset_names', 'load_checked', 'prepare_dataset', 'threads_per_run', 'usable_cores', 'check_config',
-           'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table', 'metrics_table',
-           'markdown_table', 'Figure', 'write_summary', 'report']
+           'config_problems', 'checked_config', 'dataset_names', 'load_checked', 'prepare_dataset', 'threads_per_run',
+           'usable_cores', 'check_config', 'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize',
+           'auc_table', 'metrics_table', 'markdown_table', 'Figure', 'write_summary', 'report']
 
 # %% ../nbs/10_runs.ipynb #c808068b
 def _package_dir() -> Path:
@@ -243,6 +243,48 @@ class StatusTable:
 
     def write(self) -> None: _write_atomic(self.path, self.frame().to_csv(index=False))
 
+# %% ../nbs/10_runs.ipynb #4ba62639
+def _names_problem(name: str, values, known) -> str | None:
+    values = [values] if isinstance(values, str) else list(values)
+    bad = [v for v in values if v not in known]
+    return f"{name}: unknown {', '.join(map(repr, bad))}; choose from {', '.join(known)}" if bad else None
+
+def _lora_problem(options: dict, classifier) -> None:
+    "LoRA settings must be parameters of the arm's LoRA `classifier`."
+    known = [p for p in inspect.signature(classifier).parameters if p != "self"]
+    if unknown := sorted(set(options) - set(known)):
+        raise ValueError(f"unknown LoRA setting(s) {unknown}; known: {', '.join(known)}")
+
+def config_problems(cfg: RunConfig) -> list[str]:
+    """Everything wrong with a config, one line each (empty when it can run): its values (chapter 00) and the names
+    the later chapters define."""
+    from radllm.classifiers import CLASSIFIERS
+    from radllm.data import parse_dataset_spec
+    from radllm.evaluation import ABLATIONS
+    from radllm.extraction import check_variant
+    from radllm.fusion import ARMS, findings_steps, lora_class, serializer_options
+    from radllm.selection import SELECTORS
+    if types := cfg.type_problems(): return types                 # values of the wrong type: nothing more is checked
+    out = [_names_problem("arms", cfg.arms, ARMS) or (None if cfg.arms else "arms: give at least one arm"),
+           _names_problem("selector", cfg.selector, SELECTORS),
+           _names_problem("classifier", cfg.classifier, list(CLASSIFIERS)),
+           _names_problem("ablations", cfg.ablations, ABLATIONS)] + cfg.problems()
+    lora = "lora" in cfg.arms or cfg.lora
+    for what, check in (("dataset", lambda: parse_dataset_spec(cfg.dataset)),
+                        ("serializer", lambda: serializer_options(cfg.serializer)),
+                        ("describer", lambda: findings_steps(cfg.describer, cfg.serializer)),
+                        ("lora", lambda: lora and _lora_problem(cfg.lora, lora_class(cfg.serializer))),
+                        ("roi", lambda: check_variant(regions=cfg.roi)),
+                        ("image_types", lambda: check_variant(image_types=cfg.image_types))):
+        try: check()
+        except (ValueError, OSError) as e: out.append(f"{what}: {e}")
+    return [p for p in out if p]
+
+def checked_config(cfg: RunConfig, source: str = "config") -> RunConfig:
+    "`cfg` itself when it can run, else a ConfigError listing every problem."
+    if problems := config_problems(cfg): raise ConfigError(problems, source)
+    return cfg
+
 # %% ../nbs/10_runs.ipynb #bf539b60
 def dataset_names(specs: list[str]) -> dict[str, str]:
     "Folder name -> spec of a batch's datasets; two specs that would share a folder are refused."
@@ -319,7 +361,7 @@ def _resolved_spec(spec: str) -> str:
 def check_config(cfg: RunConfig, specs: list[str], jobs: int = 1) -> None:
     "A ConfigError listing every problem of a batch's config and dataset specs (each problem once)."
     from radllm.data import parse_dataset_spec
-    problems = [p for p in cfg.problems() if not p.startswith("dataset:")]
+    problems = [p for p in config_problems(cfg) if not p.startswith("dataset:")]
     for spec in specs:
         try: parse_dataset_spec(spec)
         except ValueError as e: problems.append(f"dataset: {e}")

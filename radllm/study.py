@@ -21,7 +21,8 @@ __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'DESIGNS', 'PAPER', 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder
 from .evaluation import cross_validate, grouped_folds, pool_repeats, split_features
-from .fusion import Arm, make_arm, make_classifier, routing
+from .classifiers import make_classifier, routing
+from .fusion import Arm, make_arm
 from .prompting import SentenceSerializer, get_token_counter
 from .selection import make_selector
 from .statistics import delong_ci, delong_test, metrics_with_ci

@@ -324,6 +324,65 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         try: proc.wait(timeout)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait(timeout)
 
+# %% ../nbs/13_testing.ipynb #1f4c8d26
+class _ProxyHandler(BaseHTTPRequestHandler):
+    "FaultProxy's requests: `self.server.proxy` holds the upstream, the counters and the queue of faults."
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+
+    def _send(self, code: int, body: bytes, headers: dict | None = None):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items(): self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        try:
+            with urllib.request.urlopen(self.server.proxy.upstream + self.path,
+                                        timeout=30) as r: self._send(r.status, r.read())
+        except urllib.error.HTTPError as e: self._send(e.code, e.read())
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        n = len(json.loads(body).get("input", [])) if body else 0
+        fault = self.server.proxy._take(n, self.headers.get("Authorization", ""))
+        try:
+            if not self._inject(fault, n): self._forward(body, n)
+        except (BrokenPipeError, ConnectionResetError, OSError): pass   # the client gave up (timeout, kill)
+
+    def _inject(self, fault: str | None, n: int) -> bool:
+        "Act out `fault` (or a 413 for too many inputs); False when the request is to be forwarded after all."
+        proxy = self.server.proxy
+        if proxy.max_inputs is not None and n > proxy.max_inputs:
+            self._send(413, json.dumps({"error": {"message": f"at most {proxy.max_inputs} inputs"}}).encode())
+        elif fault == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif fault and fault.startswith("http:"):
+            code = int(fault[5:])
+            self._send(code, json.dumps({"error": {"message": f"injected {code}", "type": "test"}}).encode(),
+                       {"Retry-After": "0"} if code == 429 else None)
+        elif fault == "hang":                                            # stand for a server stuck mid-batch
+            proxy.released.wait(60)
+            self.close_connection = True
+        else:
+            if fault and fault.startswith("slow:"): time.sleep(float(fault[5:]))
+            return False
+        return True
+
+    def _forward(self, body: bytes, n: int):
+        "Send the request on to the upstream server and its answer back."
+        req = urllib.request.Request(self.server.proxy.upstream + self.path, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r: code, out = r.status, r.read()
+        except urllib.error.HTTPError as e: code, out = e.code, e.read()
+        if code == 200:
+            with self.server.proxy.lock: self.server.proxy.texts_forwarded += n
+        self._send(code, out)
+
 # %% ../nbs/13_testing.ipynb #af90545b
 class FaultProxy:
     """A stdlib proxy on 127.0.0.1 forwarding `/v1/...` to `upstream`, counting and injecting faults.
@@ -335,70 +394,10 @@ class FaultProxy:
     """
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/").removesuffix("/v1")
-        self.faults: deque = deque()
-        self.max_inputs: int | None = None
-        self.requests = self.texts_forwarded = 0
-        self.batch_sizes: list[int] = []
-        self.auth_headers: set[str] = set()
         self.lock, self.released = threading.Lock(), threading.Event()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def log_message(self, *a): pass
-
-            def _send(self, code: int, body: bytes, headers: dict | None = None):
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items(): self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                try:
-                    with urllib.request.urlopen(proxy.upstream + self.path,
-                                                timeout=30) as r: self._send(r.status, r.read())
-                except urllib.error.HTTPError as e: self._send(e.code, e.read())
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                n = len(json.loads(body).get("input", [])) if body else 0
-                with proxy.lock:
-                    proxy.requests += 1
-                    proxy.batch_sizes.append(n)
-                    proxy.auth_headers.add(self.headers.get("Authorization", ""))
-                    fault = proxy.faults.popleft() if proxy.faults else None
-                try:
-                    if proxy.max_inputs is not None and n > proxy.max_inputs:
-                        return self._send(
-                            413, json.dumps({"error": {"message": f"at most {proxy.max_inputs} inputs"}}).encode())
-                    if fault == "drop":
-                        self.close_connection = True
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                        return
-                    if fault and fault.startswith("http:"):
-                        code = int(fault[5:])
-                        return self._send(code, json.dumps({"error": {"message": f"injected {code}",
-                                                                      "type": "test"}}).encode(),
-                                          {"Retry-After": "0"} if code == 429 else None)
-                    if fault and fault.startswith("slow:"): time.sleep(float(fault[5:]))
-                    if fault == "hang":                                  # stand for a server stuck mid-batch
-                        proxy.released.wait(60)
-                        self.close_connection = True
-                        return
-                    req = urllib.request.Request(proxy.upstream + self.path, data=body, method="POST",
-                                                 headers={"Content-Type": "application/json"})
-                    try:
-                        with urllib.request.urlopen(req, timeout=120) as r: code, out = r.status, r.read()
-                    except urllib.error.HTTPError as e: code, out = e.code, e.read()
-                    if code == 200:
-                        with proxy.lock: proxy.texts_forwarded += n
-                    self._send(code, out)
-                except (BrokenPipeError, ConnectionResetError, OSError): pass   # the client gave up (timeout, kill)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.reset()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
+        self.server.daemon_threads, self.server.proxy = True, self
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -407,6 +406,14 @@ class FaultProxy:
     def release(self): self.released.set()
 
     def reset(self, *faults):
+        "Empty the counters and queue `faults`, one per coming embeddings request."
         with self.lock:
-            self.faults = deque(faults); self.requests = self.texts_forwarded = 0
-            self.batch_sizes = []; self.auth_headers = set(); self.max_inputs = None; self.released.clear()
+            self.faults: deque = deque(faults); self.requests = self.texts_forwarded = 0
+            self.batch_sizes: list[int] = []; self.auth_headers: set[str] = set(); self.max_inputs: int | None = None
+            self.released.clear()
+
+    def _take(self, n: int, auth: str) -> str | None:
+        "Count a request of `n` inputs (and its Authorization header); the next fault of the queue."
+        with self.lock:
+            self.requests += 1; self.batch_sizes.append(n); self.auth_headers.add(auth)
+            return self.faults.popleft() if self.faults else None

@@ -15,6 +15,15 @@ SHARED = shared_dir()            # the project's shared/ folder, beside the clon
 MIAS = _mias_dir()               # the real mini-MIAS (RADLLM_MIAS), written in radllm.testing only
 
 
+@pytest.hookimpl(tryfirst=True)          # before xdist reads the groups (its worker plugin is registered later)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) the tests of one file share a worker, so a
+    module's fixtures (a server, a finished batch) are made once; the two site files share the session's site."""
+    for item in items:
+        group = "site" if item.path.stem in ("test_site", "test_site_render") else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def mias_dir() -> Path:
     "The real mini-MIAS folder (../shared/data/mini-mias); tests using it skip where it is absent."

@@ -3,11 +3,13 @@
 import json, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 RADLLM = str(Path(sys.executable).parent / "radllm")
 SECRET = "sk-test-SECRET-do-not-leak-4242"
 SMALL = "arms: [radiomics, text]\nn_splits: 3\nablations: []\nn_permutations: 1\n"
+TINY = "arms: [radiomics]\nn_splits: 3\nablations: []\nn_permutations: 0\n"     # no language model: batch mechanics
 
 
 def radllm(*args, env=None, **kw):
@@ -68,40 +70,46 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
     r = radllm("run", "--dataset", f"mini-mias:{mias_copy}", "--dataset", "synthetic:40", "--seeds", 0, 1, "--out", out,
                "--config", small_config, "--jobs", 2)
     assert "0 run, 4 already finished, 0 failed" in r.stdout, r.stdout + r.stderr
+    # the same seed alone, one kernel with every thread (the batch gave each of its two kernels one): the same numbers
+    again = tmp_path / "runs" / "again"
+    r = radllm("run", "--dataset", "synthetic:40", "--seeds", 1, "--out", again, "--config", small_config)
+    assert r.returncode == 0, r.stderr
+    seed1 = "synthetic40/seed1/metrics.json"
+    assert (again / seed1).read_text() == (out / seed1).read_text()
 
 
-def test_killed_batch_resumes_only_what_is_missing(small_config, tmp_path, isolated_cache):
+def test_killed_batch_keeps_its_status_and_resumes_only_what_is_missing(tmp_path, isolated_cache):
+    ("A batch killed (SIGKILL) during its second run: status.csv has the first run's row; the same command runs the "
+     "rest.")
+    tiny = tmp_path / "tiny.yaml"; tiny.write_text(TINY)
     out = tmp_path / "runs" / "k"
-    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "2", "--out", str(out), "--config",
-            str(small_config)]
+    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
-    while not list(out.glob("*/seed*/run.json")) and time.time() < deadline: time.sleep(1)
+    while not list(out.glob("*/seed*/run.json")) and time.time() < deadline: time.sleep(0.5)
+    time.sleep(1)
     os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     done = {p.parent.name for p in out.glob("*/seed*/run.json")}
-    assert 1 <= len(done) < 3
-    r = radllm("run", "--dataset", "synthetic:30", "--seeds", 0, 1, 2, "--out", out, "--config", small_config)
+    assert done == {"seed0"}, done
+    status = pd.read_csv(out / "status.csv")
+    assert dict(zip(status.seed, status.status)) == {0: "ok", 1: "pending"}, status
+    r = radllm("run", "--dataset", "synthetic:30", "--seeds", 0, 1, "--out", out, "--config", tiny)
     assert r.returncode == 0, r.stderr
-    assert f"{3 - len(done)} run, {len(done)} already finished, 0 failed" in r.stdout
+    assert "1 run, 1 already finished, 0 failed" in r.stdout
+    status = pd.read_csv(out / "status.csv")
+    assert dict(zip(status.seed, status.status)) == {0: "ok", 1: "ok"}, status
 
 
-def test_same_seed_same_metrics(small_config, tmp_path, isolated_cache):
-    a, b = tmp_path / "a", tmp_path / "b"
-    for out in (a, b):
-        r = radllm("run", "--dataset", "synthetic:40", "--seeds", 3, "--out", out, "--config", small_config)
-        assert r.returncode == 0, r.stderr
-    assert (a / "synthetic40/seed3/metrics.json").read_text() == (b / "synthetic40/seed3/metrics.json").read_text()
-
-
-def test_failed_run_is_recorded_and_the_others_go_on(small_config, tmp_path, isolated_cache):
+def test_failed_run_is_recorded_and_the_others_go_on(tmp_path, isolated_cache):
     "A dataset whose images are all unreadable fails its runs with the reason; the other dataset's runs go on."
     from radllm.synthetic import make_dataset
     make_dataset(tmp_path / "broken", n=30, seed=5)
+    tiny = tmp_path / "tiny.yaml"; tiny.write_text(TINY)
     for png in (tmp_path / "broken" / "images").glob("*.png"): png.write_bytes(b"not a png")
     out = tmp_path / "runs" / "f"
     r = radllm("run", "--dataset", f"manifest:{tmp_path / 'broken' / 'manifest.csv'}", "--dataset", "synthetic:30",
                "--seeds", 0,
-               "--out", out, "--config", small_config)
+               "--out", out, "--config", tiny)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "1 run, 0 already finished, 1 failed" in r.stdout
     assert "preparing manifest-broken: RuntimeError: no lesion could be extracted" \

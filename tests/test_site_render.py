@@ -5,8 +5,9 @@ The session's `site` fixture (conftest.py) renders the site once, as `make docs`
 serves it, and Chromium, 1280 pixels wide, visits every page of _quarto.yml once. From that one visit per page the
 tests check: no console error and no failed request; nothing is requested from another host (the site works offline);
 every internal link and image resolves; the sidebar reaches every chapter, in reading order; nothing overflows the page
-horizontally; the search finds a chapter by a word in it; the results page reads at a glance. A full-page screenshot
-of every page is saved in .pytest_artifacts/site/ (kept after the run, with timings.json: look at them).
+horizontally; the search finds a chapter by a word in it; the results page reads at a glance. A screenshot of every
+page's first screen is saved in .pytest_artifacts/site/ (kept after the run, with timings.json: look at them); with
+RADLLM_FULL_SCREENSHOTS=1, of the whole page (slower: the longest chapters make PNGs of several MB).
 
 These tests skip, saying why, only where Quarto cannot be had (no quarto on PATH, none in .tools/quarto/, no
 ../shared/tools/quarto to install it from) or Chromium is missing (`apt-get install chromium`); under CI (CI=true,
@@ -27,6 +28,7 @@ WIDTH, HEIGHT = 1280, 900
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
+FULL_PAGE = os.environ.get("RADLLM_FULL_SCREENSHOTS") == "1"
 SEARCHES = {"Mann-Whitney": "selection.html", "DeLong": "statistics.html"}   # a word -> a chapter that holds it
 
 
@@ -110,7 +112,7 @@ PAGE_FACTS = """() => {
 @pytest.fixture(scope="module")
 def visits(site, browser, server) -> dict:
     """Every page of the site visited once at 1280 x 900: what the browser reported while it loaded, the facts of the
-    loaded page (PAGE_FACTS), and a full-page screenshot in .pytest_artifacts/site/ (with pages.json, all of it, and
+    loaded page (PAGE_FACTS), and a screenshot in .pytest_artifacts/site/ (with pages.json, all of it, and
     timings.json: seconds to process nbs/, render with Quarto and visit the pages)."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True); ARTIFACTS.mkdir(parents=True)
     base, out, t0 = server["base"], {}, time.perf_counter()
@@ -129,7 +131,7 @@ def visits(site, browser, server) -> dict:
         t = time.perf_counter()
         response = page.goto(base + name, wait_until="networkidle")
         seen["status"] = response.status if response else None
-        page.screenshot(path=str(ARTIFACTS / (name.replace("/", "_")[:-5] + ".png")), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / (name.replace("/", "_")[:-5] + ".png")), full_page=FULL_PAGE)
         seen.update(page.evaluate(PAGE_FACTS), seconds=round(time.perf_counter() - t, 2))
         page.close()
         out[name] = seen
