@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
 
 import radllm
 
@@ -64,17 +65,17 @@ def write_csv(path, header, rows, sep=","):
     return path
 
 # %% ../nbs/13_testing.ipynb #992afdf4
-def make_cbis_ddsm(root):
-    """A tiny CBIS-DDSM in its real formats: two of the four description CSVs, DICOMs in the TCIA and in the CSV layout
-    (test fixture)."""
-    root, rng = Path(root), np.random.default_rng(0)
+def _cbis_uid(n: int) -> str: return f"1.3.6.1.4.1.9590.100.1.2.{n}"
+_CBIS_CASES = ("Mass-Training_P_00001_LEFT_CC", "Mass-Training_P_00004_RIGHT_MLO", "Calc-Test_P_00038_LEFT_CC")
+
+def _cbis_dicoms(root: Path) -> None:
+    "The DICOMs of the tiny CBIS-DDSM: full images, ROI masks and cropped images, in the TCIA and the CSV layouts."
+    rng, D, uid = np.random.default_rng(0), root / "CBIS-DDSM", _cbis_uid
     def img(shape=(48, 40)): return rng.integers(0, 65535, shape).astype(np.uint16)
     def box(x0, y0, x1, y1, shape=(48, 40)): m = np.zeros(shape, np.uint8); m[y0:y1, x0:x1] = 255; return m
-    uid = lambda n: f"1.3.6.1.4.1.9590.100.1.2.{n}"
-    D = root / "CBIS-DDSM"
+    c, c4, c38 = _CBIS_CASES
     # P_00001: TCIA layout; abnormality 1 told apart by SeriesDescription, abnormality 2 (both files in one series,
     # no description) by pixels
-    c = "Mass-Training_P_00001_LEFT_CC"
     write_dicom(D / c / "07-20-2016-DDSM-74994/1.000000-full mammogram images-24515/1-1.dcm", img(), bits=16,
                 spacing=None, SeriesDescription="full mammogram images")
     write_dicom(D / f"{c}_1/07-21-2016-DDSM-94258/1.000000-ROI mask images-98489/1-1.dcm", box(5, 6, 15, 14), bits=8,
@@ -86,7 +87,6 @@ def make_cbis_ddsm(root):
     write_dicom(D / f"{c}_2/07-21-2016-DDSM-11111/1.000000-ROI mask images-22222/1-2.dcm", box(20, 20, 30, 30), bits=8,
                 spacing=None)
     # P_00004: the CSV's own layout, exact paths; its mask has another size than its image
-    c4 = "Mass-Training_P_00004_RIGHT_MLO"
     write_dicom(root / c4 / uid(1) / uid(2) / "000000.dcm", img(), bits=16, spacing=None,
                 SeriesDescription="full mammogram images")
     write_dicom(root / f"{c4}_1" / uid(3) / uid(4) / "000000.dcm", img((6, 6)), bits=16, spacing=None,
@@ -94,11 +94,15 @@ def make_cbis_ddsm(root):
     write_dicom(root / f"{c4}_1" / uid(3) / uid(4) / "000001.dcm", box(2, 2, 8, 8, (24, 20)), bits=8, spacing=None,
                 SeriesDescription="ROI mask images")
     # P_00038 (calcification test set): TCIA layout
-    c38 = "Calc-Test_P_00038_LEFT_CC"
     write_dicom(D / c38 / "08-29-2017-DDSM-96009/1.000000-full mammogram images-63992/1-1.dcm", img(), bits=16,
                 spacing=None, SeriesDescription="full mammogram images")
     write_dicom(D / f"{c38}_1/08-29-2017-DDSM-53120/1.000000-ROI mask images-12345/1-1.dcm", box(10, 30, 16, 40),
                 bits=8, spacing=None, SeriesDescription="ROI mask images")
+
+def _cbis_descriptions(root: Path) -> None:
+    "The two description CSVs of the tiny CBIS-DDSM: four masses (one never downloaded), two calcifications."
+    c, c4, c38 = _CBIS_CASES
+    uid = _cbis_uid
     def paths(case, n): return [f"{case}/{uid(10)}/{uid(11)}/000000.dcm", f"{case}_{n}/{uid(12)}/{uid(13)}/000000.dcm",
                                 f"{case}_{n}/{uid(12)}/{uid(13)}/000001.dcm\n"]
     write_csv(root / "mass_case_description_train_set.csv",
@@ -121,6 +125,12 @@ def make_cbis_ddsm(root):
         [["P_00038", "2", "LEFT", "CC", "1", "calcification", "PLEOMORPHIC", "CLUSTERED", "4", "MALIGNANT", "2",
           *paths(c38, 1)],
          ["P_00038", "2", "LEFT", "CC", "2", "calcification", "PUNCTATE", "CLUSTERED", "2", "", "2", *paths(c38, 2)]])
+
+def make_cbis_ddsm(root) -> Path:
+    """A tiny CBIS-DDSM in its real formats: two of the four description CSVs, DICOMs in the TCIA and in the CSV layout
+    (test fixture)."""
+    root = Path(root)
+    _cbis_dicoms(root); _cbis_descriptions(root)
     return root
 
 # %% ../nbs/13_testing.ipynb #2e8d1516
@@ -352,36 +362,39 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if not self._inject(fault, n): self._forward(body, n)
         except (BrokenPipeError, ConnectionResetError, OSError): pass   # the client gave up (timeout, kill)
 
-    def _inject(self, fault: str | None, n: int) -> bool:
-        "Act out `fault` (or a 413 for too many inputs); False when the request is to be forwarded after all."
-        proxy = self.server.proxy
-        if proxy.max_inputs is not None and n > proxy.max_inputs:
-            self._send(413, json.dumps({"error": {"message": f"at most {proxy.max_inputs} inputs"}}).encode())
-        elif fault == "drop":
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-        elif fault and fault.startswith("http:"):
-            code = int(fault[5:])
-            self._send(code, json.dumps({"error": {"message": f"injected {code}", "type": "test"}}).encode(),
-                       {"Retry-After": "0"} if code == 429 else None)
-        elif fault == "hang":                                            # stand for a server stuck mid-batch
-            proxy.released.wait(60)
-            self.close_connection = True
-        else:
-            if fault and fault.startswith("slow:"): time.sleep(float(fault[5:]))
-            return False
-        return True
+# %% ../nbs/13_testing.ipynb #d8a2f5e1
+@patch
+def _inject(self: _ProxyHandler, fault: str | None, n: int) -> bool:
+    "Act out `fault` (or a 413 for too many inputs); False when the request is to be forwarded after all."
+    proxy = self.server.proxy
+    if proxy.max_inputs is not None and n > proxy.max_inputs:
+        self._send(413, json.dumps({"error": {"message": f"at most {proxy.max_inputs} inputs"}}).encode())
+    elif fault == "drop":
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+    elif fault and fault.startswith("http:"):
+        code = int(fault[5:])
+        self._send(code, json.dumps({"error": {"message": f"injected {code}", "type": "test"}}).encode(),
+                   {"Retry-After": "0"} if code == 429 else None)
+    elif fault == "hang":                                            # stand for a server stuck mid-batch
+        proxy.released.wait(60)
+        self.close_connection = True
+    else:
+        if fault and fault.startswith("slow:"): time.sleep(float(fault[5:]))
+        return False
+    return True
 
-    def _forward(self, body: bytes, n: int):
-        "Send the request on to the upstream server and its answer back."
-        req = urllib.request.Request(self.server.proxy.upstream + self.path, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=120) as r: code, out = r.status, r.read()
-        except urllib.error.HTTPError as e: code, out = e.code, e.read()
-        if code == 200:
-            with self.server.proxy.lock: self.server.proxy.texts_forwarded += n
-        self._send(code, out)
+@patch
+def _forward(self: _ProxyHandler, body: bytes, n: int):
+    "Send the request on to the upstream server and its answer back."
+    req = urllib.request.Request(self.server.proxy.upstream + self.path, data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r: code, out = r.status, r.read()
+    except urllib.error.HTTPError as e: code, out = e.code, e.read()
+    if code == 200:
+        with self.server.proxy.lock: self.server.proxy.texts_forwarded += n
+    self._send(code, out)
 
 # %% ../nbs/13_testing.ipynb #af90545b
 class FaultProxy:
