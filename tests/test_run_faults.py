@@ -343,6 +343,16 @@ def test_transfer_says_which_dataset_is_at_fault(capsys, tmp_path):
         one_line_error(err, f"{role} mini-mias:/no/such: mini-mias: folder not found")
 
 
+def _cached(db: Path) -> int:
+    "Entries of a cache file another process is writing (0 while it does not exist yet)."
+    import sqlite3
+    import contextlib
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+            return con.execute("SELECT COUNT(*) FROM kv").fetchone()[0]
+    except sqlite3.Error: return 0
+
+
 def _children(pid: int) -> set[int]:
     kids = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -365,7 +375,9 @@ def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
                    if proc.poll() is None else workers)
         time.sleep(0.2)
     assert len(workers) >= 2, "the extraction did not start its workers"
-    time.sleep(1)
+    # kill it mid-work: once a few lesions are cached, each worker has taken a lesion and watches its parent (a worker
+    # killed while it still imports its modules goes once it has, which on a loaded machine can take long)
+    while time.time() < deadline and _cached(tmp_path / "cache" / "features.sqlite") < 4: time.sleep(0.2)
     proc.send_signal(sig); proc.wait()
     deadline = time.time() + 30        # each worker notices within a second; a loaded machine may take longer
     while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers): time.sleep(0.2)
