@@ -74,6 +74,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                'radllm.config.RunConfig.to_yaml': ('config.html#runconfig.to_yaml', 'radllm/config.py'),
                                'radllm.config.RunConfig.type_problems': ('config.html#runconfig.type_problems', 'radllm/config.py'),
                                'radllm.config._absolute': ('config.html#_absolute', 'radllm/config.py'),
+                               'radllm.config._base_spec': ('config.html#_base_spec', 'radllm/config.py'),
                                'radllm.config._check_model_spec': ('config.html#_check_model_spec', 'radllm/config.py'),
                                'radllm.config._digest': ('config.html#_digest', 'radllm/config.py'),
                                'radllm.config._exit_with_parent': ('config.html#_exit_with_parent', 'radllm/config.py'),

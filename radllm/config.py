@@ -144,8 +144,7 @@ def problems(self: RunConfig) -> list[str]:
     lora_base = (self.lora or {}).get("base")
     for what, check in (("params", lambda: check_params_file(self.params)),
                         ("embedder", lambda: _check_model_spec(self.embedder)),
-                        ("lora", lambda: lora_base and _check_model_spec(lora_base if ":" in str(lora_base)
-                                                                          else f"hf:{lora_base}"))):
+                        ("lora", lambda: lora_base and _check_model_spec(_base_spec(lora_base)))):
         try: check()
         except (ValueError, OSError) as e: out.append(f"{what}: {e}")
     return out
@@ -174,6 +173,10 @@ def _model_path(spec: str) -> str | None:
         raise ValueError(f"{spec!r}: expected local:minilm, local:PATH, hf:PATH, lora:PATH or openai:MODEL")
     return None if kind == "openai" or spec == "local:minilm" else target
 
+def _base_spec(base: str) -> str:
+    "A LoRA `base` as a model spec: a bare folder is `hf:FOLDER`."
+    return base if ":" in str(base) else f"hf:{base}"
+
 def _check_model_spec(spec: str) -> None:
     path = _model_path(spec)
     if path is not None \
@@ -195,9 +198,7 @@ def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
     parameter file, model folders and the cache folder."""
     base = base or os.getcwd()
     lora = dict(self.lora or {})
-    if isinstance(lora.get("base"),
-                  str): lora["base"] = _resolve_model(lora["base"] if ":" in lora["base"] else f"hf:{lora['base']}",
-                                                      base)
+    if isinstance(lora.get("base"), str): lora["base"] = _resolve_model(_base_spec(lora["base"]), base)
     return self.replace(params=self.params and _absolute(self.params, base), lora=lora,
                         embedder=_resolve_model(self.embedder, base),
                         cache_dir=self.cache_dir and _absolute(self.cache_dir, base))

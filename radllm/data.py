@@ -782,7 +782,7 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
     "Loader of `inbreast:PATH` (AllDICOMs/, AllXML/, INbreast.csv)."
     root = _root(arg, "inbreast")
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "inbreast")
-    csv, table, dicoms, xmls = inbreast_files(root)
+    (csv, dicom_dir, xml_dir), table, dicoms, xmls = inbreast_files(root)
     out, skipped, listed = [], [], set()
     for line, r in enumerate(table.to_dict("records"), 2):
         fid = re.sub(r"\.0$", "", r["file name"])
@@ -798,18 +798,18 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
                                              "label"} for fid in sorted(set(xmls) - listed)]
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads",
                                                        "density", "laterality", "view", "label_source"])
-    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(p.resolve()) for p in (csv, root / "AllDICOMs",
-                                                                                     root / "AllXML", *xmls.values())]
+    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(p.resolve()) for p in (csv, dicom_dir, xml_dir,
+                                                                                     *xmls.values())]
     df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
     if not out and not skipped:
-        df.attrs["empty_reason"] = f"{root / 'AllXML'} holds no .xml file" if not xmls \
-            else f"the {len(xmls)} XML file(s) in {root / 'AllXML'} hold no ROI"
+        df.attrs["empty_reason"] = f"{xml_dir} holds no .xml file" if not xmls \
+            else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
     return df
 
 # %% ../nbs/01_data.ipynb #a5aa1360
-def inbreast_files(root: Path) -> tuple[Path, pd.DataFrame, dict, dict]:
-    """The parts of an INbreast folder: INbreast.csv, its table, {file id: (DICOM, patient id)} and {file id: XML}; a
-    FileNotFoundError names a missing part."""
+def inbreast_files(root: Path) -> tuple[tuple[Path, Path, Path], pd.DataFrame, dict, dict]:
+    """The parts of an INbreast folder: (INbreast.csv, AllDICOMs, AllXML), the table, {file id: (DICOM, patient id)}
+    and {file id: XML}; a FileNotFoundError names a missing part."""
     csv, dicom_dir, xml_dir = root / "INbreast.csv", root / "AllDICOMs", root / "AllXML"
     if not csv.is_file() and (root / "INbreast.xls").is_file():
         raise FileNotFoundError(f"inbreast: {csv} not found: save INbreast.xls as a semicolon-separated INbreast.csv")
@@ -822,7 +822,7 @@ def inbreast_files(root: Path) -> tuple[Path, pd.DataFrame, dict, dict]:
     for p in sorted(dicom_dir.glob("*.dcm")):                        # <file id>_<patient id>_MG_....dcm
         parts = p.name.split("_")
         if len(parts) >= 2 and parts[0].isdigit(): dicoms.setdefault(parts[0], (p, parts[1]))
-    return csv, table, dicoms, {p.stem: p for p in sorted(xml_dir.glob("*.xml"))}
+    return (csv, dicom_dir, xml_dir), table, dicoms, {p.stem: p for p in sorted(xml_dir.glob("*.xml"))}
 
 # %% ../nbs/01_data.ipynb #e3d3e300
 def inbreast_geometry(points: list, point_radius: float | None = None) -> dict:

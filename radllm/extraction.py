@@ -103,9 +103,8 @@ def compute_features(roi: dict, params: dict) -> dict[str, float]:
 
 # %% ../nbs/03_extraction.ipynb #09a38e8f
 def extract_lesion(row: dict, params: dict, regions=("full",), image_types=("original",)) -> dict:
-    ("Extract one manifest row: {lesion_id, status ('ok' / 'error'), reason, features, notes, seconds}; never "
-     "raises.\n    `regions` and `image_types` (see ROI variants below) add features of other regions and filtered "
-     "images.")
+    """Extract one manifest row: {lesion_id, status ('ok' / 'error'), reason, features, notes, seconds}; never raises.
+    `regions` and `image_types` (see ROI variants below) add features of other regions and filtered images."""
     import SimpleITK as sitk
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     t0, lid = time.perf_counter(), str(row.get("lesion_id"))

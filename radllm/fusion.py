@@ -16,7 +16,8 @@ from .prompting import Findings, PromptSerializer, make_describer
 from .selection import make_selector, without_findings
 
 # %% auto #0
-__all__ = ['ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'text_steps', 'findings_steps', 'lora_class', 'make_arm']
+__all__ = ['ARMS', 'EMBEDDING_ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'text_steps', 'findings_steps', 'lora_class',
+           'make_arm']
 
 # %% ../nbs/07_fusion.ipynb #b2a361e5
 class Arm(Pipeline):
@@ -102,6 +103,7 @@ def lora_class(serializer: str | dict = "levels"):
 
 # %% ../nbs/07_fusion.ipynb #12ad6656
 ARMS = ("radiomics", "text", "concat", "weighted", "lora")
+EMBEDDING_ARMS = ("text", "concat", "weighted")        # the arms that read the embedder's vectors
 
 def make_arm(name: str, selector: str = "mrmr", n_features: int = 8, classifier: str = "lr",
              serializer: str | dict = "levels", embedder: str = "local:minilm", describer: str | None = None,

@@ -307,7 +307,7 @@ LEVEL_WORDS = {2: ("low", "high"), 3: ("low", "medium", "high"), 4: ("very low",
 
 def level_weights(v: float, centres, edges=None) -> list[tuple[int, float]]:
     """[(level, weight)] of value `v` given the sorted level `centres`: interpolated between the two nearest, or
-    (with\n    `edges`, the K - 1 bin edges) the one level whose bin holds `v`; [] when `v` is missing."""
+    (with `edges`, the K - 1 bin edges) the one level whose bin holds `v`; [] when `v` is missing."""
     c = np.asarray(centres, dtype=float)
     if v is None or not np.isfinite(v) or not np.isfinite(c).all(): return []
     K, mid = len(c), (len(c) - 1) / 2

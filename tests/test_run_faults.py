@@ -237,28 +237,20 @@ def test_header_only_manifest_and_jobs_zero(capsys, tmp_path):
 
 def test_a_failed_run_shows_the_notebooks_own_error(tmp_path):
     "An embeddings endpoint that refuses the key (401, not retried) fails the run with the notebook's own error."
-    import http.server, threading
-    class Refuse(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = b'{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}'
-            self.send_response(401); self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-        def log_message(self, *args): pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_port
+    from radllm.testing import ChatServer, FaultProxy
     (tmp_path / "c.yaml").write_text("arms: [radiomics, text]\nn_splits: 3\nablations: []\nn_permutations: "
                                      "0\nembedder: openai:text-embedding-3-small\n")
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-test-not-a-key"}
-    try: r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:30", "--out", "runs/f", "--config", "c.yaml"],
-                            cwd=tmp_path, capture_output=True, text=True, env=env)
-    finally: server.shutdown(); server.server_close()
+    with ChatServer() as upstream, FaultProxy(upstream.url) as proxy:     # the proxy answers the 401 itself
+        proxy.reset("http:401")
+        env = {**os.environ, "OPENAI_BASE_URL": proxy.url, "OPENAI_API_KEY": "sk-test-not-a-key"}
+        r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:30", "--out", "runs/f", "--config", "c.yaml"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env)
     assert r.returncode == 1 and "0 run, 0 already finished, 1 failed" in r.stdout, r.stdout + r.stderr
     status = pd.read_csv(tmp_path / "runs/f/status.csv")
     error = status.error.iloc[0]
-    assert error.startswith(f"EmbeddingError: embedding endpoint http://127.0.0.1:{port}/v1 (model "
+    assert error.startswith(f"EmbeddingError: embedding endpoint {proxy.url} (model "
                             "'text-embedding-3-small'): HTTP 401") and "PapermillExecutionError" not in r.stderr, error
-    assert "Incorrect API key provided" in error and "sk-test-not-a-key" not in error
+    assert "injected 401" in error and "sk-test-not-a-key" not in error and proxy.requests == 1
     assert f"failed: synthetic30 seed 0: {error}" in r.stderr
     details = (tmp_path / "runs/f/synthetic30/seed0/error.txt").read_text()
     assert details.startswith(error) and "in cell" in details and "Traceback" in details
@@ -345,8 +337,7 @@ def test_transfer_says_which_dataset_is_at_fault(capsys, tmp_path):
 
 def _cached(db: Path) -> int:
     "Entries of a cache file another process is writing (0 while it does not exist yet)."
-    import sqlite3
-    import contextlib
+    import contextlib, sqlite3
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
             return con.execute("SELECT COUNT(*) FROM kv").fetchone()[0]
