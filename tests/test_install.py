@@ -13,7 +13,11 @@ def sh(*cmd, **kw):
 
 def test_wheel_install_runs_from_an_unrelated_folder(tmp_path):
     # 1. a wheel of the working tree, as `pip install .` or PyPI would build it
-    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp_path / "dist", ROOT)
+    # (verbose, so that setuptools' warnings reach the output: a user installing radllm sees none)
+    built = sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v", "-w", tmp_path / "dist",
+               ROOT)
+    warnings = [line for line in (built.stdout + built.stderr).splitlines() if "Warning" in line]
+    assert not warnings, "\n".join(warnings)
     wheel, = (tmp_path / "dist").glob("radllm-*.whl")
     # 2. a fresh venv holding that wheel; its dependencies come from the project's venv (a path, not an editable radllm)
     venv = tmp_path / "venv"
