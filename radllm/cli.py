@@ -215,6 +215,8 @@ def cmd_report(args) -> int:
     aucs, metrics = report(args.out)
     print(aucs.to_string(index=False)); print(); print(metrics.to_string(index=False))
     print(f"summary: {Path(args.out) / 'summary.md'}, summary.csv, summary.html")
+    from radllm.runs import lock_holder, running_note
+    if holder := lock_holder(args.out): print(f"note: {running_note(Path(args.out), holder)}", file=sys.stderr)
     return 0
 
 # %% ../nbs/11_cli.ipynb #d2d29101
