@@ -107,7 +107,7 @@ def recorded_batch(out: Path) -> dict | None:
 
 def remove_runs(out: Path) -> None:
     """Delete what a batch wrote into `out` (its run folders, status and summaries), nothing else: `out` must be
-    proven a batch folder, and a `<dataset>/seed<k>` folder a run folder; a dataset folder goes when it is left empty."""
+    proven a batch folder, and a `<dataset>/seed<k>` folder a run folder; a dataset folder left empty goes."""
     check_ours(out, "batch", "--out", BATCH_TODO)
     datasets = {p.parent for p in _run_dirs(out)}
     for run in _run_dirs(out):
@@ -161,7 +161,8 @@ def is_batch_folder(out: Path) -> bool:
 
 def is_run_folder(folder: Path) -> bool:
     "`folder` is empty or holds what only a run writes."
-    return Path(folder).is_dir() and (not user_entries(folder) or any((Path(folder) / f).is_file() for f in RUN_RECORDS))
+    folder = Path(folder)
+    return folder.is_dir() and (not user_entries(folder) or any((folder / f).is_file() for f in RUN_RECORDS))
 
 OWNERSHIP_PROOFS.update(batch=is_batch_folder, run=is_run_folder)
 
