@@ -636,6 +636,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                   'radllm.synthetic.background': ('synthetic.html#background', 'radllm/synthetic.py'),
                                   'radllm.synthetic.dataset_card': ('synthetic.html#dataset_card', 'radllm/synthetic.py'),
                                   'radllm.synthetic.gaussian_blur': ('synthetic.html#gaussian_blur', 'radllm/synthetic.py'),
+                                  'radllm.synthetic.is_synthetic_folder': ('synthetic.html#is_synthetic_folder', 'radllm/synthetic.py'),
                                   'radllm.synthetic.make_dataset': ('synthetic.html#make_dataset', 'radllm/synthetic.py'),
                                   'radllm.synthetic.outline_radius': ('synthetic.html#outline_radius', 'radllm/synthetic.py'),
                                   'radllm.synthetic.power_law_noise': ('synthetic.html#power_law_noise', 'radllm/synthetic.py'),
