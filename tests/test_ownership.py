@@ -165,3 +165,67 @@ def test_two_synthetic_datasets_share_nothing():
     from radllm.evaluation import shared_data
     shared = shared_data(load_dataset("synthetic:30"), load_dataset("synthetic:40?seed=1"))
     assert shared == {"lesions": [], "patients": [], "images": []}
+
+
+# --- class 3: caches keyed by everything that decides their content, living where the user says -------------------
+
+CACHE_SCRIPT = """
+import sys
+from sklearn.pipeline import Pipeline
+from radllm.data import load_dataset
+from radllm.extraction import extract
+from radllm.fusion import make_arm
+cache, params = sys.argv[1], sys.argv[2]
+m = load_dataset("synthetic:24", cache_dir=cache)
+features, _ = extract(m, params=params, cache_dir=cache, progress=False)
+arm = make_arm("text", describer="openai:fixture-radiologist", serializer="names_values", n_features=4,
+               cache_dir=cache)
+X = features.drop(columns=["patient_id", "label"])
+Pipeline([s for s in arm.steps if s[0] in ("findings", "select")]).fit(X, features.label)
+print("findings written")
+"""
+
+
+def test_nothing_is_written_under_home_when_a_cache_dir_is_given(tmp_path, tiny):
+    "The synthetic data, the features, the digests and the chat describer's answers all go to --cache-dir."
+    from radllm.testing import ChatServer
+    home, cache = tmp_path / "home", tmp_path / "my-cache"; home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("RADLLM_CACHE_DIR", "OPENAI_API_KEY")}
+    with ChatServer() as server:
+        env.update(HOME=str(home), OPENAI_BASE_URL=server.url, MPLCONFIGDIR=str(tmp_path / "mpl"))
+        r = subprocess.run([sys.executable, "-c", CACHE_SCRIPT, str(cache), str(tmp_path / "params.yaml")], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0 and "findings written" in r.stdout, r.stderr[-3000:]
+        assert server.hits > 0
+        r = subprocess.run([RADLLM, "extract", "synthetic:24", "--out", str(tmp_path / "f.parquet"), "--cache-dir",
+                            str(cache), "--params", str(tmp_path / "params.yaml")], env=env, capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert [p for p in home.rglob("*")] == []
+    assert {"chat.sqlite", "features.sqlite", "digests.sqlite", "commands.sqlite"} <= {p.name for p in cache.iterdir()}
+
+
+# --- class 4: one writer per batch ------------------------------------------------------------------------------
+
+def test_a_second_run_into_a_running_batch_stops_at_once(tmp_path, tiny):
+    out = tmp_path / "runs"
+    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny)]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (out / ".radllm.lock").is_file() and first.poll() is None and time.time() < deadline: time.sleep(0.2)
+        assert first.poll() is None, first.communicate()
+        t0 = time.time()
+        second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert second.returncode == 2 and len(lines) == 1, second.stderr
+        assert f"radllm run: error: batch folder {out} is in use by pid {first.pid} on " in lines[0], lines
+        assert " since " in lines[0] and time.time() - t0 < 60
+    finally:
+        first.kill(); first.communicate()
+    # the first was killed (-9): its lock file is left behind, and the next run takes it over with a note
+    assert json.loads((out / ".radllm.lock").read_text())["pid"] == first.pid
+    (tmp_path / "bad.yaml").write_text("arms: [nope]\n")
+    third = subprocess.run([*args[:-1], str(tmp_path / "bad.yaml")], capture_output=True, text=True, timeout=120)
+    assert f"note: took over the lock of {out} left by pid {first.pid}" in third.stderr, third.stderr
+    assert third.returncode == 2 and "arms: unknown 'nope'" in third.stderr and not (out / ".radllm.lock").exists()
