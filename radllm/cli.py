@@ -8,8 +8,8 @@ import argparse, json, os, signal, sqlite3, stat, sys, threading, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATASET_HELP', 'RACY_NS', 'COMMANDS', 'build_parser', 'remember', 'replay', 'cmd_synth', 'cmd_extract', 'cmd_run',
-           'cmd_report', 'cmd_transfer', 'main']
+__all__ = ['DATASET_HELP', 'RACY_NS', 'TRANSFER_FILES', 'COMMANDS', 'build_parser', 'remember', 'replay', 'cmd_synth',
+           'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer', 'is_transfer_folder', 'main']
 
 # %% ../nbs/11_cli.ipynb #bbab99a1
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -70,6 +70,9 @@ def _add_transfer(sub, common):
     p.add_argument("--test", required=True, help="dataset spec to test on")
     p.add_argument("--out", required=True, help="output folder (metrics.json, predictions.parquet, figures/)")
     p.add_argument("--config", default=None, help="RunConfig YAML (arms, selector, serializer, embedder, seed, ...)")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="run even when the test set shares lesions, patients or images with the training set "
+                        "(recorded as overlapping: not a transfer)")
     _add_exec(p)
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,15 +174,16 @@ def _load(spec: str, cache_dir=None, role: str = ""):
 def cmd_extract(args) -> int:
     if (code := replay(args)) is not None: return code                # nothing changed since the same command last ran
     from radllm.config import check_params_file
-    from radllm.extraction import extract, write_outputs, summary_line
+    from radllm.extraction import check_outputs, extract, manifest_inputs, write_outputs, summary_line
     from radllm.runs import ensure_folder
     check_params_file(args.params)
     ensure_folder(Path(args.out).parent, "the folder of --out")
     with _Said() as said:
         manifest = _load(args.dataset, args.cache_dir)
+        check_outputs(args.out, manifest_inputs(manifest))       # before any work: never over an input or a user's file
         features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler,
                                cache_dir=args.cache_dir)
-        qc_file = write_outputs(features, qc, args.out)
+        qc_file = write_outputs(features, qc, args.out, manifest_inputs(manifest))
         print(summary_line(qc))
         for r in qc[qc.status == "error"].itertuples(): print(f"  error: {r.reason}", file=sys.stderr)
         print(f"features: {args.out}  qc: {qc_file}")
@@ -215,6 +219,8 @@ def cmd_report(args) -> int:
     aucs, metrics = report(args.out)
     print(aucs.to_string(index=False)); print(); print(metrics.to_string(index=False))
     print(f"summary: {Path(args.out) / 'summary.md'}, summary.csv, summary.html")
+    from radllm.runs import lock_holder, running_note
+    if holder := lock_holder(args.out): print(f"note: {running_note(Path(args.out), holder)}", file=sys.stderr)
     return 0
 
 # %% ../nbs/11_cli.ipynb #d2d29101
@@ -232,25 +238,58 @@ def _extracted(manifest, cfg, role: str):
                               "are needed")
     return features
 
+def _overlap(mtrain, mtest, args, cfg) -> dict | None:
+    """What the test set shares with the training set (chapter 09): refused unless --allow-overlap, then said loudly
+    and returned for metrics.json; None when nothing is shared."""
+    from radllm.evaluation import overlap_problem, overlap_record, shared_data
+    shared = shared_data(mtrain, mtest, cfg.cache_dir)
+    if (why := overlap_problem(shared, args.train, args.test)) is None: return None
+    if not args.allow_overlap: raise ValueError(f"{why}; give disjoint datasets, or add --allow-overlap to run it "
+                                                "anyway, flagged as overlapping")
+    print(f"WARNING: {why}; run anyway (--allow-overlap), recorded as overlapping in metrics.json", file=sys.stderr)
+    return overlap_record(shared)
+
 def cmd_transfer(args) -> int:
     from radllm.config import ConfigError
     from radllm.data import dataset_name
     from radllm.evaluation import arm_options, conclusion, label_info, transfer
+    from radllm.ownership import check_ours, write_marker
     from radllm.runs import config_problems, ensure_folder
     cfg = _config(args)
     if problems := [p for p in config_problems(cfg) if not p.startswith("dataset:")]:
         raise ConfigError(problems, args.config or "options")
-    out = ensure_folder(args.out, "--out")
+    check_ours(args.out, "transfer", "--out", "give a new or empty --out")
     mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role,
                      spec in (("train", args.train), ("test", args.test)))
+    overlap = _overlap(mtrain, mtest, args, cfg)
+    out = ensure_folder(args.out, "--out")
     train, test = _extracted(mtrain, cfg, "train"), _extracted(mtest, cfg, "test")
     res = transfer(train, test, arms=cfg.arms, seed=cfg.seed, names=(dataset_name(args.train), dataset_name(args.test)),
                    **arm_options(cfg))
     res.label_source = {"train": label_info(mtrain, train.index), "test": label_info(mtest, test.index)}
+    if overlap: res.config["overlap"], res.dataset = overlap, f"{res.dataset} (OVERLAPPING: NOT A TRANSFER)"
     res.save(out)
     cfg.to_yaml(out / "config.yaml")
+    write_marker(out, "transfer", train=args.train, test=args.test)
     print(res.table().to_string()); print(conclusion(res)); print(f"written to {out}")
     return 0
+
+TRANSFER_FILES = ("metrics.json", "work.json", "predictions.parquet", "config.yaml", "figures")
+
+def is_transfer_folder(folder: Path) -> bool:
+    """A folder an earlier `radllm transfer` wrote (before its marker): its files only, with its config.yaml and a
+    metrics.json of a transfer."""
+    from radllm.ownership import user_entries
+    folder = Path(folder)
+    if not (folder / "config.yaml").is_file() or any(p.name not in TRANSFER_FILES for p in user_entries(folder)):
+        return False
+    try: metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError): return False
+    return isinstance(metrics, dict) and "arms" in metrics and {"train", "test"} <= set(metrics.get("config") or {})
+
+# %% ../nbs/11_cli.ipynb #5b74e0f3
+from .ownership import OWNERSHIP_PROOFS
+OWNERSHIP_PROOFS["transfer"] = is_transfer_folder
 
 # %% ../nbs/11_cli.ipynb #0d70487d
 COMMANDS = {"synth": cmd_synth, "extract": cmd_extract, "run": cmd_run, "report": cmd_report, "transfer": cmd_transfer}

@@ -22,7 +22,8 @@ from .statistics import auc_score, choose_threshold, delong_ci, delong_test, mcn
 __all__ = ['ABLATION_SPECS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_class', 'design_problems', 'oof_predict_proba',
            'split_features', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'label_info', 'package_versions',
            'EvalResults', 'arm_metrics', 'permutation_control', 'Ablation', 'ablation_runs', 'run_ablations',
-           'evaluate', 'transfer', 'arm_options', 'evaluate_config', 'extraction_options', 'conclusion']
+           'evaluate', 'transfer', 'shared_data', 'overlap_problem', 'overlap_record', 'arm_options', 'evaluate_config',
+           'extraction_options', 'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1,
@@ -379,6 +380,50 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text",
                               **{k: v for k, v in opts.items() if k != "cache_dir"}})
     res.arms = {arm: arm_metrics(res, arm, n_boot) for arm in arms}
     return res
+
+# %% ../nbs/09_evaluation.ipynb #188131d4
+def _places(m: pd.DataFrame) -> set[str]:
+    "Where a manifest comes from: its source tables and the folders of its images."
+    return {str(Path(p).resolve()) for p in m.attrs.get("sources", [])} \
+        | {str(Path(p).resolve().parent) for p in m.image if isinstance(p, str)}
+
+def _same_source(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    "Two manifests of one dataset: the same spec, a source table in common, or images from one folder."
+    spec = a.attrs.get("spec")
+    return (spec is not None and spec == b.attrs.get("spec")) or bool(_places(a) & _places(b))
+
+def shared_data(train: pd.DataFrame, test: pd.DataFrame, cache_dir=None) -> dict:
+    """What a held-out manifest `test` shares with `train`: lesion and patient ids (same source only) and images of
+    identical content, as (test lesion, train lesion) pairs."""
+    from radllm.extraction import FileDigests
+    digests, same = FileDigests(cache_dir), _same_source(train, test)
+    ids = lambda col: sorted(set(train[col].astype(str)) & set(test[col].astype(str))) if same else []
+    seen = {}
+    for lid, img in zip(train.lesion_id.astype(str), train.image): seen.setdefault(digests(img), lid)
+    seen.pop(None, None)                                           # an unreadable file matches nothing
+    images = [(lid, seen[d]) for lid, img in zip(test.lesion_id.astype(str), test.image) if (d := digests(img)) in seen]
+    return {"lesions": ids("lesion_id"), "patients": ids("patient_id"), "images": images}
+
+# %% ../nbs/09_evaluation.ipynb #374f144c
+def _example(item) -> str: return f"test {item[0]} = train {item[1]}" if isinstance(item, tuple) else str(item)
+
+def _examples(items: list, k: int = 3) -> str:
+    return ", ".join(map(_example, items[:k])) + (", ..." if len(items) > k else "")
+
+def overlap_problem(shared: dict, train: str = "--train", test: str = "--test") -> str | None:
+    "One line saying what the test set shares with the training set (None when nothing)."
+    parts = [f"{len(shared[key])} {what} (e.g. {_examples(shared[key])})"
+             for key, what in (("lesions", "lesion ids"), ("patients", "patient ids"),
+                               ("images", "images of identical content")) if shared.get(key)]
+    if not parts: return None
+    return (f"the test set {test} shares {', '.join(parts)} with the training set {train}: scored on data it was "
+            "trained on, this is not a transfer")
+
+def overlap_record(shared: dict) -> dict:
+    "What metrics.json records of an overlap the user allowed."
+    return {"warning": "NOT A TRANSFER: the test set shares data with the training set",
+            **{key: {"n": len(v), "examples": [list(x) if isinstance(x, tuple) else x for x in v[:5]]}
+               for key, v in shared.items()}}
 
 # %% ../nbs/09_evaluation.ipynb #577d3fd4
 def arm_options(cfg) -> dict:

@@ -18,9 +18,10 @@ from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, re
 
 # %% auto #0
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
-           'RACY_NS', 'QC_COLUMNS', 'params_path', 'load_params', 'outside_reach', 'prepare_roi', 'get_extractor',
-           'compute_features', 'extract_lesion', 'check_variant', 'region_masks', 'log_image_2d', 'region_features',
-           'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path', 'write_outputs', 'summary_line']
+           'RACY_NS', 'QC_COLUMNS', 'FEATURES_MARK', 'params_path', 'load_params', 'outside_reach', 'prepare_roi',
+           'get_extractor', 'compute_features', 'extract_lesion', 'check_variant', 'region_masks', 'log_image_2d',
+           'region_features', 'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path', 'write_outputs',
+           'summary_line', 'is_qc_table', 'is_features_file', 'manifest_inputs', 'check_outputs']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -291,14 +292,57 @@ def qc_path(features_path: str | Path) -> Path:
     p = Path(features_path)
     return p.with_name(p.name[: -len(p.suffix)] + ".qc.csv" if p.suffix else p.name + ".qc.csv")
 
-def write_outputs(features: pd.DataFrame, qc: pd.DataFrame, out: str | Path) -> Path:
-    "Write features (Parquet) and QC (CSV beside it); return the QC path."
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    features.to_parquet(out)
-    qc.to_csv(qc_path(out), index=False)
+def write_outputs(features: pd.DataFrame, qc: pd.DataFrame, out: str | Path, inputs=()) -> Path:
+    """Write features (Parquet, marked as radllm's) and QC (CSV beside it), each whole or not at all; return the QC
+    path. An existing file is replaced only when radllm wrote it, and never one of the command's `inputs`."""
+    import pyarrow as pa, pyarrow.parquet as pq
+    out = Path(out); check_outputs(out, inputs); out.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(features)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), FEATURES_MARK: b'{"written_by": "radllm"}'})
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp); os.replace(tmp, out)
+    qc.to_csv(tmp, index=False); os.replace(tmp, qc_path(out))
     return qc_path(out)
 
 def summary_line(qc: pd.DataFrame) -> str:
     "'N extracted, M skipped, K failed'."
     n = qc.status.value_counts()
     return f"{n.get('ok', 0)} extracted, {n.get('skipped', 0)} skipped, {n.get('error', 0)} failed"
+
+# %% ../nbs/03_extraction.ipynb #6c548ab9
+import os
+from .ownership import OWNERSHIP_PROOFS, NotOursError, check_ours
+
+FEATURES_MARK = b"radllm"                           # key of radllm's mark in a features file's Parquet metadata
+
+def is_qc_table(path: Path) -> bool:
+    "`path` is a QC table radllm wrote (by its header)."
+    try:
+        with open(path, encoding="utf-8") as f: return f.readline().strip().split(",")[:4] == QC_COLUMNS[:4]
+    except (OSError, UnicodeDecodeError): return False
+
+def is_features_file(path: Path) -> bool:
+    "`path` is a features Parquet radllm wrote: its mark, or (an earlier radllm's) its columns and its QC table."
+    import pyarrow as pa, pyarrow.parquet as pq
+    try: schema = pq.read_schema(path)
+    except (OSError, ValueError, pa.ArrowException): return False
+    if FEATURES_MARK in (schema.metadata or {}): return True
+    return {"lesion_id", "patient_id", "label"} <= set(schema.names) and is_qc_table(qc_path(path))
+
+OWNERSHIP_PROOFS.update(features=is_features_file, qc=is_qc_table)
+
+# %% ../nbs/03_extraction.ipynb #b6cf9893
+def manifest_inputs(manifest: pd.DataFrame) -> list[str]:
+    "The files a manifest is read from: its source tables, images and masks."
+    files = [str(p) for p in manifest.attrs.get("sources", [])]
+    return files + [p for col in ("image", "mask") if col in manifest for p in manifest[col] if isinstance(p, str)]
+
+def check_outputs(out: str | Path, inputs=()) -> None:
+    "Before any work: `--out` and its QC table are new or radllm's, and neither is one of the command's inputs."
+    out, given = Path(out), {Path(p).resolve() for p in inputs}
+    for target, what in ((out, "--out"), (qc_path(out), "the QC table of --out")):
+        if target.resolve() in given:
+            raise NotOursError(f"{what} {target} is an input of this command: radllm will not overwrite it; give "
+                               "another --out")
+    check_ours(out, "features", "--out", "give a new file, or one radllm extract wrote")
+    check_ours(qc_path(out), "qc", "the QC table of --out", "move it away, or give another --out")

@@ -85,7 +85,8 @@ def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm"
     opts.setdefault("seed", seed)
     return [("prompt", PromptSerializer(**opts)), ("embed", TextEmbedder(embedder, cache_dir=cache_dir))]
 
-def findings_steps(describer: str | None, serializer: str | dict = "levels") -> list[tuple[str, object]]:
+def findings_steps(describer: str | None, serializer: str | dict = "levels",
+                   cache_dir: str | None = None) -> list[tuple[str, object]]:
     """`[('findings', Findings(describer))]` for a describer spec (none without one); its text needs a whole-prompt
     style."""
     if describer is None: return []
@@ -93,7 +94,7 @@ def findings_steps(describer: str | None, serializer: str | dict = "levels") -> 
     if style \
         in SENTENCE_STYLES: raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} "
                                              "has no place for them")
-    return [("findings", Findings(make_describer(describer)))]
+    return [("findings", Findings(make_describer(describer, cache_dir)))]
 
 def lora_class(serializer: str | dict = "levels"):
     """The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier`
@@ -120,7 +121,7 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
                 embedder=embedder,
                 describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune, inner_splits=inner_splits)
     select = ("select", make_selector(selector, n_features))
-    find = findings_steps(describer, serializer)                 # before selection: a describer reads the full table
+    find = findings_steps(describer, serializer, cache_dir)      # before selection: a describer reads the full table
     def prompt(): return text_steps(serializer, embedder, cache_dir, seed)[0]
     def embed(): return text_steps(serializer, embedder, cache_dir, seed)[1]
     def clf(): return ("classifier", make_classifier(classifier, seed, tune, inner_splits))

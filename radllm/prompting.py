@@ -498,7 +498,8 @@ CHAT_SYSTEM_PROMPT = (
 CHAT_USER_TASK = "Radiomics features of the lesion:"
 
 class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
-    "Features -> findings written by a chat model at an OpenAI-compatible endpoint (cached by model + messages)."
+    """Features -> findings written by a chat model at an OpenAI-compatible endpoint (cached by endpoint, model,
+    messages and sampling settings, in `cache_dir`)."""
     def __init__(self, model: str = "openai:gpt-4o-mini", system_prompt: str = CHAT_SYSTEM_PROMPT,
                  style: str = "knowledge",
                  cache_dir: str | None = None, max_tokens: int = 200, timeout: float = 60.0, max_retries: int = 5):
@@ -525,9 +526,11 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
     def transform(self, X: pd.DataFrame) -> list[str]:
         "One findings text per row of `X`: from the cache, else from the endpoint."
         from tqdm.auto import tqdm
-        name, msgs = self._model_name(), self.messages(X)
+        from radllm.embedding import openai_endpoint
+        name, msgs, endpoint = self._model_name(), self.messages(X), openai_endpoint()
         settings = {"temperature": 0, "max_tokens": self.max_tokens}
-        keys = [content_key("chat", name, m, settings) for m in msgs]
+        # everything that decides the answer (never the API key): another server's answers are never served here
+        keys = [content_key("chat", endpoint, name, m, settings) for m in msgs]
         cache = ContentCache("chat", self.cache_dir)
         found = cache.get_many(set(keys))
         todo = [i for i, k in enumerate(keys) if k not in found]
@@ -553,9 +556,9 @@ def _ask(client, name: str, messages: list[dict], settings: dict) -> str:
         raise RuntimeError(f"chat endpoint {client.base_url} (model {name!r}) returned an empty answer")
     return text.strip()
 
-def make_describer(spec: str | None):
-    "The describer for a config's `describer` setting: None, 'rules' or 'openai:MODEL'."
+def make_describer(spec: str | None, cache_dir: str | None = None):
+    "The describer for a config's `describer` setting: None, 'rules' or 'openai:MODEL' (caching in `cache_dir`)."
     if spec is None: return None
     if spec == "rules": return RulesDescriber()
-    if isinstance(spec, str) and spec.startswith("openai:"): return ChatDescriber(spec)
+    if isinstance(spec, str) and spec.startswith("openai:"): return ChatDescriber(spec, cache_dir=cache_dir)
     raise ValueError(f"describer {spec!r}: expected None, 'rules' or 'openai:MODEL'")

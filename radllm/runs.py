@@ -16,13 +16,14 @@ from .config import RUN_FIELDS, ConfigError, RunConfig, content_key, parallel_ma
 from .data import dataset_name
 
 # %% auto #0
-__all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESULT_COLUMNS', 'SUMMARY_METRICS', 'METRIC_TITLES',
-           'template_path', 'run_folder', 'git_commit', 'data_fingerprint', 'BatchError', 'batch_settings',
-           'config_differences', 'recorded_batch', 'remove_runs', 'batch_conflict', 'claim_batch', 'ensure_folder',
-           'run_parameters', 'kernel_manager', 'run_one', 'failure_message', 'record_error', 'StatusTable',
-           'config_problems', 'checked_config', 'dataset_names', 'load_checked', 'prepare_dataset', 'threads_per_run',
-           'usable_cores', 'check_config', 'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize',
-           'auc_table', 'metrics_table', 'markdown_table', 'Figure', 'write_summary', 'report']
+__all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESULT_COLUMNS',
+           'SUMMARY_METRICS', 'METRIC_TITLES', 'template_path', 'run_folder', 'git_commit', 'data_fingerprint',
+           'BatchError', 'batch_settings', 'config_differences', 'recorded_batch', 'remove_runs', 'batch_conflict',
+           'claim_batch', 'is_batch_folder', 'is_run_folder', 'check_run_folders', 'ensure_folder', 'run_parameters',
+           'kernel_manager', 'run_one', 'failure_message', 'record_error', 'StatusTable', 'config_problems',
+           'checked_config', 'dataset_names', 'load_checked', 'prepare_dataset', 'threads_per_run', 'usable_cores',
+           'check_config', 'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table',
+           'metrics_table', 'markdown_table', 'Figure', 'write_summary', 'report', 'running_note']
 
 # %% ../nbs/10_runs.ipynb #c808068b
 def _package_dir() -> Path:
@@ -105,8 +106,14 @@ def recorded_batch(out: Path) -> dict | None:
     return next(iter(distinct.values()), None)
 
 def remove_runs(out: Path) -> None:
-    "Delete what a batch wrote into `out` (its run folders, status and summaries), nothing else."
-    for d in {p.parent for p in _run_dirs(out)}: shutil.rmtree(d)
+    """Delete what a batch wrote into `out` (its run folders, status and summaries), nothing else: `out` must be
+    proven a batch folder, and a `<dataset>/seed<k>` folder a run folder; a dataset folder left empty goes."""
+    check_ours(out, "batch", "--out", BATCH_TODO)
+    datasets = {p.parent for p in _run_dirs(out)}
+    for run in _run_dirs(out):
+        if is_ours(run, "run"): shutil.rmtree(run)
+    for d in datasets:
+        if not any(d.iterdir()): d.rmdir()
     for name in (BATCH_FILE, "status.csv", "summary.md", "summary.csv",
                  "summary.html"): (out / name).unlink(missing_ok=True)
 
@@ -120,7 +127,9 @@ def batch_conflict(out: Path, cfg: RunConfig) -> str | None:
             "give a new --out, or add --replace to delete its runs and start the batch over")
 
 def claim_batch(out: Path, cfg: RunConfig, replace: bool = False) -> None:
-    "Make `out` the folder of `cfg`'s batch; with `replace`, the batch that was there is deleted first."
+    """Make `out` the folder of `cfg`'s batch; with `replace`, the batch that was there is deleted first. A folder that
+    is not a batch of radllm's is refused (NotOursError)."""
+    check_ours(out, "batch", "--out", BATCH_TODO)
     if replace and out.is_dir(): remove_runs(out)
     elif why := batch_conflict(out, cfg): raise BatchError(why)
     ensure_folder(out, "--out")
@@ -131,6 +140,38 @@ def _write_atomic(path: Path, text: str) -> None:
     "Write a file whole or not at all (a killed process never leaves half of it)."
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text); os.replace(tmp, path)
+
+# %% ../nbs/10_runs.ipynb #c5b76f3a
+from .ownership import OWNERSHIP_PROOFS, FolderLock, check_ours, holder_text, is_ours, lock_holder, user_entries
+
+BATCH_TODO = "give a new or empty --out"
+RUN_RECORDS = ("run.json", "error.txt", "end_to_end.ipynb", "metrics.json")   # what a run writes into its folder
+
+def _is_status_table(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f: header = f.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError): return False
+    return header[:3] == STATUS_COLUMNS[:3]
+
+def is_batch_folder(out: Path) -> bool:
+    "`out` holds a batch's record: batch.yaml, a status.csv of runs, or a finished run (a folder from before both)."
+    out = Path(out)
+    if (out / BATCH_FILE).is_file() or _is_status_table(out / "status.csv"): return True
+    return any((d / "run.json").is_file() for d in _run_dirs(out))
+
+def is_run_folder(folder: Path) -> bool:
+    "`folder` is empty or holds what only a run writes."
+    folder = Path(folder)
+    return folder.is_dir() and (not user_entries(folder) or any((folder / f).is_file() for f in RUN_RECORDS))
+
+OWNERSHIP_PROOFS.update(batch=is_batch_folder, run=is_run_folder)
+
+def check_run_folders(out: Path, specs: list[str], seeds: list[int]) -> None:
+    "Before any work: `out` is new, empty or a batch, and no folder of the user's sits where a run would write."
+    check_ours(out, "batch", "--out", BATCH_TODO)
+    for spec in specs:
+        for seed in seeds:
+            check_ours(run_folder(out, spec, seed), "run", "run folder", f"move it away, or {BATCH_TODO}")
 
 # %% ../nbs/10_runs.ipynb #2f0ed970
 def ensure_folder(path: str | Path, what: str = "folder") -> Path:
@@ -368,16 +409,17 @@ def check_config(cfg: RunConfig, specs: list[str], jobs: int = 1) -> None:
     if jobs < 1: problems.append(f"jobs: must be at least 1, got {jobs}")
     if problems: raise ConfigError(problems)
 
-def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
+def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
               scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True,
               replace: bool = False) -> pd.DataFrame:
-    "Run the template for every dataset x seed into out/<dataset>/seed<k>/; returns this call's outcome per run."
+    "`run_batch`'s work, once it holds the folder's lock."
     base = (config or RunConfig()).replace(**({"cache_dir": str(cache_dir)} if cache_dir else {})).resolved()
     specs, seeds, out = [_resolved_spec(s) for s in datasets], list(dict.fromkeys(int(s) for s in seeds)), Path(out)
     # 1. everything that can be checked before any work
     check_config(base, specs, jobs)
     dataset_names(specs)
     _writable_place(out, "--out")
+    check_run_folders(out, specs, seeds)
     if not replace and out.is_dir() and (why := batch_conflict(out, base)): raise BatchError(why)
     inner_jobs = 1 if (jobs > 1 or scheduler) else base.jobs          # parallel runs, serial inside each
     def cfg_of(spec, seed): return base.replace(dataset=spec, seed=seed, jobs=inner_jobs, scheduler=None)
@@ -418,6 +460,21 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
         status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"],
                    error=r["error"]); results.append(r)
     return pd.DataFrame(results, columns=RESULT_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
+
+# %% ../nbs/10_runs.ipynb #26fc7f1f
+def _command_line() -> str:
+    "This process's command, for the lock record (radllm ... when run from the command line)."
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return " ".join([name, *sys.argv[1:]])[:300]
+
+def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
+              scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True,
+              replace: bool = False) -> pd.DataFrame:
+    """Run the template for every dataset x seed into out/<dataset>/seed<k>/, holding the folder's lock (one writer
+    per batch); returns this call's outcome per run."""
+    _writable_place(Path(out), "--out")
+    with FolderLock(out, _command_line()):
+        return _run_batch(datasets, seeds, out, config, jobs, scheduler, cache_dir, progress, replace)
 
 # %% ../nbs/10_runs.ipynb #a7e3d0fa
 def read_metrics(folder: Path) -> dict:
@@ -565,6 +622,7 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary.to_csv(out / "summary.csv", index=False)
     aucs, metrics = auc_table(summary), metrics_table(summary)
     status = StatusTable(out).frame()
+    running = lock_holder(out)                     # a batch still being written may be read: say so
     runs = long[["dataset", "seed"]].drop_duplicates()
     controls = long.drop_duplicates(["dataset", "seed"]).groupby("dataset").permuted_auc.mean().dropna()
     sections = {
@@ -573,6 +631,7 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
              "AUC: mean ± SD over seeds, the median over seeds of each run's 95% DeLong CI, and the paired DeLong test "
              "against "
              "`radiomics` on the same lesions (median p over seeds, and in how many seeds p < 0.05)."],
+        "Still running": [running_note(out, running)] if running else [],
         "Labels": [[f"{d}: {text.removeprefix('labels: ')}"
                     for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
         "AUC": [aucs],
@@ -589,3 +648,9 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                     for p in sorted(out.glob("*/seed*/figures/roc.png"))]}
     write_summary(out, sections)
     return aucs, metrics
+
+# %% ../nbs/10_runs.ipynb #e86dca00
+def running_note(out: Path, holder: dict) -> str:
+    "What `report` says of a batch that another process is still writing."
+    return (f"{out} is still running (in use by {holder_text(holder)}): this summary holds the runs finished so far; "
+            "report again when it is done")

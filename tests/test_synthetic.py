@@ -25,7 +25,7 @@ def ds240(tmp_path_factory):
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     a, b, c = (make_dataset(tmp_path / k, n=10, seed=s) for k, s in [("a", 3), ("b", 3), ("c", 4)])
     fa, fb, fc = files(tmp_path / "a"), files(tmp_path / "b"), files(tmp_path / "c")
-    assert len(fa) == 2 * 10 + 2 and fa == fb                            # images, masks, manifest.csv, README.md
+    assert len(fa) == 2 * 10 + 3 and fa == fb                  # images, masks, manifest.csv, README.md, .radllm.json
     assert fa.keys() == fc.keys()
     assert all(fa[k] != fc[k] for k in fa if k.startswith("images/"))
     pd.testing.assert_frame_equal(a.drop(columns=["image", "mask"]), b.drop(columns=["image", "mask"]))
