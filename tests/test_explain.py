@@ -42,5 +42,6 @@ def test_explain_refits_the_recorded_probabilities_and_writes_a_card(run_folder)
 
 
 def test_explain_an_unknown_lesion_says_so(run_folder):
-    r = subprocess.run([RADLLM, "explain", str(run_folder), "NO-SUCH"], capture_output=True, text=True)
-    assert r.returncode == 2 and "lesion 'NO-SUCH' is not among the 36 extracted lesions" in r.stderr, r.stderr
+    from radllm.explain import explain_lesion
+    with pytest.raises(ValueError, match="lesion 'NO-SUCH' is not among the 36 extracted lesions"):
+        explain_lesion(run_folder, "NO-SUCH")
