@@ -1,5 +1,6 @@
-"Explaining a lesion of a saved run from the command line: refitted probabilities match the recorded ones; the card."
-import os, re, subprocess, sys
+("Explaining a lesion of a saved run from the command line (refitted probabilities match the recorded ones; the card) "
+ "and the model reports `radllm report` writes for the run and its batch.")
+import json, os, re, subprocess, sys
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,7 @@ def run_folder(tmp_path_factory):
     folder = base / "runs" / "synthetic36" / "seed0"
     res.save(folder, figures=False)
     cfg.to_yaml(folder / "config.yaml")
+    (folder / "run.json").write_text(json.dumps({"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": 0}))
     return folder
 
 
@@ -45,3 +47,18 @@ def test_explain_an_unknown_lesion_says_so(run_folder):
     from radllm.explain import explain_lesion
     with pytest.raises(ValueError, match="lesion 'NO-SUCH' is not among the 36 extracted lesions"):
         explain_lesion(run_folder, "NO-SUCH")
+
+
+def test_report_writes_the_model_reports_of_the_run_and_the_batch(run_folder):
+    from radllm.runs import report
+    batch = run_folder.parent.parent
+    report(batch)
+    run_md = (run_folder / "model_report.md").read_text()
+    assert "## Discrimination, calibration and clinical usefulness (TRIPOD+AI 12e, 23a)" in run_md
+    m = json.loads((run_folder / "metrics.json").read_text())
+    assert f"{m['arms']['text']['auc']['value']:.3f}" in run_md
+    # this run saved no QC table: the section says so instead of claiming an answer
+    assert "## Eligibility and QC exclusions (TRIPOD+AI 6b, 7)\n\nNot filled: this run did not save" in run_md
+    assert (run_folder / "figures" / "decision_curve.png").is_file() and (run_folder / "usefulness.json").is_file()
+    assert "synthetic36/seed0/model_report.html" in (batch / "model_report.md").read_text()
+    assert (batch / "model_report.html").is_file()
