@@ -423,6 +423,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                     'radllm.modelreport.limitations_section': ( 'model_report.html#limitations_section',
                                                                                 'radllm/modelreport.py'),
                                     'radllm.modelreport.load_record': ('model_report.html#load_record', 'radllm/modelreport.py'),
+                                    'radllm.modelreport.markdown_table': ('model_report.html#markdown_table', 'radllm/modelreport.py'),
                                     'radllm.modelreport.model_hashes': ('model_report.html#model_hashes', 'radllm/modelreport.py'),
                                     'radllm.modelreport.models_section': ('model_report.html#models_section', 'radllm/modelreport.py'),
                                     'radllm.modelreport.participants_section': ( 'model_report.html#participants_section',
