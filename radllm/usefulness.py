@@ -87,7 +87,7 @@ def calibration_band(y, p, groups, grid, n_boot: int = 200, seed: int = 0,
     return smoothed_calibration(y, p, grid, bandwidth), lo, hi
 
 # %% ../nbs/09c_usefulness.ipynb #bb731350
-DECISION_THRESHOLDS = {0.02: "BI-RADS 4 lower bound: biopsy above 2%", 0.10: "BI-RADS 4A/4B", 0.30: "BI-RADS 4B/4C"}
+DECISION_THRESHOLDS = {0.02: "BI-RADS 3/4: biopsy above 2%", 0.10: "BI-RADS 4A/4B", 0.30: "inside BI-RADS 4B (10-50%)"}
 
 def net_benefit(y, p, thresholds) -> np.ndarray:
     "Net benefit TP/n - FP/n * pt/(1-pt) of calling malignant every lesion with p >= pt, at each threshold pt."
