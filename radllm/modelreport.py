@@ -95,9 +95,8 @@ def extraction_section(rec: RunRecord) -> list:
 def predictors_section(rec: RunRecord) -> list:
     "Candidate predictors, the selector, and how often each feature was selected across folds."
     from radllm.selection import selection_frequency
-    n_cand = rec.metrics.get("n_features")
     parts = [f"Selector `{rec.config.get('selector')}` keeps {rec.config.get('n_features')} features inside every "
-             "training fold" + (f" of {n_cand} candidates." if n_cand else ".")]
+             "training fold."]
     if not rec.selections: raise NotFilled(parts[0] + " Which features were selected in each fold was not saved by "
                                            "this run (selections.json; runs made before it was saved)")
     for arm, lists in rec.selections.items():
