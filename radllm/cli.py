@@ -8,8 +8,8 @@ import argparse, json, os, signal, sqlite3, stat, sys, threading, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATASET_HELP', 'RACY_NS', 'TRANSFER_FILES', 'COMMANDS', 'build_parser', 'remember', 'replay', 'cmd_synth',
-           'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer', 'is_transfer_folder', 'main']
+__all__ = ['DATASET_HELP', 'RACY_NS', 'TRANSFER_FILES', 'COMMANDS', 'build_parser', 'cmd_explain', 'remember', 'replay',
+           'cmd_synth', 'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer', 'is_transfer_folder', 'main']
 
 # %% ../nbs/11_cli.ipynb #bbab99a1
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,8 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `radllm`."
     parser = argparse.ArgumentParser(prog="radllm", description="LLM-enhanced radiomics of mammography.")
     sub, common = parser.add_subparsers(dest="command", required=True), _common()
-    for add in (_add_synth, _add_extract, _add_run, _add_report, _add_transfer): add(sub, common)
+    for add in (_add_synth, _add_extract, _add_run, _add_report, _add_transfer, _add_explain): add(sub, common)
     return parser
+
+# %% ../nbs/11_cli.ipynb #d5914270
+def _add_explain(sub, common):
+    p = sub.add_parser("explain", parents=[common], help="why a lesion of a run was called; writes its lesion card")
+    p.add_argument("run", help="run folder, e.g. runs/NAME/<dataset>/seed<k>")
+    p.add_argument("lesion_id", help="lesion id as in the run's predictions")
+    p.add_argument("--top", type=_positive_int, default=5, help="features shown per arm (default 5)")
+    p.add_argument("--card", default=None, help="lesion card PNG (default RUN/figures/lesion_<id>.png)")
+    p.add_argument("--cache-dir", default=None, help="cache folder (default $RADLLM_CACHE_DIR or ~/.cache/radllm)")
+
+def cmd_explain(args) -> int:
+    from radllm.explain import explain_lesion, save_card
+    expl = explain_lesion(args.run, args.lesion_id, top=args.top, cache_dir=args.cache_dir)
+    print(expl)
+    print(f"lesion card: {save_card(expl, args.run, args.card)}")
+    return 0
 
 # %% ../nbs/11_cli.ipynb #59530b1e
 RACY_NS = 2 * 10**9                       # a file modified less than this before the run may change again unseen
@@ -292,7 +308,8 @@ from .ownership import OWNERSHIP_PROOFS
 OWNERSHIP_PROOFS["transfer"] = is_transfer_folder
 
 # %% ../nbs/11_cli.ipynb #0d70487d
-COMMANDS = {"synth": cmd_synth, "extract": cmd_extract, "run": cmd_run, "report": cmd_report, "transfer": cmd_transfer}
+COMMANDS = {"synth": cmd_synth, "extract": cmd_extract, "run": cmd_run, "report": cmd_report, "transfer": cmd_transfer,
+            "explain": cmd_explain}
 
 def _interrupt(signum, frame): raise KeyboardInterrupt
 

@@ -647,6 +647,8 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "Figures": [Figure(p.relative_to(out), str(p.parent.parent.relative_to(out)))
                     for p in sorted(out.glob("*/seed*/figures/roc.png"))]}
     write_summary(out, sections)
+    from radllm.modelreport import write_model_reports    # the TRIPOD+AI model reports (chapter 10b)
+    write_model_reports(out)
     return aucs, metrics
 
 # %% ../nbs/10_runs.ipynb #e86dca00
