@@ -570,6 +570,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                                                                'radllm/statistics.py'),
                                    'radllm.statistics.cluster_bootstrap_indices': ( 'statistics.html#cluster_bootstrap_indices',
                                                                                     'radllm/statistics.py'),
+                                   'radllm.statistics.clustered_delong_cov': ( 'statistics.html#clustered_delong_cov',
+                                                                               'radllm/statistics.py'),
                                    'radllm.statistics.delong_ci': ('statistics.html#delong_ci', 'radllm/statistics.py'),
                                    'radllm.statistics.delong_cov': ('statistics.html#delong_cov', 'radllm/statistics.py'),
                                    'radllm.statistics.delong_placements': ('statistics.html#delong_placements', 'radllm/statistics.py'),

@@ -14,7 +14,7 @@ from scipy import stats
 # %% auto #0
 __all__ = ['METRICS', 'choose_threshold', 'auc_score', 'binary_metrics', 'delong_placements', 'delong_cov', 'delong_ci',
            'delong_test', 'cluster_bootstrap_indices', 'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci',
-           'mcnemar_test', 'metrics_with_ci']
+           'clustered_delong_cov', 'mcnemar_test', 'metrics_with_ci']
 
 # %% ../nbs/09a_statistics.ipynb #f2595b53
 def _cut_rates(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,22 +112,23 @@ def delong_placements(y, *ps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return v10.mean(axis=1), v10, v01
 
 # %% ../nbs/09a_statistics.ipynb #f5a62cc6
-def delong_cov(y, *ps) -> tuple[np.ndarray, np.ndarray]:
-    "AUCs of k score vectors on the same lesions and their k x k DeLong covariance matrix."
+def delong_cov(y, *ps, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    "AUCs of k score vectors on the same lesions and their k x k DeLong covariance (clustered by `groups` if given)."
+    if groups is not None: return clustered_delong_cov(y, groups, *ps)
     aucs, v10, v01 = delong_placements(y, *ps)
     m, n = v10.shape[1], v01.shape[1]
     return aucs, np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
 
-def delong_ci(y, p, alpha: float = 0.05) -> tuple[float, float, float]:
-    "AUC with its DeLong (1 - alpha) confidence interval, clipped to [0, 1]: (auc, lo, hi)."
-    aucs, cov = delong_cov(y, p)
+def delong_ci(y, p, alpha: float = 0.05, groups=None) -> tuple[float, float, float]:
+    "AUC with its DeLong (1 - alpha) confidence interval (patients clustered if `groups`), clipped to [0, 1]."
+    aucs, cov = delong_cov(y, p, groups=groups)
     auc, se = float(aucs[0]), math.sqrt(max(float(cov[0, 0]), 0.0))
     z = stats.norm.ppf(1 - alpha / 2)
     return auc, max(0.0, auc - z * se), min(1.0, auc + z * se)
 
-def delong_test(y, p1, p2, alpha: float = 0.05) -> dict:
-    "Paired DeLong test of AUC(p1) = AUC(p2) on the same lesions: auc1, auc2, diff, its (1 - alpha) CI, z, two-sided p."
-    aucs, cov = delong_cov(y, p1, p2)
+def delong_test(y, p1, p2, alpha: float = 0.05, groups=None) -> dict:
+    "Paired DeLong test of AUC(p1) = AUC(p2) on the same lesions (clustered if `groups`): diff, its CI, z, p."
+    aucs, cov = delong_cov(y, p1, p2, groups=groups)
     diff = float(aucs[0] - aucs[1])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     se = math.sqrt(max(var, 0.0))
@@ -180,6 +181,25 @@ def cluster_bootstrap_ci(y, p, groups, metric: str | Sequence[str] | None = None
     reps = cluster_bootstrap(stat, groups, n_boot, seed)
     return {k: percentile_ci(reps[k], alpha) for k in names}
 
+# %% ../nbs/09a_statistics.ipynb #b2cad0ef
+def clustered_delong_cov(y, groups, *ps) -> tuple[np.ndarray, np.ndarray]:
+    "AUCs of k score vectors and their k x k covariance with lesions clustered in patients (Obuchowski 1997)."
+    aucs, v10, v01 = delong_placements(y, *ps)
+    y, groups = np.asarray(y).astype(int), np.asarray(groups)
+    if len(groups) != len(y): raise ValueError(f"{len(y)} labels but {len(groups)} patient ids")
+    _, codes = np.unique(groups, return_inverse=True)
+    n_pat = int(codes.max()) + 1
+    if n_pat < 3: raise ValueError(f"the clustered DeLong needs at least 3 patients, got {n_pat}")
+    pos, neg = codes[y == 1], codes[y == 0]
+    m_i, n_i = np.bincount(pos, minlength=n_pat), np.bincount(neg, minlength=n_pat)
+    dX = np.vstack([np.bincount(pos, v, minlength=n_pat) for v in v10]) - aucs[:, None] * m_i
+    dY = np.vstack([np.bincount(neg, v, minlength=n_pat) for v in v01]) - aucs[:, None] * n_i
+    M, N, I10, I01 = m_i.sum(), n_i.sum(), (m_i > 0).sum(), (n_i > 0).sum()
+    s10 = I10 / ((I10 - 1) * M) * dX @ dX.T
+    s01 = I01 / ((I01 - 1) * N) * dY @ dY.T
+    s11 = n_pat / (n_pat - 1) * dX @ dY.T
+    return aucs, s10 / M + s01 / N + (s11 + s11.T) / (M * N)
+
 # %% ../nbs/09a_statistics.ipynb #8069e10d
 def mcnemar_test(y, yhat1, yhat2, exact: bool | None = None) -> dict:
     "McNemar's paired test of equal accuracy: b (1 right, 2 wrong), c (1 wrong, 2 right), p; exact when b + c < 25."
@@ -199,11 +219,11 @@ def _json_number(x) -> float | None:
 
 def metrics_with_ci(y, p, groups, *, threshold=None, yhat=None, n_boot: int = 1000, seed: int = 0,
                     alpha: float = 0.05) -> dict[str, dict]:
-    "{metric: {'value', 'ci': [lo, hi]}}: AUC CI by DeLong, the other metrics by patient-level bootstrap."
+    "{metric: {'value', 'ci': [lo, hi]}}: AUC CI by clustered DeLong, the others by patient-level bootstrap."
     y, p = _check_binary(y, p)
     point = binary_metrics(y, p, threshold, yhat=yhat)
     cis = cluster_bootstrap_ci(y, p, groups, [k for k in METRICS if k != "auc"], threshold=threshold, yhat=yhat,
                                n_boot=n_boot, seed=seed, alpha=alpha)
-    _, lo, hi = delong_ci(y, p, alpha)
+    _, lo, hi = delong_ci(y, p, alpha, groups=groups)
     cis["auc"] = [lo, hi]
     return {k: {"value": _json_number(point[k]), "ci": [_json_number(v) for v in cis[k]]} for k in METRICS}
