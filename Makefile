@@ -80,7 +80,7 @@ study: install
 	$(BIN)/papermill nbs/experiments/study.ipynb runs/study/synthetic.ipynb -p family synthetic -p out runs/study --log-output > runs/study/synthetic.log 2>&1 & s=$$!; \
 	$(BIN)/papermill nbs/experiments/study.ipynb runs/study/mini-mias.ipynb -p family mini-mias -p mias $(MIAS) -p out runs/study --log-output > runs/study/mini-mias.log 2>&1 & m=$$!; \
 	wait $$s && wait $$m || { echo "a study run failed: see runs/study/*.log"; exit 1; }
-	$(BIN)/python -c "from radllm.study import gather_results; gather_results('runs/study', 'nbs/results/study')"
+	$(BIN)/python -c "from radllm.study import gather_results; gather_results('runs/study', 'nbs/results/study', specs={'mini-mias': 'mini-mias:$(MIAS)'})"
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
 readme: install
