@@ -583,6 +583,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                    'radllm.statistics.clustered_delong_cov': ( 'statistics.html#clustered_delong_cov',
                                                                                'radllm/statistics.py'),
                                    'radllm.statistics.corrected_t': ('statistics.html#corrected_t', 'radllm/statistics.py'),
+                                   'radllm.statistics.coverage_table': ('statistics.html#coverage_table', 'radllm/statistics.py'),
                                    'radllm.statistics.cv_auc': ('statistics.html#cv_auc', 'radllm/statistics.py'),
                                    'radllm.statistics.cv_paired_test': ('statistics.html#cv_paired_test', 'radllm/statistics.py'),
                                    'radllm.statistics.delong_ci': ('statistics.html#delong_ci', 'radllm/statistics.py'),

@@ -12,11 +12,11 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['METRICS', 'CV_ESTIMATORS', 'choose_threshold', 'auc_score', 'binary_metrics', 'delong_placements', 'delong_cov',
-           'delong_ci', 'delong_test', 'cluster_bootstrap_indices', 'cluster_bootstrap', 'percentile_ci',
-           'cluster_bootstrap_ci', 'clustered_delong_cov', 'mcnemar_test', 'metrics_with_ci', 'repeat_aucs',
-           'fold_aucs', 'corrected_t', 'cv_auc', 'cv_paired_test', 'holm', 'equivalence', 'detectable_difference',
-           'patient_permutation', 'permutation_summary']
+__all__ = ['METRICS', 'CV_ESTIMATORS', 'COVERAGE_INTERVALS', 'choose_threshold', 'auc_score', 'binary_metrics',
+           'delong_placements', 'delong_cov', 'delong_ci', 'delong_test', 'cluster_bootstrap_indices',
+           'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'clustered_delong_cov', 'mcnemar_test',
+           'metrics_with_ci', 'repeat_aucs', 'fold_aucs', 'corrected_t', 'cv_auc', 'cv_paired_test', 'holm',
+           'equivalence', 'detectable_difference', 'patient_permutation', 'permutation_summary', 'coverage_table']
 
 # %% ../nbs/09a_statistics.ipynb #f2595b53
 def _cut_rates(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -335,3 +335,19 @@ def permutation_summary(observed: float, null) -> dict:
     return {"observed": float(observed), "null_mean": float(null.mean()), "n_permutations": len(null),
             "null_range": [float(q) for q in np.quantile(null, [0.025, 0.975])],
             "p": float((1 + (null >= observed).sum()) / (1 + len(null)))}
+
+# %% ../nbs/09a_statistics.ipynb #6a4e19b3
+COVERAGE_INTERVALS = {"old": "DeLong on probabilities pooled over repeats, lesions independent (before #19)",
+                      "clustered": "one run's DeLong clustered by patient (Obuchowski)",
+                      "new": "procedure AUC, corrected resampled t (Nadeau-Bengio)"}
+
+def coverage_table(runs: pd.DataFrame, true_auc: float) -> pd.DataFrame:
+    "Coverage of each interval of `COVERAGE_INTERVALS` (columns NAME_lo/hi/auc of `runs`) with its Monte Carlo SE."
+    rows = []
+    for name, what in COVERAGE_INTERVALS.items():
+        lo, hi, auc = (runs[f"{name}_{k}"].to_numpy(float) for k in ("lo", "hi", "auc"))
+        c = float(np.mean((lo <= true_auc) & (true_auc <= hi)))
+        rows.append({"interval": name, "estimator": what, "datasets": len(runs), "coverage": c,
+                     "mc_se": math.sqrt(c * (1 - c) / len(runs)), "mean_width": float(np.mean(hi - lo)),
+                     "bias": float(np.mean(auc) - true_auc), "true_auc": true_auc})
+    return pd.DataFrame(rows)
