@@ -9,22 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 # %% auto #0
-__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT', 'SUMMARY_METRICS', 'PRIMARY',
-           'COMPARISONS', 'RESULTS', 'README_DESIGNS', 'RandomEmbedder', 'RandomBagEmbedder', 'design_arm',
-           'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test', 'run_study',
-           'study_tests', 'mark_primary', 'stored_predictions', 'gather_results', 'load_results', 'ci_cell',
-           'diff_cell', 'p_cell', 'test_row', 'design_table', 'to_markdown', 'readme_table']
+__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT',
+           'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'RESULTS', 'README_DESIGNS',
+           'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors', 'design_arm', 'record_texts',
+           'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test', 'run_study', 'study_tests',
+           'mark_primary', 'stored_predictions', 'gather_results', 'load_results', 'ci_cell', 'diff_cell', 'p_cell',
+           'test_row', 'design_table', 'to_markdown', 'readme_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
-from .embedding import BagEmbedder, Embedder
+from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
 from .evaluation import cross_validate, grouped_folds, pool_repeats, split_features
-from .classifiers import make_classifier, routing
 from .fusion import Arm, make_arm
-from .prompting import SentenceSerializer, get_token_counter
-from .selection import make_selector
+from .prompting import get_token_counter
 from .statistics import (binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
                                delong_test, detectable_difference, equivalence, fold_aucs, holm)
 
@@ -34,7 +32,6 @@ STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s in
 LEVEL_DESIGNS = {
     "text:levels": ("text", {"serializer": "levels"}),
     "text:levels-generic": ("text", {"serializer": {"style": "levels", "names": "generic"}}),
-    "text:levels-random": ("text-random", {"serializer": "levels"}),
     "text:levels-hard": ("text", {"serializer": {"style": "levels", "soft": False}}),
     "text:levels-5": ("text", {"serializer": {"style": "levels", "levels": 5}}),
 }
@@ -47,7 +44,10 @@ ARM_DESIGNS = {
     "weighted:names_values": ("weighted", {"serializer": "names_values"}),
     "lora:names_values": ("lora", {"serializer": "names_values"}),
 }
-DESIGNS = {**ARM_DESIGNS, **STYLE_DESIGNS, **LEVEL_DESIGNS}
+# item 7 of #19: every language-model arm of the levels pathway with random vectors, and with no model at all
+CONTROL_DESIGNS = {f"{arm}:levels-{vectors}": (arm, {"serializer": "levels", "vectors": vectors})
+                   for arm in ("text", "concat", "weighted") for vectors in ("random", "nomodel")}
+DESIGNS = {**ARM_DESIGNS, **STYLE_DESIGNS, **LEVEL_DESIGNS, **CONTROL_DESIGNS}
 PAPER = {"text:names_values", "concat:names_values", "weighted:names_values", "lora:names_values"}
 ONE_REPEAT = {"lora:names_values"}      # the paper's LoRA: one repeat of 5 folds (its cost, see above)
 
@@ -69,17 +69,37 @@ class RandomBagEmbedder(BagEmbedder):
     @property
     def embedder(self): return RandomEmbedder()
 
+# %% ../nbs/12_study.ipynb #eb937558
+class LevelWeightsBag(BagEmbedder):
+    "No language model: a one-hot vector per distinct sentence (a feature at a level), so bags pool to their weights."
+    def fit(self, X, y=None):
+        self.vocabulary_ = {t: i for i, t in enumerate(bag_texts(X))}
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        eye = np.eye(len(self.vocabulary_), dtype=np.float32)
+        zero = np.zeros(len(self.vocabulary_), np.float32)
+        return pool_bags(list(X), {t: eye[self.vocabulary_[t]] if t in self.vocabulary_ else zero
+                                   for t in bag_texts(X)}, self.pool)
+
+VECTOR_CONTROLS = {"random": RandomBagEmbedder, "nomodel": LevelWeightsBag}
+
+def swap_vectors(arm: Arm, vectors: str) -> Arm:
+    "The arm with every `BagEmbedder` replaced by the control `VECTOR_CONTROLS[vectors]` (same pooling)."
+    if vectors not in VECTOR_CONTROLS: raise ValueError(f"unknown vectors {vectors!r}; choose {list(VECTOR_CONTROLS)}")
+    bags = {k: v for k, v in arm.get_params(deep=True).items() if isinstance(v, BagEmbedder)}
+    if not bags: raise ValueError("this arm has no sentence bags (a levels serializer) whose vectors could be swapped")
+    return arm.set_params(**{k: VECTOR_CONTROLS[vectors](pool=v.pool) for k, v in bags.items()})
+
 # %% ../nbs/12_study.ipynb #1213006a
 def design_arm(name: str, seed: int = 0, cache_dir: str | None = None, **options) -> Arm:
     "The pipeline of a study design (a name of `DESIGNS`)."
     if name not in DESIGNS: raise ValueError(f"unknown design {name!r}; choose one of {list(DESIGNS)}")
     arm, opts = DESIGNS[name]
     opts = {**opts, **options, "seed": seed, "cache_dir": cache_dir}
-    if arm != "text-random": return make_arm(arm, **opts)
-    with routing():
-        return Arm([("select", make_selector("mrmr", opts.get("n_features", 8))), ("prompt", SentenceSerializer()),
-                    ("embed", RandomBagEmbedder()), ("scale", StandardScaler()),
-                    ("classifier", make_classifier("lr", seed))])
+    vectors = opts.pop("vectors", None)
+    pipe = make_arm(arm, **opts)
+    return pipe if vectors is None else swap_vectors(pipe, vectors)
 
 # %% ../nbs/12_study.ipynb #82f5f8de
 @contextlib.contextmanager
@@ -167,6 +187,9 @@ COMPARISONS = [("text:levels", "text:names_values"), ("text:levels", "text:level
                ("lora:levels", "text:levels"), ("lora:names_values", "text:names_values"),
                ("concat:levels", "text:levels"), ("weighted:levels", "text:levels"),
                ("text:levels-hard", "text:levels"), ("text:levels-5", "text:levels")]
+COMPARISONS += [(f"{arm}:levels", f"{arm}:levels-{v}") for arm in ("text", "concat", "weighted")
+                for v in ("random", "nomodel") if (f"{arm}:levels", f"{arm}:levels-{v}") not in COMPARISONS]
+COMPARISONS += [("lora:levels", "text:levels-nomodel")]
 
 def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: int = 5, seed: int = 0,
               cache_dir=None, n_boot: int = 1000, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
