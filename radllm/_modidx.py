@@ -623,6 +623,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                               'radllm.study.mark_primary': ('study.html#mark_primary', 'radllm/study.py'),
                               'radllm.study.p_cell': ('study.html#p_cell', 'radllm/study.py'),
                               'radllm.study.paired_test': ('study.html#paired_test', 'radllm/study.py'),
+                              'radllm.study.permutation_null': ('study.html#permutation_null', 'radllm/study.py'),
+                              'radllm.study.permutation_rows': ('study.html#permutation_rows', 'radllm/study.py'),
                               'radllm.study.pooled': ('study.html#pooled', 'radllm/study.py'),
                               'radllm.study.readme_table': ('study.html#readme_table', 'radllm/study.py'),
                               'radllm.study.record_texts': ('study.html#record_texts', 'radllm/study.py'),

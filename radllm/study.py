@@ -12,11 +12,11 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT',
-           'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'RESULTS', 'README_DESIGNS',
+           'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'README_DESIGNS',
            'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors', 'design_arm', 'record_texts',
            'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test', 'run_study', 'study_tests',
-           'mark_primary', 'stored_predictions', 'gather_results', 'load_results', 'ci_cell', 'diff_cell', 'p_cell',
-           'test_row', 'design_table', 'to_markdown', 'readme_table']
+           'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null', 'permutation_rows',
+           'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table', 'to_markdown', 'readme_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
@@ -24,7 +24,8 @@ from .evaluation import cross_validate, grouped_folds, pool_repeats, split_featu
 from .fusion import Arm, make_arm
 from .prompting import get_token_counter
 from .statistics import (binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
-                               delong_test, detectable_difference, equivalence, fold_aucs, holm)
+                               delong_test, detectable_difference, equivalence, fold_aucs, holm,
+                               patient_permutation, permutation_summary, repeat_aucs)
 
 # %% ../nbs/12_study.ipynb #753418dc
 STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s in
@@ -264,12 +265,46 @@ def gather_results(out, dest, specs: dict | None = None, n_boot: int = 1000,
     if not preds: raise FileNotFoundError(f"no {out}/*/predictions/: run the study first (make study)")
     summary = pd.DataFrame([{"dataset": ds, **design_summary(p, labels[ds], n_boot, seed)} for (ds, _), p in
                             preds.items()])
+    summary = summary.merge(permutation_rows(out, preds, labels), on=["dataset", "design"], how="left")
     tests = mark_primary(pd.DataFrame(study_tests(preds, labels)))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     summary.to_csv(dest / "summary.csv", index=False, float_format="%.6g")
     tests.to_csv(dest / "tests.csv", index=False, float_format="%.6g")
     return summary, tests
+
+# %% ../nbs/12_study.ipynb #e320e0d6
+PERMUTED = ("radiomics", "text:levels", "concat:levels", "weighted:levels", "text:levels-nomodel")
+
+def permutation_null(name: str, X: pd.DataFrame, y, groups, folds, n: int = 100, seed: int = 0, cache_dir=None,
+                     path=None) -> pd.DataFrame:
+    "AUCs (one per row) of design `name` cross-validated on `folds` with labels permuted by patient; resumes `path`."
+    done = pd.read_parquet(path) if path is not None and Path(path).is_file() else pd.DataFrame({"auc": []})
+    rng, aucs = np.random.default_rng(seed + 20_000), done.auc.tolist()
+    for i in range(n):
+        yp = patient_permutation(y, groups, rng)            # drawn in order, so a resumed run continues the sequence
+        if i < len(aucs): continue
+        pred, _ = cross_validate(design_arm(name, seed, cache_dir), X, yp, groups, folds, seed=seed, progress=False)
+        aucs.append(float(repeat_aucs(pred, pd.Series(yp, index=X.index)).mean()))
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame({"auc": aucs}).to_parquet(path)
+    return pd.DataFrame({"auc": aucs[:n]})
+
+# %% ../nbs/12_study.ipynb #b96b7897
+def permutation_rows(out, preds: dict, labels: dict) -> pd.DataFrame:
+    "One row per stored null: dataset, design, the null's mean, 95% range, count and the permutation p."
+    rows = []
+    for f in sorted(Path(out).glob("*/permutations/*/*.parquet")):
+        ds, design = _dataset_of(f.parent.parent.parent.name, f.parent.name), f.stem.replace("_", ":", 1)
+        if (ds, design) not in preds: continue
+        first = repeat_aucs(preds[ds, design], labels[ds]).iloc[0]
+        s = permutation_summary(first, pd.read_parquet(f).auc)
+        rows.append({"dataset": ds, "design": design, "null_mean": s["null_mean"], "null_lo": s["null_range"][0],
+                     "null_hi": s["null_range"][1], "permutations": s["n_permutations"], "permutation_p": s["p"],
+                     "auc_first_repeat": first})
+    return pd.DataFrame(rows, columns=["dataset", "design", "null_mean", "null_lo", "null_hi", "permutations",
+                                       "permutation_p", "auc_first_repeat"])
 
 # %% ../nbs/12_study.ipynb #b85768fb
 RESULTS = Path(__file__).resolve().parents[1] / "nbs" / "results" / "study" if "__file__" in globals() \
