@@ -16,7 +16,8 @@ __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', '
            'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors', 'design_arm', 'record_texts',
            'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test', 'run_study', 'study_tests',
            'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null', 'permutation_rows',
-           'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table', 'to_markdown', 'readme_table']
+           'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table', 'to_markdown',
+           'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
@@ -165,6 +166,7 @@ def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000,
     a = cv_auc(pred, labels)
     ratio = float((lambda f: (f.n_test / f.n_train).mean())(fold_aucs(pred, labels)))
     row = {"design": pred.design.iloc[0], "repeats": a["repeats"], "lesions": int(pred.lesion_id.nunique()),
+           "patients": int(labels.loc[pred.lesion_id.unique()].patient_id.nunique()),
            "auc": a["auc"], "auc_lo": a["ci"][0], "auc_hi": a["ci"][1], "auc_se": a["se"], "auc_df": a["df"],
            **_threshold_metrics(pred, labels, ratio), "auc_repeat_mean": a["auc"], "auc_repeat_sd": a["repeat_sd"],
            **_old_and_single(pred, labels)}
@@ -363,6 +365,59 @@ def to_markdown(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, df.columns)) + " |"
     return "\n".join([head, "|" + "---|" * len(df.columns)]
                      + ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)])
+
+# %% ../nbs/12_study.ipynb #a4ab9b21
+def _auc_of(s: pd.DataFrame, design: str, lo="auc_lo", hi="auc_hi", v="auc") -> str:
+    return "" if design not in s.index else ci_cell(s.loc[design, v], s.loc[design, lo], s.loc[design, hi])
+
+def controls_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    "Per levels arm: AUC with the language model, with random vectors, with no model, and the paired differences."
+    s = summary[summary.dataset == dataset].set_index("design")
+    rows = []
+    for arm in ("text", "concat", "weighted", "lora"):
+        d, row = f"{arm}:levels", {"arm": arm}
+        control = {v: (f"{arm}:levels-{v}" if arm != "lora" else ("" if v == "random" else "text:levels-nomodel"))
+                   for v in ("random", "nomodel")}
+        row["language model"] = _auc_of(s, d)
+        for v, title in (("random", "random vectors"), ("nomodel", "no model")):
+            t = test_row(tests, dataset, d, control[v])
+            row[title] = _auc_of(s, control[v])
+            row[f"Δ vs {title}"] = "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, p {p_cell(t.p)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+def permutation_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    "Per permuted design: the first repeat's AUC, the null's mean and 95% range, the number of permutations, p."
+    if "null_mean" not in summary: return pd.DataFrame()
+    s = summary[(summary.dataset == dataset) & summary.null_mean.notna()]
+    return pd.DataFrame({"design": s.design, "AUC (first repeat)": s.auc_first_repeat.map("{:.3f}".format),
+                         "null mean (95% range)": [ci_cell(m, lo, hi) for m, lo, hi in zip(s.null_mean, s.null_lo,
+                                                                                            s.null_hi)],
+                         "permutations": s.permutations.astype(int), "permutation p": s.permutation_p.map(p_cell)})
+
+def old_new_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs) -> pd.DataFrame:
+    "Old (pooled over repeats, plain DeLong) and new (procedure AUC, corrected t) AUCs and tests vs radiomics."
+    s = summary[summary.dataset == dataset].set_index("design")
+    rows = []
+    for d in designs:
+        if d not in s.index: continue
+        t = test_row(tests, dataset, d)
+        rows.append({"design": d, "old AUC (pooled, DeLong)": _auc_of(s, d, "auc_pooled_lo", "auc_pooled_hi",
+                                                                      "auc_pooled"),
+                     "old Δ, DeLong p": "" if t is None else f"{t.diff_pooled:+.3f}, p {p_cell(t.p_pooled)}",
+                     "new AUC (procedure, corrected t)": _auc_of(s, d),
+                     "new Δ (95% CI), p": "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, "
+                                                             f"p {p_cell(t.p)}"})
+    return pd.DataFrame(rows)
+
+def power_table(tests: pd.DataFrame) -> pd.DataFrame:
+    "The primary comparisons: difference, Holm p, equivalence within ±0.05 and the smallest detectable difference."
+    t = tests[tests.role == "primary"]
+    return pd.DataFrame({"dataset": t.dataset, "comparison": t.design + " vs " + t.versus,
+                         "ΔAUC (95% CI)": [diff_cell(d, lo, hi) for d, lo, hi in zip(t["diff"], t.diff_lo, t.diff_hi)],
+                         "p": t.p.map(p_cell), "Holm p": t.p_holm.map(p_cell),
+                         "90% CI inside ±0.05": t.equivalence,
+                         "detectable Δ (80% power)": t.detectable.map("{:.3f}".format)})
 
 # %% ../nbs/12_study.ipynb #bf322982
 README_DESIGNS = {"radiomics": "`radiomics`: the selected features, logistic regression",
