@@ -21,7 +21,7 @@ ARMS = {"radiomics": "selected radiomics features -> classifier (the conventiona
         "text": "features -> prompt -> embedding -> classifier",
         "concat": "radiomics features (+) prompt embedding -> classifier",
         "weighted": "weighted late fusion of the radiomics and text probabilities",
-        "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's method)"}
+        "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's recipe, on MiniLM)"}
 
 
 def dataset_tables(dataset: str, s: pd.DataFrame) -> list:
