@@ -163,6 +163,7 @@ results: install
 	@test -f $(RESULTS_RUN)/summary.csv || { echo "$(RESULTS_RUN)/summary.csv not found: run 'make demo' (or radllm report $(RESULTS_RUN)) first"; exit 1; }
 	mkdir -p nbs/results
 	cp $(RESULTS_RUN)/summary.csv $(RESULTS_RUN)/summary.md nbs/results/
+	cp $(RESULTS_RUN)/batch.yaml nbs/results/demo_batch.yaml
 	touch nbs/results.qmd.py
 	$(BIN)/python nbs/results.qmd.py
 

@@ -358,7 +358,8 @@ def test_results_folder_holds_numbers_only():
     "Only the summary's numbers are committed (mini-MIAS images never are); the page's data is the committed csv."
     files = sorted(p.name for p in (NBS / "results").iterdir())
     coverage = ["coverage.csv", "coverage_runs.csv", "coverage_runs.truth.json"]       # make coverage (#19)
-    assert [f for f in files if f not in coverage] == ["screening.md", "study", "summary.csv", "summary.md"], files
+    assert [f for f in files if f not in coverage] == ["demo_batch.yaml", "screening.md", "study", "summary.csv",
+                                                       "summary.md"], files
     assert sorted(p.name for p in (NBS / "results" / "study").iterdir()) == ["summary.csv", "tests.csv"]
     s = pd.read_csv(NBS / "results" / "summary.csv")
     assert {"dataset", "arm", "metric", "seeds", "mean", "sd", "ci_lo", "ci_hi", "delong_p"} <= set(s.columns)
@@ -373,3 +374,16 @@ def test_study_page_numbers_come_from_the_committed_study(site):
     missing = [(r.dataset, r.design) for r in summary.itertuples() if ci_cell(r.auc, r.auc_lo, r.auc_hi) not in body]
     assert not missing, f"AUCs of the committed study missing from the page: {missing}"
     assert readme_table(summary, tests) in body
+
+
+def test_published_demo_results_are_what_demo_yaml_runs(tmp_path):
+    """The committed results page's numbers (nbs/results/summary.*) come from a batch whose recorded settings are
+    nbs/experiments/demo.yaml's, reported with the estimators of #19 (corrected interval and test): change demo.yaml
+    or the estimators and this fails until `make demo` and `make results` are rerun (and batch.yaml copied)."""
+    from radllm.config import RunConfig
+    from radllm.runs import batch_settings, config_differences, recorded_batch
+    (tmp_path / "batch.yaml").write_text((NBS / "results" / "demo_batch.yaml").read_text())
+    recorded = recorded_batch(tmp_path)
+    assert not config_differences(recorded, batch_settings(RunConfig.from_yaml(NBS / "experiments" / "demo.yaml")))
+    s = pd.read_csv(NBS / "results" / "summary.csv")
+    assert {"cv_lo", "cv_hi", "diff_lo", "diff_hi", "p_corrected"} <= set(s.columns)
