@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install infinity demo test lint bench clean docs results readme quarto site-tools lab study
+.PHONY: install infinity demo test lint bench clean docs results readme quarto site-tools lab study coverage
 
 install: $(STAMP)
 
@@ -80,7 +80,7 @@ study: install
 	$(BIN)/papermill nbs/experiments/study.ipynb runs/study/synthetic.ipynb -p family synthetic -p out runs/study --log-output > runs/study/synthetic.log 2>&1 & s=$$!; \
 	$(BIN)/papermill nbs/experiments/study.ipynb runs/study/mini-mias.ipynb -p family mini-mias -p mias $(MIAS) -p out runs/study --log-output > runs/study/mini-mias.log 2>&1 & m=$$!; \
 	wait $$s && wait $$m || { echo "a study run failed: see runs/study/*.log"; exit 1; }
-	$(BIN)/python -c "from radllm.study import gather_results; gather_results('runs/study', 'nbs/results/study')"
+	$(BIN)/python -c "from radllm.study import gather_results; gather_results('runs/study', 'nbs/results/study', specs={'mini-mias': 'mini-mias:$(MIAS)'})"
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
 readme: install
@@ -163,5 +163,13 @@ results: install
 	@test -f $(RESULTS_RUN)/summary.csv || { echo "$(RESULTS_RUN)/summary.csv not found: run 'make demo' (or radllm report $(RESULTS_RUN)) first"; exit 1; }
 	mkdir -p nbs/results
 	cp $(RESULTS_RUN)/summary.csv $(RESULTS_RUN)/summary.md nbs/results/
+	cp $(RESULTS_RUN)/batch.yaml nbs/results/demo_batch.yaml
 	touch nbs/results.qmd.py
 	$(BIN)/python nbs/results.qmd.py
+
+# The coverage study of chapter 09a (issue #19 item 4): one pool of synthetic lesions (generator seed 19) extracted
+# once, 200 study-sized datasets drawn from it, the radiomics arm's whole CV on each, and how often each 95% AUC
+# interval covers the procedure's true AUC. Writes nbs/results/coverage.csv (read by chapter 09a) and the per-dataset
+# rows beside it; resumes where it stopped. About an hour on two shared cores.
+coverage: install
+	nice -n 15 $(BIN)/python tools/coverage.py --datasets 200 --pool 1600 --holdout 400 --repeats 2 --jobs 2

@@ -14,20 +14,22 @@ import pandas as pd
 from nbdev.config import get_config
 
 sys.path.insert(0, str(get_config().nbs_path))   # nbdev runs this script without nbs/ on sys.path
-from results_tables import auc_table, captioned, md_table, metrics_table
+from results_tables import DASH, _corrected_ci, auc_table, captioned, md_table, metrics_table, p_value
+from radllm.statistics import holm
 
 RESULTS = get_config().nbs_path / "results"
 ARMS = {"radiomics": "selected radiomics features -> classifier (the conventional baseline)",
         "text": "features -> prompt -> embedding -> classifier",
         "concat": "radiomics features (+) prompt embedding -> classifier",
         "weighted": "weighted late fusion of the radiomics and text probabilities",
-        "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's method)"}
+        "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's recipe, on MiniLM)"}
 
 
 def dataset_tables(dataset: str, s: pd.DataFrame) -> list:
     "The two tables of one dataset: the AUC and the paired tests first, then the other metrics."
-    return [captioned(auc_table(s), f"{dataset}: AUC per arm (mean ± SD over seeds, median per-run 95% CI) and the "
-                      "paired tests against `radiomics`: DeLong for the AUC, McNemar for the errors"),
+    return [captioned(auc_table(s), f"{dataset}: AUC per arm (mean ± SD over seeds, corrected 95% CI over all seeds' "
+                      "folds) and the paired tests against `radiomics`: corrected resampled t for the AUC, McNemar for "
+                      "the errors"),
             captioned(metrics_table(s), f"{dataset}: the other metrics (mean over seeds, median per-run 95% CI below "
                       "it; lower is better for the Brier score)")]
 
@@ -38,14 +40,14 @@ def reading(dataset: str, s: pd.DataFrame) -> str:
     best = auc["mean"].idxmax()
     seeds = int(auc["seeds"].max())
     out = [f"On **{dataset}** ({seeds} seed{'s' * (seeds != 1)}), the highest mean AUC was `{best}`'s: "
-           f"{auc.loc[best, 'mean']:.3f} (median 95% CI {auc.loc[best, 'ci_lo']:.3f} to {auc.loc[best, 'ci_hi']:.3f})."]
-    for arm, r in auc.drop(index="radiomics", errors="ignore").iterrows():
-        if pd.isna(r["delong_p"]): continue
-        n_sig, verdict = int(r["n_significant"]), ""
-        if n_sig == 0: verdict = "in no seed was the difference significant (DeLong p < 0.05)"
-        elif n_sig == seeds: verdict = "the difference was significant in every seed"
-        else: verdict = f"the difference was significant in {n_sig} of {seeds} seeds only"
-        out.append(f"`{arm}` vs `radiomics`: mean AUC difference {r['auc_diff']:+.3f}; {verdict}.")
+           f"{auc.loc[best, 'mean']:.3f} (95% CI {_corrected_ci(auc.loc[best]).replace(DASH, ' to ')})."]
+    tested = auc.drop(index="radiomics", errors="ignore")
+    tested = tested[tested.get("p_corrected", pd.Series(dtype=float)).notna()] if "p_corrected" in tested else \
+        tested.iloc[:0]
+    for (arm, r), p_holm in zip(tested.iterrows(), holm(tested.p_corrected.to_numpy()) if len(tested) else []):
+        verdict = "significant after Holm's correction" if p_holm < 0.05 else "not significant after Holm's correction"
+        out.append(f"`{arm}` vs `radiomics`: mean AUC difference {r['auc_diff']:+.3f} (95% CI {r['diff_lo']:+.3f} to "
+                   f"{r['diff_hi']:+.3f}, corrected p {p_value(r['p_corrected'])}, Holm {p_value(p_holm)}): {verdict}.")
     return " ".join(out)
 
 
@@ -73,11 +75,11 @@ def page(results: Path = RESULTS) -> str:
              "BI-RADS descriptors on simulated parenchyma), so these numbers show that the pipeline works end to end "
              "and "
              "that its controls behave; they say nothing about how any method performs on real mammograms. For each "
-             "dataset, the first table gives the AUC (mean ± SD over seeds, with the median per-run 95% confidence "
-             "interval, DeLong's) and the paired tests of each arm against `radiomics` on the same lesions and folds "
-             "(DeLong for the AUC, McNemar for the errors); the second gives the other metrics (mean over seeds, with "
-             "the median per-run patient-level bootstrap CI below). A difference counts only where the paired test "
-             "says so.",
+             "dataset, the first table gives the procedure's AUC (mean ± SD over seeds, with the corrected resampled-t "
+             "95% interval over all seeds' folds: seeds re-split the same lesions, they are not replications) and the "
+             "paired tests of each arm against `radiomics` on the same folds (corrected t for the AUC, McNemar for the "
+             "errors); the second gives the other metrics (mean over seeds, with the median per-run patient-level "
+             "bootstrap CI below). A difference counts only where its Holm-corrected p says so.",
              md_table(["arm", "what it is"], [[f"`{a}`", ARMS.get(a, "")] for a in summary.arm.unique()])]
     for dataset, s in summary.groupby("dataset", sort=False):
         parts += [f"## {dataset}", *dataset_tables(dataset, s), reading(dataset, s)]

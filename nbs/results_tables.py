@@ -1,11 +1,12 @@
 """Markdown tables of a run summary (the `summary.csv` that `radllm report` writes), for the site's results pages.
 
 A summary holds one row per dataset x arm x metric: `seeds`, `mean` and `sd` over seeds, `ci_lo`/`ci_hi` (the median
-per-run 95% CI) and, for every arm but `radiomics`, its paired tests against `radiomics` on the same lesions
-(`auc_diff`, `delong_p` with `n_significant` seeds at p < 0.05, `mcnemar_p`). A table with every metric in one row
+per-run 95% CI), for the AUC the corrected resampled-t CI over all seeds' folds (`cv_lo`/`cv_hi`) and, for every arm
+but `radiomics`, its paired tests against `radiomics` on the same folds (`auc_diff` with `diff_lo`/`diff_hi` and
+`p_corrected`, the single runs' `delong_p` and `mcnemar_p`). A table with every metric in one row
 per arm does not fit a page (each value squeezed into four lines), so a dataset gets two tables:
 
-- `auc_table`: the AUC first, with its CI, and the paired tests against `radiomics` (DeLong, McNemar);
+- `auc_table`: the AUC first, with its CI, and the paired tests against `radiomics` (corrected t, McNemar);
 - `metrics_table`: the other metrics, the mean with the CI below it.
 
 `captioned` adds a caption and the class that keeps the numbers on one line each.
@@ -61,19 +62,28 @@ def md_table(head: list, rows: list, align: str = "") -> str:
 def _arms(s: pd.DataFrame) -> list: return list(dict.fromkeys(s.arm))
 
 
+def _corrected_ci(r) -> str:
+    "The corrected resampled-t CI over all seeds' folds (summaries since #19), else the median per-run CI."
+    if pd.notna(r.get("cv_lo", float("nan"))): return f"{r['cv_lo']:.3f}{DASH}{r['cv_hi']:.3f}"
+    return ci(r)
+
+
 def auc_table(s: pd.DataFrame) -> str:
-    """AUC per arm of one dataset's summary (mean ± SD, median 95% CI) and the paired tests against radiomics: DeLong
-    for the AUC (the mean difference, the median p, in how many seeds p < 0.05) and McNemar for the errors."""
-    head = ["arm", "AUC (mean ± SD)", "95% CI", "AUC diff vs radiomics", "DeLong p (median)", "seeds with p < 0.05",
+    """AUC per arm of one dataset's summary (mean ± SD over seeds, the corrected 95% CI over all seeds' folds) and the
+    paired tests against radiomics: the corrected resampled t for the AUC (mean difference, its CI, p; chapter 09a)
+    and McNemar for the errors (median p of the single runs)."""
+    head = ["arm", "AUC (mean ± SD)", "95% CI", "AUC diff vs radiomics", "diff 95% CI", "p (corrected t)",
             "McNemar p (median)"]
     auc = s[s.metric == "auc"].set_index("arm")
     rows = []
     for arm in _arms(s):
         if arm not in auc.index: continue
         r = auc.loc[arm]
-        tested = pd.notna(r["delong_p"])
-        rows.append([f"`{arm}`", mean_sd(r), ci(r), f"{r['auc_diff']:+.3f}" if tested else NONE, p_value(r["delong_p"]),
-                     f"{int(r['n_significant'])}/{int(r['seeds'])}" if tested else NONE, p_value(r.get("mcnemar_p"))])
+        p = r.get("p_corrected", float("nan"))
+        tested = pd.notna(p)
+        rows.append([f"`{arm}`", mean_sd(r), _corrected_ci(r), f"{r['auc_diff']:+.3f}" if tested else NONE,
+                     f"{r['diff_lo']:+.3f}{DASH}{r['diff_hi']:+.3f}" if tested else NONE, p_value(p),
+                     p_value(r.get("mcnemar_p"))])
     return md_table(head, rows, "lrrrrrr")
 
 

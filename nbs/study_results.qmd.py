@@ -9,15 +9,23 @@ description: "Which prompt style and which arm to choose, whether feature names 
 from nbdev.config import get_config
 
 import pandas as pd
-from radllm.study import (LEVEL_DESIGNS, STYLE_DESIGNS, ci_cell, design_table, diff_cell,
-                          load_results, p_cell,
-                          readme_table, test_row, to_markdown)
+from radllm.study import (LEVEL_DESIGNS, STYLE_DESIGNS, CONTROL_DESIGNS, PRIMARY, ci_cell, controls_table,
+                          design_table, diff_cell, load_results, old_new_table, p_cell, permutation_table,
+                          power_table, readme_table, test_row, to_markdown)
 
 RESULTS = get_config().nbs_path / "results" / "study"
+COVERAGE = get_config().nbs_path / "results" / "coverage.csv"
 ARM_ORDER = ["radiomics", "text:levels", "concat:levels", "weighted:levels", "lora:levels",
              "text:names_values", "concat:names_values", "weighted:names_values", "lora:names_values"]
-DATASETS = {"synthetic": "the built-in synthetic set (240 lesions, 168 patients, true outlines)",
-            "mini-mias": "mini-MIAS (83 lesions, 70 patients, circles around the lesions)"}
+DATASETS = {"synthetic": "the built-in synthetic set ({lesions} lesions, {patients} patients, true outlines)",
+            "mini-mias": "mini-MIAS ({lesions} lesions, {patients} patients, circles around the lesions)"}
+
+
+def described(summary, ds) -> str:
+    "The dataset's description with its lesion and patient counts read from the summary (never typed)."
+    r = summary[(summary.dataset == ds) & (summary.design == "radiomics")].iloc[0]
+    patients = int(r.patients) if "patients" in r and pd.notna(r.patients) else "?"
+    return DATASETS[ds].format(lesions=int(r.lesions), patients=patients)
 
 
 def auc(summary, ds, d) -> str:
@@ -25,13 +33,22 @@ def auc(summary, ds, d) -> str:
     return "not run" if r.empty else f"AUC {ci_cell(r.auc.iloc[0], r.auc_lo.iloc[0], r.auc_hi.iloc[0])}"
 
 
+def significant(t) -> bool:
+    "Only a primary comparison whose Holm-corrected p is below 0.05 is called significant."
+    return t.get("role") == "primary" and t.p_holm < 0.05
+
+
 def vs(tests, ds, a, b, versus_dataset=None) -> str:
-    "'difference (CI), DeLong p = ..., significant or not' of a paired test."
+    "'difference (CI), p = ..., and what it may be called' of a paired test (corrected resampled t, chapter 09a)."
     t = test_row(tests, ds, a, b, versus_dataset)
     if t is None: return "not tested"
-    word = "significant" if t.p < 0.05 else "not significant"
     p = p_cell(t.p)
-    return f"ΔAUC {diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, DeLong p {p if p.startswith('<') else '= ' + p}, {word}"
+    text = f"ΔAUC {diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, p {p if p.startswith('<') else '= ' + p}"
+    if t.get("role") == "primary":
+        text += f", Holm p {p_eq(t.p_holm)}, {'significant' if significant(t) else 'not significant'}"
+    else: text += " (exploratory)"
+    if t.get("equivalence") == "equivalent": text += "; equivalent within ±0.05 (90% CI)"
+    return text
 
 
 def p_eq(p) -> str: return p_cell(p) if p < 0.001 else f"= {p_cell(p)}"
@@ -45,8 +62,8 @@ def best(summary, ds, designs) -> str:
 def answers(summary, tests, ds) -> str:
     "The questions of the study, answered from the numbers of one dataset."
     text_designs = list(STYLE_DESIGNS) + ["text:levels"]
-    beat = tests[(tests.dataset == ds) & (tests.versus == "radiomics") & (tests.versus_dataset == ds)
-                 & (tests.p < 0.05)]
+    beat = tests[(tests.dataset == ds) & (tests.role == "primary") & (tests.p_holm < 0.05)] \
+        if "role" in tests else tests.iloc[:0]
     lines = [f"**Which text?** The best `text` design here is `{best(summary, ds, text_designs)}`. `text:levels` "
              f"({auc(summary, ds, 'text:levels')}) against the paper's prompt `text:names_values` "
              f"({auc(summary, ds, 'text:names_values')}): "
@@ -64,13 +81,13 @@ def answers(summary, tests, ds) -> str:
              "**Does LoRA add to the embeddings?** `lora:levels` against `text:levels`: "
              f"{vs(tests, ds, 'lora:levels', 'text:levels')}; "
              f"the paper's `lora:names_values` (one repeat): {auc(summary, ds, 'lora:names_values')}.",
-             "**Does any language-model design beat `radiomics`?** " + (
-                 "Yes: " + ", ".join(f"`{r.design}` ({r['diff']:+.3f}, p {p_eq(r.p)})" for _,
+             "**Does any language-model design beat `radiomics`?** Among the primary comparisons (each arm's `levels` "
+             "design against `radiomics`, Holm-corrected): " + (
+                 "yes: " + ", ".join(f"`{r.design}` ({r['diff']:+.3f}, Holm p {p_eq(r.p_holm)})" for _,
                                      r in beat[beat["diff"] > 0].iterrows())
-                 if (beat["diff"] > 0).any() else "No design was significantly better than `radiomics` (paired DeLong "
-                                                  "p < 0.05).") + (
-                 " Significantly worse: " + ", ".join(f"`{r.design}` ({r['diff']:+.3f}, p {p_eq(r.p)})" for _,
-                                                      r in beat[beat["diff"] < 0].iterrows()) + "."
+                 if (beat["diff"] > 0).any() else "no design was significantly better than `radiomics`.") + (
+                 " Significantly worse: " + ", ".join(f"`{r.design}` ({r['diff']:+.3f}, Holm p {p_eq(r.p_holm)})"
+                                                      for _, r in beat[beat["diff"] < 0].iterrows()) + "."
                  if (beat["diff"] < 0).any() else "")]
     return "\n".join(f"- {l}" for l in lines)
 
@@ -95,75 +112,108 @@ def choose(summary, tests) -> str:
     cost = summary[summary.dataset == "synthetic"].set_index("design")
     texts = lambda d: f"{int(cost.loc[d, 'n_texts'])} texts of {cost.loc[d, 'mean_tokens']:.0f} tokens"
     return "\n".join(f"- {l}" for l in [
-        "**The text: `levels`** (radllm's default, `RunConfig.serializer`). On the synthetic set it is the text "
-        "pathway that "
-        "carries the features' information as well as the features themselves (`text:levels` vs `radiomics`: "
-        f"{vs(tests, 'synthetic', 'text:levels', 'radiomics')}), where the paper's prompt of names and values loses "
-        f"({vs(tests, 'synthetic', 'text:names_values', 'radiomics')}). Over the 25 fits of a design it needs "
-        f"{texts('text:levels')} where the paper's prompt needs {texts('text:names_values')}. Its settings (three "
-        "interpolated "
-        "levels) were chosen in screening on the synthetic set and mini-MIAS (3 seeds x 5 folds) before this study; "
-        "here neither "
-        "alternative differed significantly from them: hard tertiles "
+        "**The text: `levels`** (radllm's default, `RunConfig.serializer`). Against `radiomics` on the synthetic set: "
+        f"{vs(tests, 'synthetic', 'text:levels', 'radiomics')}; the paper's prompt of names and values: "
+        f"{vs(tests, 'synthetic', 'text:names_values', 'radiomics')}. Over the 25 fits of a design it needs "
+        f"{texts('text:levels')} where the paper's prompt needs {texts('text:names_values')}. **`levels` and its "
+        "settings (three interpolated levels) were chosen in a screening on these same two datasets** (the synthetic "
+        "set and mini-MIAS, 3 seeds x 5 folds; `nbs/results/screening.md`) after the paper's prompt failed on them, "
+        "so this study is not an independent test of that choice: a fresh synthetic population (another generator "
+        "seed) and real held-out mammograms are the open tests. The alternatives, exploratory: hard tertiles "
         f"{vs(tests, 'synthetic', 'text:levels-hard', 'text:levels')} (synthetic), "
-        f"{vs(tests, 'mini-mias', 'text:levels-hard', 'text:levels')} "
-        f"(mini-MIAS); five levels {vs(tests, 'synthetic', 'text:levels-5', 'text:levels')} (synthetic), "
+        f"{vs(tests, 'mini-mias', 'text:levels-hard', 'text:levels')} (mini-MIAS); five levels "
+        f"{vs(tests, 'synthetic', 'text:levels-5', 'text:levels')} (synthetic), "
         f"{vs(tests, 'mini-mias', 'text:levels-5', 'text:levels')} (mini-MIAS).",
-        "**The arm: `radiomics`, or `weighted` / `concat` on `levels`** to keep a language model in the loop: they are "
-        "indistinguishable from `radiomics` (synthetic: `weighted:levels` "
-        f"{vs(tests, 'synthetic', 'weighted:levels', 'radiomics')}; "
-        f"`concat:levels` {vs(tests, 'synthetic', 'concat:levels', 'radiomics')}) and no language-model design beat "
-        "`radiomics` "
-        "on either dataset.",
-        "**Feature names do not matter here**, in the paper's prompt or in the `levels` sentences, and neither do the "
-        "language "
-        "model's own vectors: the same sentences with random vectors do as well "
-        f"(synthetic: {vs(tests, 'synthetic', 'text:levels', 'text:levels-random')}). What lifts `levels` above the "
-        "paper's prompt "
-        "is how the values are written (a level per feature, one short sentence each, nothing truncated), not what the "
-        "model knows "
-        "about the words. A larger model might read more into them; these data give no sign of it.",
-        "**LoRA**: the paper's recipe (a whole prompt, `LoraClassifier`) stays at chance on both datasets with this "
-        "model and this "
-        f"much data (synthetic {auc(summary, 'synthetic', 'lora:names_values')}); `LoraBagClassifier` on the `levels` "
-        "sentences is "
-        f"safe but adds nothing to the embeddings ({vs(tests, 'synthetic', 'lora:levels', 'text:levels')} against "
-        "`text:levels`).",
-        "**ROI for circles**: on mini-MIAS no region or filtered image was significantly better than the full circle, "
-        "for either "
-        "design; one combination was significantly worse (`text:levels` on the LoG features). The full ROI stays the "
-        "default; the "
-        "regions are there to be tested on larger sets given as circles."])
+        "**The arm: `radiomics`**, or `weighted` / `concat` on `levels` to keep a language model in the loop "
+        "(synthetic: "
+        f"`weighted:levels` {vs(tests, 'synthetic', 'weighted:levels', 'radiomics')}; `concat:levels` "
+        f"{vs(tests, 'synthetic', 'concat:levels', 'radiomics')}). Read the equivalence notes: only a 90% interval "
+        "inside ±0.05 supports \"as good as radiomics\"; otherwise the data cannot tell.",
+        "**What the language model adds** is measured by the controls: the same sentences with random vectors "
+        f"(synthetic: {vs(tests, 'synthetic', 'text:levels', 'text:levels-random')}) and with no model at all "
+        f"(the interpolation weights themselves: {vs(tests, 'synthetic', 'text:levels', 'text:levels-nomodel')}). "
+        "The `levels` vector is linear in the interpolation weights, so whatever lifts `levels` above the paper's "
+        "prompt may come from how the values are written (a level per feature, one short sentence each) rather than "
+        "from what the model knows about the words; the controls table below says how much is left for the model.",
+        "**LoRA**: the paper's prompt with LoRA on MiniLM (`lora:names_values`, one repeat) "
+        f"({auc(summary, 'synthetic', 'lora:names_values')} on the synthetic set); `LoraBagClassifier` on the "
+        f"`levels` sentences against `text:levels`: {vs(tests, 'synthetic', 'lora:levels', 'text:levels')}.",
+        "**ROI for circles**: the ROI variants on mini-MIAS are exploratory (table below); none is a primary "
+        "comparison, so none is called significant. The full ROI stays the default."])
+
+
+def coverage_part() -> list:
+    "The coverage table of chapter 09a (make coverage), when it has been run."
+    if not COVERAGE.is_file(): return ["The coverage study (`make coverage`) has not been run on this machine."]
+    c = pd.read_csv(COVERAGE)
+    c = c.assign(coverage=c.coverage.map("{:.3f}".format), mc_se=c.mc_se.map("{:.3f}".format),
+                 mean_width=c.mean_width.map("{:.3f}".format), bias=c.bias.map("{:+.3f}".format))
+    return [f"How often each 95% interval of the radiomics arm's AUC covered the procedure's true AUC, over "
+            f"{int(c.datasets.iloc[0])} study-sized synthetic datasets drawn from one pool (chapter 09a, "
+            "`make coverage`):", to_markdown(c[["interval", "estimator", "datasets", "coverage", "mc_se", "mean_width",
+                                                "bias"]])]
+
+
+def fresh_part() -> list:
+    "The key designs on a synthetic population that took no part in choosing `levels` (tools/fresh_population.py)."
+    folder = RESULTS.parent / "fresh"
+    if not (folder / "summary.csv").is_file(): return ["Not run yet (`tools/fresh_population.py`)."]
+    summary, tests = load_results(folder)
+    ds = summary.dataset.iloc[0]
+    return [f"`levels` was chosen on the synthetic set of generator seed 0 and on mini-MIAS. The same protocol on a "
+            f"synthetic population from another generator seed (`{ds}`, {int(summary.lesions.iloc[0])} lesions, "
+            "never used in development), with its own primary comparisons Holm-corrected:",
+            to_markdown(design_table(summary, tests, ds, [d for d in ARM_ORDER + list(CONTROL_DESIGNS)
+                                                          if d in set(summary.design)])),
+            "Against `radiomics`: " + "; ".join(f"`{d}` {vs(tests, ds, d, 'radiomics')}" for d in
+                                              ("text:levels", "concat:levels", "weighted:levels")) + "."]
 
 
 def page() -> str:
     summary, tests = load_results(RESULTS)
     wall = summary.assign(family=summary.dataset.str.split("/").str[0]).groupby("family").seconds.sum()
+    primary = ", ".join(f"`{d}`" for d in PRIMARY)
     parts = [
         "This page answers the question radllm exists for, from the committed numbers of the study of "
         "[chapter 12](12_study.ipynb) (`make study`: every design below on identical folds, **5 x 5 repeated "
-        "cross-validation grouped by patient**, every fitted step inside the training folds). A lesion's probability "
-        "is the "
-        "mean over the 5 repeats; AUCs have DeLong 95% CIs, accuracy, sensitivity and specificity (at thresholds "
-        "chosen on the "
-        "training folds) patient-level bootstrap CIs, and two designs are compared by the paired DeLong test. "
+        "cross-validation grouped by patient**, every fitted step inside the training folds). Every number is the "
+        "**procedure's** (chapter 09a): the AUC is the mean over repeats of each repeat's out-of-fold AUC, with the "
+        "corrected resampled-t 95% interval of the per-fold AUCs (Nadeau & Bengio 2003), which includes the "
+        "split-to-split variance; two designs are compared by the corrected resampled paired t on the same folds; "
+        "accuracy, sensitivity and specificity (at thresholds chosen on the training folds) are means over repeats "
+        "with the same corrected intervals. "
+        f"**Primary comparisons, named before the numbers:** {primary} against `radiomics`, on each dataset, "
+        "Holm-corrected together; every other test on this page is exploratory and is never called significant. "
         f"The designs took {wall.get('synthetic', float('nan')) / 60:.0f} min (synthetic) and "
         f"{wall.get('mini-mias', float('nan')) / 60:.0f} min (mini-MIAS) on two shared CPU cores, the two families in "
-        "parallel. "
-        "Designs marked *(paper)* are Ra et al.'s setting: the prompt of feature names and values, and LoRA "
-        "fine-tuning "
-        "on it (`lora:names_values`, one repeat of 5 folds for its cost).",
+        "parallel. Designs marked *(paper)* use Ra et al.'s prompt of feature names and values; `lora:names_values` "
+        "is the paper's prompt with LoRA on MiniLM (the paper used a LLaMA-class model), one repeat of 5 folds for its "
+        "cost.",
         "**Read them for what they are.** The synthetic lesions are simulated by radllm itself, so its numbers say "
-        "whether a pathway can carry the information at all, not how well it reads real mammograms; mini-MIAS has 83 "
-        "lesions (CIs about ±0.12), so only large differences could show there.",
+        "whether a pathway can carry the information at all, not how well it reads real mammograms; mini-MIAS is "
+        "small, so only large differences could show there (the power table gives the smallest detectable "
+        "difference of each primary comparison).",
         "## What to choose", choose(summary, tests),
     ]
-    for ds, what in DATASETS.items():
+    if "role" in tests:
+        parts += ["## Primary comparisons, power and equivalence", to_markdown(power_table(tests))]
+    for ds in DATASETS:
         if ds not in set(summary.dataset): continue
-        parts += [f"## {ds}: {what}", "### The answers", answers(summary, tests, ds),
+        parts += [f"## {ds}: {described(summary, ds)}", "### The answers", answers(summary, tests, ds),
                   "### The arms", to_markdown(design_table(summary, tests, ds, ARM_ORDER)),
                   "### Text pathways (the `text` arm)",
-                  to_markdown(design_table(summary, tests, ds, list(STYLE_DESIGNS) + list(LEVEL_DESIGNS)))]
+                  to_markdown(design_table(summary, tests, ds, list(STYLE_DESIGNS) + list(LEVEL_DESIGNS)
+                                           + [d for d in CONTROL_DESIGNS if d.startswith("text:")]))]
+        if "auc_pooled" in summary:
+            parts += ["### What the language model adds: controls (exploratory)",
+                      to_markdown(controls_table(summary, tests, ds)),
+                      "### Permutation nulls (labels permuted by patient)",
+                      to_markdown(permutation_table(summary, ds)) if len(permutation_table(summary, ds))
+                      else "Not run in this study.",
+                      "### Before and after #19",
+                      "The numbers this page published before (AUC of the probabilities averaged over the 5 repeats, "
+                      "plain DeLong) beside the procedure's AUC with the corrected interval:",
+                      to_markdown(old_new_table(summary, tests, ds, ARM_ORDER))]
     if any(d.startswith("mini-mias/") for d in summary.dataset):
         parts += ["## ROI variants on mini-MIAS",
                   "mini-MIAS gives each lesion as an enclosing circle. The same two designs on the features of other "
@@ -178,6 +228,8 @@ def page() -> str:
         parts += ["On the synthetic set (true outlines), the three outline regions together: " + "; ".join(
             f"`{d}` {auc(summary, v, d)} ({vs(tests, v, d, d, 'synthetic')} against the full ROI)"
             for d in ("radiomics", "text:levels")) + "."]
+    parts += ["## A fresh synthetic population"] + fresh_part()
+    parts += ["## Do the intervals cover?"] + coverage_part()
     parts += ["## The headline table", "The README's first table, made from the same numbers:",
               readme_table(summary, tests),
               "Columns *texts* and *tokens* of the tables above: the distinct texts a design sent to the embedding "

@@ -16,14 +16,16 @@ from sklearn.base import clone
 from .classifiers import routing
 from .fusion import make_arm, serializer_options
 from .prompting import SENTENCE_STYLES, STYLES
-from .statistics import auc_score, choose_threshold, delong_ci, delong_test, mcnemar_test, metrics_with_ci
+from .statistics import (CV_ESTIMATORS, choose_threshold, cv_auc, cv_paired_test, delong_ci, delong_test,
+                               fold_aucs, holm, mcnemar_test, metrics_with_ci, patient_permutation,
+                               permutation_summary, repeat_aucs)
 
 # %% auto #0
-__all__ = ['ABLATION_SPECS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_class', 'design_problems', 'oof_predict_proba',
-           'split_features', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'label_info', 'package_versions',
-           'EvalResults', 'arm_metrics', 'permutation_control', 'Ablation', 'ablation_runs', 'run_ablations',
-           'evaluate', 'transfer', 'shared_data', 'overlap_problem', 'overlap_record', 'arm_options', 'evaluate_config',
-           'extraction_options', 'conclusion']
+__all__ = ['ESTIMATORS', 'ABLATION_SPECS', 'ABLATIONS', 'grouped_folds', 'min_patients_per_class', 'design_problems',
+           'oof_predict_proba', 'split_features', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'label_info',
+           'package_versions', 'EvalResults', 'arm_metrics', 'permutation_control', 'Ablation', 'ablation_runs',
+           'run_ablations', 'evaluate', 'transfer', 'shared_data', 'overlap_problem', 'overlap_record', 'arm_options',
+           'evaluate_config', 'extraction_options', 'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1,
@@ -151,6 +153,9 @@ def package_versions() -> dict:
     return out
 
 # %% ../nbs/09_evaluation.ipynb #45c6ab11
+ESTIMATORS = {**CV_ESTIMATORS, "threshold_metrics": "the first repeat's out-of-fold calls (one run of the procedure), "
+              "patient-level bootstrap CIs", "permutation": "labels permuted by patient, procedure AUC of each"}
+
 @dataclass
 class EvalResults:
     "Everything an evaluation produced; `save(out_dir)` writes metrics.json, predictions.parquet and figures/."
@@ -174,7 +179,8 @@ class EvalResults:
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "seed": self.seed, "n_lesions": int(len(self.labels)),
-                "n_patients": int(self.labels.patient_id.nunique()), "arms": self.arms, "controls": self.controls,
+                "n_patients": int(self.labels.patient_id.nunique()), "estimators": ESTIMATORS, "arms": self.arms,
+                "controls": self.controls,
                 "label_source": self.label_source, "ablations": self.ablations, "config": self.config,
                 "versions": package_versions()}
 
@@ -184,7 +190,7 @@ class EvalResults:
         for arm, m in self.arms.items():
             rows[arm] = {k: f"{m[k]['value']:.3f} ({m[k]['ci'][0]:.3f}-{m[k]['ci'][1]:.3f})" for k in metrics}
             vs = m.get("vs_radiomics")
-            rows[arm]["DeLong p vs radiomics"] = f"{vs['delong_p']:.3f}" if vs else ""
+            rows[arm]["p vs radiomics"] = f"{vs['p']:.3f}" if vs else ""
             rows[arm]["McNemar p vs radiomics"] = f"{vs['mcnemar_p']:.3f}" if vs else ""
         return pd.DataFrame(rows).T
 
@@ -206,31 +212,56 @@ def _jsonable(x):
     return str(x)
 
 # %% ../nbs/09_evaluation.ipynb #b9c79511
+def _single_run(results: EvalResults, arm: str) -> pd.DataFrame:
+    "Labels, patients, P(malignant) and call of one run of the procedure: the first repeat's out-of-fold predictions."
+    p = results.predictions[results.predictions.arm == arm]
+    p = p[p.repeat == p.repeat.min()].set_index("lesion_id")
+    return results.labels.join(p[["proba"]], how="inner").assign(call=(p.proba >= p.threshold).astype(int))
+
+def _resampled(pred: pd.DataFrame) -> bool: return bool(pred.groupby("repeat").fold.nunique().min() >= 2)
+
+def _vs_radiomics(results: EvalResults, arm: str, d: pd.DataFrame) -> dict:
+    "Paired tests of an arm against radiomics: corrected resampled t (p), clustered DeLong and McNemar of one run."
+    r = _single_run(results, "radiomics").loc[d.index]
+    dl = delong_test(d.label.to_numpy(), d.proba.to_numpy(), r.proba.to_numpy(), groups=d.patient_id.to_numpy())
+    mc = mcnemar_test(d.label.to_numpy(), d.call.to_numpy(), r.call.to_numpy())
+    out = {"auc_diff": dl["diff"], "auc_diff_ci": dl["diff_ci"], "p": dl["p"], "delong_p": dl["p"],
+           "mcnemar_p": mc["p"]}
+    a, b = (results.predictions[results.predictions.arm == x] for x in (arm, "radiomics"))
+    if _resampled(a):
+        t = cv_paired_test(a, b, results.labels)
+        diffs = fold_aucs(a, results.labels).auc - fold_aucs(b, results.labels).auc
+        out.update(auc_diff=t["diff"], auc_diff_ci=[t["diff_lo"], t["diff_hi"]], p=t["p"], diff_folds=diffs.tolist())
+    return out
+
 def arm_metrics(results: EvalResults, arm: str, n_boot: int = 1000) -> dict:
-    "Headline metrics with CIs of an arm, and its paired tests against radiomics."
-    d = results.pooled(arm)
+    "The procedure's AUC (corrected CI), one run's metrics (clustered CIs), and the paired tests against radiomics."
+    d = _single_run(results, arm)
     out = metrics_with_ci(d.label.to_numpy(), d.proba.to_numpy(), d.patient_id.to_numpy(), yhat=d.call.to_numpy(),
                           n_boot=n_boot, seed=results.seed)
-    if arm != "radiomics" and "radiomics" in set(results.predictions.arm):
-        r = results.pooled("radiomics").loc[d.index]
-        dl = delong_test(d.label.to_numpy(), d.proba.to_numpy(), r.proba.to_numpy())
-        mc = mcnemar_test(d.label.to_numpy(), d.call.to_numpy(), r.call.to_numpy())
-        out["vs_radiomics"] = {"auc_diff": dl["diff"], "auc_diff_ci": dl["diff_ci"], "delong_p": dl["p"],
-                               "mcnemar_p": mc["p"]}
+    out["auc_single_run"] = dict(out["auc"])
+    pred = results.predictions[results.predictions.arm == arm]
+    if _resampled(pred):
+        a, folds = cv_auc(pred, results.labels), fold_aucs(pred, results.labels)
+        out["auc"] = {"value": a["auc"], "ci": a["ci"]}
+        ratio = float((folds.n_test / folds.n_train).mean())
+        out["auc_folds"] = {"aucs": folds.auc.tolist(), "test_train_ratio": ratio}
+    if arm != "radiomics" and "radiomics" in set(results.predictions.arm): out["vs_radiomics"] = _vs_radiomics(
+        results, arm, d)
     return out
 
 # %% ../nbs/09_evaluation.ipynb #8c7b9f23
-def permutation_control(model, X, y, groups, folds, n_permutations: int = 5, seed: int = 0,
-                        inner_splits: int = 3) -> dict:
-    "Mean and individual AUCs of `model` cross-validated with shuffled labels (should be ~0.5)."
+def permutation_control(model, X, y, groups, folds, n_permutations: int = 5, seed: int = 0, inner_splits: int = 3,
+                        observed: float | None = None) -> dict:
+    "The procedure's AUC with labels permuted by patient: null AUCs, mean, 95% range, permutation p of `observed`."
     rng, aucs = np.random.default_rng(seed + 10_000), []
     for _ in range(n_permutations):
-        yp = pd.Series(rng.permutation(np.asarray(y)), index=X.index)
+        yp = pd.Series(patient_permutation(y, groups, rng), index=X.index)
         pred, _ = cross_validate(model, X, yp.to_numpy(), groups, folds, threshold=0.5, inner_splits=inner_splits,
                                  seed=seed, progress=False)
-        per_fold = [auc_score(yp.loc[g.lesion_id], g.proba) for _, g in pred.groupby(["repeat", "fold"])]
-        aucs.append(float(np.nanmean(per_fold)))
-    return {"permuted_labels_auc": float(np.mean(aucs)), "permuted_labels_aucs": aucs}
+        aucs.append(float(repeat_aucs(pred, yp).mean()))
+    out = {"permuted_labels_auc": float(np.mean(aucs)), "permuted_labels_aucs": aucs, "by": "patient"}
+    return out | (permutation_summary(observed, aucs) if observed is not None else {})
 
 # %% ../nbs/09_evaluation.ipynb #78184eb2
 @dataclass(frozen=True)
@@ -345,7 +376,7 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
     if manifest is not None and "lesion_id" in manifest: res.label_source = label_info(manifest, X.index)
     if n_permutations:
         res.controls = permutation_control(make_arm("radiomics", **opts), X, y, groups, folds, n_permutations, seed,
-                                           inner_splits)
+                                           inner_splits, observed=res.arms["radiomics"]["auc"]["value"])
     if ablations:
         base = res.predictions[res.predictions.arm == "text"] if "text" in arms else None
         res.ablations = run_ablations(list(ablations), opts, X, y, groups, folds, labels, base, threshold, inner_splits,
@@ -456,29 +487,29 @@ def extraction_options(cfg) -> dict:
     return dict(params=cfg.params, regions=list(cfg.roi), image_types=list(cfg.image_types), cache_dir=cfg.cache_dir)
 
 # %% ../nbs/09_evaluation.ipynb #45d7fcd3
+def _verdict(arm: str, vs: dict, p_holm: float, alpha: float) -> str:
+    "One sentence on an arm against radiomics, read from its corrected test and the Holm-adjusted p."
+    lo, hi = vs["auc_diff_ci"]
+    if p_holm < alpha:
+        return (f"{arm} vs radiomics: AUC {'higher' if vs['auc_diff'] > 0 else 'lower'} by {abs(vs['auc_diff']):.3f} "
+                f"(95% CI {lo:+.3f} to {hi:+.3f}, Holm-adjusted p = {p_holm:.3f}): significant.")
+    return (f"{arm} vs radiomics: AUC difference {vs['auc_diff']:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, p = "
+            f"{vs['p']:.2f}, Holm-adjusted {p_holm:.2f}): not significant; these data cannot tell the two apart.")
+
 def conclusion(results: EvalResults, alpha: float = 0.05) -> str:
-    "Plain-language summary computed from the results: the best arm and which differences are significant."
+    "Plain-language summary computed from the results: the best arm and which differences survive Holm's correction."
     a = results.arms
     best = max(a, key=lambda k: a[k]["auc"]["value"])
     m = a[best]["auc"]
     lines = [f"On {results.dataset} ({len(results.labels)} lesions, {results.labels.patient_id.nunique()} patients), "
-             "the highest "
-             f"AUC was {best}'s: {m['value']:.3f} (95% CI {m['ci'][0]:.3f}-{m['ci'][1]:.3f})."]
-    for arm, v in a.items():
-        vs = v.get("vs_radiomics")
-        if not vs: continue
-        if vs["delong_p"] < alpha:
-            word = "higher" if vs["auc_diff"] > 0 else "lower"
-            lines.append(f"{arm} vs radiomics: AUC {word} by {abs(vs['auc_diff']):.3f} (DeLong p = "
-                         f"{vs['delong_p']:.3f}), a significant difference.")
-        else:
-            lines.append(f"{arm} vs radiomics: AUC difference {vs['auc_diff']:+.3f} (95% CI "
-                         f"{vs['auc_diff_ci'][0]:+.3f} to "
-                         f"{vs['auc_diff_ci'][1]:+.3f}, DeLong p = {vs['delong_p']:.2f}): not significant; these data "
-                         "cannot tell the two apart.")
-    c = results.controls.get("permuted_labels_auc")
-    if c is not None:
-        lines.append(f"Label-permutation control: AUC {c:.3f} with shuffled labels "
-                     f"""({'near 0.5, no sign of leakage' if abs(c - 0.5) <= 0.1
-                           else 'FAR FROM 0.5: check for leakage'}).""")
+             f"the highest AUC was {best}'s: {m['value']:.3f} (95% CI {m['ci'][0]:.3f}-{m['ci'][1]:.3f})."]
+    tested = [arm for arm in a if a[arm].get("vs_radiomics")]
+    adjusted = holm([a[arm]["vs_radiomics"]["p"] for arm in tested])
+    lines += [_verdict(arm, a[arm]["vs_radiomics"], p, alpha) for arm, p in zip(tested, adjusted)]
+    c = results.controls
+    if c.get("permuted_labels_auc") is not None:
+        p = f", permutation p of radiomics' AUC = {c['p']:.3f}" if "p" in c else ""
+        lines.append(f"Label-permutation control (by patient): AUC {c['permuted_labels_auc']:.3f} with shuffled labels "
+                     f"""({'near 0.5, no sign of leakage' if abs(c['permuted_labels_auc'] - 0.5) <= 0.1
+                           else 'FAR FROM 0.5: check for leakage'}){p}.""")
     return "\n".join(lines)

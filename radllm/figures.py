@@ -97,7 +97,7 @@ def forest_figure(results):
                     xerr=[[v["auc_diff"] - v["auc_diff_ci"][0]], [v["auc_diff_ci"][1] - v["auc_diff"]]], fmt="o",
                     capsize=4)
     ax.axvline(0, ls=":", color="grey")
-    ax.set_yticks(range(len(others)), [f"{a} (p={results.arms[a]['vs_radiomics']['delong_p']:.2f})" for a in others])
+    ax.set_yticks(range(len(others)), [f"{a} (p={results.arms[a]['vs_radiomics']['p']:.2f})" for a in others])
     ax.set(xlabel="AUC difference to radiomics (DeLong 95% CI)", title="arm vs radiomics")
     return fig
 

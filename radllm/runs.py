@@ -25,6 +25,9 @@ __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_V
            'check_config', 'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table',
            'metrics_table', 'markdown_table', 'Figure', 'write_summary', 'report', 'running_note']
 
+# %% ../nbs/10_runs.ipynb #2041f49f
+from .statistics import corrected_t                  # the report's intervals (chapter 09a)
+
 # %% ../nbs/10_runs.ipynb #c808068b
 def _package_dir() -> Path:
     import radllm
@@ -494,16 +497,21 @@ def is_finished(folder: Path, cfg: RunConfig) -> bool:
         read_metrics(folder); return True
     except (OSError, ValueError, KeyError, TypeError): return False
 
+def _folds_json(v) -> str | None: return None if v is None else json.dumps(v)
+
 def _metric_rows(dataset: str, m: dict) -> list[dict]:
-    rows = []
+    rows, controls = [], m.get("controls", {})
     for arm, ms in m["arms"].items():
-        vs = ms.get("vs_radiomics", {})
+        vs, folds = ms.get("vs_radiomics", {}), ms.get("auc_folds", {})
         rows += [{"dataset": dataset, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"],
-                  "ci_lo": v["ci"][0], "ci_hi": v["ci"][1],
+                  "ci_lo": v["ci"][0], "ci_hi": v["ci"][1], "p": vs.get("p"),
                   "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"), "auc_diff": vs.get("auc_diff"),
-                  "permuted_auc": m.get("controls", {}).get("permuted_labels_auc"),
+                  "folds": _folds_json(folds.get("aucs")) if k == "auc" else None,
+                  "ratio": folds.get("test_train_ratio"),
+                  "diff_folds": _folds_json(vs.get("diff_folds")) if k == "auc" else None,
+                  "permuted_auc": controls.get("permuted_labels_auc"), "permutation_p": controls.get("p"),
                   "labels": m.get("label_source", {}).get("statement", "")}
-                 for k, v in ms.items() if k != "vs_radiomics"]
+                 for k, v in ms.items() if isinstance(v, dict) and {"value", "ci"} <= set(v)]
     return rows
 
 def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -523,17 +531,33 @@ def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
         except (ValueError, OSError, KeyError, TypeError) as e: left_out.append(f"{name}: {e}")
     return pd.DataFrame(rows), left_out
 
+def _all_folds(col: pd.Series) -> list[float]:
+    return [x for f in col.dropna() for x in (json.loads(f) or [])] if col is not None else []
+
+def _seeds_corrected(g: pd.DataFrame) -> pd.Series:
+    "Corrected resampled t over the folds of every seed: the AUC's 95% CI, the difference's 95% CI and its p."
+    out = pd.Series(np.nan, index=["cv_lo", "cv_hi", "diff_lo", "diff_hi", "p_corrected"])
+    folds, diffs = _all_folds(g.get("folds")), _all_folds(g.get("diff_folds"))
+    if len(folds) < 2: return out
+    ratio = float(g.ratio.mean())
+    out[["cv_lo", "cv_hi"]] = corrected_t(folds, ratio, center=float(g.value.mean()))["ci"]
+    if len(diffs) >= 2:
+        t = corrected_t(diffs, ratio, center=float(g.auc_diff.mean()))
+        out[["diff_lo", "diff_hi", "p_corrected"]] = [*t["ci"], t["p"]]
+    return out
+
 def summarize(long: pd.DataFrame) -> pd.DataFrame:
-    "Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, paired tests vs radiomics."
-    g = long.groupby(["dataset", "arm", "metric"], sort=False)
+    """Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, and for the AUC the corrected CI
+    and paired test over all seeds' folds."""
+    keys = ["dataset", "arm", "metric"]
+    g = long.groupby(keys, sort=False)
     labels = long.groupby("dataset").labels.first() if "labels" in long else pd.Series(dtype=str)
-    return pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1),
+    base = pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1),
                          "ci_lo": g.ci_lo.median(), "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(),
-                         "delong_p": g.delong_p.median(),
-                         "n_significant": g.delong_p.apply(lambda p: int((p < 0.05).sum()) if p.notna().any()
-                                                           else np.nan),
-                         "mcnemar_p": g.mcnemar_p.median()}).reset_index().assign(
-        labels=lambda d: d.dataset.map(labels).fillna(""))
+                         "delong_p": g.delong_p.median(), "mcnemar_p": g.mcnemar_p.median()})
+    corrected = pd.DataFrame({k: _seeds_corrected(d) for k, d in long.groupby(keys, sort=False)}).T
+    corrected.index.names = keys
+    return base.join(corrected).reset_index().assign(labels=lambda d: d.dataset.map(labels).fillna(""))
 
 # %% ../nbs/10_runs.ipynb #45d655bb
 SUMMARY_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier")
@@ -545,15 +569,17 @@ def _mean_sd(r) -> str: return f"{r['mean']:.3f}" + (f" ± {r['sd']:.3f}" if pd.
 def _ci(r) -> str: return f"{r['ci_lo']:.3f}–{r['ci_hi']:.3f}"
 def _or_blank(v, fmt: str) -> str: return "" if pd.isna(v) else format(v, fmt)
 
+def _cell_ci(lo, hi, fmt: str = ".3f") -> str: return "" if pd.isna(lo) else f"{lo:{fmt}} to {hi:{fmt}}"
+
 def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
-    "Per dataset and arm: AUC (mean ± SD over seeds), its median 95% CI, and the paired DeLong test against radiomics."
+    "Per dataset and arm: AUC (mean ± SD over seeds), its corrected 95% CI, and the corrected paired test vs radiomics."
     a = summary[summary.metric == "auc"]
     return pd.DataFrame({"dataset": a.dataset, "arm": a.arm, "AUC (mean ± SD over seeds)": a.apply(_mean_sd, axis=1),
-                         "95% CI (median over seeds)": a.apply(_ci, axis=1),
+                         "95% CI (corrected t, all folds)": [_cell_ci(lo, hi) for lo, hi in zip(a.cv_lo, a.cv_hi)],
                          "AUC − radiomics": a.auc_diff.map(lambda v: _or_blank(v, "+.3f")),
-                         "DeLong p (median)": a.delong_p.map(lambda v: _or_blank(v, ".3f")),
-                         "seeds with p < 0.05": [("" if pd.isna(k) else f"{int(k)} of {int(n)}") for k,
-                                                 n in zip(a.n_significant, a.seeds)]}
+                         "its 95% CI": [_cell_ci(lo, hi, "+.3f") for lo, hi in zip(a.diff_lo, a.diff_hi)],
+                         "p (corrected t)": a.p_corrected.map(lambda v: _or_blank(v, ".3f")),
+                         "single-run DeLong p (median)": a.delong_p.map(lambda v: _or_blank(v, ".3f"))}
                         ).reset_index(drop=True)
 
 def metrics_table(summary: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
@@ -628,9 +654,10 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     sections = {
         "": [f"{len(runs)} finished runs of {runs.dataset.nunique()} dataset(s), seeds "
              f"{', '.join(map(str, sorted(runs.seed.unique())))}. "
-             "AUC: mean ± SD over seeds, the median over seeds of each run's 95% DeLong CI, and the paired DeLong test "
-             "against "
-             "`radiomics` on the same lesions (median p over seeds, and in how many seeds p < 0.05)."],
+             "AUC: the procedure's AUC (mean over repeats of each repeat's out-of-fold AUC), mean ± SD over seeds; its "
+             "95% CI and the paired test against `radiomics` are the corrected resampled t (Nadeau & Bengio 2003) of "
+             "the per-fold AUCs (differences) of all seeds' folds together: seeds re-split the same lesions, they are "
+             "not replications."],
         "Still running": [running_note(out, running)] if running else [],
         "Labels": [[f"{d}: {text.removeprefix('labels: ')}"
                     for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
@@ -638,8 +665,8 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: mean ± SD over seeds (median "
                               "of the runs' "
                               "95% patient-level bootstrap CIs).", metrics],
-        "Controls": ["Label-permutation control (mean AUC of the radiomics arm with shuffled labels; should be near "
-                     "0.5): " +
+        "Controls": ["Label-permutation control (mean AUC of the radiomics arm with labels permuted by patient; "
+                     "should be near 0.5): " +
                      (", ".join(f"{d} {v:.3f}" for d, v in controls.items()) or "not run")],
         "Failed runs": [[f"{r.dataset} seed {r.seed}: {r.error}"
                          for r in status[status.status == "failed"].itertuples()]],

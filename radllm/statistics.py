@@ -12,9 +12,11 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['METRICS', 'choose_threshold', 'auc_score', 'binary_metrics', 'delong_placements', 'delong_cov', 'delong_ci',
-           'delong_test', 'cluster_bootstrap_indices', 'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci',
-           'mcnemar_test', 'metrics_with_ci']
+__all__ = ['METRICS', 'CV_ESTIMATORS', 'COVERAGE_INTERVALS', 'choose_threshold', 'auc_score', 'binary_metrics',
+           'delong_placements', 'delong_cov', 'delong_ci', 'delong_test', 'cluster_bootstrap_indices',
+           'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'clustered_delong_cov', 'mcnemar_test',
+           'metrics_with_ci', 'repeat_aucs', 'fold_aucs', 'corrected_t', 'cv_auc', 'cv_paired_test', 'holm',
+           'equivalence', 'detectable_difference', 'patient_permutation', 'permutation_summary', 'coverage_table']
 
 # %% ../nbs/09a_statistics.ipynb #f2595b53
 def _cut_rates(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,22 +114,23 @@ def delong_placements(y, *ps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return v10.mean(axis=1), v10, v01
 
 # %% ../nbs/09a_statistics.ipynb #f5a62cc6
-def delong_cov(y, *ps) -> tuple[np.ndarray, np.ndarray]:
-    "AUCs of k score vectors on the same lesions and their k x k DeLong covariance matrix."
+def delong_cov(y, *ps, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    "AUCs of k score vectors on the same lesions and their k x k DeLong covariance (clustered by `groups` if given)."
+    if groups is not None: return clustered_delong_cov(y, groups, *ps)
     aucs, v10, v01 = delong_placements(y, *ps)
     m, n = v10.shape[1], v01.shape[1]
     return aucs, np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
 
-def delong_ci(y, p, alpha: float = 0.05) -> tuple[float, float, float]:
-    "AUC with its DeLong (1 - alpha) confidence interval, clipped to [0, 1]: (auc, lo, hi)."
-    aucs, cov = delong_cov(y, p)
+def delong_ci(y, p, alpha: float = 0.05, groups=None) -> tuple[float, float, float]:
+    "AUC with its DeLong (1 - alpha) confidence interval (patients clustered if `groups`), clipped to [0, 1]."
+    aucs, cov = delong_cov(y, p, groups=groups)
     auc, se = float(aucs[0]), math.sqrt(max(float(cov[0, 0]), 0.0))
     z = stats.norm.ppf(1 - alpha / 2)
     return auc, max(0.0, auc - z * se), min(1.0, auc + z * se)
 
-def delong_test(y, p1, p2, alpha: float = 0.05) -> dict:
-    "Paired DeLong test of AUC(p1) = AUC(p2) on the same lesions: auc1, auc2, diff, its (1 - alpha) CI, z, two-sided p."
-    aucs, cov = delong_cov(y, p1, p2)
+def delong_test(y, p1, p2, alpha: float = 0.05, groups=None) -> dict:
+    "Paired DeLong test of AUC(p1) = AUC(p2) on the same lesions (clustered if `groups`): diff, its CI, z, p."
+    aucs, cov = delong_cov(y, p1, p2, groups=groups)
     diff = float(aucs[0] - aucs[1])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     se = math.sqrt(max(var, 0.0))
@@ -180,6 +183,25 @@ def cluster_bootstrap_ci(y, p, groups, metric: str | Sequence[str] | None = None
     reps = cluster_bootstrap(stat, groups, n_boot, seed)
     return {k: percentile_ci(reps[k], alpha) for k in names}
 
+# %% ../nbs/09a_statistics.ipynb #b2cad0ef
+def clustered_delong_cov(y, groups, *ps) -> tuple[np.ndarray, np.ndarray]:
+    "AUCs of k score vectors and their k x k covariance with lesions clustered in patients (Obuchowski 1997)."
+    aucs, v10, v01 = delong_placements(y, *ps)
+    y, groups = np.asarray(y).astype(int), np.asarray(groups)
+    if len(groups) != len(y): raise ValueError(f"{len(y)} labels but {len(groups)} patient ids")
+    _, codes = np.unique(groups, return_inverse=True)
+    n_pat = int(codes.max()) + 1
+    if n_pat < 3: raise ValueError(f"the clustered DeLong needs at least 3 patients, got {n_pat}")
+    pos, neg = codes[y == 1], codes[y == 0]
+    m_i, n_i = np.bincount(pos, minlength=n_pat), np.bincount(neg, minlength=n_pat)
+    dX = np.vstack([np.bincount(pos, v, minlength=n_pat) for v in v10]) - aucs[:, None] * m_i
+    dY = np.vstack([np.bincount(neg, v, minlength=n_pat) for v in v01]) - aucs[:, None] * n_i
+    M, N, I10, I01 = m_i.sum(), n_i.sum(), (m_i > 0).sum(), (n_i > 0).sum()
+    s10 = I10 / ((I10 - 1) * M) * dX @ dX.T
+    s01 = I01 / ((I01 - 1) * N) * dY @ dY.T
+    s11 = n_pat / (n_pat - 1) * dX @ dY.T
+    return aucs, s10 / M + s01 / N + (s11 + s11.T) / (M * N)
+
 # %% ../nbs/09a_statistics.ipynb #8069e10d
 def mcnemar_test(y, yhat1, yhat2, exact: bool | None = None) -> dict:
     "McNemar's paired test of equal accuracy: b (1 right, 2 wrong), c (1 wrong, 2 right), p; exact when b + c < 25."
@@ -199,11 +221,133 @@ def _json_number(x) -> float | None:
 
 def metrics_with_ci(y, p, groups, *, threshold=None, yhat=None, n_boot: int = 1000, seed: int = 0,
                     alpha: float = 0.05) -> dict[str, dict]:
-    "{metric: {'value', 'ci': [lo, hi]}}: AUC CI by DeLong, the other metrics by patient-level bootstrap."
+    "{metric: {'value', 'ci': [lo, hi]}}: AUC CI by clustered DeLong, the others by patient-level bootstrap."
     y, p = _check_binary(y, p)
     point = binary_metrics(y, p, threshold, yhat=yhat)
     cis = cluster_bootstrap_ci(y, p, groups, [k for k in METRICS if k != "auc"], threshold=threshold, yhat=yhat,
                                n_boot=n_boot, seed=seed, alpha=alpha)
-    _, lo, hi = delong_ci(y, p, alpha)
+    _, lo, hi = delong_ci(y, p, alpha, groups=groups)
     cis["auc"] = [lo, hi]
     return {k: {"value": _json_number(point[k]), "ci": [_json_number(v) for v in cis[k]]} for k in METRICS}
+
+# %% ../nbs/09a_statistics.ipynb #120d37ff
+def _labelled(pred: pd.DataFrame, labels) -> pd.DataFrame:
+    "Predictions (lesion_id, repeat, fold, proba) with each lesion's label from `labels` (Series or a frame's column)."
+    lab = labels["label"] if isinstance(labels, pd.DataFrame) else labels
+    out = pred.assign(label=lab.reindex(pred.lesion_id.to_numpy()).to_numpy())
+    if out.label.isna().any(): raise ValueError(f"{int(out.label.isna().sum())} predictions of lesions with no label")
+    return out
+
+def repeat_aucs(pred: pd.DataFrame, labels) -> pd.Series:
+    "The out-of-fold AUC of each repeat (one prediction per lesion per repeat), indexed by repeat."
+    d = _labelled(pred, labels)
+    return pd.Series({r: auc_score(g.label, g.proba) for r, g in d.groupby("repeat")}, name="auc", dtype=float)
+
+def fold_aucs(pred: pd.DataFrame, labels) -> pd.DataFrame:
+    "One row per test fold: repeat, fold, n_test, n_train (the rest of its repeat), and the AUC of its lesions."
+    d = _labelled(pred, labels)
+    n_rep = d.groupby("repeat").size()
+    return pd.DataFrame([{"repeat": r, "fold": k, "n_test": len(g), "n_train": int(n_rep[r] - len(g)),
+                          "auc": auc_score(g.label, g.proba)} for (r, k), g in d.groupby(["repeat", "fold"])])
+
+# %% ../nbs/09a_statistics.ipynb #fe029185
+def corrected_t(values, test_train_ratio: float, center: float | None = None, alpha: float = 0.05) -> dict:
+    "Nadeau-Bengio corrected resampled t of J per-fold estimates: estimate (mean or `center`), SE, df, CI, p of 0."
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < 2: raise ValueError(f"the corrected resampled t needs at least 2 fold estimates, got {len(v)}")
+    est = float(v.mean()) if center is None else float(center)
+    se, df = math.sqrt((1 / len(v) + test_train_ratio) * v.var(ddof=1)), len(v) - 1
+    h = float(stats.t.ppf(1 - alpha / 2, df)) * se
+    if se > 0: t = est / se
+    else: t = 0.0 if est == 0 else math.copysign(math.inf, est)
+    return {"estimate": est, "se": se, "df": df, "ci": [est - h, est + h], "t": float(t),
+            "p": float(2 * stats.t.sf(abs(t), df))}
+
+# %% ../nbs/09a_statistics.ipynb #0dc0c595
+CV_ESTIMATORS = {"auc": "mean over repeats of each repeat's out-of-fold AUC",
+                 "ci": "corrected resampled t (Nadeau & Bengio 2003; Bouckaert & Frank 2004) on the per-fold AUCs",
+                 "paired": "corrected resampled t on the per-fold AUC differences (same folds)",
+                 "single_run": "DeLong clustered by patient (Obuchowski 1997)"}
+
+def _ratio_of(folds: pd.DataFrame) -> float: return float((folds.n_test / folds.n_train).mean())
+
+def cv_auc(pred: pd.DataFrame, labels, alpha: float = 0.05) -> dict:
+    "The procedure's AUC (mean of per-repeat OOF AUCs) with its corrected resampled-t (1 - alpha) interval."
+    per, folds = repeat_aucs(pred, labels), fold_aucs(pred, labels)
+    t = corrected_t(folds.auc, _ratio_of(folds), center=float(per.mean()), alpha=alpha)
+    return {"auc": t["estimate"], "ci": [max(0.0, t["ci"][0]), min(1.0, t["ci"][1])], "se": t["se"], "df": t["df"],
+            "repeats": len(per), "folds": int(folds.auc.notna().sum()), "repeat_aucs": per.tolist(),
+            "repeat_sd": float(per.std(ddof=1)) if len(per) > 1 else float("nan")}
+
+# %% ../nbs/09a_statistics.ipynb #5231924a
+def cv_paired_test(pred_a: pd.DataFrame, pred_b: pd.DataFrame, labels, alpha: float = 0.05) -> dict:
+    "Corrected resampled paired t of two designs on the same folds (shared repeats): AUCs, diff, CI, 90% CI, p."
+    shared = sorted(set(pred_a.repeat) & set(pred_b.repeat))
+    a, b = pred_a[pred_a.repeat.isin(shared)], pred_b[pred_b.repeat.isin(shared)]
+    cols = ["lesion_id", "repeat", "fold"]
+    both = a[cols].merge(b[cols], on=["lesion_id", "repeat"], how="outer")
+    if len(both) != len(a) or len(both) != len(b) or (both.fold_x != both.fold_y).any():
+        raise ValueError("the two designs were not cross-validated on the same folds")
+    fa, fb = fold_aucs(a, labels), fold_aucs(b, labels)
+    ra, rb = repeat_aucs(a, labels).mean(), repeat_aucs(b, labels).mean()
+    diffs, ratio = fa.auc.to_numpy() - fb.auc.to_numpy(), _ratio_of(fa)
+    t, t90 = (corrected_t(diffs, ratio, center=ra - rb, alpha=x) for x in (alpha, 0.10))
+    return {"repeats": len(shared), "auc": float(ra), "auc_versus": float(rb), "diff": t["estimate"],
+            "diff_lo": t["ci"][0], "diff_hi": t["ci"][1], "diff_lo90": t90["ci"][0], "diff_hi90": t90["ci"][1],
+            "se": t["se"], "df": t["df"], "p": t["p"]}
+
+# %% ../nbs/09a_statistics.ipynb #21d4c432
+def holm(pvalues) -> np.ndarray:
+    "Holm (1979) step-down adjusted p-values, in the input order (NaN stays NaN and does not count)."
+    p = np.asarray(pvalues, dtype=float)
+    out, ok = np.full(p.shape, np.nan), np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    return out
+
+def equivalence(ci90, margin: float = 0.05) -> str:
+    "'equivalent' when the 90% interval of a difference lies inside (-margin, margin), else 'not shown'."
+    lo, hi = ci90
+    return "equivalent" if -margin < lo and hi < margin else "not shown"
+
+def detectable_difference(se: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    "Smallest paired difference detected with `power` at two-sided `alpha`: (z_{1-alpha/2} + z_power) * SE."
+    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+
+# %% ../nbs/09a_statistics.ipynb #3aabe56c
+def patient_permutation(y, groups, rng: np.random.Generator) -> np.ndarray:
+    "Labels with whole patients' label vectors exchanged among patients of the same lesion count."
+    y, groups = np.asarray(y), np.asarray(groups)
+    _, codes = np.unique(groups, return_inverse=True)
+    rows = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    out = y.copy()
+    for size in {len(r) for r in rows}:
+        same = [r for r in rows if len(r) == size]
+        for dest, src in zip(same, rng.permutation(len(same))): out[dest] = y[same[src]]
+    return out
+
+def permutation_summary(observed: float, null) -> dict:
+    "Null mean, its 95% range, and the permutation p (1 + #null >= observed) / (1 + B) of an observed statistic."
+    null = np.asarray(null, dtype=float)
+    null = null[np.isfinite(null)]
+    return {"observed": float(observed), "null_mean": float(null.mean()), "n_permutations": len(null),
+            "null_range": [float(q) for q in np.quantile(null, [0.025, 0.975])],
+            "p": float((1 + (null >= observed).sum()) / (1 + len(null)))}
+
+# %% ../nbs/09a_statistics.ipynb #6a4e19b3
+COVERAGE_INTERVALS = {"old": "DeLong on probabilities pooled over repeats, lesions independent (before #19)",
+                      "clustered": "one run's DeLong clustered by patient (Obuchowski)",
+                      "new": "procedure AUC, corrected resampled t (Nadeau-Bengio)"}
+
+def coverage_table(runs: pd.DataFrame, true_auc: float) -> pd.DataFrame:
+    "Coverage of each interval of `COVERAGE_INTERVALS` (columns NAME_lo/hi/auc of `runs`) with its Monte Carlo SE."
+    rows = []
+    for name, what in COVERAGE_INTERVALS.items():
+        lo, hi, auc = (runs[f"{name}_{k}"].to_numpy(float) for k in ("lo", "hi", "auc"))
+        c = float(np.mean((lo <= true_auc) & (true_auc <= hi)))
+        rows.append({"interval": name, "estimator": what, "datasets": len(runs), "coverage": c,
+                     "mc_se": math.sqrt(c * (1 - c) / len(runs)), "mean_width": float(np.mean(hi - lo)),
+                     "bias": float(np.mean(auc) - true_auc), "true_auc": true_auc})
+    return pd.DataFrame(rows)

@@ -9,23 +9,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 # %% auto #0
-__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT', 'SUMMARY_METRICS', 'COMPARISONS',
-           'RESULTS', 'README_DESIGNS', 'RandomEmbedder', 'RandomBagEmbedder', 'design_arm', 'record_texts',
+__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT',
+           'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'README_DESIGNS',
+           'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors', 'design_arm', 'record_texts',
            'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test', 'run_study', 'study_tests',
-           'gather_results', 'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table',
-           'to_markdown', 'readme_table']
+           'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null', 'permutation_rows',
+           'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table', 'to_markdown',
+           'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
-from .embedding import BagEmbedder, Embedder
+from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
 from .evaluation import cross_validate, grouped_folds, pool_repeats, split_features
-from .classifiers import make_classifier, routing
 from .fusion import Arm, make_arm
-from .prompting import SentenceSerializer, get_token_counter
-from .selection import make_selector
-from .statistics import delong_ci, delong_test, metrics_with_ci
+from .prompting import get_token_counter
+from .statistics import (binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
+                               delong_test, detectable_difference, equivalence, fold_aucs, holm,
+                               patient_permutation, permutation_summary, repeat_aucs)
 
 # %% ../nbs/12_study.ipynb #753418dc
 STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s in
@@ -33,7 +34,6 @@ STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s in
 LEVEL_DESIGNS = {
     "text:levels": ("text", {"serializer": "levels"}),
     "text:levels-generic": ("text", {"serializer": {"style": "levels", "names": "generic"}}),
-    "text:levels-random": ("text-random", {"serializer": "levels"}),
     "text:levels-hard": ("text", {"serializer": {"style": "levels", "soft": False}}),
     "text:levels-5": ("text", {"serializer": {"style": "levels", "levels": 5}}),
 }
@@ -46,7 +46,10 @@ ARM_DESIGNS = {
     "weighted:names_values": ("weighted", {"serializer": "names_values"}),
     "lora:names_values": ("lora", {"serializer": "names_values"}),
 }
-DESIGNS = {**ARM_DESIGNS, **STYLE_DESIGNS, **LEVEL_DESIGNS}
+# item 7 of #19: every language-model arm of the levels pathway with random vectors, and with no model at all
+CONTROL_DESIGNS = {f"{arm}:levels-{vectors}": (arm, {"serializer": "levels", "vectors": vectors})
+                   for arm in ("text", "concat", "weighted") for vectors in ("random", "nomodel")}
+DESIGNS = {**ARM_DESIGNS, **STYLE_DESIGNS, **LEVEL_DESIGNS, **CONTROL_DESIGNS}
 PAPER = {"text:names_values", "concat:names_values", "weighted:names_values", "lora:names_values"}
 ONE_REPEAT = {"lora:names_values"}      # the paper's LoRA: one repeat of 5 folds (its cost, see above)
 
@@ -68,17 +71,37 @@ class RandomBagEmbedder(BagEmbedder):
     @property
     def embedder(self): return RandomEmbedder()
 
+# %% ../nbs/12_study.ipynb #eb937558
+class LevelWeightsBag(BagEmbedder):
+    "No language model: a one-hot vector per distinct sentence (a feature at a level), so bags pool to their weights."
+    def fit(self, X, y=None):
+        self.vocabulary_ = {t: i for i, t in enumerate(bag_texts(X))}
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        eye = np.eye(len(self.vocabulary_), dtype=np.float32)
+        zero = np.zeros(len(self.vocabulary_), np.float32)
+        return pool_bags(list(X), {t: eye[self.vocabulary_[t]] if t in self.vocabulary_ else zero
+                                   for t in bag_texts(X)}, self.pool)
+
+VECTOR_CONTROLS = {"random": RandomBagEmbedder, "nomodel": LevelWeightsBag}
+
+def swap_vectors(arm: Arm, vectors: str) -> Arm:
+    "The arm with every `BagEmbedder` replaced by the control `VECTOR_CONTROLS[vectors]` (same pooling)."
+    if vectors not in VECTOR_CONTROLS: raise ValueError(f"unknown vectors {vectors!r}; choose {list(VECTOR_CONTROLS)}")
+    bags = {k: v for k, v in arm.get_params(deep=True).items() if isinstance(v, BagEmbedder)}
+    if not bags: raise ValueError("this arm has no sentence bags (a levels serializer) whose vectors could be swapped")
+    return arm.set_params(**{k: VECTOR_CONTROLS[vectors](pool=v.pool) for k, v in bags.items()})
+
 # %% ../nbs/12_study.ipynb #1213006a
 def design_arm(name: str, seed: int = 0, cache_dir: str | None = None, **options) -> Arm:
     "The pipeline of a study design (a name of `DESIGNS`)."
     if name not in DESIGNS: raise ValueError(f"unknown design {name!r}; choose one of {list(DESIGNS)}")
     arm, opts = DESIGNS[name]
     opts = {**opts, **options, "seed": seed, "cache_dir": cache_dir}
-    if arm != "text-random": return make_arm(arm, **opts)
-    with routing():
-        return Arm([("select", make_selector("mrmr", opts.get("n_features", 8))), ("prompt", SentenceSerializer()),
-                    ("embed", RandomBagEmbedder()), ("scale", StandardScaler()),
-                    ("classifier", make_classifier("lr", seed))])
+    vectors = opts.pop("vectors", None)
+    pipe = make_arm(arm, **opts)
+    return pipe if vectors is None else swap_vectors(pipe, vectors)
 
 # %% ../nbs/12_study.ipynb #82f5f8de
 @contextlib.contextmanager
@@ -118,36 +141,58 @@ def pooled(pred: pd.DataFrame, labels: pd.DataFrame, repeats=None) -> pd.DataFra
     if repeats is not None: pred = pred[pred.repeat.isin(list(repeats))]
     return labels.join(pool_repeats(pred), how="inner")
 
+def _threshold_metrics(pred: pd.DataFrame, labels: pd.DataFrame, ratio: float) -> dict:
+    "Accuracy, sensitivity, specificity: mean over repeats, corrected-t 95% interval of the per-fold values."
+    d = pred.join(labels, on="lesion_id")
+    metric = lambda g: binary_metrics(g.label.to_numpy(), g.proba.to_numpy(), g.threshold.to_numpy())
+    per_repeat = pd.DataFrame([metric(g) for _, g in d.groupby("repeat")])
+    per_fold = pd.DataFrame([metric(g) for _, g in d.groupby(["repeat", "fold"])])
+    row = {}
+    for k in SUMMARY_METRICS[1:]:
+        t = corrected_t(per_fold[k], ratio, center=float(per_repeat[k].mean()))
+        row.update({k: t["estimate"], f"{k}_lo": max(0.0, t["ci"][0]), f"{k}_hi": min(1.0, t["ci"][1])})
+    return row
+
+def _old_and_single(pred: pd.DataFrame, labels: pd.DataFrame) -> dict:
+    "The old pooled AUC with its plain DeLong CI, and repeat 0's AUC with its DeLong CI clustered by patient."
+    d, r0 = pooled(pred, labels), pooled(pred, labels, [sorted(pred.repeat.unique())[0]])
+    old, one = delong_ci(d.label.to_numpy(), d.proba.to_numpy()), delong_ci(
+        r0.label.to_numpy(), r0.proba.to_numpy(), groups=r0.patient_id.to_numpy())
+    return dict(zip(("auc_pooled", "auc_pooled_lo", "auc_pooled_hi", "auc_single", "auc_single_lo", "auc_single_hi"),
+                    old + one))
+
 def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
-    "One row of the summary table: pooled metrics with CIs, the per-repeat AUC spread, cost."
-    d = pooled(pred, labels)
-    m = metrics_with_ci(d.label.to_numpy(), d.proba.to_numpy(), d.patient_id.to_numpy(), yhat=d.call.to_numpy(),
-                        n_boot=n_boot, seed=seed)
-    row = {"design": pred.design.iloc[0], "repeats": int(pred.repeat.nunique()), "lesions": len(d)}
-    for k in SUMMARY_METRICS: row.update({k: m[k]["value"], f"{k}_lo": m[k]["ci"][0], f"{k}_hi": m[k]["ci"][1]})
-    per = [delong_ci(*(lambda q: (q.label.to_numpy(), q.proba.to_numpy()))(pooled(pred, labels, [r])))[0]
-           for r in sorted(pred.repeat.unique())]
-    row.update(auc_repeat_mean=float(np.mean(per)),
-               auc_repeat_sd=float(np.std(per, ddof=1)) if len(per) > 1 else float("nan"))
+    "One row of the summary table: the procedure's metrics with corrected CIs, the per-repeat spread, old AUCs, cost."
+    a = cv_auc(pred, labels)
+    ratio = float((lambda f: (f.n_test / f.n_train).mean())(fold_aucs(pred, labels)))
+    row = {"design": pred.design.iloc[0], "repeats": a["repeats"], "lesions": int(pred.lesion_id.nunique()),
+           "patients": int(labels.loc[pred.lesion_id.unique()].patient_id.nunique()),
+           "auc": a["auc"], "auc_lo": a["ci"][0], "auc_hi": a["ci"][1], "auc_se": a["se"], "auc_df": a["df"],
+           **_threshold_metrics(pred, labels, ratio), "auc_repeat_mean": a["auc"], "auc_repeat_sd": a["repeat_sd"],
+           **_old_and_single(pred, labels)}
     row.update({k: float(pred[k].iloc[0]) for k in ("seconds", "n_texts", "mean_tokens")})
     return row
 
 def paired_test(a: pd.DataFrame, b: pd.DataFrame, labels: pd.DataFrame) -> dict:
-    "Paired DeLong test of design `a` against `b` on the repeats both have: AUCs, difference with 95% CI, p."
+    "Corrected resampled paired t of design `a` against `b` on the folds both have; equivalence, power, old DeLong p."
+    t = cv_paired_test(a, b, labels)
     shared = sorted(set(a.repeat) & set(b.repeat))
     da, db = pooled(a, labels, shared), pooled(b, labels, shared)
-    db = db.loc[da.index]
-    t = delong_test(da.label.to_numpy(), da.proba.to_numpy(), db.proba.to_numpy())
-    return {"design": a.design.iloc[0], "versus": b.design.iloc[0], "repeats": len(shared), "auc": t["auc1"],
-            "auc_versus": t["auc2"],
-            "diff": t["diff"], "diff_lo": t["diff_ci"][0], "diff_hi": t["diff_ci"][1], "p": t["p"]}
+    old = delong_test(da.label.to_numpy(), da.proba.to_numpy(), db.loc[da.index].proba.to_numpy())
+    return {"design": a.design.iloc[0], "versus": b.design.iloc[0], **t,
+            "equivalence": equivalence([t["diff_lo90"], t["diff_hi90"]]), "detectable": detectable_difference(t["se"]),
+            "diff_pooled": old["diff"], "p_pooled": old["p"]}
 
 # %% ../nbs/12_study.ipynb #1693f34d
+PRIMARY = ("text:levels", "concat:levels", "weighted:levels", "lora:levels")   # each vs radiomics, on each dataset
 COMPARISONS = [("text:levels", "text:names_values"), ("text:levels", "text:levels-generic"),
                ("text:levels", "text:levels-random"), ("text:names_values", "text:generic_names"),
                ("lora:levels", "text:levels"), ("lora:names_values", "text:names_values"),
                ("concat:levels", "text:levels"), ("weighted:levels", "text:levels"),
                ("text:levels-hard", "text:levels"), ("text:levels-5", "text:levels")]
+COMPARISONS += [(f"{arm}:levels", f"{arm}:levels-{v}") for arm in ("text", "concat", "weighted")
+                for v in ("random", "nomodel") if (f"{arm}:levels", f"{arm}:levels-{v}") not in COMPARISONS]
+COMPARISONS += [("lora:levels", "text:levels-nomodel")]
 
 def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: int = 5, seed: int = 0,
               cache_dir=None, n_boot: int = 1000, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -161,10 +206,11 @@ def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: 
             f = [x for x in folds if x[0] == 0] if name in ONE_REPEAT else folds
             path = out / "predictions" / ds.replace("/", "_").replace("=", "-") / f"{name.replace(':', '_')}.parquet"
             preds[ds, name] = run_design(name, X, y, g, f, seed, cache_dir, path)
+            labels[ds].to_parquet(path.parent / "labels.parquet")
             summary.append({"dataset": ds, **design_summary(preds[ds, name], labels[ds], n_boot, seed)})
             log(f"{ds} {name}: AUC {summary[-1]['auc']:.3f} ({summary[-1]['auc_lo']:.3f}-{summary[-1]['auc_hi']:.3f}), "
                 f"{summary[-1]['seconds']:.0f} s")
-    summary, tests = pd.DataFrame(summary), pd.DataFrame(study_tests(preds, labels))
+    summary, tests = pd.DataFrame(summary), mark_primary(pd.DataFrame(study_tests(preds, labels)))
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False); tests.to_csv(out / "tests.csv", index=False)
     return summary, tests
@@ -185,18 +231,82 @@ def study_tests(preds: dict, labels: dict) -> list[dict]:
                      for n in sorted(have) if (base, n) in preds]
     return rows
 
+def mark_primary(tests: pd.DataFrame, datasets=None) -> pd.DataFrame:
+    "Tests with `role` (primary / exploratory) and `p_holm`: Holm over the primary tests of `datasets` (default all)."
+    base = tests.dataset == tests.versus_dataset
+    if datasets is not None: base &= tests.dataset.isin(list(datasets))
+    primary = base & ~tests.dataset.str.contains("/") & tests.design.isin(PRIMARY) & (tests.versus == "radiomics")
+    out = tests.assign(role=np.where(primary, "primary", "exploratory"), p_holm=np.nan)
+    out.loc[primary, "p_holm"] = holm(out.loc[primary, "p"])
+    return out
+
 # %% ../nbs/12_study.ipynb #ddb2a554
-def gather_results(out, dest) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Concatenate `out/*/summary.csv` and `out/*/tests.csv` into `dest/summary.csv` and `dest/tests.csv`."
-    out, dest = Path(out), Path(dest)
-    parts = sorted(p for p in out.iterdir() if (p / "summary.csv").is_file())
-    if not parts: raise FileNotFoundError(f"no {out}/*/summary.csv: run the study first (make study)")
-    summary = pd.concat([pd.read_csv(p / "summary.csv") for p in parts], ignore_index=True)
-    tests = pd.concat([pd.read_csv(p / "tests.csv") for p in parts], ignore_index=True)
+def _dataset_of(family: str, folder: str) -> str:
+    "Dataset name of a predictions folder: 'mini-mias_roi-core' -> 'mini-mias/roi=core' (inverse of run_study's)."
+    return family if folder == family else f"{family}/{folder[len(family) + 1:].replace('-', '=', 1)}"
+
+def stored_predictions(out, specs: dict | None = None) -> tuple[dict, dict]:
+    "({(dataset, design): predictions}, {dataset: labels}) of every design stored under `out/<family>/predictions/`."
+    from radllm.data import load_dataset
+    preds, labels, specs = {}, {}, {"synthetic": "synthetic", **(specs or {})}
+    for fam in sorted(p for p in Path(out).iterdir() if (p / "predictions").is_dir()):
+        for folder in sorted(p for p in (fam / "predictions").iterdir() if p.is_dir()):
+            ds = _dataset_of(fam.name, folder.name)
+            if (folder / "labels.parquet").is_file(): labels[ds] = pd.read_parquet(folder / "labels.parquet")
+            else:
+                m = load_dataset(specs[fam.name]).set_index("lesion_id")
+                labels[ds] = pd.DataFrame({"patient_id": m.patient_id.astype(str), "label": m.label.astype(int)})
+            for pred in (pd.read_parquet(f) for f in sorted(folder.glob("*.parquet")) if f.name != "labels.parquet"):
+                preds[ds, pred.design.iloc[0]] = pred
+    return preds, labels
+
+def gather_results(out, dest, specs: dict | None = None, n_boot: int = 1000,
+                   seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Summary and tests recomputed from the predictions stored under `out` (Holm over all primary tests), to `dest`."
+    preds, labels = stored_predictions(out, specs)
+    if not preds: raise FileNotFoundError(f"no {out}/*/predictions/: run the study first (make study)")
+    summary = pd.DataFrame([{"dataset": ds, **design_summary(p, labels[ds], n_boot, seed)} for (ds, _), p in
+                            preds.items()])
+    summary = summary.merge(permutation_rows(out, preds, labels), on=["dataset", "design"], how="left")
+    tests = mark_primary(pd.DataFrame(study_tests(preds, labels)))
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(dest / "summary.csv", index=False,
-                   float_format="%.6g"); tests.to_csv(dest / "tests.csv", index=False, float_format="%.6g")
+    summary.to_csv(dest / "summary.csv", index=False, float_format="%.6g")
+    tests.to_csv(dest / "tests.csv", index=False, float_format="%.6g")
     return summary, tests
+
+# %% ../nbs/12_study.ipynb #e320e0d6
+PERMUTED = ("radiomics", "text:levels", "concat:levels", "weighted:levels", "text:levels-nomodel")
+
+def permutation_null(name: str, X: pd.DataFrame, y, groups, folds, n: int = 100, seed: int = 0, cache_dir=None,
+                     path=None) -> pd.DataFrame:
+    "AUCs (one per row) of design `name` cross-validated on `folds` with labels permuted by patient; resumes `path`."
+    done = pd.read_parquet(path) if path is not None and Path(path).is_file() else pd.DataFrame({"auc": []})
+    rng, aucs = np.random.default_rng(seed + 20_000), done.auc.tolist()
+    for i in range(n):
+        yp = patient_permutation(y, groups, rng)            # drawn in order, so a resumed run continues the sequence
+        if i < len(aucs): continue
+        pred, _ = cross_validate(design_arm(name, seed, cache_dir), X, yp, groups, folds, seed=seed, progress=False)
+        aucs.append(float(repeat_aucs(pred, pd.Series(yp, index=X.index)).mean()))
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame({"auc": aucs}).to_parquet(path)
+    return pd.DataFrame({"auc": aucs[:n]})
+
+# %% ../nbs/12_study.ipynb #b96b7897
+def permutation_rows(out, preds: dict, labels: dict) -> pd.DataFrame:
+    "One row per stored null: dataset, design, the null's mean, 95% range, count and the permutation p."
+    rows = []
+    for f in sorted(Path(out).glob("*/permutations/*/*.parquet")):
+        ds, design = _dataset_of(f.parent.parent.parent.name, f.parent.name), f.stem.replace("_", ":", 1)
+        if (ds, design) not in preds: continue
+        first = repeat_aucs(preds[ds, design], labels[ds]).iloc[0]
+        s = permutation_summary(first, pd.read_parquet(f).auc)
+        rows.append({"dataset": ds, "design": design, "null_mean": s["null_mean"], "null_lo": s["null_range"][0],
+                     "null_hi": s["null_range"][1], "permutations": s["n_permutations"], "permutation_p": s["p"],
+                     "auc_first_repeat": first})
+    return pd.DataFrame(rows, columns=["dataset", "design", "null_mean", "null_lo", "null_hi", "permutations",
+                                       "permutation_p", "auc_first_repeat"])
 
 # %% ../nbs/12_study.ipynb #b85768fb
 RESULTS = Path(__file__).resolve().parents[1] / "nbs" / "results" / "study" if "__file__" in globals() \
@@ -231,8 +341,8 @@ def test_row(tests: pd.DataFrame, dataset: str, design: str, versus: str = "radi
 # %% ../nbs/12_study.ipynb #66d389e3
 def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs=None,
                  versus: str = "radiomics") -> pd.DataFrame:
-    """One row per design of a dataset: AUC and thresholded metrics with CIs, the per-repeat AUC spread, the paired
-    test vs `versus`, cost."""
+    """One row per design of a dataset: the procedure's AUC and thresholded metrics with corrected CIs, the per-repeat
+    AUC spread, the corrected paired test vs `versus`, cost."""
     s = summary[summary.dataset == dataset].set_index("design")
     rows = []
     for d in designs or list(s.index):
@@ -245,7 +355,7 @@ def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desig
                      **{m: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
                         for m in ("accuracy", "sensitivity", "specificity")},
                      f"ΔAUC vs {versus} (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
-                     "DeLong p": "" if t is None else p_cell(t.p),
+                     "p (corrected t)": "" if t is None else p_cell(t.p),
                      "texts": "" if pd.isna(r.n_texts) or not r.n_texts else f"{int(r.n_texts)}",
                      "tokens": "" if pd.isna(r.mean_tokens) else f"{r.mean_tokens:.0f}", "seconds": f"{r.seconds:.0f}"})
     return pd.DataFrame(rows)
@@ -256,6 +366,59 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join([head, "|" + "---|" * len(df.columns)]
                      + ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)])
 
+# %% ../nbs/12_study.ipynb #a4ab9b21
+def _auc_of(s: pd.DataFrame, design: str, lo="auc_lo", hi="auc_hi", v="auc") -> str:
+    return "" if design not in s.index else ci_cell(s.loc[design, v], s.loc[design, lo], s.loc[design, hi])
+
+def controls_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    "Per levels arm: AUC with the language model, with random vectors, with no model, and the paired differences."
+    s = summary[summary.dataset == dataset].set_index("design")
+    rows = []
+    for arm in ("text", "concat", "weighted", "lora"):
+        d, row = f"{arm}:levels", {"arm": arm}
+        control = {v: (f"{arm}:levels-{v}" if arm != "lora" else ("" if v == "random" else "text:levels-nomodel"))
+                   for v in ("random", "nomodel")}
+        row["language model"] = _auc_of(s, d)
+        for v, title in (("random", "random vectors"), ("nomodel", "no model")):
+            t = test_row(tests, dataset, d, control[v])
+            row[title] = _auc_of(s, control[v])
+            row[f"Δ vs {title}"] = "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, p {p_cell(t.p)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+def permutation_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    "Per permuted design: the first repeat's AUC, the null's mean and 95% range, the number of permutations, p."
+    if "null_mean" not in summary: return pd.DataFrame()
+    s = summary[(summary.dataset == dataset) & summary.null_mean.notna()]
+    return pd.DataFrame({"design": s.design, "AUC (first repeat)": s.auc_first_repeat.map("{:.3f}".format),
+                         "null mean (95% range)": [ci_cell(m, lo, hi) for m, lo, hi in zip(s.null_mean, s.null_lo,
+                                                                                            s.null_hi)],
+                         "permutations": s.permutations.astype(int), "permutation p": s.permutation_p.map(p_cell)})
+
+def old_new_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs) -> pd.DataFrame:
+    "Old (pooled over repeats, plain DeLong) and new (procedure AUC, corrected t) AUCs and tests vs radiomics."
+    s = summary[summary.dataset == dataset].set_index("design")
+    rows = []
+    for d in designs:
+        if d not in s.index: continue
+        t = test_row(tests, dataset, d)
+        rows.append({"design": d, "old AUC (pooled, DeLong)": _auc_of(s, d, "auc_pooled_lo", "auc_pooled_hi",
+                                                                      "auc_pooled"),
+                     "old Δ, DeLong p": "" if t is None else f"{t.diff_pooled:+.3f}, p {p_cell(t.p_pooled)}",
+                     "new AUC (procedure, corrected t)": _auc_of(s, d),
+                     "new Δ (95% CI), p": "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, "
+                                                             f"p {p_cell(t.p)}"})
+    return pd.DataFrame(rows)
+
+def power_table(tests: pd.DataFrame) -> pd.DataFrame:
+    "The primary comparisons: difference, Holm p, equivalence within ±0.05 and the smallest detectable difference."
+    t = tests[tests.role == "primary"]
+    return pd.DataFrame({"dataset": t.dataset, "comparison": t.design + " vs " + t.versus,
+                         "ΔAUC (95% CI)": [diff_cell(d, lo, hi) for d, lo, hi in zip(t["diff"], t.diff_lo, t.diff_hi)],
+                         "p": t.p.map(p_cell), "Holm p": t.p_holm.map(p_cell),
+                         "90% CI inside ±0.05": t.equivalence,
+                         "detectable Δ (80% power)": t.detectable.map("{:.3f}".format)})
+
 # %% ../nbs/12_study.ipynb #bf322982
 README_DESIGNS = {"radiomics": "`radiomics`: the selected features, logistic regression",
                   "text:levels": "`text`, levels: one level-word sentence per feature, embedded",
@@ -263,11 +426,16 @@ README_DESIGNS = {"radiomics": "`radiomics`: the selected features, logistic reg
                   "weighted:levels": "`weighted`, levels: late fusion, alpha from the inner CV",
                   "lora:levels": "`lora`, levels: LoRA on the sentences (`LoraBagClassifier`)",
                   "text:names_values": "`text`, the paper's prompt (names and values)",
-                  "lora:names_values": "`lora`, the paper's method (whole prompt, 1 x 5 CV)"}
+                  "lora:names_values": "`lora`, the paper's prompt with LoRA on MiniLM (1 x 5 CV)"}
+
+def _diff_p(t) -> str:
+    "'+d, p = x' of a test row; primary tests give their Holm-corrected p, the others are marked exploratory."
+    if t.get("role") == "primary": return f"{t['diff']:+.3f}, Holm p {p_cell(t.p_holm)}"
+    return f"{t['diff']:+.3f}, p {p_cell(t.p)} (exploratory)"
 
 def readme_table(summary: pd.DataFrame, tests: pd.DataFrame, datasets=("synthetic", "mini-mias")) -> str:
-    "Markdown table: AUC (95% CI) and the paired DeLong test vs radiomics of the headline designs on each dataset."
-    head = ["design"] + [h for ds in datasets for h in (f"{ds} AUC (95% CI)", f"{ds} ΔAUC vs radiomics, DeLong p")]
+    "Markdown table: the procedure's AUC (95% CI) and the corrected paired test vs radiomics of the headline designs."
+    head = ["design"] + [h for ds in datasets for h in (f"{ds} AUC (95% CI)", f"{ds} ΔAUC vs radiomics, p")]
     rows = []
     for d, label in README_DESIGNS.items():
         cells = [label]
@@ -275,6 +443,6 @@ def readme_table(summary: pd.DataFrame, tests: pd.DataFrame, datasets=("syntheti
             r = summary[(summary.dataset == ds) & (summary.design == d)]
             t = test_row(tests, ds, d)
             cells.append("" if r.empty else ci_cell(r.auc.iloc[0], r.auc_lo.iloc[0], r.auc_hi.iloc[0]))
-            cells.append("" if t is None else f"{t['diff']:+.3f}, p {'< 0.001' if t.p < 0.001 else f'= {t.p:.3f}'}")
+            cells.append("" if t is None else _diff_p(t))
         rows.append(cells)
     return to_markdown(pd.DataFrame(rows, columns=head))

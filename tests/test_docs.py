@@ -39,3 +39,18 @@ def test_readme_first_results_table_is_the_study_headline():
         "README.md's results table differs from nbs/results/study: paste readme_table() into nbs/index.ipynb"
     first = re.search(r"^\| design \|.*$", text, re.MULTILINE)
     assert first and text.index(table) == first.start()
+
+
+def test_readme_results_numbers_are_the_committed_tables():
+    "Every number of the README's Results section is in readme_table of the committed study (none typed by hand, #19)."
+    import re
+    from radllm.study import load_results, readme_table
+    table = readme_table(*load_results(ROOT / "nbs" / "results" / "study"))
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Results"):text.index("## Command line")]
+    prose = section.replace(table, "")
+    allowed = {"0.05", "90", "95"}                     # the equivalence margin and the interval levels, not results
+    typed = [n for n in re.findall(r"[-+]?\d+\.\d+|\d+%", prose) if n.strip("%+-") not in allowed]
+    assert not typed, f"numbers typed into the README's Results prose (read them from the tables instead): {typed}"
+    assert not re.search(r"\bsignificant", prose.replace("not significant", "")), \
+        "the README's prose calls something significant; only a Holm-corrected primary p may (in the table)"

@@ -321,13 +321,13 @@ def test_results_page_numbers_come_from_the_committed_summary(site):
     for r in summary[summary.metric == "auc"].itertuples():
         row = tables[(r.dataset, "auc", r.arm)]
         check_numbers(row["AUC (mean ± SD)"], r)
-        assert CI.match(row["95% CI"]).groups() == (f"{r.ci_lo:.3f}", f"{r.ci_hi:.3f}")
-        if pd.isna(r.delong_p): assert row["DeLong p (median)"] == row["AUC diff vs radiomics"] == NONE
+        lo, hi = (r.cv_lo, r.cv_hi) if pd.notna(getattr(r, "cv_lo", float("nan"))) else (r.ci_lo, r.ci_hi)
+        assert CI.match(row["95% CI"]).groups() == (f"{lo:.3f}", f"{hi:.3f}")
+        p = getattr(r, "p_corrected", float("nan"))
+        if pd.isna(p): assert row["p (corrected t)"] == row["AUC diff vs radiomics"] == NONE
         else:
             assert float(row["AUC diff vs radiomics"]) == round(r.auc_diff, 3)
-            p = row["DeLong p (median)"]
-            assert p == "< 0.001" if r.delong_p < 0.0005 else float(p) == round(r.delong_p, 3)
-            assert row["seeds with p < 0.05"] == f"{int(r.n_significant)}/{int(r.seeds)}"
+            assert row["p (corrected t)"] == "< 0.001" if p < 0.0005 else float(row["p (corrected t)"]) == round(p, 3)
         mcnemar = row["McNemar p (median)"]
         if pd.isna(r.mcnemar_p): assert mcnemar == NONE
         else: assert mcnemar == "< 0.001" if r.mcnemar_p < 0.0005 else float(mcnemar) == round(r.mcnemar_p, 3)
@@ -340,12 +340,12 @@ def test_results_tables_of_any_summary():
     finally: sys.path.remove(str(NBS))
     row = lambda arm, metric, mean, **kw: dict(dataset="d", arm=arm, metric=metric, seeds=1, mean=mean, sd=float("nan"),
                                                ci_lo=mean - 0.1, ci_hi=mean + 0.1, **kw)
-    tests = dict(auc_diff=-0.2, delong_p=1e-5, n_significant=1, mcnemar_p=0.04)
+    tests = dict(auc_diff=-0.2, diff_lo=-0.3, diff_hi=-0.1, p_corrected=1e-5, delong_p=1e-5, mcnemar_p=0.04)
     s = pd.DataFrame([row("radiomics", "auc", 0.8), row("radiomics", "accuracy", 0.7),
                       row("lora", "auc", 0.6, **tests), row("lora", "brier", 0.25, **tests)])
     auc, other = auc_table(s), metrics_table(s)
     assert auc.splitlines()[2] == "| `radiomics` | 0.800 | 0.700–0.900 | — | — | — | — |"
-    assert auc.splitlines()[3] == "| `lora` | 0.600 | 0.500–0.700 | -0.200 | < 0.001 | 1/1 | 0.040 |"
+    assert auc.splitlines()[3] == "| `lora` | 0.600 | 0.500–0.700 | -0.200 | -0.300–-0.100 | < 0.001 | 0.040 |"
     assert other.splitlines()[0] == "| arm | accuracy | Brier score |"
     assert other.splitlines()[3] == "| `lora` |  | 0.250<br><small>0.150–0.350</small> |"
     assert captioned(auc, "AUC").endswith("\n\n: AUC {.numbers}")
@@ -357,7 +357,10 @@ def test_results_tables_of_any_summary():
 def test_results_folder_holds_numbers_only():
     "Only the summary's numbers are committed (mini-MIAS images never are); the page's data is the committed csv."
     files = sorted(p.name for p in (NBS / "results").iterdir())
-    assert files == ["study", "summary.csv", "summary.md"], files
+    coverage = ["coverage.csv", "coverage_runs.csv", "coverage_runs.truth.json",       # make coverage (#19)
+                "fresh"]                                                      # tools/fresh_population.py (#19)
+    assert [f for f in files if f not in coverage] == ["demo_batch.yaml", "screening.md", "study", "summary.csv",
+                                                       "summary.md"], files
     assert sorted(p.name for p in (NBS / "results" / "study").iterdir()) == ["summary.csv", "tests.csv"]
     s = pd.read_csv(NBS / "results" / "summary.csv")
     assert {"dataset", "arm", "metric", "seeds", "mean", "sd", "ci_lo", "ci_hi", "delong_p"} <= set(s.columns)
@@ -372,3 +375,16 @@ def test_study_page_numbers_come_from_the_committed_study(site):
     missing = [(r.dataset, r.design) for r in summary.itertuples() if ci_cell(r.auc, r.auc_lo, r.auc_hi) not in body]
     assert not missing, f"AUCs of the committed study missing from the page: {missing}"
     assert readme_table(summary, tests) in body
+
+
+def test_published_demo_results_are_what_demo_yaml_runs(tmp_path):
+    """The committed results page's numbers (nbs/results/summary.*) come from a batch whose recorded settings are
+    nbs/experiments/demo.yaml's, reported with the estimators of #19 (corrected interval and test): change demo.yaml
+    or the estimators and this fails until `make demo` and `make results` are rerun (and batch.yaml copied)."""
+    from radllm.config import RunConfig
+    from radllm.runs import batch_settings, config_differences, recorded_batch
+    (tmp_path / "batch.yaml").write_text((NBS / "results" / "demo_batch.yaml").read_text())
+    recorded = recorded_batch(tmp_path)
+    assert not config_differences(recorded, batch_settings(RunConfig.from_yaml(NBS / "experiments" / "demo.yaml")))
+    s = pd.read_csv(NBS / "results" / "summary.csv")
+    assert {"cv_lo", "cv_hi", "diff_lo", "diff_hi", "p_corrected"} <= set(s.columns)
