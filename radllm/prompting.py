@@ -23,10 +23,10 @@ from .llm import chat_client, model_file, model_id
 
 # %% auto #0
 __all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
-           'CHAT_SYSTEM_PROMPT', 'CHAT_USER_TASK', 'load_glossary', 'feature_name', 'feature_meaning', 'format_value',
-           'get_token_counter', 'percentile_of', 'lexicon_level', 'PromptSerializer', 'longest_fitting',
-           'level_weights', 'SentenceSerializer', 'ellipse_perimeter', 'RulesDescriber', 'Findings', 'ChatDescriber',
-           'make_describer']
+           'CHAT_SYSTEM_PROMPT', 'CHAT_USER_TASK', 'FINDING_WORDS', 'UNSUPPORTED', 'load_glossary', 'feature_name',
+           'feature_meaning', 'format_value', 'get_token_counter', 'percentile_of', 'lexicon_level', 'PromptSerializer',
+           'longest_fitting', 'level_weights', 'SentenceSerializer', 'ellipse_perimeter', 'RulesDescriber', 'Findings',
+           'ChatDescriber', 'make_describer', 'reference_levels', 'check_findings']
 
 # %% ../nbs/05_prompting.ipynb #95002622
 REFERENCES = {
@@ -573,3 +573,42 @@ def make_describer(spec: str | None):
     if spec == "rules": return RulesDescriber()
     if isinstance(spec, str) and spec.startswith(("openai:", "chat:")): return ChatDescriber(spec)._checked()
     raise ValueError(f"describer {spec!r}: expected None, 'rules', 'openai:MODEL' or 'chat:local:NAME'")
+
+# %% ../nbs/05_prompting.ipynb #405f3805
+FINDING_WORDS = {   # aspect -> {reference level: words that contradict it}, the levels of RulesDescriber / size tertile
+    "shape": {"irregular": ("round", "circular", "spherical"), "round": ("irregular",)},
+    "margin": {"circumscribed": ("spiculated",), "spiculated": ("circumscribed", "well-defined", "smooth margin")},
+    "density": {"low": ("high density", "hyperdense", "dense mass"), "high": ("low density", "fat-containing")},
+    "size": {"large": ("small", "tiny"), "small": ("large", "big", "huge")}}
+UNSUPPORTED = ("calcification", "lymph node", "axilla", "skin", "nipple", "cyst", "distortion", "metasta",
+               "carcinoma", "cancer", "biopsy", "bi-rads 4", "bi-rads 5", "lung", "liver", "heart", "bone", "brain")
+
+def reference_levels(X: pd.DataFrame, describer: RulesDescriber | None = None) -> pd.DataFrame:
+    "Per lesion, the level of each aspect the features support: RulesDescriber's words, size from the major axis."
+    d = describer if describer is not None else RulesDescriber(aspects=("shape", "margin", "density")).fit(X)
+    words = pd.Series(d.transform(X), index=X.index).str.lower()
+    major = _as_float(X, ["original_shape2D_MajorAxisLength"])[:, 0]
+    lo, hi = np.nanquantile(major, [1 / 3, 2 / 3])
+    first = lambda options: words.map(lambda w: next((o for o in options if o in w), None))
+    return pd.DataFrame({"shape": first(("irregular", "round", "oval")),
+                         "margin": first(("circumscribed", "indistinct", "spiculated")),
+                         "density": first(("low density", "equal density", "high density")).str.split().str[0],
+                         "size": np.where(major > hi, "large", np.where(major <= lo, "small", "medium"))},
+                        index=X.index)
+
+def _repeats(text: str, times: int = 3) -> bool:
+    "Whether one sentence (of 4+ words) comes back `times` times or more: the model looping."
+    parts = [s.strip().lower() for s in re.split(r"[.;]", text) if len(s.split()) >= 4]
+    return any(parts.count(s) >= times for s in set(parts))
+
+def check_findings(texts: list[str], X: pd.DataFrame, describer: RulesDescriber | None = None) -> pd.DataFrame:
+    """Per generated text: the aspects it contradicts (a word that `FINDING_WORDS` rules out for the level the features
+    support), the findings it names that were not in the input (`UNSUPPORTED`) and whether it loops."""
+    ref, rows = reference_levels(X, describer), []
+    for text, (_, r) in zip(texts, ref.iterrows()):
+        t = text.lower()
+        bad = [a for a, rules in FINDING_WORDS.items()
+               if any(re.search(rf"\b{re.escape(w)}", t) for w in rules.get(r[a], ()))]
+        extra = [w for w in UNSUPPORTED if re.search(rf"\b{re.escape(w)}", t)]
+        rows.append({"contradicts": ", ".join(bad), "unsupported": ", ".join(extra), "loops": _repeats(text)})
+    return pd.DataFrame(rows, index=X.index)
