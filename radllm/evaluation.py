@@ -475,6 +475,8 @@ def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, 
     res.config["run"] = cfg.to_dict()
     backend = embedder_backend(get_embedder(cfg.embedder, cfg.cache_dir))
     res.config["embedding"] = {"embedder": cfg.embedder, "backend": backend}
+    from radllm.llm import run_models
+    res.config["models"] = run_models(cfg)        # language model files (chat, zero-shot, LoRA) with their SHA-256
     used = {k: v - before[k] for k, v in embedding_usage().items()}
     mean_tokens = round(used["tokens"] / used["embedded"], 1) if used["tokens"] else None
     res.work["embedding"] = {**used, "mean_tokens": mean_tokens}

@@ -17,7 +17,7 @@ from .selection import make_selector, without_findings
 
 # %% auto #0
 __all__ = ['ARMS', 'EMBEDDING_ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'text_steps', 'findings_steps', 'lora_class',
-           'make_arm']
+           'make_arm', 'ShuffledNames', 'knowledge_arm']
 
 # %% ../nbs/07_fusion.ipynb #b2a361e5
 class Arm(Pipeline):
@@ -103,20 +103,21 @@ def lora_class(serializer: str | dict = "levels"):
     return LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
 
 # %% ../nbs/07_fusion.ipynb #12ad6656
-ARMS = ("radiomics", "text", "concat", "weighted", "lora")
+ARMS = ("radiomics", "text", "concat", "weighted", "lora", "zeroshot", "zeroshot_shuffled", "prior")
 EMBEDDING_ARMS = ("text", "concat", "weighted")        # the arms that read the embedder's vectors
 
 def make_arm(name: str, selector: str = "mrmr", n_features: int = 8, classifier: str = "lr",
              serializer: str | dict = "levels", embedder: str = "local:minilm", describer: str | None = None,
              lora: dict | None = None, cache_dir: str | None = None, seed: int = 0, tune: bool = True,
-             inner_splits: int = 3) -> Pipeline:
-    "The Pipeline (an `Arm`) of arm `name` (radiomics | text | concat | weighted | lora)."
+             inner_splits: int = 3, scorer: str | None = None) -> Pipeline:
+    """The Pipeline (an `Arm`) of arm `name` (radiomics | text | concat | weighted | lora | zeroshot |
+    zeroshot_shuffled | prior; `scorer`: the chat model of the last three, default chapter 05a's `SCORER`)."""
     if name not in ARMS: raise ValueError(f"unknown arm {name!r}; choose one of {ARMS}")
     with routing(): return _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora,
-                                     cache_dir, seed, tune, inner_splits)
+                                     cache_dir, seed, tune, inner_splits, scorer)
 
 def _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora, cache_dir, seed, tune,
-              inner_splits) -> Arm:
+              inner_splits, scorer=None) -> Arm:
     opts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer,
                 embedder=embedder,
                 describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune, inner_splits=inner_splits)
@@ -125,6 +126,7 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
     def prompt(): return text_steps(serializer, embedder, cache_dir, seed)[0]
     def embed(): return text_steps(serializer, embedder, cache_dir, seed)[1]
     def clf(): return ("classifier", make_classifier(classifier, seed, tune, inner_splits))
+    if name in KNOWLEDGE_ARMS: return knowledge_arm(name, describer, select, clf, scorer, cache_dir, seed)
     if name == "radiomics": return Arm([select, ("scale", StandardScaler()), clf()])
     if name == "text": return Arm([*find, select, prompt(), embed(), ("scale", StandardScaler()), clf()])
     if name == "concat":
@@ -138,3 +140,30 @@ def _make_arm(name, selector, n_features, classifier, serializer, embedder, desc
         return Arm([("fusion", fusion.set_fit_request(groups=True))])
     lora = {"seed": seed, **(lora or {})}
     return Arm([*find, select, prompt(), ("classifier", lora_class(serializer)(**lora).set_fit_request(groups=True))])
+
+# %% ../nbs/07_fusion.ipynb #f7037d51
+import pandas as pd
+from sklearn.base import TransformerMixin
+from .llm import KNOWLEDGE_ARMS, SCORER   # the arms that read a chat model's zero-shot log-odds
+
+
+class ShuffledNames(TransformerMixin, BaseEstimator):
+    "The features with their column names permuted (seeded): the control of the knowledge arms."
+    def __init__(self, seed: int = 0): self.seed = seed
+    def fit(self, X: pd.DataFrame, y=None): return self
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        names = list(X.columns)
+        order = np.random.default_rng(self.seed).permutation(len(names))
+        return X.set_axis([names[k] for k in order], axis=1)
+
+def knowledge_arm(name, describer, select, clf, scorer=SCORER, cache_dir=None, seed=0) -> Arm:
+    "The Pipeline of a knowledge arm (`KNOWLEDGE_ARMS`): findings, then the zero-shot score alone or as a prior."
+    from radllm.llm import ZeroShotClassifier, ZeroShotScore
+    scorer = scorer or SCORER
+    shuffle = [("shuffle_names", ShuffledNames(seed + 1))] if name == "zeroshot_shuffled" else []
+    find = [*shuffle, ("findings", Findings(make_describer(describer or "rules")))]
+    if name != "prior":
+        return Arm([*find, ("classifier", ZeroShotClassifier(scorer, cache_dir).set_fit_request(groups=True))])
+    numbers = Pipeline([("numbers", FunctionTransformer(without_findings)), ("scale", StandardScaler())])
+    union = FeatureUnion([("radiomics", numbers), ("zeroshot", ZeroShotScore(scorer, cache_dir))])
+    return Arm([*find, select, ("fuse", union), ("scale", StandardScaler()), clf()])

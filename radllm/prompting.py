@@ -18,14 +18,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from .config import ContentCache, content_key
 from .data import FINDINGS, feature_columns
-from .embedding import mask_secret, model_folder, openai_client
+from .embedding import mask_secret, model_folder
+from .llm import chat_client, model_file, model_id
 
 # %% auto #0
 __all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
-           'CHAT_SYSTEM_PROMPT', 'CHAT_USER_TASK', 'load_glossary', 'feature_name', 'feature_meaning', 'format_value',
-           'get_token_counter', 'percentile_of', 'lexicon_level', 'PromptSerializer', 'longest_fitting',
-           'level_weights', 'SentenceSerializer', 'ellipse_perimeter', 'RulesDescriber', 'Findings', 'ChatDescriber',
-           'make_describer']
+           'CHAT_SYSTEM_PROMPT', 'CHAT_USER_TASK', 'FINDING_WORDS', 'UNSUPPORTED', 'load_glossary', 'feature_name',
+           'feature_meaning', 'format_value', 'get_token_counter', 'percentile_of', 'lexicon_level', 'PromptSerializer',
+           'longest_fitting', 'level_weights', 'SentenceSerializer', 'ellipse_perimeter', 'RulesDescriber', 'Findings',
+           'ChatDescriber', 'make_describer', 'reference_levels', 'check_findings']
 
 # %% ../nbs/05_prompting.ipynb #95002622
 REFERENCES = {
@@ -507,13 +508,25 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         self.max_tokens, self.timeout, self.max_retries = max_tokens, timeout, max_retries
 
     def _model_name(self) -> str:
-        if not isinstance(self.model, str) or not self.model.startswith("openai:") or len(self.model) <= 7:
-            raise ValueError(f"model {self.model!r}: expected 'openai:MODEL'")
-        return self.model[len("openai:"):]
+        "The model's name in cache keys: the endpoint's model name, or a local model's file name and hash."
+        return model_id(self._spec())
+
+    def _spec(self) -> str:
+        "The model spec `chat_client` (chapter 05a) serves: 'openai:MODEL', or a local model of 'chat:local:NAME'."
+        m = self.model if isinstance(self.model, str) else ""
+        if m.startswith("openai:") and len(m) > 7: return m
+        if m.startswith("chat:"):
+            model_file(m[len("chat:"):])                          # a clear error for an unknown or missing model
+            return m[len("chat:"):]
+        raise ValueError(f"model {self.model!r}: expected 'openai:MODEL', 'chat:local:NAME' or 'chat:gguf:PATH'")
+
+    def _checked(self) -> "ChatDescriber":
+        self._spec()
+        return self
 
     def fit(self, X: pd.DataFrame, y=None):
         "Fit the cohort statistics of the features text (training rows only)."
-        self._model_name()
+        self._spec()
         self.serializer_ = PromptSerializer(style=self.style, task=CHAT_USER_TASK, tokenizer=None).fit(X)
         return self
 
@@ -527,7 +540,9 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         "One findings text per row of `X`: from the cache, else from the endpoint."
         from tqdm.auto import tqdm
         from radllm.embedding import openai_endpoint
-        name, msgs, endpoint = self._model_name(), self.messages(X), openai_endpoint()
+        name, msgs = self._model_name(), self.messages(X)
+        # a remote endpoint's address; a local model radllm serves is named by its file hash (its port changes)
+        endpoint = openai_endpoint() if self._spec().startswith("openai:") else "local"
         settings = {"temperature": 0, "max_tokens": self.max_tokens}
         # everything that decides the answer (never the API key): another server's answers are never served here
         keys = [content_key("chat", endpoint, name, m, settings) for m in msgs]
@@ -535,7 +550,7 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         found = cache.get_many(set(keys))
         todo = [i for i, k in enumerate(keys) if k not in found]
         if todo:
-            client = openai_client(self.timeout, self.max_retries, f"describer {self.model}")
+            client, name = chat_client(self._spec(), self.timeout, self.max_retries, f"describer {self.model}")
             for i in tqdm(todo, desc=f"chat {name}", leave=False, disable=len(todo) < 5):
                 if keys[i] in found: continue                     # the same messages twice in one batch
                 text = _ask(client, name, msgs[i], settings)
@@ -557,8 +572,49 @@ def _ask(client, name: str, messages: list[dict], settings: dict) -> str:
     return text.strip()
 
 def make_describer(spec: str | None, cache_dir: str | None = None):
-    "The describer for a config's `describer` setting: None, 'rules' or 'openai:MODEL' (caching in `cache_dir`)."
+    """The describer for a config's `describer` setting: None, 'rules', 'openai:MODEL' or a local chat model
+    ('chat:local:smollm2', 'chat:gguf:PATH': radllm serves it, chapter 05a), caching in `cache_dir`."""
     if spec is None: return None
     if spec == "rules": return RulesDescriber()
-    if isinstance(spec, str) and spec.startswith("openai:"): return ChatDescriber(spec, cache_dir=cache_dir)
-    raise ValueError(f"describer {spec!r}: expected None, 'rules' or 'openai:MODEL'")
+    if isinstance(spec, str) and spec.startswith(("openai:", "chat:")):
+        return ChatDescriber(spec, cache_dir=cache_dir)._checked()
+    raise ValueError(f"describer {spec!r}: expected None, 'rules', 'openai:MODEL' or 'chat:local:NAME'")
+
+# %% ../nbs/05_prompting.ipynb #405f3805
+FINDING_WORDS = {   # aspect -> {reference level: words that contradict it}, the levels of RulesDescriber / size tertile
+    "shape": {"irregular": ("round", "circular", "spherical"), "round": ("irregular",)},
+    "margin": {"circumscribed": ("spiculated",), "spiculated": ("circumscribed", "well-defined", "smooth margin")},
+    "density": {"low": ("high density", "hyperdense", "dense mass"), "high": ("low density", "fat-containing")},
+    "size": {"large": ("small", "tiny"), "small": ("large", "big", "huge")}}
+UNSUPPORTED = ("calcification", "lymph node", "axilla", "skin", "nipple", "cyst", "distortion", "metasta",
+               "carcinoma", "cancer", "biopsy", "bi-rads 4", "bi-rads 5", "lung", "liver", "heart", "bone", "brain")
+
+def reference_levels(X: pd.DataFrame, describer: RulesDescriber | None = None) -> pd.DataFrame:
+    "Per lesion, the level of each aspect the features support: RulesDescriber's words, size from the major axis."
+    d = describer if describer is not None else RulesDescriber(aspects=("shape", "margin", "density")).fit(X)
+    words = pd.Series(d.transform(X), index=X.index).str.lower()
+    major = _as_float(X, ["original_shape2D_MajorAxisLength"])[:, 0]
+    lo, hi = np.nanquantile(major, [1 / 3, 2 / 3])
+    first = lambda options: words.map(lambda w: next((o for o in options if o in w), None))
+    return pd.DataFrame({"shape": first(("irregular", "round", "oval")),
+                         "margin": first(("circumscribed", "indistinct", "spiculated")),
+                         "density": first(("low density", "equal density", "high density")).str.split().str[0],
+                         "size": np.where(major > hi, "large", np.where(major <= lo, "small", "medium"))},
+                        index=X.index)
+
+def _repeats(text: str, times: int = 3) -> bool:
+    "Whether one sentence (of 4+ words) comes back `times` times or more: the model looping."
+    parts = [s.strip().lower() for s in re.split(r"[.;]", text) if len(s.split()) >= 4]
+    return any(parts.count(s) >= times for s in set(parts))
+
+def check_findings(texts: list[str], X: pd.DataFrame, describer: RulesDescriber | None = None) -> pd.DataFrame:
+    """Per generated text: the aspects it contradicts (a word that `FINDING_WORDS` rules out for the level the features
+    support), the findings it names that were not in the input (`UNSUPPORTED`) and whether it loops."""
+    ref, rows = reference_levels(X, describer), []
+    for text, (_, r) in zip(texts, ref.iterrows()):
+        t = text.lower()
+        bad = [a for a, rules in FINDING_WORDS.items()
+               if any(re.search(rf"\b{re.escape(w)}", t) for w in rules.get(r[a], ()))]
+        extra = [w for w in UNSUPPORTED if re.search(rf"\b{re.escape(w)}", t)]
+        rows.append({"contradicts": ", ".join(bad), "unsupported": ", ".join(extra), "loops": _repeats(text)})
+    return pd.DataFrame(rows, index=X.index)

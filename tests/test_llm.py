@@ -1,0 +1,77 @@
+"""The local language model against the REAL llama.cpp server (xllamacpp, SmolLM2-135M): the server's safety (loopback,
+key, log, stop), the chat describer through it, the knowledge arms in `radllm run`. A few lesions, few tokens."""
+import json, os, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import openai
+import pandas as pd
+import pytest
+
+from radllm.llm import LocalChatServer, chat_server, file_sha256, model_file
+from radllm.prompting import RULE_FEATURES, make_describer
+
+RADLLM = str(Path(sys.executable).parent / "radllm")
+SMOLLM2 = "local:smollm2"
+
+
+def test_server_listens_on_loopback_requires_its_key_and_stops():
+    with LocalChatServer(SMOLLM2) as server:
+        assert server.address.startswith("http://127.0.0.1:")
+        assert server.api_key and server.api_key not in " ".join(server.process.args)   # the key is not on argv
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=server.base_url, api_key="wrong", max_retries=0).models.list()
+        assert server.client().models.list().data                    # with its key it answers
+        proc, log = server.process, server.log_path
+        assert log.is_file()
+    assert proc.poll() is not None and not log.exists()               # stopped; its log removed
+
+
+def test_a_server_that_cannot_start_shows_its_log_and_keeps_it(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"this is not a GGUF file" * 100)
+    server = LocalChatServer(f"gguf:{bad}", start_timeout=60)
+    with pytest.raises(RuntimeError, match="local chat server .* exited; its log") as e:
+        server.start()
+    assert server.process is None and server.log_path.is_file()
+    assert "gguf" in str(e.value).lower()                               # llama.cpp's own words about the file
+    server.log_path.unlink()
+
+
+def lesions(n=3, seed=0) -> pd.DataFrame:
+    "A few lesions with the features the rules describer reads (values in the synthetic set's range)."
+    rng = np.random.default_rng(seed)
+    cols = [c for v in RULE_FEATURES.values() for c in v]
+    X = pd.DataFrame(rng.uniform(0.5, 1.5, (n, len(cols))) * 50, columns=cols, index=[f"L{i}" for i in range(n)])
+    X["original_shape2D_Sphericity"] = rng.uniform(0.5, 0.95, n)
+    return X
+
+
+def test_chat_describer_writes_findings_through_the_real_local_server(tmp_path):
+    X = lesions(2)
+    describer = make_describer("chat:local:smollm2").set_params(cache_dir=str(tmp_path / "a"), max_tokens=8)
+    texts = describer.fit(X).transform(X)
+    assert len(texts) == 2 and all(isinstance(t, str) and t.strip() for t in texts)
+    assert describer.transform(X) == texts                               # from the cache
+    again = describer.set_params(cache_dir=str(tmp_path / "b")).fit(X).transform(X)
+    assert again == texts                                               # a fresh cache: same text (temperature 0)
+    assert len(chat_server(SMOLLM2).log_path.read_text()) > 0
+
+
+def test_an_unknown_local_chat_model_is_refused_by_name():
+    with pytest.raises(ValueError, match="expected 'local:NAME'"):
+        make_describer("chat:local:llama-70b")
+
+
+def test_knowledge_arms_run_end_to_end_and_metrics_name_the_model_file(tmp_path):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("arms: [radiomics, zeroshot, prior]\nn_splits: 3\nablations: []\nn_permutations: 0\n")
+    out = tmp_path / "runs"
+    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:40", "--seeds", "0", "--out", str(out), "--config",
+                        str(cfg)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    m = json.loads((out / "synthetic40" / "seed0" / "metrics.json").read_text())
+    assert {"radiomics", "zeroshot", "prior"} <= set(m["arms"])
+    assert 0 <= m["arms"]["zeroshot"]["auc"]["value"] <= 1
+    rec = m["config"]["models"]["zeroshot"]
+    assert rec["file"] == model_file(SMOLLM2).name and rec["sha256"] == file_sha256(model_file(SMOLLM2))
