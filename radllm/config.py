@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #29fa931e
 from __future__ import annotations
-import dataclasses, hashlib, json, os
+import dataclasses, functools, hashlib, json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -13,8 +13,9 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError', 'RunConfig', 'check_params_file',
-           'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
+__all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError',
+           'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file', 'get_cache_dir',
+           'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
 EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir")
@@ -116,17 +117,56 @@ def _digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 # %% ../nbs/00_config.ipynb #d03dfec1
+# what each type a setting declares accepts, and how a message names it
+KINDS = {"int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+         "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+         "str": (lambda v: isinstance(v, str), "a text"),
+         "dict": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a mapping, e.g. {r: 8}"),
+         "list[str]": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                       "a list of names, e.g. [a, b]")}
+
+# the allowed values of every numeric setting, inclusive, and why the upper end is there
+RANGES = {"seed": (0, 2**32 - 1, "numpy seeds are 32-bit"), "n_splits": (2, 100, "folds"),
+          "n_repeats": (1, 1000, "each repeat runs the whole cross-validation again"),
+          "n_features": (1, 10_000, "the extraction yields far fewer"),
+          "n_permutations": (0, 10_000, "each permutation runs the whole cross-validation again"),
+          "jobs": (1, 1024, "processes")}
+
+def _kinds(annotation: str) -> list[str]: return [k.strip() for k in str(annotation).split("|")]
+
 def _type_problem(name: str, value, annotation: str) -> str | None:
-    "What is wrong with `value` for a field annotated `annotation` (a str such as 'int', 'str | None', 'list[str]')."
-    if value is None: return None if "None" in annotation else f"{name}: a value is required"
-    kind = annotation.split("|")[0].strip()
-    ok = {"int": isinstance(value, int) and not isinstance(value, bool), "str": isinstance(value, str),
-          "dict": isinstance(value, dict),
-          "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value)}.get(kind, True)
-    if ok: return None
-    want = {"int": "a whole number", "str": "a text", "dict": "a mapping",
-            "list[str]": "a list of names, e.g. [a, b]"}[kind]
-    return f"{name}: expected {want}, got {value!r}"
+    """What is wrong with `value` for a field annotated `annotation` (a str such as 'int', 'str | None',
+    'str | dict'): it must be one of the declared types."""
+    kinds = _kinds(annotation)
+    if value is None: return None if "None" in kinds else f"{name}: a value is required"
+    kinds = [k for k in kinds if k != "None"]
+    if any(KINDS[k][0](value) for k in kinds): return None
+    return f"{name}: expected {' or '.join(KINDS[k][1] for k in kinds)}, got {value!r}"
+
+def range_problem(name: str, value) -> str | None:
+    "What is wrong with a numeric setting's value for its range in RANGES."
+    lo, hi, why = RANGES[name]
+    if value < lo: return f"{name}: must be at least {lo}, got {value}"
+    if value > hi: return f"{name}: must be at most {hi} ({why}), got {value}"
+    return None
+
+def check_scheduler(address: str | None) -> None:
+    "A Dask scheduler address must be [SCHEME://]HOST:PORT with a port from 1 to 65535."
+    if address is None: return
+    m = re.fullmatch(r"(?:[a-z]+://)?(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d+)", address)
+    if not m or not 1 <= int(m.group(2)) <= 65535:
+        raise ValueError(f"{address!r}: expected a Dask scheduler address [SCHEME://]HOST:PORT, e.g. tcp://10.0.0.5:8786")
+
+def check_folder(path: str | None) -> None:
+    "A folder to write to must not be, or lie under, a file (checked without creating anything)."
+    if path is None: return
+    p = Path(path).expanduser()
+    blocker = next((q for q in [p, *p.parents] if q.exists() and not q.is_dir()), None)
+    if blocker is None: return
+    raise NotADirectoryError(f"{p} {'is a file' if blocker == p else f'is inside {blocker}, a file'}")
+
+# the settings given as text whose value is checked (here and on the command line) by a function
+TEXT_CHECKS = {"scheduler": check_scheduler, "cache_dir": check_folder}
 
 @patch
 def type_problems(self: RunConfig) -> list[str]:
@@ -138,13 +178,12 @@ def problems(self: RunConfig) -> list[str]:
     """What this config's values alone show is wrong, one line each: types, counts out of range, missing files and
     model folders."""
     if types := self.type_problems(): return types                # values of the wrong type: nothing more is checked
-    out = [f"{k}: must be at least {lo}, got {getattr(self, k)}" for k, lo in
-           (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0), ("jobs", 1))
-           if getattr(self, k) < lo]
+    out = [p for k in RANGES if (p := range_problem(k, getattr(self, k)))]
     lora_base = (self.lora or {}).get("base")
     for what, check in (("params", lambda: check_params_file(self.params)),
                         ("embedder", lambda: _check_model_spec(self.embedder)),
-                        ("lora", lambda: lora_base and _check_model_spec(_base_spec(lora_base)))):
+                        ("lora", lambda: lora_base and _check_model_spec(_base_spec(lora_base))),
+                        *((k, functools.partial(check, getattr(self, k))) for k, check in TEXT_CHECKS.items())):
         try: check()
         except (ValueError, OSError) as e: out.append(f"{what}: {e}")
     return out
@@ -197,11 +236,12 @@ def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
     """A copy with the paths of this chapter's settings absolute against `base` (default: the working directory): the
     parameter file, model folders and the cache folder."""
     base = base or os.getcwd()
-    lora = dict(self.lora or {})
-    if isinstance(lora.get("base"), str): lora["base"] = _resolve_model(_base_spec(lora["base"]), base)
-    return self.replace(params=self.params and _absolute(self.params, base), lora=lora,
-                        embedder=_resolve_model(self.embedder, base),
-                        cache_dir=self.cache_dir and _absolute(self.cache_dir, base))
+    lora = dict(self.lora) if isinstance(self.lora, dict) else self.lora
+    if isinstance(lora, dict) and isinstance(lora.get("base"), str):
+        lora["base"] = _resolve_model(_base_spec(lora["base"]), base)
+    def path(p): return _absolute(p, base) if isinstance(p, str) and p else p
+    return self.replace(params=path(self.params), lora=lora, embedder=_resolve_model(self.embedder, base),
+                        cache_dir=path(self.cache_dir))
 
 # %% ../nbs/00_config.ipynb #a423bcb5
 def get_cache_dir(cache_dir: str | Path | None = None, sub: str | None = None) -> Path:

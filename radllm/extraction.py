@@ -20,7 +20,8 @@ from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, re
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
            'RACY_NS', 'QC_COLUMNS', 'params_path', 'load_params', 'outside_reach', 'prepare_roi', 'get_extractor',
            'compute_features', 'extract_lesion', 'check_variant', 'region_masks', 'log_image_2d', 'region_features',
-           'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path', 'write_outputs', 'summary_line']
+           'feature_count', 'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path', 'write_outputs',
+           'summary_line']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -186,6 +187,19 @@ def region_features(roi: dict, params: dict, regions=("full",), image_types=("or
             feats.update({img_name + k[len("original"):]: v for k, v in f.items()})
         out.update({prefix + k: v for k, v in feats.items()})
     return out
+
+# %% ../nbs/03_extraction.ipynb #1ef3ae41
+@functools.lru_cache(maxsize=32)
+def _count(params_json: str, regions: tuple, image_types: tuple) -> int:
+    yy, xx = np.mgrid[:64, :64]
+    disc = np.hypot(yy - 32, xx - 32) <= 16
+    image = 0.3 + 0.4 * disc + 0.05 * np.random.default_rng(0).standard_normal(disc.shape)
+    roi = {"image": image, "mask": disc.astype(np.uint8), "spacing": (0.2, 0.2), "notes": []}
+    return len(region_features(roi, json.loads(params_json), regions, image_types))
+
+def feature_count(params=None, regions=("full",), image_types=("original",)) -> int:
+    "Number of features an extraction with these settings yields per lesion (measured on a small disc, remembered)."
+    return _count(json.dumps(load_params(params), sort_keys=True), tuple(regions), tuple(image_types))
 
 # %% ../nbs/03_extraction.ipynb #97b297ae
 # a file modified less than 2 s ago may change again within the clock's resolution: not remembered
