@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #29fa931e
 from __future__ import annotations
-import dataclasses, functools, hashlib, json, os, re
+import contextlib, dataclasses, functools, hashlib, json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -14,8 +14,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError',
-           'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file', 'get_cache_dir',
-           'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
+           'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file', 'writing',
+           'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
 EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir")
@@ -64,7 +64,8 @@ class RunConfig:
     def to_yaml(self, path: str | Path | None = None) -> str:
         "YAML text of the config; written to `path` when given."
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        if path is not None: Path(path).write_text(text)
+        if path is None: return text
+        with writing(path, "config"): Path(path).write_text(text)
         return text
 
     def replace(self, **changes) -> "RunConfig":
@@ -244,6 +245,15 @@ def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
                         cache_dir=path(self.cache_dir))
 
 # %% ../nbs/00_config.ipynb #a423bcb5
+@contextlib.contextmanager
+def writing(path: str | Path, what: str = "file"):
+    """Re-raise an OSError met while writing `path` (`what` it is) as the same kind of error naming the path: a full
+    disk or a file-size limit says `[Errno 27] File too large` and nothing else otherwise."""
+    try: yield
+    except OSError as e:
+        if e.filename is not None: raise                        # it names its file already
+        raise type(e)(e.errno, f"cannot write {what} {path}: {e.strerror or e}") from e
+
 def get_cache_dir(cache_dir: str | Path | None = None, sub: str | None = None) -> Path:
     "The cache folder (created): `cache_dir`, else `$RADLLM_CACHE_DIR`, else `~/.cache/radllm`; optionally a subfolder."
     root = Path(cache_dir or os.environ.get("RADLLM_CACHE_DIR") or Path.home() / ".cache" / "radllm").expanduser()
@@ -331,7 +341,9 @@ class ContentCache:
         self.timeout, self._local = timeout, threading.local()
         try: self._create()
         except sqlite3.DatabaseError as e:
-            if type(e) is not sqlite3.DatabaseError: raise       # locked, read-only, ...: not a damaged file
+            if type(e) is not sqlite3.DatabaseError:               # locked, read-only, disk full: not a damaged file
+                raise OSError(f"cache {self.path}: cannot open ({e}); free space, or choose another folder with "
+                              "--cache-dir or RADLLM_CACHE_DIR") from e
             self._set_aside(e); self._create()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
@@ -346,10 +358,16 @@ class ContentCache:
     def put_many(self, items: dict[str, bytes]) -> None:
         "Store several values in one transaction (all or nothing)."
         con = self._conn()
-        self._retry(lambda: con.execute("BEGIN IMMEDIATE"))
-        try: con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
-                             list(items.items())); con.execute("COMMIT")
-        except BaseException: con.execute("ROLLBACK"); raise
+        try:
+            self._retry(lambda: con.execute("BEGIN IMMEDIATE"))
+            try: con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
+                                 list(items.items())); con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction: con.execute("ROLLBACK")     # a full disk has rolled it back already
+                raise
+        except sqlite3.OperationalError as e:                      # the disk's error, naming the file
+            raise OSError(f"cache {self.path}: cannot write ({e}); free space, or choose another folder with "
+                          "--cache-dir or RADLLM_CACHE_DIR") from e
 
     def get(self, key: str) -> bytes | None: return self.get_many([key]).get(key)
     def put(self, key: str, value: bytes) -> None: self.put_many({key: value})

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .config import ContentCache, content_key, parallel_map
+from .config import ContentCache, content_key, parallel_map, writing
 from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, read_image, roi_mask,
                          # these three: the data model's, importable here too
                          FINDINGS, NON_FEATURE_COLUMNS, feature_columns)  # noqa: F401 (re-exported)
@@ -307,9 +307,10 @@ def qc_path(features_path: str | Path) -> Path:
 
 def write_outputs(features: pd.DataFrame, qc: pd.DataFrame, out: str | Path) -> Path:
     "Write features (Parquet) and QC (CSV beside it); return the QC path."
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    features.to_parquet(out)
-    qc.to_csv(qc_path(out), index=False)
+    out = Path(out)
+    with writing(out.parent, "folder"): out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out, "features"): features.to_parquet(out)
+    with writing(qc_path(out), "QC table"): qc.to_csv(qc_path(out), index=False)
     return qc_path(out)
 
 def summary_line(qc: pd.DataFrame) -> str:

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .config import RUN_FIELDS, ConfigError, RunConfig, content_key, parallel_map, range_problem
+from .config import (RUN_FIELDS, ConfigError, RunConfig, content_key, parallel_map, range_problem,
+                           writing)
 from .data import dataset_name
 
 # %% auto #0
@@ -130,7 +131,9 @@ def claim_batch(out: Path, cfg: RunConfig, replace: bool = False) -> None:
 def _write_atomic(path: Path, text: str) -> None:
     "Write a file whole or not at all (a killed process never leaves half of it)."
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text); os.replace(tmp, path)
+    with writing(path):
+        try: tmp.write_text(text); os.replace(tmp, path)
+        finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/10_runs.ipynb #2f0ed970
 def ensure_folder(path: str | Path, what: str = "folder") -> Path:
