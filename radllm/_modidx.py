@@ -136,6 +136,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                              'radllm.data.describe_labels': ('data.html#describe_labels', 'radllm/data.py'),
                              'radllm.data.feature_columns': ('data.html#feature_columns', 'radllm/data.py'),
                              'radllm.data.file_labels': ('data.html#file_labels', 'radllm/data.py'),
+                             'radllm.data.file_problem': ('data.html#file_problem', 'radllm/data.py'),
                              'radllm.data.inbreast_files': ('data.html#inbreast_files', 'radllm/data.py'),
                              'radllm.data.inbreast_geometry': ('data.html#inbreast_geometry', 'radllm/data.py'),
                              'radllm.data.inbreast_lesion_type': ('data.html#inbreast_lesion_type', 'radllm/data.py'),

@@ -145,7 +145,7 @@ def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
     from radllm.config import ContentCache
     sources = manifest.attrs.get("sources")
     if sources is None: return
-    read = {str(Path(p).resolve()) for col in ("image", "mask") if col in manifest
+    read = {os.path.realpath(p) for col in ("image", "mask") if col in manifest
             for p in manifest[col] if isinstance(p, str) and p.strip()}
     read |= set(map(str, sources)) | set(_code_files()) | ({str(Path(args.params).resolve())} if args.params else set())
     read |= {str(Path(p).parent) for p in read}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #4c182b1a
 from __future__ import annotations
-import ast, dataclasses, inspect, io, json, math, os, plistlib, re, warnings
+import ast, dataclasses, errno, inspect, io, json, math, os, plistlib, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,12 +21,12 @@ __all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES'
            'CBIS_PATHOLOGY', 'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER',
            'VINDR_REQUIRED', 'SYNTHETIC_MAX', 'BIRADS_LABEL_SOURCES', 'ManifestError', 'RoiError', 'RoiClippedWarning',
            'ImageReadError', 'parse_roi', 'manifest_problems', 'validate_manifest', 'feature_columns', 'MammoImage',
-           'read_image', 'roi_mask', 'register_loader', 'loader_options', 'DatasetSpec', 'parse_dataset_spec',
-           'load_dataset', 'option_hint', 'dataset_name', 'resolve_spec', 'read_csv_file', 'file_labels',
-           'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads', 'birads_label',
-           'load_cbis_ddsm', 'cbis_tables', 'inbreast_lesion_type', 'read_inbreast_xml', 'load_inbreast',
-           'inbreast_files', 'inbreast_geometry', 'inbreast_lesions', 'load_vindr_mammo', 'load_synthetic',
-           'label_sources', 'describe_labels']
+           'file_problem', 'read_image', 'roi_mask', 'register_loader', 'loader_options', 'DatasetSpec',
+           'parse_dataset_spec', 'load_dataset', 'option_hint', 'dataset_name', 'resolve_spec', 'read_csv_file',
+           'file_labels', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads',
+           'birads_label', 'load_cbis_ddsm', 'cbis_tables', 'inbreast_lesion_type', 'read_inbreast_xml',
+           'load_inbreast', 'inbreast_files', 'inbreast_geometry', 'inbreast_lesions', 'load_vindr_mammo',
+           'load_synthetic', 'label_sources', 'describe_labels']
 
 # %% ../nbs/01_data.ipynb #1ce7411e
 REQUIRED_COLUMNS = ["lesion_id", "patient_id", "image", "label"]
@@ -113,7 +113,7 @@ def manifest_problems(df: pd.DataFrame, check_files: bool = True) -> pd.DataFram
                                                        f"label must be 0 (benign) or 1 (malignant), got {r['label']!r}")
         img = r["image"]
         if pd.isna(img) or str(img).strip() == "": add(i, lid, "empty image path")
-        elif check_files and not Path(img).is_file(): add(i, lid, f"image file not found: {img}")
+        elif check_files and (why := file_problem(Path(img))): add(i, lid, f"{why}: {img}")
         mask, roi = r.get("mask"), r.get("roi")
         has_mask = isinstance(mask, str) and mask.strip() != ""
         has_roi = isinstance(roi, (str, dict)) and str(roi).strip() != ""
@@ -203,7 +203,9 @@ def _read_pillow(path: Path) -> MammoImage:
     with Image.open(path) as im:
         im.load()                                 # decodes now: a truncated file fails here, not later
         mode = im.mode
-        if mode in ("RGB", "RGBA", "P", "LA"): im, mode = im.convert("L"), "L"
+        if mode in ("RGB", "RGBA", "P", "LA"):
+            warnings.warn(f"{path.name}: a {mode} image, converted to grey (ITU-R 601 luma)")   # a QC note
+            im, mode = im.convert("L"), "L"
         arr = np.asarray(im)
     if mode == "1": return MammoImage(arr.astype(np.uint8), None, 1, str(path))
     if mode == "L": return MammoImage(arr.astype(np.uint8), None, 8, str(path))
@@ -225,10 +227,19 @@ def _read_sitk(path: Path) -> MammoImage:
     return MammoImage(arr, (float(spacing[1]), float(spacing[0])), bits, str(path))
 
 # %% ../nbs/01_data.ipynb #5c6b87fc
+def file_problem(path: Path, what: str = "image") -> str | None:
+    "Why `path` is not a readable file (a folder, a looping or dangling link, missing), or None."
+    if path.is_dir(): return f"a folder, not an {what} file"
+    try: os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP: return f"a symbolic link that loops: point it at the {what}"
+        if path.is_symlink(): return f"a symbolic link to a missing {what} file"
+    return None if path.is_file() else f"{what} file not found"
+
 def read_image(path: str | Path) -> MammoImage:
     "Read a 2D mammogram (DICOM, PGM/PNG/TIFF, NIfTI/NRRD); raise `ImageReadError` naming the file and the reason."
     path = Path(path)
-    if not path.is_file(): raise ImageReadError(f"{path}: image file not found")
+    if why := file_problem(path): raise ImageReadError(f"{path}: {why}")
     if path.stat().st_size == 0: raise ImageReadError(f"{path}: image file is empty")
     suffix = _suffix(path)
     try:
@@ -537,6 +548,7 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
     "Parse Info.txt into lesion records and skipped records (lesion_id, reason); NORM films give neither."
     rows, skipped = [], []
     for ln, line in enumerate(text.splitlines(), 1):
+        line = line.replace("\ufeff", "")                # a byte-order mark (an editor's UTF-8 save) is no text
         m = re.match(r"^\s*(mdb\d+)\b(.*)$", line)
         if not m: continue                                 # header, notes, blank lines
         ref, toks = m.group(1), m.group(2).split()

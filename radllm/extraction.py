@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_extraction.ipynb #1627494d
 from __future__ import annotations
-import functools, importlib.resources, json, logging, math, time, warnings
+import functools, importlib.resources, json, logging, math, os, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +58,14 @@ def prepare_roi(row, margin: int = MARGIN_PX, regions=("full",)) -> dict:
     """Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or
     None, notes}.\n    The crop reaches far enough for the ROI `regions` (below) that extend outside the ROI."""
     row = dict(row)
-    img = read_image(row["image"])
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:          # notes of the QC table (an RGB image, a clipped ROI)
         warnings.simplefilter("always")
+        img = read_image(row["image"])
         mask = roi_mask(row, img.shape)
     notes = [str(w.message) for w in caught]
+    if mask.all(): raise RoiError(f"lesion {row.get('lesion_id')}: the mask covers the whole {mask.shape[0]}x"
+                                  f"{mask.shape[1]} image (every pixel marked as lesion): a lesion mask marks the "
+                                  "lesion only; check the mask file (inverted?)")
     ys, xs = np.nonzero(mask)
     reach = outside_reach(regions)
     if reach: margin = max(margin, MARGIN_PX + math.ceil(reach * math.sqrt(mask.sum() / math.pi)))
@@ -214,7 +217,7 @@ class FileDigests:
     def __call__(self, path) -> str | None:
         if path not in self.memo:
             try:
-                p = Path(path).resolve(); st = p.stat()
+                p = Path(os.path.realpath(path)); st = p.stat()     # a symlink loop: OSError, not RuntimeError
                 key = content_key("file", str(p), st.st_size, st.st_mtime_ns)
                 digest = self.cache.get(key)
                 if digest is None:

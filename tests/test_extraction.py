@@ -236,3 +236,39 @@ def test_a_full_disk_names_the_file(tmp_path):
     features = pd.DataFrame({"a": range(1000)})
     with pytest.raises(OSError, match="cannot write features /dev/full"):
         write_outputs(features, pd.DataFrame({"lesion_id": ["l1"]}), "/dev/full")
+
+
+# issue 18, class 8: an image that cannot be opened is a QC row; conversions and whole-image masks are said ----------
+def test_unopenable_images_are_qc_rows(tmp_path):
+    import subprocess, sys
+    from radllm.synthetic import make_dataset
+    m = make_dataset(tmp_path / "d", n=12, seed=3)
+    img = Path(m.image[0])
+    bad = tmp_path / "bad"; bad.mkdir()
+    (bad / "loop.png").symlink_to(bad / "loop.png")
+    (bad / "folder.png").mkdir()
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "cut.png").write_bytes(img.read_bytes()[:200])
+    rgb = Image.open(img).convert("RGB"); rgb.save(bad / "rgb.png")
+    whole = np.full(np.asarray(Image.open(img)).shape, 255, np.uint8)
+    Image.fromarray(whole).save(bad / "whole.png")
+    rows = m.iloc[:6].copy()
+    rows["image"] = [str(bad / f) for f in ("loop.png", "folder.png", "empty.png", "cut.png", "rgb.png", img)]
+    rows.loc[rows.index[5], ["mask", "roi"]] = [str(bad / "whole.png"), None] if "mask" in rows else [None, None]
+    if "mask" not in rows: rows["mask"] = [None] * 5 + [str(bad / "whole.png")]
+    rows.loc[rows.index[5], "roi"] = None
+    man = pd.concat([rows, m.iloc[6:]])
+    man.to_csv(tmp_path / "m.csv", index=False)
+    radllm = str(Path(sys.executable).parent / "radllm")
+    r = subprocess.run([radllm, "extract", f"manifest:{tmp_path / 'm.csv'}", "--out", str(tmp_path / "f.parquet")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    qc = pd.read_csv(tmp_path / "f.qc.csv").set_index("lesion_id")
+    reasons = dict(zip(qc.index, qc.reason.fillna("")))
+    ids = list(rows.lesion_id)
+    assert "a symbolic link that loops" in reasons[ids[0]]
+    assert "a folder, not an image file" in reasons[ids[1]]
+    assert "image file is empty" in reasons[ids[2]]
+    assert "cannot read image" in reasons[ids[3]]
+    assert qc.status[ids[4]] == "ok" and "RGB image, converted to grey" in str(qc.notes[ids[4]])
+    assert "the mask covers the whole" in reasons[ids[5]]

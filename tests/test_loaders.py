@@ -337,3 +337,11 @@ def test_a_question_mark_in_a_path(tmp_path):
 def test_a_bad_loader_option_names_the_option(tmp_path, spec, said):
     with pytest.raises(ValueError) as e: load_dataset(spec.format(d=tmp_path))
     assert said in str(e.value)
+
+
+def test_mias_info_line_with_a_byte_order_mark_is_parsed():
+    "Issue 18, class 8: an Info.txt saved with a BOM (first line) or with one pasted mid-file keeps its lesions."
+    from radllm.data import parse_mias_info
+    rows, skipped = parse_mias_info("\ufeffmdb001 G CIRC B 535 425 197\nmdb002 G CIRC B 522 280 69\n"
+                                    "\ufeffmdb003 D NORM\n\ufeffmdb005 F CIRC M 477 133 30\n")
+    assert [r["lesion_id"] for r in rows][:1] == ["mdb001"] and len(rows) == 3 and not skipped
