@@ -344,4 +344,4 @@ def test_mias_info_line_with_a_byte_order_mark_is_parsed():
     from radllm.data import parse_mias_info
     rows, skipped = parse_mias_info("\ufeffmdb001 G CIRC B 535 425 197\nmdb002 G CIRC B 522 280 69\n"
                                     "\ufeffmdb003 D NORM\n\ufeffmdb005 F CIRC M 477 133 30\n")
-    assert [r["lesion_id"] for r in rows][:1] == ["mdb001"] and len(rows) == 3 and not skipped
+    assert [r["ref"] for r in rows] == ["mdb001", "mdb002", "mdb005"] and not skipped
