@@ -19,16 +19,34 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 DATASET_HELP = ("dataset spec [NAME=]KIND[:ARG][?OPTION=VALUE&...]: synthetic[:N], mini-mias:PATH, cbis-ddsm:PATH, "
                 "inbreast:PATH, vindr-mammo:PATH, manifest:CSV (quote a spec with options)")
 
-def _positive_int(text: str) -> int:
-    try: n = int(text)
+def _whole(text: str) -> int:
+    try: return int(text)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1: raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+
+def _positive_int(text: str, most: int = 100_000) -> int:
+    if (n := _whole(text)) < 1: raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    if n > most: raise argparse.ArgumentTypeError(f"must be at most {most}, got {n}")
     return n
 
+def _setting(name: str):
+    "An argument type checked like the RunConfig setting `name` (chapter 00's RANGES and checks): one rule for both."
+    from radllm.config import RANGES, TEXT_CHECKS, range_problem
+    def parse(text: str):
+        if name not in RANGES:
+            try: TEXT_CHECKS[name](text)
+            except (ValueError, OSError) as e: raise argparse.ArgumentTypeError(str(e)) from None
+            return text
+        if problem := range_problem(name, _whole(text)): raise argparse.ArgumentTypeError(problem.split(": ", 1)[1])
+        return int(text)
+    parse.__name__ = name
+    return parse
+
 def _add_exec(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes (default 1)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://HOST:8786")
-    p.add_argument("--cache-dir", default=None, help="cache folder (default $RADLLM_CACHE_DIR or ~/.cache/radllm)")
+    p.add_argument("--jobs", type=_setting("jobs"), default=1, help="local worker processes (default 1)")
+    p.add_argument("--scheduler", type=_setting("scheduler"), default=None,
+                   help="Dask scheduler address, e.g. tcp://HOST:8786")
+    p.add_argument("--cache-dir", type=_setting("cache_dir"), default=None,
+                   help="cache folder (default $RADLLM_CACHE_DIR or ~/.cache/radllm)")
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
@@ -40,7 +58,7 @@ def _add_synth(sub, common):
     p = sub.add_parser("synth", parents=[common], help="write the built-in synthetic mammography lesion dataset")
     p.add_argument("out", help="output folder")
     p.add_argument("--n", type=_positive_int, default=240, help="number of lesions (default 240)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_setting("seed"), default=0, help="seed of the generator (default 0)")
 
 def _add_extract(sub, common):
     p = sub.add_parser("extract", parents=[common], help="extract radiomics features of every lesion of a dataset")
@@ -54,7 +72,7 @@ def _add_run(sub, common):
     p = sub.add_parser("run", parents=[common],
                        help="run the end-to-end notebook for every dataset x seed (papermill), resumable")
     p.add_argument("--dataset", action="append", required=True, help=DATASET_HELP + "; repeat for several datasets")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument("--seeds", type=_setting("seed"), nargs="+", default=[0], help="seeds (default 0)")
     p.add_argument("--out", required=True, help="batch folder, e.g. runs/NAME (one config per folder)")
     p.add_argument("--config", default=None, help="RunConfig YAML (arms, selector, serializer, embedder, lora, ...)")
     p.add_argument("--replace", action="store_true", help="delete the runs already in --out and start the batch over")
@@ -146,7 +164,7 @@ def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
     from radllm.config import ContentCache
     sources = manifest.attrs.get("sources")
     if sources is None: return
-    read = {str(Path(p).resolve()) for col in ("image", "mask") if col in manifest
+    read = {os.path.realpath(p) for col in ("image", "mask") if col in manifest
             for p in manifest[col] if isinstance(p, str) and p.strip()}
     read |= set(map(str, sources)) | set(_code_files()) | ({str(Path(args.params).resolve())} if args.params else set())
     read |= {str(Path(p).parent) for p in read}
@@ -191,12 +209,13 @@ def cmd_extract(args) -> int:
     if (code := replay(args)) is not None: return code                # nothing changed since the same command last ran
     from radllm.config import check_params_file
     from radllm.extraction import check_outputs, extract, manifest_inputs, write_outputs, summary_line
-    from radllm.runs import ensure_folder
+    from radllm.runs import _writable_place, ensure_folder
     check_params_file(args.params)
-    ensure_folder(Path(args.out).parent, "the folder of --out")
+    _writable_place(Path(args.out).parent, "the folder of --out")     # checked now, made once the dataset loaded
     with _Said() as said:
         manifest = _load(args.dataset, args.cache_dir)
         check_outputs(args.out, manifest_inputs(manifest))       # before any work: never over an input or a user's file
+        ensure_folder(Path(args.out).parent, "the folder of --out")
         features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler,
                                cache_dir=args.cache_dir)
         qc_file = write_outputs(features, qc, args.out, manifest_inputs(manifest))
@@ -210,9 +229,11 @@ def cmd_extract(args) -> int:
 
 # %% ../nbs/11_cli.ipynb #08dc3236
 def _config(args):
-    "The RunConfig of a command: --config (checked), with the execution options of the command line; paths absolute."
-    from radllm.config import RunConfig
+    """The RunConfig of a command: --config (checked), with the execution options of the command line; paths absolute.
+    The file's own execution settings, which the command line's replace, are checked too: a wrong one is named."""
+    from radllm.config import EXECUTION_FIELDS, ConfigError, RunConfig
     cfg = RunConfig.from_yaml(Path(args.config)) if getattr(args, "config", None) else RunConfig()
+    if bad := [p for p in cfg.problems() if p.split(":")[0] in EXECUTION_FIELDS]: raise ConfigError(bad, args.config)
     return cfg.replace(jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache_dir or cfg.cache_dir).resolved()
 
 def cmd_run(args) -> int:
@@ -270,15 +291,15 @@ def cmd_transfer(args) -> int:
     from radllm.data import dataset_name
     from radllm.evaluation import arm_options, conclusion, label_info, transfer
     from radllm.ownership import check_ours, write_marker
-    from radllm.runs import config_problems, ensure_folder
+    from radllm.runs import check_config, ensure_folder
     cfg = _config(args)
-    if problems := [p for p in config_problems(cfg) if not p.startswith("dataset:")]:
-        raise ConfigError(problems, args.config or "options")
+    try: check_config(cfg, [args.train, args.test])                  # the config and both specs, before any work
+    except ConfigError as e: raise ConfigError(e.problems, args.config or "options") from None
     check_ours(args.out, "transfer", "--out", "give a new or empty --out")
     mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role,
                      spec in (("train", args.train), ("test", args.test)))
     overlap = _overlap(mtrain, mtest, args, cfg)
-    out = ensure_folder(args.out, "--out")
+    out = ensure_folder(args.out, "--out")                            # made once both datasets loaded
     train, test = _extracted(mtrain, cfg, "train"), _extracted(mtest, cfg, "test")
     res = transfer(train, test, arms=cfg.arms, seed=cfg.seed, names=(dataset_name(args.train), dataset_name(args.test)),
                    **arm_options(cfg))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #29fa931e
 from __future__ import annotations
-import dataclasses, hashlib, json, os
+import contextlib, dataclasses, functools, hashlib, json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -13,7 +13,8 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError', 'RunConfig', 'check_params_file',
+__all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError',
+           'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file', 'writing',
            'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
@@ -63,7 +64,8 @@ class RunConfig:
     def to_yaml(self, path: str | Path | None = None) -> str:
         "YAML text of the config; written to `path` when given."
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        if path is not None: Path(path).write_text(text)
+        if path is None: return text
+        with writing(path, "config"): Path(path).write_text(text)
         return text
 
     def replace(self, **changes) -> "RunConfig":
@@ -116,17 +118,56 @@ def _digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 # %% ../nbs/00_config.ipynb #d03dfec1
+# what each type a setting declares accepts, and how a message names it
+KINDS = {"int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+         "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+         "str": (lambda v: isinstance(v, str), "a text"),
+         "dict": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a mapping, e.g. {r: 8}"),
+         "list[str]": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                       "a list of names, e.g. [a, b]")}
+
+# the allowed values of every numeric setting, inclusive, and why the upper end is there
+RANGES = {"seed": (0, 2**32 - 1, "numpy seeds are 32-bit"), "n_splits": (2, 100, "folds"),
+          "n_repeats": (1, 1000, "each repeat runs the whole cross-validation again"),
+          "n_features": (1, 10_000, "the extraction yields far fewer"),
+          "n_permutations": (0, 10_000, "each permutation runs the whole cross-validation again"),
+          "jobs": (1, 1024, "processes")}
+
+def _kinds(annotation: str) -> list[str]: return [k.strip() for k in str(annotation).split("|")]
+
 def _type_problem(name: str, value, annotation: str) -> str | None:
-    "What is wrong with `value` for a field annotated `annotation` (a str such as 'int', 'str | None', 'list[str]')."
-    if value is None: return None if "None" in annotation else f"{name}: a value is required"
-    kind = annotation.split("|")[0].strip()
-    ok = {"int": isinstance(value, int) and not isinstance(value, bool), "str": isinstance(value, str),
-          "dict": isinstance(value, dict),
-          "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value)}.get(kind, True)
-    if ok: return None
-    want = {"int": "a whole number", "str": "a text", "dict": "a mapping",
-            "list[str]": "a list of names, e.g. [a, b]"}[kind]
-    return f"{name}: expected {want}, got {value!r}"
+    """What is wrong with `value` for a field annotated `annotation` (a str such as 'int', 'str | None',
+    'str | dict'): it must be one of the declared types."""
+    kinds = _kinds(annotation)
+    if value is None: return None if "None" in kinds else f"{name}: a value is required"
+    kinds = [k for k in kinds if k != "None"]
+    if any(KINDS[k][0](value) for k in kinds): return None
+    return f"{name}: expected {' or '.join(KINDS[k][1] for k in kinds)}, got {value!r}"
+
+def range_problem(name: str, value) -> str | None:
+    "What is wrong with a numeric setting's value for its range in RANGES."
+    lo, hi, why = RANGES[name]
+    if value < lo: return f"{name}: must be at least {lo}, got {value}"
+    if value > hi: return f"{name}: must be at most {hi} ({why}), got {value}"
+    return None
+
+def check_scheduler(address: str | None) -> None:
+    "A Dask scheduler address must be [SCHEME://]HOST:PORT with a port from 1 to 65535."
+    if address is None: return
+    m = re.fullmatch(r"(?:[a-z]+://)?(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d+)", address)
+    if not m or not 1 <= int(m.group(2)) <= 65535:
+        raise ValueError(f"{address!r}: expected a Dask scheduler address [SCHEME://]HOST:PORT, e.g. tcp://10.0.0.5:8786")
+
+def check_folder(path: str | None) -> None:
+    "A folder to write to must not be, or lie under, a file (checked without creating anything)."
+    if path is None: return
+    p = Path(path).expanduser()
+    blocker = next((q for q in [p, *p.parents] if q.exists() and not q.is_dir()), None)
+    if blocker is None: return
+    raise NotADirectoryError(f"{p} {'is a file' if blocker == p else f'is inside {blocker}, a file'}")
+
+# the settings given as text whose value is checked (here and on the command line) by a function
+TEXT_CHECKS = {"scheduler": check_scheduler, "cache_dir": check_folder}
 
 @patch
 def type_problems(self: RunConfig) -> list[str]:
@@ -138,13 +179,12 @@ def problems(self: RunConfig) -> list[str]:
     """What this config's values alone show is wrong, one line each: types, counts out of range, missing files and
     model folders."""
     if types := self.type_problems(): return types                # values of the wrong type: nothing more is checked
-    out = [f"{k}: must be at least {lo}, got {getattr(self, k)}" for k, lo in
-           (("n_splits", 2), ("n_repeats", 1), ("n_features", 1), ("n_permutations", 0), ("jobs", 1))
-           if getattr(self, k) < lo]
+    out = [p for k in RANGES if (p := range_problem(k, getattr(self, k)))]
     lora_base = (self.lora or {}).get("base")
     for what, check in (("params", lambda: check_params_file(self.params)),
                         ("embedder", lambda: _check_model_spec(self.embedder)),
-                        ("lora", lambda: lora_base and _check_model_spec(_base_spec(lora_base)))):
+                        ("lora", lambda: lora_base and _check_model_spec(_base_spec(lora_base))),
+                        *((k, functools.partial(check, getattr(self, k))) for k, check in TEXT_CHECKS.items())):
         try: check()
         except (ValueError, OSError) as e: out.append(f"{what}: {e}")
     return out
@@ -197,13 +237,23 @@ def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
     """A copy with the paths of this chapter's settings absolute against `base` (default: the working directory): the
     parameter file, model folders and the cache folder."""
     base = base or os.getcwd()
-    lora = dict(self.lora or {})
-    if isinstance(lora.get("base"), str): lora["base"] = _resolve_model(_base_spec(lora["base"]), base)
-    return self.replace(params=self.params and _absolute(self.params, base), lora=lora,
-                        embedder=_resolve_model(self.embedder, base),
-                        cache_dir=self.cache_dir and _absolute(self.cache_dir, base))
+    lora = dict(self.lora) if isinstance(self.lora, dict) else self.lora
+    if isinstance(lora, dict) and isinstance(lora.get("base"), str):
+        lora["base"] = _resolve_model(_base_spec(lora["base"]), base)
+    def path(p): return _absolute(p, base) if isinstance(p, str) and p else p
+    return self.replace(params=path(self.params), lora=lora, embedder=_resolve_model(self.embedder, base),
+                        cache_dir=path(self.cache_dir))
 
 # %% ../nbs/00_config.ipynb #a423bcb5
+@contextlib.contextmanager
+def writing(path: str | Path, what: str = "file"):
+    """Re-raise an OSError met while writing `path` (`what` it is) as the same kind of error naming the path: a full
+    disk or a file-size limit says `[Errno 27] File too large` and nothing else otherwise."""
+    try: yield
+    except OSError as e:
+        if e.filename is not None: raise                        # it names its file already
+        raise type(e)(e.errno, f"cannot write {what} {path}: {e.strerror or e}") from e
+
 def get_cache_dir(cache_dir: str | Path | None = None, sub: str | None = None) -> Path:
     "The cache folder (created): `cache_dir`, else `$RADLLM_CACHE_DIR`, else `~/.cache/radllm`; optionally a subfolder."
     root = Path(cache_dir or os.environ.get("RADLLM_CACHE_DIR") or Path.home() / ".cache" / "radllm").expanduser()
@@ -291,7 +341,9 @@ class ContentCache:
         self.timeout, self._local = timeout, threading.local()
         try: self._create()
         except sqlite3.DatabaseError as e:
-            if type(e) is not sqlite3.DatabaseError: raise       # locked, read-only, ...: not a damaged file
+            if type(e) is not sqlite3.DatabaseError:               # locked, read-only, disk full: not a damaged file
+                raise OSError(f"cache {self.path}: cannot open ({e}); free space, or choose another folder with "
+                              "--cache-dir or RADLLM_CACHE_DIR") from e
             self._set_aside(e); self._create()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
@@ -306,10 +358,16 @@ class ContentCache:
     def put_many(self, items: dict[str, bytes]) -> None:
         "Store several values in one transaction (all or nothing)."
         con = self._conn()
-        self._retry(lambda: con.execute("BEGIN IMMEDIATE"))
-        try: con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
-                             list(items.items())); con.execute("COMMIT")
-        except BaseException: con.execute("ROLLBACK"); raise
+        try:
+            self._retry(lambda: con.execute("BEGIN IMMEDIATE"))
+            try: con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
+                                 list(items.items())); con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction: con.execute("ROLLBACK")     # a full disk has rolled it back already
+                raise
+        except sqlite3.OperationalError as e:                      # the disk's error, naming the file
+            raise OSError(f"cache {self.path}: cannot write ({e}); free space, or choose another folder with "
+                          "--cache-dir or RADLLM_CACHE_DIR") from e
 
     def get(self, key: str) -> bytes | None: return self.get_many([key]).get(key)
     def put(self, key: str, value: bytes) -> None: self.put_many({key: value})

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #4c182b1a
 from __future__ import annotations
-import ast, dataclasses, inspect, json, math, os, plistlib, re, warnings
+import ast, dataclasses, errno, inspect, io, json, math, os, plistlib, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,13 +17,14 @@ from .config import get_cache_dir
 # %% auto #0
 __all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES', 'LABEL_SOURCES', 'FINDINGS',
            'NON_FEATURE_COLUMNS', 'DICOM_SUFFIXES', 'PILLOW_SUFFIXES', 'SITK_SUFFIXES', 'LOADERS', 'PATH_LOADERS',
-           'RUNTIME_OPTIONS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS', 'CBIS_PATHOLOGY',
-           'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER', 'VINDR_REQUIRED',
-           'BIRADS_LABEL_SOURCES', 'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError', 'parse_roi',
-           'manifest_problems', 'validate_manifest', 'feature_columns', 'MammoImage', 'read_image', 'roi_mask',
-           'register_loader', 'loader_options', 'DatasetSpec', 'parse_dataset_spec', 'load_dataset', 'option_hint',
-           'dataset_name', 'resolve_spec', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias',
-           'parse_birads', 'birads_label', 'load_cbis_ddsm', 'cbis_tables', 'inbreast_lesion_type', 'read_inbreast_xml',
+           'RUNTIME_OPTIONS', 'SEPARATORS', 'LABEL_WORDS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS',
+           'CBIS_PATHOLOGY', 'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER',
+           'VINDR_REQUIRED', 'SYNTHETIC_MAX', 'BIRADS_LABEL_SOURCES', 'ManifestError', 'RoiError', 'RoiClippedWarning',
+           'ImageReadError', 'parse_roi', 'manifest_problems', 'validate_manifest', 'feature_columns', 'MammoImage',
+           'file_problem', 'read_image', 'roi_mask', 'register_loader', 'loader_options', 'DatasetSpec',
+           'parse_dataset_spec', 'load_dataset', 'option_hint', 'dataset_name', 'resolve_spec', 'read_csv_file',
+           'file_labels', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads',
+           'birads_label', 'load_cbis_ddsm', 'cbis_tables', 'inbreast_lesion_type', 'read_inbreast_xml',
            'load_inbreast', 'inbreast_files', 'inbreast_geometry', 'inbreast_lesions', 'load_vindr_mammo',
            'load_synthetic', 'label_sources', 'describe_labels']
 
@@ -112,7 +113,7 @@ def manifest_problems(df: pd.DataFrame, check_files: bool = True) -> pd.DataFram
                                                        f"label must be 0 (benign) or 1 (malignant), got {r['label']!r}")
         img = r["image"]
         if pd.isna(img) or str(img).strip() == "": add(i, lid, "empty image path")
-        elif check_files and not Path(img).is_file(): add(i, lid, f"image file not found: {img}")
+        elif check_files and (why := file_problem(Path(img))): add(i, lid, f"{why}: {img}")
         mask, roi = r.get("mask"), r.get("roi")
         has_mask = isinstance(mask, str) and mask.strip() != ""
         has_roi = isinstance(roi, (str, dict)) and str(roi).strip() != ""
@@ -202,7 +203,9 @@ def _read_pillow(path: Path) -> MammoImage:
     with Image.open(path) as im:
         im.load()                                 # decodes now: a truncated file fails here, not later
         mode = im.mode
-        if mode in ("RGB", "RGBA", "P", "LA"): im, mode = im.convert("L"), "L"
+        if mode in ("RGB", "RGBA", "P", "LA"):
+            warnings.warn(f"{path.name}: a {mode} image, converted to grey (ITU-R 601 luma)")   # a QC note
+            im, mode = im.convert("L"), "L"
         arr = np.asarray(im)
     if mode == "1": return MammoImage(arr.astype(np.uint8), None, 1, str(path))
     if mode == "L": return MammoImage(arr.astype(np.uint8), None, 8, str(path))
@@ -224,10 +227,19 @@ def _read_sitk(path: Path) -> MammoImage:
     return MammoImage(arr, (float(spacing[1]), float(spacing[0])), bits, str(path))
 
 # %% ../nbs/01_data.ipynb #5c6b87fc
+def file_problem(path: Path, what: str = "image") -> str | None:
+    "Why `path` is not a readable file (a folder, a looping or dangling link, missing), or None."
+    if path.is_dir(): return f"a folder, not an {what} file"
+    try: os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP: return f"a symbolic link that loops: point it at the {what}"
+        if path.is_symlink(): return f"a symbolic link to a missing {what} file"
+    return None if path.is_file() else f"{what} file not found"
+
 def read_image(path: str | Path) -> MammoImage:
     "Read a 2D mammogram (DICOM, PGM/PNG/TIFF, NIfTI/NRRD); raise `ImageReadError` naming the file and the reason."
     path = Path(path)
-    if not path.is_file(): raise ImageReadError(f"{path}: image file not found")
+    if why := file_problem(path): raise ImageReadError(f"{path}: {why}")
     if path.stat().st_size == 0: raise ImageReadError(f"{path}: image file is empty")
     suffix = _suffix(path)
     try:
@@ -329,7 +341,8 @@ class DatasetSpec:
     name: str | None = None             # the user's name for it, if any
 
     def __str__(self) -> str:
-        text = (f"{self.name}=" if self.name else "") + self.kind + (f":{self.arg}" if self.arg else "")
+        arg = self.arg and self.arg.replace("?", "%3F")                   # a '?' of the path, written so
+        text = (f"{self.name}=" if self.name else "") + self.kind + (f":{arg}" if arg else "")
         return text + ("?" + "&".join(f"{k}={_option_text(v)}" for k, v in self.options) if self.options else "")
 
 def _option_text(v) -> str: return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v).lower() \
@@ -370,7 +383,7 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
     "Parse a dataset spec; a ValueError names what is wrong (unknown kind, bad name, unknown or malformed option)."
     if isinstance(spec, DatasetSpec): return spec
     text = str(spec).strip()
-    head = text.split(":", 1)[0]
+    head = text.split(":", 1)[0].split("?", 1)[0]                      # NAME= comes before kind, path and options
     name = None
     if "=" in head:
         name, text = text.split("=", 1)
@@ -383,14 +396,17 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
     if kind not \
         in LOADERS: raise ValueError(f"dataset spec {spec!r}: unknown dataset kind {kind!r}; known: "
                                      f"{', '.join(sorted(LOADERS))}")
+    arg = re.sub("%3F", "?", arg, flags=re.IGNORECASE)                   # a path holding '?' writes it %3F
     known, options = loader_options(kind), []
+    # a path holding '?': how to write it
+    in_path = f"; '?' starts the loader options: a path holding '?' writes it %3F ({body}%3F{query})"
     for item in filter(None, query.split("&")):
         key, eq, value = item.partition("=")
         key = key.strip()
         if key not in known:
             hint = f"known: {', '.join(known)}" if known else f"{kind} takes no options"
-            raise ValueError(f"dataset spec {spec!r}: unknown option {key!r} for {kind} ({hint})")
-        if not eq: raise ValueError(f"dataset spec {spec!r}: option {key!r} needs a value ({key}=VALUE)")
+            raise ValueError(f"dataset spec {spec!r}: unknown option {key!r} for {kind} ({hint}){in_path}")
+        if not eq: raise ValueError(f"dataset spec {spec!r}: option {key!r} needs a value ({key}=VALUE){in_path}")
         try: options.append((key, _option_value(value, known[key])))
         except ValueError as e: raise ValueError(f"dataset spec {spec!r}: option {key}: {e}") from None
     return DatasetSpec(kind, arg.strip() or None, tuple(options), name)
@@ -444,17 +460,65 @@ def _root(arg, name) -> Path:
     if not root.is_dir(): raise FileNotFoundError(f"{name}: folder not found: {root}")
     return root
 
+# %% ../nbs/01_data.ipynb #3d34caaf
+SEPARATORS = {",": "commas (',')", ";": "semicolons (';')", "\t": "tabs"}
+
+def _separator_problem(path: Path, header: str, columns: list, missing: list, sep: str) -> str | None:
+    "A message when the header reads as one column, missing columns, because another separator than `sep` splits it."
+    other = next((s for s in SEPARATORS if s != sep and s in header), None)
+    if len(columns) != 1 or other is None or not missing: return None
+    return (f"{path} lacks column(s) {missing}: its header line is separated by {SEPARATORS[other]}, not by "
+            f"{SEPARATORS[sep]} as radllm reads it; save it separated by {sep!r}")
+
+def read_csv_file(path: str | Path, what: str, sep: str = ",", required=(), **options) -> pd.DataFrame:
+    """Read a user's CSV file (`what` it is, for messages) with pandas `options`; a FileNotFoundError or ValueError
+    names the file, the line where there is one, and what to do. `required`: columns whose absence, in a one-column
+    reading, means the separator is wrong (their names as they appear in the header, case aside)."""
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} not found ({what})")
+    try: raw = path.read_bytes()
+    except OSError as e: raise type(e)(e.errno, f"{what}: cannot read {path}: {e.strerror}") from None
+    try: text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{path} line {line}: not UTF-8 text (byte {raw[e.start]:#04x}); "
+                         "save the file as UTF-8 (a spreadsheet's 'CSV UTF-8')") from None
+    try: df = pd.read_csv(io.StringIO(text), sep=sep, **options)
+    except pd.errors.EmptyDataError: raise ValueError(f"{path} is empty: {what} needs a header line") from None
+    except (pd.errors.ParserError, ValueError) as e:
+        raise ValueError(f"{path}: cannot be read as a table separated by {SEPARATORS.get(sep, repr(sep))} "
+                         f"({str(e).strip()})") from None
+    def norm(name): return re.sub(r"[\s_]+", " ", str(name).strip().lower())      # 'Study_ID' is 'study id'
+    header, names = text.partition("\n")[0], [norm(c) for c in df.columns]
+    missing = [r for r in required if norm(r) not in names]
+    if why := _separator_problem(path, header, names, missing, sep): raise ValueError(why)
+    return df
+
 # %% ../nbs/01_data.ipynb #95a74ea1
+# how a label may be written in a manifest (case aside); anything else is refused, naming the file, line and column
+LABEL_WORDS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "benign": 0, "malignant": 1}
+
+def file_labels(df: pd.DataFrame, path: Path, column: str = "label") -> list[int]:
+    """The `column` of a table read from `path` as 0/1 (LABEL_WORDS); a ValueError names every bad cell by file, line
+    and column and says how to write a label."""
+    out, bad = [], []
+    for i, (lid, value) in enumerate(zip(df.get("lesion_id", [""] * len(df)), df[column])):
+        text = "" if pd.isna(value) else str(value).strip()
+        out.append(LABEL_WORDS.get(text.lower()))
+        if out[-1] is None: bad.append(f"  line {i + 2} (lesion {lid}): {repr(text) if text else 'empty'}")
+    if bad: raise ValueError(f"{path}, column {column!r}: {len(bad)} value(s) that are not a label; write 1 or "
+                             "malignant for a malignant lesion, 0 or benign for a benign one\n" + "\n".join(bad[:20])
+                             + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""))
+    return out
+
 def read_manifest(csv_path: str | Path) -> pd.DataFrame:
     "Read a Manifest CSV, resolving relative `image` / `mask` paths against the CSV's folder."
     csv_path = Path(csv_path)
     if not csv_path.is_file(): raise FileNotFoundError(f"manifest not found: {csv_path}")
-    try: df = pd.read_csv(csv_path, dtype={"lesion_id": str, "patient_id": str})
-    except Exception as e:
-        raise ManifestError(pd.DataFrame([{"row": "-", "lesion_id": "", "problem": f"cannot parse CSV: {e}"}]),
-                            str(csv_path)) from None
+    df = read_csv_file(csv_path, "a manifest", required=REQUIRED_COLUMNS, dtype={"lesion_id": str, "patient_id": str})
     structural = manifest_problems(df.head(0), check_files=False)
     if len(structural): raise ManifestError(structural, str(csv_path))
+    df["label"] = file_labels(df, csv_path)
     base = csv_path.parent.resolve()
     for col in ("image", "mask"):
         if col in df.columns:
@@ -484,6 +548,7 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
     "Parse Info.txt into lesion records and skipped records (lesion_id, reason); NORM films give neither."
     rows, skipped = [], []
     for ln, line in enumerate(text.splitlines(), 1):
+        line = line.replace("\ufeff", "")                # a byte-order mark (an editor's UTF-8 save) is no text
         m = re.match(r"^\s*(mdb\d+)\b(.*)$", line)
         if not m: continue                                 # header, notes, blank lines
         ref, toks = m.group(1), m.group(2).split()
@@ -557,9 +622,8 @@ def _read_table(path: Path, required: list[str], loader: str, what: str, sep: st
     """Read a label table as text with normalised column names; FileNotFoundError / ValueError name the file and what
     is missing."""
     if not path.is_file(): raise FileNotFoundError(f"{loader}: {path} not found ({what})")
-    try: df = pd.read_csv(path, dtype=str, sep=sep, keep_default_na=False, encoding="utf-8-sig",
-                          encoding_errors="replace")
-    except Exception as e: raise ValueError(f"{loader}: cannot parse {path} ({type(e).__name__}: {e})") from None
+    try: df = read_csv_file(path, what, sep=sep, required=required, dtype=str, keep_default_na=False)
+    except ValueError as e: raise ValueError(f"{loader}: {e}") from None
     df.columns = [_norm_col(c) for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing: raise ValueError(f"{loader}: {path} lacks column(s) {missing} (it has {list(df.columns)}"
@@ -586,6 +650,10 @@ def _birads_sets(benign, malignant, kind: str) -> tuple[set, set]:
     """The benign and malignant BI-RADS sets of loader `kind`; a ValueError when they overlap, with the loader's
     defaults as the way out."""
     b, m = {int(x) for x in benign}, {int(x) for x in malignant}
+    for name, values in (("benign_birads", b), ("malignant_birads", m)):
+        if bad := sorted(v for v in values if not 0 <= v <= 6):
+            raise ValueError(f"{kind}: option {name}: {bad} not BI-RADS categories (0 to 6); e.g. "
+                             f"{option_hint(kind, **{name: loader_options(kind)[name].default})} (the default)")
     if b & m:
         d = loader_options(kind)
         raise ValueError(f"{kind}: benign_birads {sorted(b)} and malignant_birads {sorted(m)} overlap on "
@@ -780,8 +848,11 @@ def read_inbreast_xml(path: str | Path) -> list[dict]:
 def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_birads: tuple[int, ...] = (4, 5, 6),
                   point_radius: float | None = None, **_) -> pd.DataFrame:
     "Loader of `inbreast:PATH` (AllDICOMs/, AllXML/, INbreast.csv)."
-    root = _root(arg, "inbreast")
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "inbreast")
+    if point_radius is not None and not point_radius > 0:
+        raise ValueError(f"inbreast: option point_radius must be a radius in pixels above 0, got {point_radius}; e.g. "
+                         f"{option_hint('inbreast', point_radius=8)}")
+    root = _root(arg, "inbreast")
     (csv, dicom_dir, xml_dir), table, dicoms, xmls = inbreast_files(root)
     out, skipped, listed = [], [], set()
     for line, r in enumerate(table.to_dict("records"), 2):
@@ -879,8 +950,8 @@ def _vindr_categories(text: str) -> list[str]:
 def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birads: tuple[int, ...] = (4, 5),
                      **_) -> pd.DataFrame:
     "Loader of `vindr-mammo:PATH` (finding_annotations.csv and `images/<study_id>/<image_id>.dicom`)."
-    root = _root(arg, "vindr-mammo")
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "vindr-mammo")
+    root = _root(arg, "vindr-mammo")
     csv = root / "finding_annotations.csv"
     table = _read_table(csv, VINDR_REQUIRED, "vindr-mammo", "the finding boxes and their BI-RADS")
     if not (root / "images").is_dir(): raise FileNotFoundError(f"vindr-mammo: folder {root / 'images'} not found (the "
@@ -929,12 +1000,18 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
     return df
 
 # %% ../nbs/01_data.ipynb #ddcd1847
+SYNTHETIC_MAX = 100_000                 # lesions of a synthetic dataset (a few KB each, ~0.1 s to extract each)
+
 @register_loader("synthetic", path=False)
 def load_synthetic(arg=None, cache_dir=None, seed: int = 0, **_) -> pd.DataFrame:
     "Loader of `synthetic[:N]`: the built-in synthetic dataset of N lesions (default 240), made once into the cache."
     from radllm.synthetic import make_dataset, SYNTHETIC_VERSION
     try: n = int(arg) if arg else 240
     except ValueError: raise ValueError(f"synthetic:N needs a number of lesions, got {arg!r}") from None
+    if not 1 <= n <= SYNTHETIC_MAX:
+        raise ValueError(f"synthetic:N: N must be from 1 to {SYNTHETIC_MAX} lesions, got {n}")
+    if seed < 0: raise ValueError(f"synthetic: option seed must be at least 0, got {seed}; e.g. "
+                                  f"{option_hint('synthetic', seed=1)}")
     out = get_cache_dir(cache_dir, f"synthetic/v{SYNTHETIC_VERSION}-n{n}-seed{seed}")
     df = read_manifest(out / "manifest.csv") if (out / "manifest.csv").is_file() else make_dataset(out, n=n, seed=seed)
     df["label_source"] = "synthetic"

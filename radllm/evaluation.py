@@ -252,10 +252,12 @@ def arm_metrics(results: EvalResults, arm: str, n_boot: int = 1000) -> dict:
 
 # %% ../nbs/09_evaluation.ipynb #8c7b9f23
 def permutation_control(model, X, y, groups, folds, n_permutations: int = 5, seed: int = 0, inner_splits: int = 3,
-                        observed: float | None = None) -> dict:
-    "The procedure's AUC with labels permuted by patient: null AUCs, mean, 95% range, permutation p of `observed`."
+                        observed: float | None = None, progress: bool = True) -> dict:
+    """The procedure's AUC with labels permuted by patient: null AUCs, mean, 95% range, permutation p of `observed`; a
+    progress bar counts the permutations (each one is a whole cross-validation)."""
+    from tqdm.auto import tqdm
     rng, aucs = np.random.default_rng(seed + 10_000), []
-    for _ in range(n_permutations):
+    for _ in tqdm(range(n_permutations), desc="permutation control", disable=not progress, leave=False):
         yp = pd.Series(patient_permutation(y, groups, rng), index=X.index)
         pred, _ = cross_validate(model, X, yp.to_numpy(), groups, folds, threshold=0.5, inner_splits=inner_splits,
                                  seed=seed, progress=False)
@@ -376,7 +378,8 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
     if manifest is not None and "lesion_id" in manifest: res.label_source = label_info(manifest, X.index)
     if n_permutations:
         res.controls = permutation_control(make_arm("radiomics", **opts), X, y, groups, folds, n_permutations, seed,
-                                           inner_splits, observed=res.arms["radiomics"]["auc"]["value"])
+                                           inner_splits, observed=res.arms["radiomics"]["auc"]["value"],
+                                           progress=progress)
     if ablations:
         base = res.predictions[res.predictions.arm == "text"] if "text" in arms else None
         res.ablations = run_ablations(list(ablations), opts, X, y, groups, folds, labels, base, threshold, inner_splits,

@@ -4,14 +4,14 @@
 
 # %% ../nbs/03_extraction.ipynb #1627494d
 from __future__ import annotations
-import functools, importlib.resources, json, logging, math, time, warnings
+import functools, importlib.resources, json, logging, math, os, time, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from .config import ContentCache, content_key, parallel_map
+from .config import ContentCache, content_key, parallel_map, writing
 from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, read_image, roi_mask,
                          # these three: the data model's, importable here too
                          FINDINGS, NON_FEATURE_COLUMNS, feature_columns)  # noqa: F401 (re-exported)
@@ -20,8 +20,8 @@ from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, re
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
            'RACY_NS', 'QC_COLUMNS', 'FEATURES_MARK', 'params_path', 'load_params', 'outside_reach', 'prepare_roi',
            'get_extractor', 'compute_features', 'extract_lesion', 'check_variant', 'region_masks', 'log_image_2d',
-           'region_features', 'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path', 'write_outputs',
-           'summary_line', 'is_qc_table', 'is_features_file', 'manifest_inputs', 'check_outputs']
+           'region_features', 'feature_count', 'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path',
+           'write_outputs', 'summary_line', 'is_qc_table', 'is_features_file', 'manifest_inputs', 'check_outputs']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -58,11 +58,14 @@ def prepare_roi(row, margin: int = MARGIN_PX, regions=("full",)) -> dict:
     """Read, mask, crop and rescale one manifest row: {image (float64, 0-1), mask (uint8), spacing (row, col mm) or
     None, notes}.\n    The crop reaches far enough for the ROI `regions` (below) that extend outside the ROI."""
     row = dict(row)
-    img = read_image(row["image"])
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:          # notes of the QC table (an RGB image, a clipped ROI)
         warnings.simplefilter("always")
+        img = read_image(row["image"])
         mask = roi_mask(row, img.shape)
     notes = [str(w.message) for w in caught]
+    if mask.all(): raise RoiError(f"lesion {row.get('lesion_id')}: the mask covers the whole {mask.shape[0]}x"
+                                  f"{mask.shape[1]} image (every pixel marked as lesion): a lesion mask marks the "
+                                  "lesion only; check the mask file (inverted?)")
     ys, xs = np.nonzero(mask)
     reach = outside_reach(regions)
     if reach: margin = max(margin, MARGIN_PX + math.ceil(reach * math.sqrt(mask.sum() / math.pi)))
@@ -188,6 +191,19 @@ def region_features(roi: dict, params: dict, regions=("full",), image_types=("or
         out.update({prefix + k: v for k, v in feats.items()})
     return out
 
+# %% ../nbs/03_extraction.ipynb #1ef3ae41
+@functools.lru_cache(maxsize=32)
+def _count(params_json: str, regions: tuple, image_types: tuple) -> int:
+    yy, xx = np.mgrid[:64, :64]
+    disc = np.hypot(yy - 32, xx - 32) <= 16
+    image = 0.3 + 0.4 * disc + 0.05 * np.random.default_rng(0).standard_normal(disc.shape)
+    roi = {"image": image, "mask": disc.astype(np.uint8), "spacing": (0.2, 0.2), "notes": []}
+    return len(region_features(roi, json.loads(params_json), regions, image_types))
+
+def feature_count(params=None, regions=("full",), image_types=("original",)) -> int:
+    "Number of features an extraction with these settings yields per lesion (measured on a small disc, remembered)."
+    return _count(json.dumps(load_params(params), sort_keys=True), tuple(regions), tuple(image_types))
+
 # %% ../nbs/03_extraction.ipynb #97b297ae
 # a file modified less than 2 s ago may change again within the clock's resolution: not remembered
 RACY_NS = 2 * 10**9
@@ -201,7 +217,7 @@ class FileDigests:
     def __call__(self, path) -> str | None:
         if path not in self.memo:
             try:
-                p = Path(path).resolve(); st = p.stat()
+                p = Path(os.path.realpath(path)); st = p.stat()     # a symlink loop: OSError, not RuntimeError
                 key = content_key("file", str(p), st.st_size, st.st_mtime_ns)
                 digest = self.cache.get(key)
                 if digest is None:
@@ -294,14 +310,21 @@ def qc_path(features_path: str | Path) -> Path:
 
 def write_outputs(features: pd.DataFrame, qc: pd.DataFrame, out: str | Path, inputs=()) -> Path:
     """Write features (Parquet, marked as radllm's) and QC (CSV beside it), each whole or not at all; return the QC
-    path. An existing file is replaced only when radllm wrote it, and never one of the command's `inputs`."""
+    path. An existing file is replaced only when radllm wrote it, and never one of the command's `inputs`; a failed
+    write names its path."""
     import pyarrow as pa, pyarrow.parquet as pq
-    out = Path(out); check_outputs(out, inputs); out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    check_outputs(out, inputs)
+    with writing(out.parent, "folder"): out.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(features)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), FEATURES_MARK: b'{"written_by": "radllm"}'})
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp); os.replace(tmp, out)
-    qc.to_csv(tmp, index=False); os.replace(tmp, qc_path(out))
+    with writing(out, "features"):
+        pq.write_table(table, tmp)
+        os.replace(tmp, out)
+    with writing(qc_path(out), "QC table"):
+        qc.to_csv(tmp, index=False)
+        os.replace(tmp, qc_path(out))
     return qc_path(out)
 
 def summary_line(qc: pd.DataFrame) -> str:
@@ -310,7 +333,6 @@ def summary_line(qc: pd.DataFrame) -> str:
     return f"{n.get('ok', 0)} extracted, {n.get('skipped', 0)} skipped, {n.get('error', 0)} failed"
 
 # %% ../nbs/03_extraction.ipynb #6c548ab9
-import os
 from .ownership import OWNERSHIP_PROOFS, NotOursError, check_ours
 
 FEATURES_MARK = b"radllm"                           # key of radllm's mark in a features file's Parquet metadata

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .config import RUN_FIELDS, ConfigError, RunConfig, content_key, parallel_map
+from .config import (RUN_FIELDS, ConfigError, RunConfig, content_key, parallel_map, range_problem,
+                           writing)
 from .data import dataset_name
 
 # %% auto #0
@@ -142,7 +143,9 @@ def claim_batch(out: Path, cfg: RunConfig, replace: bool = False) -> None:
 def _write_atomic(path: Path, text: str) -> None:
     "Write a file whole or not at all (a killed process never leaves half of it)."
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text); os.replace(tmp, path)
+    with writing(path):
+        try: tmp.write_text(text); os.replace(tmp, path)
+        finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/10_runs.ipynb #c5b76f3a
 from .ownership import OWNERSHIP_PROOFS, FolderLock, check_ours, holder_text, is_ours, lock_holder, user_entries
@@ -294,10 +297,25 @@ def _names_problem(name: str, values, known) -> str | None:
     return f"{name}: unknown {', '.join(map(repr, bad))}; choose from {', '.join(known)}" if bad else None
 
 def _lora_problem(options: dict, classifier) -> None:
-    "LoRA settings must be parameters of the arm's LoRA `classifier`."
-    known = [p for p in inspect.signature(classifier).parameters if p != "self"]
-    if unknown := sorted(set(options) - set(known)):
-        raise ValueError(f"unknown LoRA setting(s) {unknown}; known: {', '.join(known)}")
+    """LoRA settings must be parameters of the arm's LoRA `classifier`, each a value of its default's type (a number
+    where the default is a number)."""
+    params = {k: p for k, p in inspect.signature(classifier).parameters.items() if k != "self"}
+    if unknown := sorted(set(options) - set(params)):
+        raise ValueError(f"unknown LoRA setting(s) {unknown}; known: {', '.join(params)}")
+    for k, v in options.items():
+        default = params[k].default
+        kind = float if type(default) is float else type(default)
+        if default is None or default is inspect.Parameter.empty or kind not in (int, float, str, bool): continue
+        if not isinstance(v, (int, float) if kind is float else kind) or (kind is not bool and isinstance(v, bool)):
+            raise ValueError(f"{k}: expected {kind.__name__} like its default {default!r}, got {v!r}")
+
+def _n_features_problem(cfg: RunConfig) -> str | None:
+    "The selector cannot keep more features than the extraction yields (chapter 03's `feature_count`)."
+    from radllm.extraction import feature_count
+    n = feature_count(cfg.params, cfg.roi, cfg.image_types)
+    if cfg.n_features > n: return (f"n_features: {cfg.n_features} is more than the {n} features this extraction "
+                                   f"yields (params, roi, image_types); choose at most {n}")
+    return None
 
 def config_problems(cfg: RunConfig) -> list[str]:
     """Everything wrong with a config, one line each (empty when it can run): its values (chapter 00) and the names
@@ -322,6 +340,7 @@ def config_problems(cfg: RunConfig) -> list[str]:
                         ("image_types", lambda: check_variant(image_types=cfg.image_types))):
         try: check()
         except (ValueError, OSError) as e: out.append(f"{what}: {e}")
+    if not any(out): out.append(_n_features_problem(cfg))       # the extraction settings are valid: count them
     return [p for p in out if p]
 
 def checked_config(cfg: RunConfig, source: str = "config") -> RunConfig:
@@ -402,14 +421,15 @@ def _resolved_spec(spec: str) -> str:
     try: return resolve_spec(spec)
     except ValueError: return spec                                   # malformed: check_config says why
 
-def check_config(cfg: RunConfig, specs: list[str], jobs: int = 1) -> None:
-    "A ConfigError listing every problem of a batch's config and dataset specs (each problem once)."
+def check_config(cfg: RunConfig, specs: list[str], jobs: int = 1, seeds=()) -> None:
+    "A ConfigError listing every problem of a batch's config, dataset specs and seeds (each problem once)."
     from radllm.data import parse_dataset_spec
     problems = [p for p in config_problems(cfg) if not p.startswith("dataset:")]
     for spec in specs:
         try: parse_dataset_spec(spec)
         except ValueError as e: problems.append(f"dataset: {e}")
     if jobs < 1: problems.append(f"jobs: must be at least 1, got {jobs}")
+    problems += [p for s in dict.fromkeys(seeds) if (p := range_problem("seed", s))]
     if problems: raise ConfigError(problems)
 
 def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
@@ -419,7 +439,7 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
     base = (config or RunConfig()).replace(**({"cache_dir": str(cache_dir)} if cache_dir else {})).resolved()
     specs, seeds, out = [_resolved_spec(s) for s in datasets], list(dict.fromkeys(int(s) for s in seeds)), Path(out)
     # 1. everything that can be checked before any work
-    check_config(base, specs, jobs)
+    check_config(base, specs, jobs, seeds)
     dataset_names(specs)
     _writable_place(out, "--out")
     check_run_folders(out, specs, seeds)

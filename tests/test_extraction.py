@@ -199,3 +199,76 @@ def test_mias_roi_variants_extract_every_lesion(mias_dir, tmp_path):
     assert len(rings) == len(full) == 83 and len(feature_columns(rings)) == 102 + 3 * 93
     assert rings[feature_columns(full)].equals(full[feature_columns(full)])
     assert not rings.filter(like="peritumoral:").isna().any().any()
+
+
+# issue 18, class 7: a file-system error names the path that failed, and is the error the user sees ------------------
+def _file_size_limit(limit: int):
+    "In the child: writes past `limit` bytes fail with EFBIG (File too large) instead of killing it (SIGXFSZ)."
+    def limit_writes():
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limit_writes
+
+
+@pytest.mark.parametrize("limit, said", [(50_000, "cannot write features {tmp}/b/f.parquet: "),
+                                         (20_000, "cache {tmp}/cache/digests.sqlite: cannot open (disk I/O error)")])
+def test_a_failed_write_names_its_path(tmp_path, limit, said):
+    "With a warm cache, a write past the file-size limit names the file (features, or the cache), never a rollback."
+    import subprocess, sys
+    from radllm.synthetic import make_dataset
+    radllm = str(Path(sys.executable).parent / "radllm")
+    make_dataset(tmp_path / "d", n=12, seed=1)
+    spec = f"manifest:{tmp_path / 'd' / 'manifest.csv'}"
+    warm = subprocess.run([radllm, "extract", spec, "--out", str(tmp_path / "a.parquet")], capture_output=True,
+                          text=True)
+    assert warm.returncode == 0, warm.stderr
+    r = subprocess.run([radllm, "extract", spec, "--out", str(tmp_path / "b" / "f.parquet")], capture_output=True,
+                       text=True, preexec_fn=_file_size_limit(limit))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "rollback" not in r.stderr.lower(), r.stderr
+    assert said.format(tmp=tmp_path) in r.stderr, r.stderr                          # the path that failed
+    assert "too large" in r.stderr.lower() or "disk I/O error" in r.stderr, r.stderr   # and the disk's own error
+
+
+def test_a_full_disk_names_the_file(tmp_path):
+    from radllm.extraction import write_outputs
+    features = pd.DataFrame({"a": range(1000)})
+    with pytest.raises(OSError, match="cannot write features /dev/full"):
+        write_outputs(features, pd.DataFrame({"lesion_id": ["l1"]}), "/dev/full")
+
+
+# issue 18, class 8: an image that cannot be opened is a QC row; conversions and whole-image masks are said ----------
+def test_unopenable_images_are_qc_rows(tmp_path):
+    import subprocess, sys
+    from radllm.synthetic import make_dataset
+    m = make_dataset(tmp_path / "d", n=12, seed=3)
+    img = Path(m.image[0])
+    bad = tmp_path / "bad"; bad.mkdir()
+    (bad / "loop.png").symlink_to(bad / "loop.png")
+    (bad / "folder.png").mkdir()
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "cut.png").write_bytes(img.read_bytes()[:200])
+    rgb = Image.open(img).convert("RGB"); rgb.save(bad / "rgb.png")
+    whole = np.full(np.asarray(Image.open(img)).shape, 255, np.uint8)
+    Image.fromarray(whole).save(bad / "whole.png")
+    rows = m.iloc[:6].copy()
+    rows["image"] = [str(bad / f) for f in ("loop.png", "folder.png", "empty.png", "cut.png", "rgb.png", img)]
+    rows.loc[rows.index[5], ["mask", "roi"]] = [str(bad / "whole.png"), None] if "mask" in rows else [None, None]
+    if "mask" not in rows: rows["mask"] = [None] * 5 + [str(bad / "whole.png")]
+    rows.loc[rows.index[5], "roi"] = None
+    man = pd.concat([rows, m.iloc[6:]])
+    man.to_csv(tmp_path / "m.csv", index=False)
+    radllm = str(Path(sys.executable).parent / "radllm")
+    r = subprocess.run([radllm, "extract", f"manifest:{tmp_path / 'm.csv'}", "--out", str(tmp_path / "f.parquet")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    qc = pd.read_csv(tmp_path / "f.qc.csv").set_index("lesion_id")
+    reasons = dict(zip(qc.index, qc.reason.fillna("")))
+    ids = list(rows.lesion_id)
+    assert "a symbolic link that loops" in reasons[ids[0]]
+    assert "a folder, not an image file" in reasons[ids[1]]
+    assert "image file is empty" in reasons[ids[2]]
+    assert "cannot read image" in reasons[ids[3]]
+    assert qc.status[ids[4]] == "ok" and "RGB image, converted to grey" in str(qc.notes[ids[4]])
+    assert "the mask covers the whole" in reasons[ids[5]]

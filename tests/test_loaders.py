@@ -267,3 +267,81 @@ def test_vindr_inverted_box_is_skipped(vindr):
                 lambda rows: [r[:11] + ([r[13], r[12], r[11], r[14]] if r[10] == "BI-RADS 4" else r[11:15]) + r[15:]
                               for r in rows])
     assert "x0 <= x1" in skipped(load_dataset(f"vindr-mammo:{vindr}"))[f"{I1}_1"]
+
+
+# ---------------------------------------------------------------- issue 18, class 6: a bad value in a user's table
+def _manifest(tmp_path, labels, sep=",", encoding="utf-8", name="manifest.csv"):
+    rows = [sep.join(["lesion_id", "patient_id", "image", "label", "roi"])]
+    rows += [sep.join([f"l{i}", f"p{i}", "x.png", lab, '"{""circle"": [5, 5, 3]}"']) for i, lab in enumerate(labels)]
+    path = tmp_path / name
+    path.write_bytes(("\n".join(rows) + "\n").encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("labels, said", [
+    (["1", "Malignant", "M", "0"], "line 4 (lesion l2): 'M'"),
+    (["1", "0", "yes"], "line 4 (lesion l2): 'yes'"),
+    (["1", "", "0"], "line 3 (lesion l1): empty"),
+    (["1", "2", "0"], "line 3 (lesion l1): '2'"),
+    (["1", "0", "benign?"], "line 4 (lesion l2): 'benign?'"),
+])
+def test_a_bad_label_names_file_line_and_column(tmp_path, labels, said):
+    path = _manifest(tmp_path, labels)
+    with pytest.raises(ValueError) as e: load_dataset(f"manifest:{path}")
+    assert f"{path}, column 'label': " in str(e.value) and said in str(e.value)
+    assert "write 1 or malignant for a malignant lesion, 0 or benign for a benign one" in str(e.value)
+
+
+def test_label_words_are_read(tmp_path):
+    assert load_dataset(f"manifest:{_manifest(tmp_path, ['Malignant', 'benign', '1.0', '0'])}").label.tolist() \
+        == [1, 0, 1, 0]
+
+
+def test_a_latin1_table_names_file_and_line(tmp_path, vindr):
+    path = _manifest(tmp_path, ["1", "0"], encoding="latin-1")
+    path.write_bytes(path.read_bytes().replace(b"p1,", "pé,".encode("latin-1")))
+    with pytest.raises(ValueError, match=r"manifest.csv line 3: not UTF-8 text \(byte 0xe9\); save the file as UTF-8"):
+        load_dataset(f"manifest:{path}")
+    table = vindr / "finding_annotations.csv"
+    table.write_bytes(table.read_bytes() + "\n".encode("utf-8") + "é".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"vindr-mammo: .*finding_annotations.csv line \d+: not UTF-8 text"):
+        load_dataset(f"vindr-mammo:{vindr}")
+
+
+def test_a_semicolon_table_says_so(tmp_path, vindr):
+    path = _manifest(tmp_path, ["1", "0"], sep=";")
+    with pytest.raises(ValueError, match="manifest.csv lacks column.*separated by semicolons .';'., not by commas"):
+        load_dataset(f"manifest:{path}")
+    table = vindr / "finding_annotations.csv"
+    table.write_text(table.read_text().replace(",", ";"))
+    with pytest.raises(ValueError, match="finding_annotations.csv lacks column.*separated by semicolons"):
+        load_dataset(f"vindr-mammo:{vindr}")
+
+
+def test_a_question_mark_in_a_path(tmp_path):
+    folder = tmp_path / "what?"
+    folder.mkdir()
+    path = _manifest(folder, ["1", "0"])
+    with pytest.raises(ValueError, match=r"'\?' starts the loader options: a path holding '\?' writes it %3F"):
+        load_dataset(f"manifest:{path}")
+    assert len(load_dataset(f"manifest:{str(path).replace('?', '%3F')}")) == 2
+
+
+@pytest.mark.parametrize("spec, said", [
+    ("inbreast:{d}?point_radius=-1", "option point_radius must be a radius in pixels above 0"),
+    ("inbreast:{d}?benign_birads=1,9", "option benign_birads: [9] not BI-RADS categories"),
+    ("vindr-mammo:{d}?malignant_birads=x", "dataset spec 'vindr-mammo:"),
+    ("synthetic:0", "synthetic:N: N must be from 1 to 100000 lesions, got 0"),
+    ("synthetic?seed=-2", "synthetic: option seed must be at least 0, got -2"),
+])
+def test_a_bad_loader_option_names_the_option(tmp_path, spec, said):
+    with pytest.raises(ValueError) as e: load_dataset(spec.format(d=tmp_path))
+    assert said in str(e.value)
+
+
+def test_mias_info_line_with_a_byte_order_mark_is_parsed():
+    "Issue 18, class 8: an Info.txt saved with a BOM (first line) or with one pasted mid-file keeps its lesions."
+    from radllm.data import parse_mias_info
+    rows, skipped = parse_mias_info("\ufeffmdb001 G CIRC B 535 425 197\nmdb002 G CIRC B 522 280 69\n"
+                                    "\ufeffmdb003 D NORM\n\ufeffmdb005 F CIRC M 477 133 30\n")
+    assert [r["ref"] for r in rows] == ["mdb001", "mdb002", "mdb005"] and not skipped

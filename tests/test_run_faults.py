@@ -405,3 +405,124 @@ def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypat
     other = evaluate_config(cfg.replace(seed=1, arms=["radiomics"], ablations=[], n_permutations=0), None, features,
                             progress=False).to_dict()
     assert other["arms"]["radiomics"]["auc"]["value"] != first["arms"]["radiomics"]["auc"]["value"]
+
+
+# 11. issue 18, class 5: every setting and every option checked for type and range before any work -------------------
+
+# one bad value of every RunConfig setting, given in a --config YAML, and what the one-line error says
+BAD_SETTINGS = [
+    ("dataset", "dataset: [a, b]", "dataset: expected a text, got ['a', 'b']"),
+    ("seed", "seed: -1", "seed: must be at least 0, got -1"),
+    ("params", "params: /no/such.yaml", "params: parameter file /no/such.yaml not found"),
+    ("n_splits", "n_splits: 1000", "n_splits: must be at most 100 (folds), got 1000"),
+    ("n_repeats", "n_repeats: 2.5", "n_repeats: expected a whole number, got 2.5"),
+    ("arms", "arms: [1, 2]", "arms: expected a list of names, e.g. [a, b], got [1, 2]"),
+    ("selector", "selector: [mrmr]", "selector: expected a text, got ['mrmr']"),
+    ("n_features", "n_features: 1000", "n_features: 1000 is more than the 102 features this extraction yields"),
+    ("classifier", "classifier: svm2", "classifier: unknown 'svm2'"),
+    ("serializer", "serializer: 3", "serializer: expected a text or a mapping, e.g. {r: 8}, got 3"),
+    ("embedder", "embedder: minilm", "embedder: 'minilm': expected local:minilm"),
+    ("describer", "describer: {a: 1}", "describer: expected a text, got {'a': 1}"),
+    ("lora", "lora: [1, 2]", "lora: expected a mapping, e.g. {r: 8}, got [1, 2]"),
+    ("ablations", "ablations: order", "ablations: expected a list of names"),
+    ("n_permutations", "n_permutations: 1000000000", "n_permutations: must be at most 10000 (each permutation runs"),
+    ("jobs", "jobs: 0", "jobs: must be at least 1"),
+    ("scheduler", "scheduler: nohost", "scheduler: 'nohost': expected a Dask scheduler address"),
+    ("cache_dir", "cache_dir: CACHEFILE", "cache_dir: CACHEFILE is a file"),
+    ("roi", "roi: [rim]", "roi: unknown ROI region(s) ['rim']"),
+    ("image_types", "image_types: original", "image_types: expected a list of names"),
+]
+
+
+def test_bad_setting_table_covers_every_setting():
+    assert [name for name, *_ in BAD_SETTINGS] == [f.name for f in dataclasses.fields(RunConfig)]
+
+
+@pytest.mark.parametrize("name, yaml_text, needle", BAD_SETTINGS, ids=[b[0] for b in BAD_SETTINGS])
+def test_bad_setting_is_named_before_any_work(capsys, tmp_path, name, yaml_text, needle):
+    "Each bad value is named in one line with what is expected; exit 2, nothing runs and nothing is created."
+    cache_file = tmp_path / "cache-file"; cache_file.write_text("x")
+    cfg = tmp_path / "c.yaml"; cfg.write_text(yaml_text.replace("CACHEFILE", str(cache_file)) + "\n")
+    needle = needle.replace("CACHEFILE", str(cache_file))
+    if name == "dataset":   # `run` takes its datasets from --dataset; the experiment notebook checks the config's
+        with pytest.raises(ValueError) as e: checked_config(RunConfig.from_yaml(cfg), str(cfg))
+        assert needle in str(e.value)
+        return
+    code, _, err = cli(capsys, "run", "--dataset", "synthetic:24", "--out", tmp_path / "runs", "--config", cfg)
+    assert code == 2
+    one_line_error(err, needle, str(cfg))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_declared_type_is_accepted(tmp_path):
+    "The study gives the serializer as a mapping; RunConfig declares `str | dict`: a config file may too."
+    cfg = tmp_path / "c.yaml"; cfg.write_text("serializer: {style: names_values}\narms: [text]\n")
+    assert checked_config(RunConfig.from_yaml(cfg)).serializer == {"style": "names_values"}
+
+
+# every option of every sub-command with a bad value: (argv, what the one-line error says); FILE is a plain file
+BAD_OPTIONS = [
+    (["synth", "FILE"], "output folder FILE is a file"),
+    (["synth", "OUT", "--n", "0"], "argument --n: must be at least 1, got 0"),
+    (["synth", "OUT", "--n", "10000000"], "argument --n: must be at most 100000"),
+    (["synth", "OUT", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    (["synth", "OUT", "--seed", "x"], "argument --seed: expected a whole number, got 'x'"),
+    (["extract", "bogus:1", "--out", "OUT/f.parquet"], "unknown dataset kind 'bogus'"),
+    (["extract", "synthetic:24", "--out", "FILE/f.parquet"], "FILE is a file"),
+    (["extract", "synthetic:24", "--out", "OUT/f.parquet", "--params", "/no/p.yaml"], "/no/p.yaml not found"),
+    (["extract", "synthetic:24", "--out", "OUT/f.parquet", "--jobs", "0"], "argument --jobs: must be at least 1"),
+    (["extract", "synthetic:24", "--out", "OUT/f.parquet", "--jobs", "99999"], "argument --jobs: must be at most 1024"),
+    (["extract", "synthetic:24", "--out", "OUT/f.parquet", "--scheduler", "tcp://h:0"],
+     "argument --scheduler: 'tcp://h:0': expected a Dask scheduler address"),
+    (["extract", "synthetic:24", "--out", "OUT/f.parquet", "--cache-dir", "FILE/c"],
+     "argument --cache-dir: FILE/c is inside FILE, a file"),
+    (["run", "--dataset", "bogus:1", "--out", "OUT"], "dataset: dataset spec 'bogus:1': unknown dataset kind"),
+    (["run", "--dataset", "synthetic:24", "--out", "OUT", "--seeds", "0", "-1"],
+     "argument --seeds: must be at least 0"),
+    (["run", "--dataset", "synthetic:24", "--out", "OUT", "--seeds", "4294967296"],
+     "argument --seeds: must be at most"),
+    (["run", "--dataset", "synthetic:24", "--out", "FILE"], "--out FILE is a file"),
+    (["run", "--dataset", "synthetic:24", "--out", "OUT", "--config", "/no/c.yaml"], "/no/c.yaml: file not found"),
+    (["run", "--dataset", "synthetic:24", "--out", "OUT", "--jobs", "x"], "argument --jobs: expected a whole number"),
+    (["run", "--dataset", "synthetic:24", "--out", "OUT", "--scheduler", "a b:1"], "argument --scheduler"),
+    (["run", "--dataset", "synthetic:24", "--out", "OUT", "--cache-dir", "FILE"],
+     "argument --cache-dir: FILE is a file"),
+    (["report", "FILE"], "batch folder FILE not found"),
+    (["transfer", "--train", "synthetic:24", "--test", "bogus:2", "--out", "OUT"], "unknown dataset kind 'bogus'"),
+    (["transfer", "--train", "bogus:2", "--test", "synthetic:24", "--out", "OUT"], "unknown dataset kind 'bogus'"),
+    (["transfer", "--train", "synthetic:24", "--test", "synthetic:30", "--out", "FILE/t"], "FILE/t is inside FILE"),
+    (["transfer", "--train", "synthetic:24", "--test", "synthetic:30", "--out", "OUT", "--config", "/no/c.yaml"],
+     "/no/c.yaml: file not found"),
+    (["transfer", "--train", "synthetic:24", "--test", "synthetic:30", "--out", "OUT", "--jobs", "-2"],
+     "argument --jobs: must be at least 1"),
+    (["transfer", "--train", "synthetic:24", "--test", "synthetic:30", "--out", "OUT", "--scheduler", "tcp://h"],
+     "argument --scheduler"),
+    (["transfer", "--train", "synthetic:24", "--test", "synthetic:30", "--out", "OUT", "--cache-dir", "FILE"],
+     "argument --cache-dir: FILE is a file"),
+]
+# options without a value to get wrong: flags
+FLAGS = {"--debug", "--strict", "--replace", "--help"}
+
+
+def test_bad_option_table_covers_every_option():
+    import argparse
+    from radllm.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, parser in sub.choices.items():
+        tried = {a for argv, _ in BAD_OPTIONS if argv[0] == command for a in argv if a.startswith("--")}
+        options = {o for a in parser._actions for o in a.option_strings if o.startswith("--")} - FLAGS
+        assert options <= tried | {"--train", "--test", "--dataset", "--out"}, (command, options - tried)
+        assert any(argv[0] == command for argv, _ in BAD_OPTIONS), command
+
+
+@pytest.mark.parametrize("argv, needle", BAD_OPTIONS, ids=[" ".join(a[:1] + a[-2:]) for a, _ in BAD_OPTIONS])
+def test_bad_option_is_named_before_any_work(capsys, tmp_path, argv, needle):
+    "One line naming the option and what is expected, exit 2, and nothing written (OUT is never created)."
+    (tmp_path / "FILE").write_text("x")
+    argv = [a.replace("FILE", str(tmp_path / "FILE")).replace("OUT", str(tmp_path / "OUT")) for a in argv]
+    try: code = main(argv)
+    except SystemExit as e: code = e.code                       # argparse's own exit for a value of the wrong form
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert needle.replace("FILE", str(tmp_path / "FILE")) in err and "Traceback" not in err, err
+    assert not (tmp_path / "OUT").exists() and (tmp_path / "FILE").read_text() == "x"
