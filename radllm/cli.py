@@ -106,11 +106,24 @@ def _add_explain(sub, common):
     p.add_argument("run", help="run folder, e.g. runs/NAME/<dataset>/seed<k>")
     p.add_argument("lesion_id", help="lesion id as in the run's predictions")
     p.add_argument("--top", type=_positive_int, default=5, help="features shown per arm (default 5)")
-    p.add_argument("--card", default=None, help="lesion card PNG (default RUN/figures/lesion_<id>.png)")
-    p.add_argument("--cache-dir", default=None, help="cache folder (default $RADLLM_CACHE_DIR or ~/.cache/radllm)")
+    p.add_argument("--card", type=_card_path, default=None,
+                   help="lesion card PNG (default RUN/figures/lesion_<id>.png)")
+    p.add_argument("--cache-dir", type=_setting("cache_dir"), default=None,
+                   help="cache folder (default $RADLLM_CACHE_DIR or ~/.cache/radllm)")
+
+def _card_path(text: str) -> str:
+    "A .png file to write, not under a file (a picture of the user's at that path is refused later, when it is known)."
+    from radllm.config import check_folder
+    if not text.lower().endswith(".png"): raise argparse.ArgumentTypeError(f"{text}: a lesion card is a .png file")
+    try: check_folder(Path(text).parent)
+    except OSError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 def cmd_explain(args) -> int:
     from radllm.explain import explain_lesion, save_card
+    import radllm.figures  # noqa: F401 (registers the proof that a PNG is radllm's, chapter 09b)
+    from radllm.ownership import check_ours
+    if args.card: check_ours(args.card, "figure", "--card", "give a new file name, or one radllm explain wrote")
     expl = explain_lesion(args.run, args.lesion_id, top=args.top, cache_dir=args.cache_dir)
     print(expl)
     print(f"lesion card: {save_card(expl, args.run, args.card)}")
@@ -279,7 +292,8 @@ def _overlap(mtrain, mtest, args, cfg) -> dict | None:
     """What the test set shares with the training set (chapter 09): refused unless --allow-overlap, then said loudly
     and returned for metrics.json; None when nothing is shared."""
     from radllm.evaluation import overlap_problem, overlap_record, shared_data
-    shared = shared_data(mtrain, mtest, cfg.cache_dir)
+    from radllm.extraction import FileDigests
+    shared = shared_data(mtrain, mtest, FileDigests(cfg.cache_dir))
     if (why := overlap_problem(shared, args.train, args.test)) is None: return None
     if not args.allow_overlap: raise ValueError(f"{why}; give disjoint datasets, or add --allow-overlap to run it "
                                                 "anyway, flagged as overlapping")

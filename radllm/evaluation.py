@@ -426,11 +426,11 @@ def _same_source(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     spec = a.attrs.get("spec")
     return (spec is not None and spec == b.attrs.get("spec")) or bool(_places(a) & _places(b))
 
-def shared_data(train: pd.DataFrame, test: pd.DataFrame, cache_dir=None) -> dict:
+def shared_data(train: pd.DataFrame, test: pd.DataFrame, digests) -> dict:
     """What a held-out manifest `test` shares with `train`: lesion and patient ids (same source only) and images of
-    identical content, as (test lesion, train lesion) pairs."""
-    from radllm.extraction import FileDigests
-    digests, same = FileDigests(cache_dir), _same_source(train, test)
+    identical content, as (test lesion, train lesion) pairs. `digests(path)` is an image file's content digest, None
+    when it cannot be read (chapter 03's `FileDigests`, which the command line passes with the run's cache)."""
+    same = _same_source(train, test)
     ids = lambda col: sorted(set(train[col].astype(str)) & set(test[col].astype(str))) if same else []
     seen = {}
     for lid, img in zip(train.lesion_id.astype(str), train.image): seen.setdefault(digests(img), lid)

@@ -319,12 +319,14 @@ def write_outputs(features: pd.DataFrame, qc: pd.DataFrame, out: str | Path, inp
     table = pa.Table.from_pandas(features)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), FEATURES_MARK: b'{"written_by": "radllm"}'})
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with writing(out, "features"):
-        pq.write_table(table, tmp)
-        os.replace(tmp, out)
-    with writing(qc_path(out), "QC table"):
-        qc.to_csv(tmp, index=False)
-        os.replace(tmp, qc_path(out))
+    try:
+        with writing(out, "features"):
+            pq.write_table(table, tmp)
+            os.replace(tmp, out)
+        with writing(qc_path(out), "QC table"):
+            qc.to_csv(tmp, index=False)
+            os.replace(tmp, qc_path(out))
+    finally: tmp.unlink(missing_ok=True)                  # this process's own temporary file, after a failed write
     return qc_path(out)
 
 def summary_line(qc: pd.DataFrame) -> str:
@@ -361,9 +363,10 @@ def manifest_inputs(manifest: pd.DataFrame) -> list[str]:
 
 def check_outputs(out: str | Path, inputs=()) -> None:
     "Before any work: `--out` and its QC table are new or radllm's, and neither is one of the command's inputs."
-    out, given = Path(out), {Path(p).resolve() for p in inputs}
+    real = lambda p: os.path.realpath(p)          # unlike Path.resolve, never raises (a symlink loop is a QC row later)
+    out, given = Path(out), {real(p) for p in inputs}
     for target, what in ((out, "--out"), (qc_path(out), "the QC table of --out")):
-        if target.resolve() in given:
+        if real(target) in given:
             raise NotOursError(f"{what} {target} is an input of this command: radllm will not overwrite it; give "
                                "another --out")
     check_ours(out, "features", "--out", "give a new file, or one radllm extract wrote")

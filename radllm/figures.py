@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from .statistics import auc_score, cluster_bootstrap_indices
+from .ownership import OWNERSHIP_PROOFS
 
 # %% auto #0
 __all__ = ['FIGURES', 'roc_band', 'roc_figure', 'calibration_figure', 'fold_auc_figure', 'stability_figure', 'forest_figure',
-           'save_figure', 'save_figures']
+           'save_figure', 'is_radllm_png', 'save_figures']
 
 # %% ../nbs/09b_figures.ipynb #c38cfb47
 def roc_band(y, p, groups, grid, n_boot: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,10 +107,22 @@ FIGURES = {"roc.png": roc_figure, "calibration.png": calibration_figure, "fold_a
            "stability.png": stability_figure, "forest.png": forest_figure}
 
 def save_figure(fig, path: str | Path) -> Path:
-    "Write a matplotlib figure as PNG (tight layout, 110 dpi) and close it."
+    "Write a matplotlib figure as PNG (tight layout, 110 dpi), marked as radllm's in its metadata, and close it."
     import matplotlib.pyplot as plt
-    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    from radllm import __version__
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": f"radllm {__version__}"})
+    plt.close(fig)
     return Path(path)
+
+def is_radllm_png(path: str | Path) -> bool:
+    "`path` is a PNG that `save_figure` wrote (its Software entry names radllm)."
+    from PIL import Image
+    try:
+        with Image.open(path) as im: return str(im.info.get("Software", "")).startswith("radllm")
+    except (OSError, ValueError): return False
+
+OWNERSHIP_PROOFS["figure"] = is_radllm_png
 
 def save_figures(results, out_dir: str | Path) -> list[Path]:
     """Write roc.png, calibration.png, fold_auc.png, stability.png and forest.png (those with something to show);

@@ -43,6 +43,24 @@ def test_explain_refits_the_recorded_probabilities_and_writes_a_card(run_folder)
     assert card.is_file() and card.stat().st_size > 10_000
 
 
+def test_explain_never_overwrites_a_picture_of_the_users(run_folder, tmp_path):
+    "--card naming a PNG radllm did not write is refused, the file untouched; a card radllm wrote is replaced."
+    from PIL import Image
+    from radllm.figures import is_radllm_png
+    lesion = str(pd.read_parquet(run_folder / "predictions.parquet").lesion_id.iloc[0])
+    mine = tmp_path / "mine.png"
+    Image.new("L", (8, 8)).save(mine)
+    before = mine.read_bytes()
+    run = lambda card: subprocess.run([RADLLM, "explain", str(run_folder), lesion, "--card", str(card)],
+                                      capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    r = run(mine)
+    assert r.returncode == 2 and f"--card {mine} holds files radllm did not write" in r.stderr, r.stderr
+    assert mine.read_bytes() == before and "Traceback" not in r.stderr
+    ours = tmp_path / "card.png"
+    assert run(ours).returncode == 0 and is_radllm_png(ours)
+    assert run(ours).returncode == 0                                    # its own card: replaced
+
+
 def test_explain_an_unknown_lesion_says_so(run_folder):
     from radllm.explain import explain_lesion
     with pytest.raises(ValueError, match="lesion 'NO-SUCH' is not among the 36 extracted lesions"):

@@ -232,10 +232,22 @@ def test_a_failed_write_names_its_path(tmp_path, limit, said):
 
 
 def test_a_full_disk_names_the_file(tmp_path):
-    from radllm.extraction import write_outputs
-    features = pd.DataFrame({"a": range(1000)})
-    with pytest.raises(OSError, match="cannot write features /dev/full"):
-        write_outputs(features, pd.DataFrame({"lesion_id": ["l1"]}), "/dev/full")
+    "A file-size limit (what a full disk or quota says: [Errno 27] File too large) names the file being written."
+    import subprocess, sys
+    code = f"""
+import resource, signal
+import pandas as pd
+from radllm.extraction import write_outputs
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)            # the write then fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+features, qc = pd.DataFrame({{"a": range(100_000)}}), pd.DataFrame({{"lesion_id": ["l1"]}})
+try: write_outputs(features, qc, {str(tmp_path / "f.parquet")!r})
+except OSError as e: print(e)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert f"cannot write features {tmp_path / 'f.parquet'}: " in r.stdout, r.stdout + r.stderr
+    assert "File too large" in r.stdout
+    assert list(tmp_path.iterdir()) == []                              # no half-written file, no temporary left
 
 
 # issue 18, class 8: an image that cannot be opened is a QC row; conversions and whole-image masks are said ----------

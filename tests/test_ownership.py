@@ -159,11 +159,12 @@ def test_allowed_overlap_is_flagged_in_metrics(capsys, synth, tmp_path, tiny):
     assert m["dataset"].endswith("(OVERLAPPING: NOT A TRANSFER)") and m["config"]["overlap"]["images"]["n"] == 24
 
 
-def test_two_synthetic_datasets_share_nothing():
+def test_two_synthetic_datasets_share_nothing(tmp_path):
     "Both number their lesions and patients from 1: the ids are not a shared lesion or patient (no false alarm)."
     from radllm.data import load_dataset
     from radllm.evaluation import shared_data
-    shared = shared_data(load_dataset("synthetic:30"), load_dataset("synthetic:40?seed=1"))
+    from radllm.extraction import FileDigests
+    shared = shared_data(load_dataset("synthetic:30"), load_dataset("synthetic:40?seed=1"), FileDigests(tmp_path))
     assert shared == {"lesions": [], "patients": [], "images": []}
 
 

@@ -267,10 +267,11 @@ def test_out_is_a_file_or_under_a_file(capsys, tmp_path, tiny):
         one_line_error(err, f"--out {out}", needle)
 
 
-def test_cache_dir_that_is_a_file(capsys, tmp_path, tiny):
+def test_cache_dir_that_is_a_file(capsys, tmp_path, tiny, monkeypatch):
+    "Given as $RADLLM_CACHE_DIR (the option itself is checked by argparse: BAD_OPTIONS below)."
     (tmp_path / "cachefile").write_text("x")
-    code, _, err = cli(capsys, "extract", "synthetic:30", "--out", tmp_path / "f.parquet", "--cache-dir",
-                       tmp_path / "cachefile")
+    monkeypatch.setenv("RADLLM_CACHE_DIR", str(tmp_path / "cachefile"))
+    code, _, err = cli(capsys, "extract", "synthetic:30", "--out", tmp_path / "f.parquet")
     assert code == 2
     one_line_error(err, f"cache folder {tmp_path / 'cachefile'}", "a file is in the way")
 
@@ -476,6 +477,8 @@ BAD_OPTIONS = [
      "argument --scheduler: 'tcp://h:0': expected a Dask scheduler address"),
     (["extract", "synthetic:24", "--out", "OUT/f.parquet", "--cache-dir", "FILE/c"],
      "argument --cache-dir: FILE/c is inside FILE, a file"),
+    (["extract", "synthetic:24", "--out", "OUT/f.parquet", "--cache-dir", "FILE"],
+     "argument --cache-dir: FILE is a file"),
     (["run", "--dataset", "bogus:1", "--out", "OUT"], "dataset: dataset spec 'bogus:1': unknown dataset kind"),
     (["run", "--dataset", "synthetic:24", "--out", "OUT", "--seeds", "0", "-1"],
      "argument --seeds: must be at least 0"),
@@ -488,6 +491,10 @@ BAD_OPTIONS = [
     (["run", "--dataset", "synthetic:24", "--out", "OUT", "--cache-dir", "FILE"],
      "argument --cache-dir: FILE is a file"),
     (["report", "FILE"], "batch folder FILE not found"),
+    (["explain", "OUT", "L1", "--top", "0"], "argument --top: must be at least 1, got 0"),
+    (["explain", "OUT", "L1", "--card", "FILE/c.png"], "argument --card: FILE is a file"),
+    (["explain", "OUT", "L1", "--card", "card.jpg"], "argument --card: card.jpg: a lesion card is a .png file"),
+    (["explain", "OUT", "L1", "--cache-dir", "FILE"], "argument --cache-dir: FILE is a file"),
     (["transfer", "--train", "synthetic:24", "--test", "bogus:2", "--out", "OUT"], "unknown dataset kind 'bogus'"),
     (["transfer", "--train", "bogus:2", "--test", "synthetic:24", "--out", "OUT"], "unknown dataset kind 'bogus'"),
     (["transfer", "--train", "synthetic:24", "--test", "synthetic:30", "--out", "FILE/t"], "FILE/t is inside FILE"),
@@ -501,7 +508,7 @@ BAD_OPTIONS = [
      "argument --cache-dir: FILE is a file"),
 ]
 # options without a value to get wrong: flags
-FLAGS = {"--debug", "--strict", "--replace", "--help"}
+FLAGS = {"--debug", "--strict", "--replace", "--allow-overlap", "--help"}
 
 
 def test_bad_option_table_covers_every_option():

@@ -223,7 +223,7 @@ def test_metrics_with_ci_schema_json_and_determinism():
     for k, v in res.items():
         assert set(v) == {"value", "ci"} and len(v["ci"]) == 2
         assert v["ci"][0] <= v["value"] <= v["ci"][1], k
-    assert res["auc"]["ci"] == pytest.approx(list(delong_ci(y, p)[1:]))
+    assert res["auc"]["ci"] == pytest.approx(list(delong_ci(y, p, groups=g)[1:]))   # clustered by patient
     json.loads(json.dumps(res, allow_nan=False))
     assert res == metrics_with_ci(y, p, g, threshold=thr, n_boot=300, seed=3)
     assert res != metrics_with_ci(y, p, g, threshold=thr, n_boot=300, seed=4)
