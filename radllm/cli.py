@@ -265,9 +265,15 @@ def cmd_run(args) -> int:
     return 1 if n.get("failed", 0) else 0
 
 def cmd_report(args) -> int:
-    from radllm.runs import report
+    from radllm.runs import StatusTable, report, terminal_tables, unfinished_runs
     aucs, metrics = report(args.out)
-    print(aucs.to_string(index=False)); print(); print(metrics.to_string(index=False))
+    print(terminal_tables(aucs))
+    print()
+    print(terminal_tables(metrics))
+    if unfinished := unfinished_runs(StatusTable(args.out).frame()):     # the lines summary.md holds
+        print()
+        print(unfinished[0])
+        for line in unfinished[1:]: print(f"  {line}")
     print(f"summary: {Path(args.out) / 'summary.md'}, summary.csv, summary.html")
     from radllm.runs import lock_holder, running_note
     if holder := lock_holder(args.out): print(f"note: {running_note(Path(args.out), holder)}", file=sys.stderr)
@@ -361,9 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(e).splitlines() \
             or [type(e).__name__]: print(f"radllm {args.command}: error: {line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"radllm {args.command}: interrupted; finished work is kept: run the same command again to go on",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:                  # a batch says how far it got (chapter 10's BatchInterrupted)
+        said = str(e) or "interrupted; finished work is kept: run the same command again to go on"
+        print(f"radllm {args.command}: {said}", file=sys.stderr)
         return 130
     finally:
         if "joblib" in sys.modules:                 # local workers may be idle: they would linger for 300 s

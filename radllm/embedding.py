@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_embedding.ipynb #e5c1529a
 from __future__ import annotations
-import hashlib, os, random, threading, time, warnings
+import hashlib, os, random, sys, threading, time, warnings
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -388,8 +388,17 @@ def _request(self: OpenAIEmbedder, texts: list[str]) -> np.ndarray:
                 raise self._fail(self._describe(e)) from None
             last = e
         except openai.APIConnectionError as e: last = e          # timeouts included
-        if attempt < self.max_retries: time.sleep(self._delay(last, attempt))
+        if attempt < self.max_retries: time.sleep(self._say_retry(last, attempt))
     raise self._fail(f"{self._describe(last)}; gave up after {self.max_retries + 1} attempts") from None
+
+@patch
+def _say_retry(self: OpenAIEmbedder, e: Exception, attempt: int) -> float:
+    """Say on stderr, as it happens, that a request failed and when it is tried again (an endpoint that never answers
+    is then seen waiting, not hanging); returns the seconds to wait."""
+    wait = self._delay(e, attempt)
+    print(mask_secret(f"embeddings endpoint {self.endpoint}: {self._describe(e)}, retry {attempt + 1} of "
+                      f"{self.max_retries} in {wait:.1f} s"), file=sys.stderr, flush=True)
+    return wait
 
 @patch
 def _embed_batch(self: OpenAIEmbedder, texts):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_runs.ipynb #ab9085db
 from __future__ import annotations
-import html, inspect, json, os, re, shutil, subprocess, sys, tempfile, time, traceback
+import html, inspect, itertools, json, os, re, shutil, signal, subprocess, sys, tempfile, threading, time, traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +18,15 @@ from .data import dataset_name
 
 # %% auto #0
 __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESULT_COLUMNS',
-           'SUMMARY_METRICS', 'METRIC_TITLES', 'template_path', 'run_folder', 'git_commit', 'data_fingerprint',
-           'BatchError', 'batch_settings', 'config_differences', 'recorded_batch', 'remove_runs', 'batch_conflict',
-           'claim_batch', 'is_batch_folder', 'is_run_folder', 'check_run_folders', 'ensure_folder', 'run_parameters',
-           'kernel_manager', 'run_one', 'failure_message', 'record_error', 'StatusTable', 'config_problems',
+           'SUMMARY_METRICS', 'METRIC_TITLES', 'TERMINAL_WIDTH', 'UNFINISHED_REASONS', 'template_path', 'run_folder',
+           'git_commit', 'data_fingerprint', 'BatchError', 'batch_settings', 'config_differences', 'recorded_batch',
+           'remove_runs', 'batch_conflict', 'claim_batch', 'is_batch_folder', 'is_run_folder', 'check_run_folders',
+           'ensure_folder', 'run_parameters', 'kernel_manager', 'run_one', 'failure_message', 'record_error',
+           'stop_kernels', 'interruptible', 'StatusTable', 'BatchInterrupted', 'mark_interrupted', 'config_problems',
            'checked_config', 'dataset_names', 'load_checked', 'prepare_dataset', 'threads_per_run', 'usable_cores',
            'check_config', 'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table',
-           'metrics_table', 'markdown_table', 'Figure', 'write_summary', 'report', 'running_note']
+           'metrics_table', 'markdown_table', 'Figure', 'write_summary', 'clip', 'unfinished_runs', 'terminal_tables',
+           'report', 'running_note']
 
 # %% ../nbs/10_runs.ipynb #2041f49f
 from .statistics import corrected_t                  # the report's intervals (chapter 09a)
@@ -202,9 +204,9 @@ def run_parameters(cfg: RunConfig, out_dir: Path) -> dict:
     "papermill parameters of a run: the whole config, and the folder to write to."
     return {"config": cfg.to_dict(), "out_dir": str(out_dir)}
 
-def kernel_manager(socket_dir: str):
+def kernel_manager(socket_dir: str, started: list | None = None):
     """A jupyter_client kernel-manager class whose kernels run this interpreter over IPC sockets in `socket_dir` (TCP
-    on Windows)."""
+    on Windows); each manager it makes is appended to `started` (to stop its kernel on an interrupt)."""
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
     class RunKernelManager(AsyncKernelManager):
@@ -214,6 +216,7 @@ def kernel_manager(socket_dir: str):
             if os.name == "posix": self.transport, self.ip = "ipc", os.path.join(socket_dir, "kernel")
             self._kernel_spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                                            display_name="radllm", language="python")
+            if started is not None: started.append(self)
     return RunKernelManager
 
 # %% ../nbs/10_runs.ipynb #20c0f3b6
@@ -230,10 +233,12 @@ def run_one(task: dict) -> dict:
     status = {"dataset": dataset_name(cfg.dataset), "seed": cfg.seed, "folder": str(folder)}
     try:
         with tempfile.TemporaryDirectory(prefix="radllm-kernel-") as sockets:
-            pm.execute_notebook(str(template_path()), str(folder / "end_to_end.ipynb"), kernel_name="python3",
-                                progress_bar=False,
-                                parameters=run_parameters(cfg, folder.resolve()), cwd=str(folder),
-                                kernel_manager_class=kernel_manager(sockets))
+            managers = []              # the run's kernel, stopped from this thread on an interrupt
+            execute = lambda: pm.execute_notebook(str(template_path()), str(folder / "end_to_end.ipynb"),
+                                                  kernel_name="python3", progress_bar=False,
+                                                  parameters=run_parameters(cfg, folder.resolve()), cwd=str(folder),
+                                                  kernel_manager_class=kernel_manager(sockets, managers))
+            interruptible(execute, stop=lambda: stop_kernels(managers))
         record = {"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": cfg.seed,
                   "git_commit": task.get("git_commit"),
                   "data_fingerprint": task.get("data_fingerprint"), "seconds": round(time.perf_counter() - t0, 1)}
@@ -262,6 +267,46 @@ def record_error(folder: Path, e: Exception, context: str = "") -> str:
     (folder / "error.txt").write_text(msg + "\n\n" + details)
     return msg.splitlines()[0][:300] if msg.strip() else type(e).__name__
 
+# %% ../nbs/10_runs.ipynb #548b2d2b
+def stop_kernels(managers: list, wait: float = 5.0) -> int:
+    """Stop every still-running kernel of `managers` (RunKernelManager): SIGTERM to its process group, SIGKILL after
+    `wait` seconds; returns how many were running."""
+    procs = [p for km in managers if (p := getattr(getattr(km, "provisioner", None), "process", None)) is not None
+             and p.poll() is None]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in procs: _signal_group(p, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs): time.sleep(0.05)
+        if all(p.poll() is not None for p in procs): break
+    return len(procs)
+
+def _signal_group(proc, sig) -> None:
+    "Send `sig` to a kernel and the processes it started (its own session on POSIX)."
+    try:
+        if os.name == "posix": os.killpg(os.getpgid(proc.pid), sig)
+        else: proc.kill()
+    except (ProcessLookupError, PermissionError): pass
+
+def interruptible(fn, stop, wait: float = 30.0):
+    """`fn()` in a worker thread while this one waits: its result, or its exception. An interrupt (Ctrl-C, SIGTERM)
+    calls `stop()`, lets `fn` end (at most `wait` seconds) and goes on up as KeyboardInterrupt."""
+    box = {}
+    def target():
+        try: box["value"] = fn()
+        except BaseException as e: box["error"] = e
+    thread = threading.Thread(target=target, name=f"radllm-run-{next(_RUNS)}", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive(): thread.join(0.2)
+    except KeyboardInterrupt:
+        stop()
+        thread.join(wait)
+        raise
+    if "error" in box: raise box["error"]
+    return box.get("value")
+
+_RUNS = itertools.count()
+
 # %% ../nbs/10_runs.ipynb #457e083f
 STATUS_COLUMNS = ["dataset", "seed", "status", "seconds", "error", "folder", "updated"]
 
@@ -289,6 +334,22 @@ class StatusTable:
                             columns=STATUS_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
 
     def write(self) -> None: _write_atomic(self.path, self.frame().to_csv(index=False))
+
+# %% ../nbs/10_runs.ipynb #afaa9509
+class BatchInterrupted(KeyboardInterrupt):
+    "A batch stopped by Ctrl-C or `kill`; its message is the line the command prints."
+
+def mark_interrupted(status: StatusTable, runs: list[tuple[str, int]], since: float) -> str:
+    """After an interrupt: each of `runs` still pending whose notebook was written after `since` is recorded as
+    `interrupted`; returns the line that says how far the batch got."""
+    for key in runs:
+        row = status.rows.get(key)
+        notebook = Path(row["folder"]) / "end_to_end.ipynb" if row else None
+        if row and row["status"] == "pending" and notebook.is_file() and notebook.stat().st_mtime >= since:
+            status.set(*key, status="interrupted", error="interrupted (Ctrl-C or kill) before it finished")
+    n = pd.Series([status.rows[k]["status"] for k in runs if k in status.rows]).value_counts()
+    return (f"interrupted: {n.get('ok', 0)} of {len(runs)} runs finished, {n.get('interrupted', 0)} interrupted, "
+            f"{n.get('pending', 0)} not started; run the same command again to resume")
 
 # %% ../nbs/10_runs.ipynb #4ba62639
 def _names_problem(name: str, values, known) -> str | None:
@@ -466,22 +527,25 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
                                 "seconds": 0.0, "error": "finished before"})
                 if (name, seed) not in status.rows: status.set(name, seed, status="ok", folder=str(folder))
             else: status.set(name, seed, status="pending", folder=str(folder), seconds="", error="")
-    # 3. each dataset prepared once, then every run
-    for spec, manifest in manifests.items():
-        name = dataset_name(spec)
-        try: fingerprint = prepare_dataset(manifest, base, jobs, scheduler, progress)
-        except Exception as e:
-            for seed in left[spec]:
-                folder = run_folder(out, spec, seed)
-                r = {"dataset": name, "seed": seed, "folder": str(folder), "status": "failed", "seconds": 0.0,
-                     "error": record_error(folder, e, f"preparing {name}: ")}
-                status.set(name, seed, status="failed", error=r["error"]); results.append(r)
-            continue
-        tasks += [{"config": cfg_of(spec, s).to_dict(), "folder": str(run_folder(out, spec, s)), "threads": threads,
-                   "data_fingerprint": fingerprint, "git_commit": commit} for s in left[spec]]
-    for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress):
-        status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"],
-                   error=r["error"]); results.append(r)
+    # 3. each dataset prepared once, then every run; an interrupt records which runs it cut short
+    since, ours = time.time(), [(dataset_name(spec), seed) for spec in specs for seed in seeds]
+    try:
+        for spec, manifest in manifests.items():
+            name = dataset_name(spec)
+            try: fingerprint = prepare_dataset(manifest, base, jobs, scheduler, progress)
+            except Exception as e:
+                for seed in left[spec]:
+                    folder = run_folder(out, spec, seed)
+                    r = {"dataset": name, "seed": seed, "folder": str(folder), "status": "failed", "seconds": 0.0,
+                         "error": record_error(folder, e, f"preparing {name}: ")}
+                    status.set(name, seed, status="failed", error=r["error"]); results.append(r)
+                continue
+            tasks += [{"config": cfg_of(spec, s).to_dict(), "folder": str(run_folder(out, spec, s)),
+                       "threads": threads, "data_fingerprint": fingerprint, "git_commit": commit} for s in left[spec]]
+        for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress):
+            status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"],
+                       error=r["error"]); results.append(r)
+    except KeyboardInterrupt: raise BatchInterrupted(mark_interrupted(status, ours, since)) from None
     return pd.DataFrame(results, columns=RESULT_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
 
 # %% ../nbs/10_runs.ipynb #26fc7f1f
@@ -654,6 +718,48 @@ def write_summary(out: Path, sections: dict[str, list]) -> None:
                   "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left} img{width:420px}</style></head>"
                   f"<body>{''.join(body)}</body></html>\n")
 
+# %% ../nbs/10_runs.ipynb #b9fafdd9
+TERMINAL_WIDTH = 100
+UNFINISHED_REASONS = {"interrupted": "interrupted (Ctrl-C or kill) before it finished",
+                      "pending": "not finished: never started, or still running; run the batch again"}
+
+def clip(text: str, width: int) -> str:
+    "`text` on one line, shortened with `…` to at most `width` characters."
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+def unfinished_runs(status: pd.DataFrame, width: int = TERMINAL_WIDTH - 2) -> list[str]:
+    """'K of N runs unfinished or failed:' and one line per such run of a status table (dataset, seed, status, short
+    reason); empty when every run finished."""
+    bad = status[status.status.isin(["failed", "interrupted", "pending"])]
+    if bad.empty: return []
+    lines = [clip(f"{r.dataset} seed {r.seed}: {r.status}: {r.error or UNFINISHED_REASONS.get(r.status, '')}", width)
+             for r in bad.itertuples()]
+    return [f"{len(bad)} of {len(status)} runs unfinished or failed:"] + lines
+
+def _rendered_width(df: pd.DataFrame) -> int: return max(map(len, df.to_string(index=False).splitlines()))
+
+def _column_parts(d: pd.DataFrame, key: str, width: int) -> list[list[str]]:
+    "The columns of `d` other than `key`, in order, in groups that each fit `width` beside `key`."
+    parts, part = [], []
+    for c in (c for c in d.columns if c != key):
+        if part and _rendered_width(d[[key, *part, c]]) > width: parts, part = parts + [part], [c]
+        else: part = part + [c]
+    return parts + [part]
+
+def terminal_tables(df: pd.DataFrame, width: int = TERMINAL_WIDTH, key: str = "arm") -> str:
+    """A table of the report as text no wider than `width`: one block per dataset, its columns split into parts that
+    fit, `key` (the arm) repeated in each; a cell too wide for any part is shortened with `…`."""
+    blocks = []
+    for name, d in df.groupby("dataset", sort=False):
+        d = d.drop(columns="dataset").astype(str).reset_index(drop=True)
+        d[key] = d[key].map(lambda s: clip(s, width // 3))
+        cell_width = width - d[key].str.len().max() - 4
+        d = d.apply(lambda col: col if col.name == key else col.map(lambda s: clip(s, cell_width)))
+        d.columns = [c if c == key else clip(c, cell_width) for c in d.columns]
+        blocks += [f"{name}:\n" + d[[key, *part]].to_string(index=False) for part in _column_parts(d, key, width)]
+    return "\n\n".join(blocks)
+
 # %% ../nbs/10_runs.ipynb #3b84f22b
 def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Aggregate a batch folder into summary.csv, summary.md and summary.html; returns the AUC and the metrics tables."
@@ -668,6 +774,7 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary.to_csv(out / "summary.csv", index=False)
     aucs, metrics = auc_table(summary), metrics_table(summary)
     status = StatusTable(out).frame()
+    unfinished = unfinished_runs(status)          # the lines `radllm report` prints too
     running = lock_holder(out)                     # a batch still being written may be read: say so
     runs = long[["dataset", "seed"]].drop_duplicates()
     controls = long.drop_duplicates(["dataset", "seed"]).groupby("dataset").permuted_auc.mean().dropna()
@@ -688,8 +795,7 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "Controls": ["Label-permutation control (mean AUC of the radiomics arm with labels permuted by patient; "
                      "should be near 0.5): " +
                      (", ".join(f"{d} {v:.3f}" for d, v in controls.items()) or "not run")],
-        "Failed runs": [[f"{r.dataset} seed {r.seed}: {r.error}"
-                         for r in status[status.status == "failed"].itertuples()]],
+        "Unfinished or failed runs": [unfinished[0], unfinished[1:]] if unfinished else [],
         "Runs left out": [left_out],
         "Figures": [Figure(p.relative_to(out), str(p.parent.parent.relative_to(out)))
                     for p in sorted(out.glob("*/seed*/figures/roc.png"))]}

@@ -247,3 +247,53 @@ def test_the_key_reaches_no_file_and_no_output(proxy, tmp_path, capfd):
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "embeddings.sqlite" for p in files)
     for p in files: assert SECRET.encode() not in p.read_bytes(), p
+
+
+# ---------------------------------------------------------------- an endpoint that never answers (#18 class 9)
+
+class _SilentServer:
+    "A server on 127.0.0.1 that accepts every connection and never answers (a hung endpoint), in a thread."
+    def __enter__(self):
+        import socket, threading
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url, self.conns = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1", []
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self):
+        while True:
+            try: self.conns.append(self.sock.accept()[0])
+            except OSError: return
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        for c in self.conns: c.close()
+
+
+class _Timed:
+    "A stderr that keeps each line with the time it was written."
+    def __init__(self): self.lines, self.t0 = [], time.monotonic()
+    def write(self, text):
+        self.lines += [(time.monotonic() - self.t0, l) for l in text.splitlines() if l.strip()]
+        return len(text)
+    def flush(self): pass
+
+
+def test_an_endpoint_that_never_answers_says_each_retry_as_it_happens(tmp_path, monkeypatch):
+    timed = _Timed()
+    with _SilentServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+        monkeypatch.setattr(sys, "stderr", timed)
+        e = get_embedder(SPEC, cache_dir=tmp_path, **fast(timeout=1.0, max_retries=2))
+        with pytest.raises(EmbeddingError) as err: e.embed(["a mass"])
+        ended = time.monotonic() - timed.t0
+    assert str(err.value) == (f"embedding endpoint {server.url} (model '{SERVED_NAME}'): no answer within the 1 s "
+                              "timeout; gave up after 3 attempts")
+    retries = [(t, l) for t, l in timed.lines if "retry" in l]
+    assert [l.split(", retry ")[1].split(" in ")[0] for _, l in retries] == ["1 of 2", "2 of 2"], timed.lines
+    for _, line in retries:
+        assert line.startswith(f"embeddings endpoint {server.url}: no answer within the 1 s timeout, retry ")
+        assert SECRET not in line
+    # each line is written when its retry is decided: about 1 s (one timeout) apart, the first well before the end
+    assert 0.9 <= retries[0][0] < ended - 1.5 and retries[1][0] - retries[0][0] >= 0.9, (retries, ended)

@@ -533,3 +533,98 @@ def test_bad_option_is_named_before_any_work(capsys, tmp_path, argv, needle):
     assert code == 2, err
     assert needle.replace("FILE", str(tmp_path / "FILE")) in err and "Traceback" not in err, err
     assert not (tmp_path / "OUT").exists() and (tmp_path / "FILE").read_text() == "x"
+
+
+# 10. Ctrl-C or kill during a batch: the kernel stopped cleanly, the run recorded as interrupted, the next run resumes -
+
+def _kernels_of(pid: int) -> list[int]:
+    "Kernels (still running) that the process `pid` started: jupyter_client gives each the parent's pid."
+    found = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try: text = env.read_bytes()
+        except OSError: continue
+        if f"JPY_PARENT_PID={pid}\0".encode() in text and "Z" not in (env.parent / "stat").read_text().split()[2]:
+            found.append(int(env.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path, tiny, how):
+    ("Ctrl-C (SIGINT to the whole foreground process group) or `kill` (SIGTERM to radllm alone) while the first "
+     "notebook runs: no kernel traceback, exit 130, one line saying how far the batch got, the run recorded as "
+     "interrupted; the same command again finishes both runs and prints nothing left over from the stopped kernel.")
+    out = tmp_path / "runs"
+    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny),
+            "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    notebook, deadline = out / "synthetic30" / "seed0" / "end_to_end.ipynb", time.time() + 300
+    while not notebook.is_file() and proc.poll() is None and time.time() < deadline: time.sleep(0.1)
+    time.sleep(2)                                                          # the kernel is running the notebook's cells
+    assert proc.poll() is None and _kernels_of(proc.pid), "the first run did not start"
+    if how == "ctrl-c": os.killpg(proc.pid, signal.SIGINT)
+    else: proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "ZMQError" not in err and "KeyboardInterrupt" not in err, err
+    assert ("radllm run: interrupted: 0 of 2 runs finished, 1 interrupted, 1 not started; run the same command again "
+            "to resume") in err, err
+    assert not _kernels_of(proc.pid), "a kernel outlived the interrupted batch"
+    status = pd.read_csv(out / "status.csv")
+    assert dict(zip(status.seed, status.status)) == {0: "interrupted", 1: "pending"}, status
+    r = subprocess.run(args, capture_output=True, text=True)
+    assert r.returncode == 0 and "2 run, 0 already finished, 0 failed" in r.stdout, r.stdout + r.stderr
+    assert "KeyboardInterrupt" not in r.stdout + r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert set(pd.read_csv(out / "status.csv").status) == {"ok"}
+
+
+# 11. `radllm report` of a partial batch says which runs are missing; its tables fit a 100-column terminal (#22) -------
+
+LONG_ARMS = ("radiomics", "text", "weighted_fusion_of_radiomics_and_text_embeddings",
+             "concatenation_of_every_selected_feature_with_its_description")
+
+
+def _hand_made_batch(out: Path) -> None:
+    ("Two datasets of finished runs (seeds 0 and 1) with long arm names, and in status.csv a third seed of each that "
+     "failed or never ran.")
+    from radllm.runs import StatusTable
+    status = StatusTable(out)
+    for d, dataset in enumerate(("synthetic-with-a-long-name", "mini-mias")):
+        for seed in (0, 1):
+            f = out / dataset / f"seed{seed}"; f.mkdir(parents=True)
+            arms = {arm: {"auc": {"value": 0.6 + 0.05 * i + 0.01 * seed, "ci": [0.5, 0.8]},
+                          **{m: {"value": 0.6, "ci": [0.5, 0.7]} for m in ("accuracy", "sensitivity", "specificity",
+                                                                           "balanced_accuracy", "brier")},
+                          "auc_folds": {"aucs": [0.55 + 0.05 * i, 0.65, 0.6 + 0.01 * seed], "test_train_ratio": 0.5},
+                          **({"vs_radiomics": {"auc_diff": 0.05 * i, "delong_p": 0.2, "mcnemar_p": 0.3,
+                                               "diff_folds": [0.05 * i, 0.04, 0.06]}} if i else {})}
+                    for i, arm in enumerate(LONG_ARMS)}
+            (f / "metrics.json").write_text(json.dumps({"seed": seed, "arms": arms}))
+            (f / "run.json").write_text("{}")
+            RunConfig(seed=seed).to_yaml(f / "config.yaml")
+            status.set(dataset, seed, status="ok", folder=str(f))
+        (out / dataset / "seed2").mkdir()
+    status.set("synthetic-with-a-long-name", 2, status="failed", folder=str(out / "synthetic-with-a-long-name/seed2"),
+               error="RuntimeError: no lesion could be extracted (30 failed or skipped; first: the image cannot be "
+                     "read: " + "x" * 200 + ")")
+    status.set("mini-mias", 2, status="pending", folder=str(out / "mini-mias/seed2"))
+
+
+def test_report_of_a_partial_batch_names_the_missing_runs_and_fits_100_columns(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _hand_made_batch(tmp_path / "runs")
+    code, out, err = cli(capsys, "report", "runs")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 100, [l for l in lines if len(l) > 100]
+    for arm in LONG_ARMS[:2]: assert any(l.split() and l.split()[0] == arm for l in lines), arm
+    assert sum("weighted_fusion_of_radiomics" in l for l in lines) >= 4       # each dataset, each part of a table
+    for header in ("AUC (mean ± SD over seeds)", "single-run DeLong p (median)", "accuracy", "Brier score"):
+        assert header in out, header
+    expected = ["2 of 6 runs unfinished or failed:",
+                "  mini-mias seed 2: pending: not finished: never started, or still running; run the batch again",
+                "  synthetic-with-a-long-name seed 2: failed: RuntimeError: no lesion could be extracted (30 failed…"]
+    at = lines.index(expected[0])
+    assert lines[at:at + 3] == expected, lines[at:at + 3]
+    md = (tmp_path / "runs" / "summary.md").read_text()                  # the same lines in summary.md
+    assert "## Unfinished or failed runs\n\n2 of 6 runs unfinished or failed:\n\n" in md
+    for line in expected[1:]: assert f"- {line.strip()}\n" in md, line
