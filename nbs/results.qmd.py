@@ -14,7 +14,8 @@ import pandas as pd
 from nbdev.config import get_config
 
 sys.path.insert(0, str(get_config().nbs_path))   # nbdev runs this script without nbs/ on sys.path
-from results_tables import DASH, _corrected_ci, auc_table, captioned, md_table, metrics_table, p_value
+from results_tables import DASH, _corrected_ci, auc_table, captioned, embedded_figure, md_table, metrics_table, p_value
+from radllm.figures import comparison_forest_figure
 from radllm.statistics import holm
 
 RESULTS = get_config().nbs_path / "results"
@@ -51,6 +52,33 @@ def reading(dataset: str, s: pd.DataFrame) -> str:
     return " ".join(out)
 
 
+def comparisons(summary: pd.DataFrame) -> pd.DataFrame:
+    """The paired tests of the summary as a table of comparisons (chapter 09b): one row per dataset and arm tested
+    against `radiomics`, with Holm's p over the arms of its dataset (as `reading` computes it)."""
+    auc = summary[(summary.metric == "auc") & summary.p_corrected.notna()]
+    t = pd.DataFrame({"dataset": auc.dataset, "design": auc.arm, "versus": "radiomics", "diff": auc.auc_diff,
+                      "diff_lo": auc.diff_lo, "diff_hi": auc.diff_hi, "p": auc.p_corrected})
+    return t.assign(p_holm=t.groupby("dataset", sort=False).p.transform(lambda p: holm(p.to_numpy())))
+
+
+def forest(summary: pd.DataFrame) -> str:
+    "The forest plot the page opens with: each arm's AUC difference to `radiomics`, per dataset, before any table."
+    if "p_corrected" not in summary:
+        return ("*This summary predates the corrected estimator of chapter 09a (it has no `p_corrected` column), so "
+                "no forest plot is drawn: rerun `make demo` and `make results`.*")
+    t = comparisons(summary)
+    fig = comparison_forest_figure(t)
+    if fig is None: return ""
+    datasets = ", ".join(t.dataset.unique())
+    return embedded_figure(
+        fig, alt=f"Forest plot, one panel per dataset ({datasets}): each arm's AUC difference to radiomics as a point "
+                 "with its 95% interval as a horizontal bar, and its Holm-corrected p in the label; the numbers are in "
+                 "the tables below.",
+        caption="Each arm's AUC minus `radiomics`' on the same folds (mean over seeds), with its 95% interval from "
+                "the corrected resampled t over all seeds' folds (chapter 09a) and Holm's p over the arms of the "
+                "dataset.", ident="fig-forest")
+
+
 def permutation_control(md: str) -> str:
     "The label-permutation line of summary.md (mean AUC with shuffled labels), if the report wrote one."
     m = re.search(r"^Label-permutation control.*$", md, re.MULTILINE)
@@ -64,7 +92,8 @@ def page(results: Path = RESULTS) -> str:
     md = (results / "summary.md").read_text() if (results / "summary.md").is_file() else ""
     datasets = ", ".join(summary.dataset.unique())
     n_seeds = int(summary.seeds.max())
-    parts = [f"These numbers come from `summary.csv` of a committed run summary: {datasets}, {n_seeds} "
+    parts = [forest(summary),
+             f"These numbers come from `summary.csv` of a committed run summary: {datasets}, {n_seeds} "
              f"seed{'s' * (n_seeds != 1)}. "
              "The demo makes such a run (`make demo`: `radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo`, "
              "then "

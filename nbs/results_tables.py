@@ -9,7 +9,8 @@ per arm does not fit a page (each value squeezed into four lines), so a dataset 
 - `auc_table`: the AUC first, with its CI, and the paired tests against `radiomics` (corrected t, McNemar);
 - `metrics_table`: the other metrics, the mean with the CI below it.
 
-`captioned` adds a caption and the class that keeps the numbers on one line each.
+`captioned` adds a caption and the class that keeps the numbers on one line each; `embedded_figure` puts a figure
+(the forest plot each results page opens with) in the page.
 
 `nbs/results.qmd.py` builds the results page from them; another page of run results can use them the same way
 (nbdev runs page scripts without the nbs folder on sys.path, hence the insert):
@@ -20,7 +21,8 @@ per arm does not fit a page (each value squeezed into four lines), so a dataset 
 (nbdev copies this helper into _proc/ as `results_tables`, without its suffix, like every .py file in nbs/ that is
 not a page; Quarto does not render it.) tests/test_site.py checks the tables against the summary.
 """
-import re
+import base64, re, tempfile
+from pathlib import Path
 
 import pandas as pd
 
@@ -100,3 +102,14 @@ def metrics_table(s: pd.DataFrame) -> str:
 def captioned(table: str, caption: str) -> str:
     "A table with its caption, and the class `numbers` (site.scss: its values never wrap, only its headers do)."
     return f"{table}\n\n: {caption} {{.numbers}}"
+
+
+def embedded_figure(fig, alt: str, caption: str, ident: str) -> str:
+    """A matplotlib figure as a Markdown figure with its caption, alt text and id (`fig-...`): the PNG, written by
+    radllm's `save_figure`, travels inline as a data URI. A page script does not know the folder nbdev writes its page
+    to (_proc/ for `make docs`, a temporary one in the tests), so the picture goes in the page, as the example page's
+    figures do."""
+    from radllm.figures import save_figure
+    with tempfile.TemporaryDirectory() as d: png = save_figure(fig, Path(d) / "figure.png").read_bytes()
+    alt = alt.replace('"', "'")
+    return f'![{caption}](data:image/png;base64,{base64.b64encode(png).decode()}){{#{ident} fig-alt="{alt}"}}'

@@ -6,12 +6,18 @@ description: "Which prompt style and which arm to choose, whether feature names 
 # _proc/study_results.qmd. Every number comes from nbs/results/study/{summary,tests}.csv, written by `make study`
 # (chapter 12, nbs/experiments/study.ipynb); nothing on this page is typed by hand. tests/test_site.py checks the
 # numbers against the CSVs. Run it alone to preview the page: `python nbs/study_results.qmd.py`.
+import sys
+
 from nbdev.config import get_config
 
 import pandas as pd
 from radllm.study import (LEVEL_DESIGNS, STYLE_DESIGNS, CONTROL_DESIGNS, PRIMARY, ci_cell, controls_table,
                           design_table, diff_cell, load_results, old_new_table, p_cell, permutation_table,
                           power_table, readme_table, test_row, to_markdown)
+from radllm.figures import comparison_forest_figure, comparisons_against
+
+sys.path.insert(0, str(get_config().nbs_path))   # nbdev runs this script without nbs/ on sys.path
+from results_tables import embedded_figure
 
 RESULTS = get_config().nbs_path / "results" / "study"
 COVERAGE = get_config().nbs_path / "results" / "coverage.csv"
@@ -169,11 +175,36 @@ def fresh_part() -> list:
                                               ("text:levels", "concat:levels", "weighted:levels")) + "."]
 
 
+def forest(tests) -> str:
+    """The forest plot the page opens with: each design's AUC difference to `radiomics` with its interval, one panel
+    per dataset, before any table. Its caption says which interval it is, and when the committed table predates the
+    corrected estimator (no `p_holm` column), it says so instead of passing its numbers off as corrected."""
+    panels = [ds for ds in DATASETS if ds in set(tests.dataset)]
+    fig = comparison_forest_figure(tests, panels=panels)
+    if fig is None: return ""
+    rows = comparisons_against(tests)
+    n = rows[rows.dataset.isin(panels)].groupby("dataset").size()
+    alt = (f"Forest plot, one panel per dataset ({', '.join(f'{ds}: {n[ds]} designs' for ds in panels)}): each "
+           "design's AUC difference to radiomics as a point with its 95% interval as a horizontal bar, and its p in "
+           "the label; the numbers are in the tables below.")
+    if "p_holm" in tests:
+        caption = ("Each design's AUC minus `radiomics`' on the same folds, with its 95% interval from the corrected "
+                   "resampled paired t (chapter 09a), which includes the split-to-split variance; Holm's p for the "
+                   "primary comparisons (in colour), the plain p for the exploratory ones (grey).")
+    else:
+        caption = ("Each design's AUC minus `radiomics`' on the same folds, with the 95% interval and the p that the "
+                   "committed table records. That table predates the corrected estimator of chapter 09a (it has no "
+                   "`p_holm` column): its intervals and p are not the corrected ones and no p is Holm-corrected, "
+                   "until `make study` is rerun.")
+    return embedded_figure(fig, alt=alt, caption=caption, ident="fig-forest")
+
+
 def page() -> str:
     summary, tests = load_results(RESULTS)
     wall = summary.assign(family=summary.dataset.str.split("/").str[0]).groupby("family").seconds.sum()
     primary = ", ".join(f"`{d}`" for d in PRIMARY)
     parts = [
+        forest(tests),
         "This page answers the question radllm exists for, from the committed numbers of the study of "
         "[chapter 12](12_study.ipynb) (`make study`: every design below on identical folds, **5 x 5 repeated "
         "cross-validation grouped by patient**, every fitted step inside the training folds). Every number is the "

@@ -13,7 +13,7 @@ from .ownership import OWNERSHIP_PROOFS
 
 # %% auto #0
 __all__ = ['FIGURES', 'roc_band', 'roc_figure', 'calibration_figure', 'fold_auc_figure', 'stability_figure', 'forest_figure',
-           'save_figure', 'is_radllm_png', 'save_figures']
+           'comparisons_against', 'comparison_forest_figure', 'save_figure', 'is_radllm_png', 'save_figures']
 
 # %% ../nbs/09b_figures.ipynb #c38cfb47
 def roc_band(y, p, groups, grid, n_boot: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,6 +100,49 @@ def forest_figure(results):
     ax.axvline(0, ls=":", color="grey")
     ax.set_yticks(range(len(others)), [f"{a} (p={results.arms[a]['vs_radiomics']['p']:.2f})" for a in others])
     ax.set(xlabel="AUC difference to radiomics (DeLong 95% CI)", title="arm vs radiomics")
+    return fig
+
+# %% ../nbs/09b_figures.ipynb #b7f0c1d3
+def _is_number(v) -> bool:
+    "`v` is a number (not None, not NaN)."
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+def _p_label(r) -> str:
+    "'Holm p 0.012' where the row has a Holm-corrected p, else 'p 0.340'; '< 0.001' below that; '' without a p."
+    name, p = ("Holm p", r["p_holm"]) if _is_number(r.get("p_holm")) else ("p", r.get("p"))
+    if not _is_number(p): return ""
+    return f"{name} < 0.001" if p < 0.001 else f"{name} {p:.3f}"
+
+def comparisons_against(tests, versus: str = "radiomics", by: str = "dataset"):
+    """The rows of `tests` comparing a design with `versus` on its own dataset (every row of a table without the
+    `versus` and `versus_dataset` columns)."""
+    rows = tests
+    if "versus" in rows: rows = rows[rows["versus"] == versus]
+    if "versus_dataset" in rows and by in rows: rows = rows[rows["versus_dataset"] == rows[by]]
+    return rows
+
+def comparison_forest_figure(tests, versus: str = "radiomics", by: str = "dataset", label: str = "design",
+                             panels=None):
+    """Forest plot of a table of paired comparisons: one panel per `by` value (or those of `panels`), one row per
+    `label` with its AUC difference to `versus`, 95% interval and p; None when no row compares with `versus`."""
+    import matplotlib.pyplot as plt
+    rows = comparisons_against(tests, versus, by)
+    keys = list(dict.fromkeys(rows[by])) if by in rows else [None]
+    keys = [k for k in keys if panels is None or k in panels]
+    if rows.empty or not keys: return None
+    parts = [rows if k is None else rows[rows[by] == k] for k in keys]
+    height = 0.26 * max(len(p) for p in parts) + 1.3
+    fig, axes = plt.subplots(1, len(parts), figsize=(5.6 * len(parts), height), sharex=True, squeeze=False)
+    for ax, key, part in zip(axes[0], keys, parts):
+        for i, (_, r) in enumerate(part.iterrows()):
+            primary = "role" not in part or r["role"] == "primary"
+            ax.errorbar(r["diff"], -i, xerr=[[r["diff"] - r["diff_lo"]], [r["diff_hi"] - r["diff"]]], fmt="o",
+                        capsize=3, color="C0" if primary else "grey", markersize=4)
+        ax.axvline(0, ls=":", color="grey")
+        ax.set_yticks([-i for i in range(len(part))],
+                      [f"{r[label]} ({_p_label(r)})" if _p_label(r) else str(r[label]) for _, r in part.iterrows()],
+                      fontsize=8)
+        ax.set(xlabel=f"ΔAUC vs {versus} (95% CI)", title=str(key) if key is not None else f"each design vs {versus}")
     return fig
 
 # %% ../nbs/09b_figures.ipynb #2c7a03a0

@@ -1,5 +1,5 @@
 "Shared pytest fixtures: offline environment, the mini-MIAS folder, a fresh cache per test, the documentation site."
-import os, shutil, subprocess, sys, time, warnings
+import json, os, shutil, subprocess, sys, time, warnings
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,28 @@ def mias_dir() -> Path:
     if not (MIAS / "Info.txt").is_file():
         pytest.skip(f"mini-MIAS data not found at {MIAS} (set RADLLM_MIAS to its folder)")
     return MIAS
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    """A run folder as the end-to-end notebook writes it (metrics, predictions, config), made without papermill: 36
+    synthetic lesions, radiomics and text, 3 folds (test_explain.py explains its lesions and reports on it;
+    test_site_render.py looks at its model report and a lesion card in the browser)."""
+    from radllm.config import RunConfig
+    from radllm.data import load_dataset
+    from radllm.evaluation import evaluate_config, extraction_options
+    from radllm.extraction import extract
+    base = tmp_path_factory.mktemp("explain")
+    cfg = RunConfig(dataset="synthetic:36", arms=["radiomics", "text"], n_splits=3, ablations=[], n_permutations=0,
+                    cache_dir=str(base / "cache"))
+    manifest = load_dataset(cfg.dataset, cache_dir=cfg.cache_dir)
+    features, _ = extract(manifest, **extraction_options(cfg), progress=False)
+    res = evaluate_config(cfg, manifest, features, progress=False)
+    folder = base / "runs" / "synthetic36" / "seed0"
+    res.save(folder, figures=False)
+    cfg.to_yaml(folder / "config.yaml")
+    (folder / "run.json").write_text(json.dumps({"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": 0}))
+    return folder
 
 
 @pytest.fixture(autouse=True)

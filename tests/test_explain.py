@@ -9,26 +9,6 @@ import pytest
 RADLLM = str(Path(sys.executable).parent / "radllm")
 
 
-@pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
-    "A run folder as the end-to-end notebook writes it (metrics, predictions, config), made without papermill."
-    from radllm.config import RunConfig
-    from radllm.data import load_dataset
-    from radllm.evaluation import evaluate_config, extraction_options
-    from radllm.extraction import extract
-    base = tmp_path_factory.mktemp("explain")
-    cfg = RunConfig(dataset="synthetic:36", arms=["radiomics", "text"], n_splits=3, ablations=[], n_permutations=0,
-                    cache_dir=str(base / "cache"))
-    manifest = load_dataset(cfg.dataset, cache_dir=cfg.cache_dir)
-    features, _ = extract(manifest, **extraction_options(cfg), progress=False)
-    res = evaluate_config(cfg, manifest, features, progress=False)
-    folder = base / "runs" / "synthetic36" / "seed0"
-    res.save(folder, figures=False)
-    cfg.to_yaml(folder / "config.yaml")
-    (folder / "run.json").write_text(json.dumps({"config_hash": cfg.hash(), "dataset": cfg.dataset, "seed": 0}))
-    return folder
-
-
 def test_explain_refits_the_recorded_probabilities_and_writes_a_card(run_folder):
     pred = pd.read_parquet(run_folder / "predictions.parquet")
     lesion = str(pred.lesion_id.iloc[5])

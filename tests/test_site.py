@@ -377,6 +377,22 @@ def test_study_page_numbers_come_from_the_committed_study(site):
     assert readme_table(summary, tests) in body
 
 
+@pytest.mark.parametrize("page,tests", [("study_results.qmd", "study/tests.csv"), ("results.qmd", "summary.csv")])
+def test_results_pages_open_with_a_forest_plot(site, page, tests):
+    """The study and results pages open with the forest plot of each design against radiomics, before any table, with
+    alt text and a caption naming the interval; a committed table without `p_holm` is said to predate the corrected
+    estimator."""
+    fm, body = md_page(site["proc"] / page)
+    figure = body.index("](data:image/png;base64,")
+    assert body.lstrip().startswith("![") and figure < body.index("\n|"), "the forest plot comes before any table"
+    caption, attrs = body[:figure], body[figure:].split(")", 1)[1].split("}", 1)[0]
+    assert attrs.startswith("{#fig-forest") and 'fig-alt="Forest plot' in attrs, attrs
+    assert "95% interval" in caption
+    if page == "study_results.qmd":
+        holm = "p_holm" in pd.read_csv(NBS / "results" / tests).columns
+        assert ("predates the corrected estimator" in caption) == (not holm), caption
+
+
 def test_published_demo_results_are_what_demo_yaml_runs(tmp_path):
     """The committed results page's numbers (nbs/results/summary.*) come from a batch whose recorded settings are
     nbs/experiments/demo.yaml's, reported with the estimators of #19 (corrected interval and test): change demo.yaml

@@ -7,16 +7,19 @@ tests check: no console error and no failed request; nothing is requested from a
 every internal link and image resolves; the sidebar reaches every chapter, in reading order; nothing overflows the page
 horizontally; the search finds a chapter by a word in it; the results page reads at a glance. A screenshot of every
 page's first screen is saved in .pytest_artifacts/site/ (kept after the run, with timings.json: look at them); with
-RADLLM_FULL_SCREENSHOTS=1, of the whole page (slower: the longest chapters make PNGs of several MB).
+RADLLM_FULL_SCREENSHOTS=1, of the whole page (slower: the longest chapters make PNGs of several MB). Screenshots of a
+run's model report, a lesion card and the study page's forest plot are looked at (not blank, the plot in the first
+screen above every table) and kept in .pytest_artifacts/screenshots/.
 
 These tests skip, saying why, only where Quarto cannot be had (no quarto on PATH, none in .tools/quarto/, no
 ../shared/tools/quarto to install it from) or Chromium is missing (`apt-get install chromium`); under CI (CI=true,
 set by the CI runner) both must be there, and a missing one fails instead.
 """
-import functools, http.server, json, os, re, shutil, sys, threading, time, urllib.error, urllib.request
+import functools, http.server, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import urldefrag, urlsplit
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -244,3 +247,93 @@ def test_results_page_reads_at_a_glance(visits):
         f"AUC cells wrapped: {[t['lines'] for t in auc]}"
     assert all(n <= 2 for t in other for row in t["lines"] for n in row), \
         f"metric cells wrapped: {[t['lines'] for t in other]}"
+
+
+# ---------------------------------------------------------------- screenshots, looked at (#22)
+
+SHOTS = ROOT / ".pytest_artifacts" / "screenshots"   # kept after the run: look at them
+
+
+def looked_at(png: Path) -> dict:
+    """What a screenshot shows, measured: its size, the spread of its grey levels (0 for a blank page) and the share
+    of its pixels darker than light grey (text, lines, points). It is copied to .pytest_artifacts/screenshots/."""
+    import numpy as np
+    from PIL import Image
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(png, SHOTS / png.name)
+    with Image.open(png) as im: grey = np.asarray(im.convert("L"), dtype=float)
+    return dict(height=grey.shape[0], width=grey.shape[1], std=float(grey.std()), ink=float((grey < 200).mean()))
+
+
+def assert_not_blank(seen: dict, name: str, min_width: int = 400, min_height: int = 250):
+    assert seen["width"] >= min_width and seen["height"] >= min_height, f"{name}: a screenshot of {seen}"
+    assert seen["std"] > 15, f"{name} looks blank (grey-level SD {seen['std']:.1f}): {seen}"
+    assert seen["ink"] > 0.005, f"{name} is nearly all white ({seen['ink']:.2%} dark pixels): {seen}"
+
+
+def offline_page(browser, off_site: list):
+    "A 1280 x 900 page that records every request leaving this machine's files (there must be none)."
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    page.on("request", lambda r: not r.url.startswith(("file:", "data:", "blob:", "about:")) and off_site.append(r.url))
+    return page
+
+
+def test_screenshot_of_a_runs_model_report(browser, run_folder, tmp_path):
+    "`radllm report`'s model report of a run, opened from its folder, shows its text and figures, all of them local."
+    from radllm.runs import report
+    report(run_folder.parent.parent)
+    off_site, shot = [], tmp_path / "model_report.png"
+    page = offline_page(browser, off_site)
+    try:
+        page.goto((run_folder / "model_report.html").as_uri(), wait_until="load")
+        images = page.eval_on_selector_all("img", "els => els.map(i => i.complete && i.naturalWidth > 0)")
+        heading = page.inner_text("h1")
+        page.screenshot(path=str(shot))
+    finally: page.close()
+    assert not off_site, off_site
+    assert images and all(images), f"the report's figures did not all load: {images}"
+    assert heading.strip(), "the report has no title"
+    assert_not_blank(looked_at(shot), "model report", min_width=WIDTH, min_height=HEIGHT)
+
+
+def test_screenshot_of_a_lesion_card(browser, run_folder, tmp_path):
+    "The card `radllm explain --card` draws for a lesion, opened in the browser, is a picture with something on it."
+    lesion = str(pd.read_parquet(run_folder / "predictions.parquet").lesion_id.iloc[3])
+    card = tmp_path / "card.png"
+    r = subprocess.run([str(Path(sys.executable).parent / "radllm"), "explain", str(run_folder), lesion, "--card",
+                        str(card)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    off_site, shot = [], tmp_path / "lesion_card.png"
+    page = offline_page(browser, off_site)
+    try:
+        page.goto(card.as_uri(), wait_until="load")
+        size = page.evaluate("() => [document.images[0].naturalWidth, document.images[0].naturalHeight]")
+        page.locator("img").screenshot(path=str(shot))
+    finally: page.close()
+    assert not off_site, off_site
+    assert size[0] > 300 and size[1] > 200, f"the card is {size} pixels"
+    assert_not_blank(looked_at(shot), "lesion card", min_width=300, min_height=200)
+
+
+@pytest.mark.parametrize("name", ["study_results.html", "results.html"])
+def test_page_opens_with_its_forest_plot(browser, server, name, tmp_path):
+    """The study and results pages open with the forest plot: its image loaded, visible in the first screen
+    (1280 x 900), above the first table, with alt text and a caption saying what the interval is; the study page's
+    plot is screenshotted and looked at."""
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    shot = tmp_path / f"forest_{name[:-5]}.png"
+    try:
+        page.goto(server["base"] + name, wait_until="networkidle")
+        img = page.locator("#fig-forest img")
+        box, loaded = img.bounding_box(), img.evaluate("i => i.complete && i.naturalWidth > 0")
+        alt, caption = img.get_attribute("alt"), page.inner_text("#fig-forest figcaption")
+        table = page.locator("main table").first.bounding_box()
+        img.screenshot(path=str(shot))
+    finally: page.close()
+    assert loaded, f"{name}: the forest plot did not load"
+    assert box["y"] < HEIGHT, f"{name}: the forest plot starts below the first screen: {box}"
+    assert box["y"] + box["height"] <= table["y"], f"{name}: a table comes before the forest plot ({box}, {table})"
+    assert box["width"] > 500, f"{name}: the forest plot is drawn {box['width']:.0f} pixels wide"
+    assert alt and alt.startswith("Forest plot"), alt
+    assert "95% interval" in caption, caption
+    assert_not_blank(looked_at(shot), f"{name}'s forest plot", min_width=500, min_height=150)   # one panel: ~230 px
