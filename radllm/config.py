@@ -18,7 +18,7 @@ __all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', '
            'bundled_folder', 'writing', 'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
-EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir")
+EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir", "request_timeout")
 RUN_FIELDS = ("dataset", "seed")          # what differs between the runs of one batch
 
 class ConfigError(ValueError):
@@ -52,6 +52,8 @@ class RunConfig:
     jobs: int = 1                         # local processes (execution only)
     scheduler: str | None = None          # Dask scheduler address (execution only)
     cache_dir: str | None = None          # cache folder (execution only)
+    # seconds an endpoint (embeddings, chat findings) may take to answer one request before a retry (execution only)
+    request_timeout: float = 60.0
     # ROI regions extracted: full, core, margin, peritumoral (chapter 03)
     roi: list[str] = field(default_factory=lambda: ["full"])
     # images extracted: original, wavelet, log (chapter 03)
@@ -131,7 +133,8 @@ RANGES = {"seed": (0, 2**32 - 1, "numpy seeds are 32-bit"), "n_splits": (2, 100,
           "n_repeats": (1, 1000, "each repeat runs the whole cross-validation again"),
           "n_features": (1, 10_000, "the extraction yields far fewer"),
           "n_permutations": (0, 10_000, "each permutation runs the whole cross-validation again"),
-          "jobs": (1, 1024, "processes")}
+          "jobs": (1, 1024, "processes"),
+          "request_timeout": (1, 3600, "seconds per request; each retry waits as long again")}
 
 def _kinds(annotation: str) -> list[str]: return [k.strip() for k in str(annotation).split("|")]
 

@@ -463,7 +463,8 @@ def overlap_record(shared: dict) -> dict:
 def arm_options(cfg) -> dict:
     "make_arm / evaluate keyword arguments of a RunConfig."
     return dict(selector=cfg.selector, n_features=cfg.n_features, classifier=cfg.classifier, serializer=cfg.serializer,
-                embedder=cfg.embedder, describer=cfg.describer, lora=dict(cfg.lora or {}), cache_dir=cfg.cache_dir)
+                embedder=cfg.embedder, describer=cfg.describer, lora=dict(cfg.lora or {}), cache_dir=cfg.cache_dir,
+                request_timeout=cfg.request_timeout)
 
 # %% ../nbs/09_evaluation.ipynb #eddd3523
 def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, progress: bool = True) -> EvalResults:

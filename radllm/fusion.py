@@ -16,8 +16,8 @@ from .prompting import Findings, PromptSerializer, make_describer
 from .selection import make_selector, without_findings
 
 # %% auto #0
-__all__ = ['ARMS', 'EMBEDDING_ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'text_steps', 'findings_steps', 'lora_class',
-           'make_arm', 'ShuffledNames', 'knowledge_arm']
+__all__ = ['ARMS', 'EMBEDDING_ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'endpoint_options', 'text_steps',
+           'findings_steps', 'lora_class', 'make_arm', 'ShuffledNames', 'knowledge_arm']
 
 # %% ../nbs/07_fusion.ipynb #b2a361e5
 class Arm(Pipeline):
@@ -73,20 +73,28 @@ def serializer_options(serializer: str | dict) -> tuple[str, dict]:
         + SENTENCE_STYLES: raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
     return style, opts
 
-def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm", cache_dir: str | None = None,
-               seed: int = 0) -> list[tuple[str, object]]:
-    """The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels`
-    bags)."""
-    style, opts = serializer_options(serializer)
-    if style in SENTENCE_STYLES:
-        pool = opts.pop("pool", "mean"); opts.pop("style")
-        return [("prompt", SentenceSerializer(**opts)),
-                ("embed", BagEmbedder(embedder, cache_dir=cache_dir, pool=pool))]
-    opts.setdefault("seed", seed)
-    return [("prompt", PromptSerializer(**opts)), ("embed", TextEmbedder(embedder, cache_dir=cache_dir))]
+def endpoint_options(embedder: str, request_timeout: float | None = None) -> dict | None:
+    "The embedder options of a request timeout: only an endpoint (`openai:MODEL`) waits for answers."
+    if request_timeout is None or not str(embedder).startswith("openai:"): return None
+    return {"timeout": float(request_timeout)}
 
-def findings_steps(describer: str | None, serializer: str | dict = "levels",
-                   cache_dir: str | None = None) -> list[tuple[str, object]]:
+def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm", cache_dir: str | None = None,
+               seed: int = 0, request_timeout: float | None = None) -> list[tuple[str, object]]:
+    """The `[('prompt', serializer), ('embed', embedder)]` steps of a serializer spec (a whole prompt or the `levels`
+    bags); `request_timeout`: seconds an embeddings endpoint may take per request."""
+    style, opts = serializer_options(serializer)
+    options = endpoint_options(embedder, request_timeout)
+    if style in SENTENCE_STYLES:
+        pool = opts.pop("pool", "mean")
+        opts.pop("style")
+        return [("prompt", SentenceSerializer(**opts)),
+                ("embed", BagEmbedder(embedder, cache_dir=cache_dir, options=options, pool=pool))]
+    opts.setdefault("seed", seed)
+    return [("prompt", PromptSerializer(**opts)),
+            ("embed", TextEmbedder(embedder, cache_dir=cache_dir, options=options))]
+
+def findings_steps(describer: str | None, serializer: str | dict = "levels", cache_dir: str | None = None,
+                   request_timeout: float | None = None) -> list[tuple[str, object]]:
     """`[('findings', Findings(describer))]` for a describer spec (none without one); its text needs a whole-prompt
     style."""
     if describer is None: return []
@@ -94,7 +102,7 @@ def findings_steps(describer: str | None, serializer: str | dict = "levels",
     if style \
         in SENTENCE_STYLES: raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} "
                                              "has no place for them")
-    return [("findings", Findings(make_describer(describer, cache_dir)))]
+    return [("findings", Findings(make_describer(describer, cache_dir, request_timeout)))]
 
 def lora_class(serializer: str | dict = "levels"):
     """The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier`
@@ -109,22 +117,24 @@ EMBEDDING_ARMS = ("text", "concat", "weighted")        # the arms that read the 
 def make_arm(name: str, selector: str = "mrmr", n_features: int = 8, classifier: str = "lr",
              serializer: str | dict = "levels", embedder: str = "local:minilm", describer: str | None = None,
              lora: dict | None = None, cache_dir: str | None = None, seed: int = 0, tune: bool = True,
-             inner_splits: int = 3, scorer: str | None = None) -> Pipeline:
+             inner_splits: int = 3, scorer: str | None = None, request_timeout: float | None = None) -> Pipeline:
     """The Pipeline (an `Arm`) of arm `name` (radiomics | text | concat | weighted | lora | zeroshot |
-    zeroshot_shuffled | prior; `scorer`: the chat model of the last three, default chapter 05a's `SCORER`)."""
+    zeroshot_shuffled | prior; `scorer`: the chat model of the last three, default chapter 05a's `SCORER`;
+    `request_timeout`: seconds an embeddings or chat endpoint may take per request)."""
     if name not in ARMS: raise ValueError(f"unknown arm {name!r}; choose one of {ARMS}")
     with routing(): return _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora,
-                                     cache_dir, seed, tune, inner_splits, scorer)
+                                     cache_dir, seed, tune, inner_splits, scorer, request_timeout)
 
 def _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora, cache_dir, seed, tune,
-              inner_splits, scorer=None) -> Arm:
+              inner_splits, scorer=None, request_timeout=None) -> Arm:
     opts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer,
-                embedder=embedder,
-                describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune, inner_splits=inner_splits)
+                embedder=embedder, describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune,
+                inner_splits=inner_splits, request_timeout=request_timeout)
     select = ("select", make_selector(selector, n_features))
-    find = findings_steps(describer, serializer, cache_dir)      # before selection: a describer reads the full table
-    def prompt(): return text_steps(serializer, embedder, cache_dir, seed)[0]
-    def embed(): return text_steps(serializer, embedder, cache_dir, seed)[1]
+    # before selection: a describer reads the full table
+    find = findings_steps(describer, serializer, cache_dir, request_timeout)
+    def prompt(): return text_steps(serializer, embedder, cache_dir, seed, request_timeout)[0]
+    def embed(): return text_steps(serializer, embedder, cache_dir, seed, request_timeout)[1]
     def clf(): return ("classifier", make_classifier(classifier, seed, tune, inner_splits))
     if name in KNOWLEDGE_ARMS: return knowledge_arm(name, describer, select, clf, scorer, cache_dir, seed)
     if name == "radiomics": return Arm([select, ("scale", StandardScaler()), clf()])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_prompting.ipynb #faef9607
 from __future__ import annotations
-import re, string, warnings
+import re, string, sys, time, warnings
 from functools import lru_cache
 from importlib.resources import files
 from io import StringIO
@@ -550,34 +550,55 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
         found = cache.get_many(set(keys))
         todo = [i for i, k in enumerate(keys) if k not in found]
         if todo:
-            client, name = chat_client(self._spec(), self.timeout, self.max_retries, f"describer {self.model}")
+            # retries are `_ask`'s own, each said as it happens (the SDK's are silent)
+            client, name = chat_client(self._spec(), self.timeout, 0, f"describer {self.model}")
             for i in tqdm(todo, desc=f"chat {name}", leave=False, disable=len(todo) < 5):
                 if keys[i] in found: continue                     # the same messages twice in one batch
-                text = _ask(client, name, msgs[i], settings)
+                text = _ask(client, name, msgs[i], settings, self.max_retries)
                 cache.put(keys[i], text.encode("utf-8")); found[keys[i]] = text.encode("utf-8")
         return [found[k].decode("utf-8") for k in keys]
 
-def _ask(client, name: str, messages: list[dict], settings: dict) -> str:
-    "One chat completion; failures (after the SDK's retries) name the endpoint, the model and the error."
+def _chat_problem(e: Exception, timeout) -> str:
+    "What went wrong with a chat request, in words (the API key masked)."
     import openai
-    try:
-        r = client.chat.completions.create(model=name, messages=messages, **settings)
-        text = r.choices[0].message.content if r.choices else None
-    except openai.OpenAIError as e:
-        msg = mask_secret(f"{type(e).__name__}: {e}")
-        raise RuntimeError(f"chat endpoint {client.base_url} (model {name!r}) failed after "
-                           f"{client.max_retries} retries: {msg}") from None
+    if isinstance(e, openai.APITimeoutError): return f"no answer within the {timeout:g} s timeout"
+    return mask_secret(f"{type(e).__name__}: {e}")
+
+def _ask(client, name: str, messages: list[dict], settings: dict, retries: int = 0, backoff: float = 1.0) -> str:
+    """One chat completion. A timeout, a dropped connection, 429 or a 5xx answer is tried again up to `retries` times
+    (waits of 1, 2, 4 ... s, at most 30), each retry said on stderr as it happens; the final failure names the
+    endpoint, the model and the error."""
+    import openai
+    where = f"chat endpoint {client.base_url} (model {name!r})"
+    for attempt in range(retries + 1):
+        try:
+            r = client.chat.completions.create(model=name, messages=messages, **settings)
+            break
+        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e: last = e
+        except openai.OpenAIError as e:
+            raise RuntimeError(f"{where} failed: {_chat_problem(e, client.timeout)}") from None
+        if attempt < retries:
+            wait = min(backoff * 2 ** attempt, 30.0)
+            print(f"{where}: {_chat_problem(last, client.timeout)}, retry {attempt + 1} of {retries} in {wait:.1f} s",
+                  file=sys.stderr, flush=True)
+            time.sleep(wait)
+    else:
+        problem = _chat_problem(last, client.timeout)
+        raise RuntimeError(f"{where} failed after {retries + 1} attempts: {problem}") from None
+    text = r.choices[0].message.content if r.choices else None
     if not text or not text.strip():
         raise RuntimeError(f"chat endpoint {client.base_url} (model {name!r}) returned an empty answer")
     return text.strip()
 
-def make_describer(spec: str | None, cache_dir: str | None = None):
+def make_describer(spec: str | None, cache_dir: str | None = None, request_timeout: float | None = None):
     """The describer for a config's `describer` setting: None, 'rules', 'openai:MODEL' or a local chat model
-    ('chat:local:smollm2', 'chat:gguf:PATH': radllm serves it, chapter 05a), caching in `cache_dir`."""
+    ('chat:local:smollm2', 'chat:gguf:PATH': radllm serves it, chapter 05a), caching in `cache_dir`;
+    `request_timeout`: seconds the chat endpoint may take per request (default: `ChatDescriber`'s)."""
     if spec is None: return None
     if spec == "rules": return RulesDescriber()
     if isinstance(spec, str) and spec.startswith(("openai:", "chat:")):
-        return ChatDescriber(spec, cache_dir=cache_dir)._checked()
+        timeout = {} if request_timeout is None else {"timeout": float(request_timeout)}
+        return ChatDescriber(spec, cache_dir=cache_dir, **timeout)._checked()
     raise ValueError(f"describer {spec!r}: expected None, 'rules', 'openai:MODEL' or 'chat:local:NAME'")
 
 # %% ../nbs/05_prompting.ipynb #405f3805

@@ -297,3 +297,25 @@ def test_an_endpoint_that_never_answers_says_each_retry_as_it_happens(tmp_path, 
         assert SECRET not in line
     # each line is written when its retry is decided: about 1 s (one timeout) apart, the first well before the end
     assert 0.9 <= retries[0][0] < ended - 1.5 and retries[1][0] - retries[0][0] >= 0.9, (retries, ended)
+
+
+def test_a_chat_endpoint_that_never_answers_says_each_retry_and_its_timeout_is_a_setting(tmp_path, monkeypatch):
+    "The chat describer as the embedder: a line per retry as it happens; request_timeout (RunConfig) reaches it."
+    from radllm.fusion import findings_steps
+    import pandas as pd
+    timed = _Timed()
+    X = pd.DataFrame({"original_shape2D_Elongation": [0.5]}, index=["L1"])
+    with _SilentServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+        monkeypatch.setattr(sys, "stderr", timed)
+        describer = dict(findings_steps("openai:m", "names_values", tmp_path, request_timeout=1))["findings"].describer
+        describer.max_retries = 2
+        with pytest.raises(RuntimeError) as err: describer.fit(X).transform(X)
+    assert str(err.value) == (f"chat endpoint {server.url}/ (model 'm') failed after 3 attempts: no answer within "
+                              "the 1 s timeout")
+    retries = [(t, l) for t, l in timed.lines if "retry" in l]
+    assert [l.split(", retry ")[1].split(" in ")[0] for _, l in retries] == ["1 of 2", "2 of 2"], timed.lines
+    assert all(l.startswith(f"chat endpoint {server.url}/ (model 'm'): no answer within the 1 s timeout")
+               and SECRET not in l for _, l in retries)
+    assert retries[1][0] - retries[0][0] >= 0.9                     # said when decided: one timeout apart
