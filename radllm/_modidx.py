@@ -332,6 +332,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                    'radllm.extraction.extract': ('extraction.html#extract', 'radllm/extraction.py'),
                                    'radllm.extraction.extract_lesion': ('extraction.html#extract_lesion', 'radllm/extraction.py'),
                                    'radllm.extraction.feature_count': ('extraction.html#feature_count', 'radllm/extraction.py'),
+                                   'radllm.extraction.feature_order': ('extraction.html#feature_order', 'radllm/extraction.py'),
                                    'radllm.extraction.get_extractor': ('extraction.html#get_extractor', 'radllm/extraction.py'),
                                    'radllm.extraction.is_features_file': ('extraction.html#is_features_file', 'radllm/extraction.py'),
                                    'radllm.extraction.is_qc_table': ('extraction.html#is_qc_table', 'radllm/extraction.py'),

@@ -289,9 +289,9 @@ def _extracted(manifest, cfg, role: str):
     print(f"{manifest.attrs['name']}: {summary_line(qc)}")
     spec = manifest.attrs["spec"]
     if features.empty: raise ValueError(f"--{role} {spec}: no lesion could be extracted (see the QC reasons above)")
-    if features.label.nunique() \
-        < 2: raise ValueError(f"--{role} {spec}: all {len(features)} lesions have one label; both benign and malignant "
-                              "are needed")
+    if features.label.nunique() < 2:
+        raise ValueError(f"--{role} {spec}: all {len(features)} lesions have one label; both benign and malignant "
+                         "are needed")
     return features
 
 def _overlap(mtrain, mtest, args, cfg) -> dict | None:
@@ -328,7 +328,9 @@ def cmd_transfer(args) -> int:
     res.save(out)
     cfg.to_yaml(out / "config.yaml")
     write_marker(out, "transfer", train=args.train, test=args.test)
-    print(res.table().to_string()); print(conclusion(res)); print(f"written to {out}")
+    print(res.table().to_string())
+    print(conclusion(res))
+    print(f"written to {out}")
     return 0
 
 TRANSFER_FILES = ("metrics.json", "work.json", "predictions.parquet", "config.yaml", "figures")
@@ -364,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     # user mistakes (ConfigError, BatchError, ...) and file-system faults
     except (ValueError, OSError) as e:
         if args.debug: raise
-        for line in str(e).splitlines() \
-            or [type(e).__name__]: print(f"radllm {args.command}: error: {line}", file=sys.stderr)
+        for line in str(e).splitlines() or [type(e).__name__]:
+            print(f"radllm {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:                  # a batch says how far it got (chapter 10's BatchInterrupted)
         said = str(e) or "interrupted; finished work is kept: run the same command again to go on"

@@ -294,7 +294,8 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
     try:
         if scheduler is None and jobs == 1:
             for i, x in enumerate(items):
-                yield i, fn(x); bar.update()
+                yield i, fn(x)
+                bar.update()
             return
         if scheduler is not None:
             from distributed import Client, as_completed
@@ -302,14 +303,17 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
             with Client(scheduler) as client:
                 futures = client.map(_indexed, [fn] * total, range(total), items, pure=False)
                 for future in as_completed(futures):
-                    i, r = future.result(); future.release()
-                    yield i, r; bar.update()
+                    i, r = future.result()
+                    future.release()
+                    yield i, r
+                    bar.update()
         else:
             from joblib import Parallel, delayed
             indexed = (delayed(_indexed)(fn, i, x) for i, x in enumerate(items))
             for i, r in Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
                                  pre_dispatch="2*n_jobs")(indexed):
-                yield i, r; bar.update()
+                yield i, r
+                bar.update()
     finally: bar.close()
 
 def _indexed(fn, i, x):
@@ -346,7 +350,8 @@ def content_key(*parts) -> str:
     h = hashlib.sha256()
     for p in parts:
         b = p if isinstance(p, (bytes, bytearray, memoryview)) else json.dumps(p, sort_keys=True, default=str).encode()
-        h.update(len(b).to_bytes(8, "little")); h.update(b)
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
     return h.hexdigest()
 
 # %% ../nbs/00_config.ipynb #1e7b9c40
@@ -360,7 +365,8 @@ class ContentCache:
             if type(e) is not sqlite3.DatabaseError:               # locked, read-only, disk full: not a damaged file
                 raise OSError(f"cache {self.path}: cannot open ({e}); free space, or choose another folder with "
                               "--cache-dir or RADLLM_CACHE_DIR") from e
-            self._set_aside(e); self._create()
+            self._set_aside(e)
+            self._create()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         "The cached values of those `keys` that are present."
@@ -376,8 +382,9 @@ class ContentCache:
         con = self._conn()
         try:
             self._retry(lambda: con.execute("BEGIN IMMEDIATE"))
-            try: con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
-                                 list(items.items())); con.execute("COMMIT")
+            try:
+                con.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", list(items.items()))
+                con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction: con.execute("ROLLBACK")     # a full disk has rolled it back already
                 raise
@@ -414,7 +421,8 @@ def _retry(self: ContentCache, op):
         try: return op()
         except sqlite3.OperationalError as e:
             if "locked" not in str(e) or time.monotonic() > deadline: raise
-            time.sleep(delay * (1 + random.random())); delay = min(delay * 2, 0.5)
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
 
 @patch
 def _create(self: ContentCache):

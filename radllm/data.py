@@ -80,12 +80,11 @@ def parse_roi(roi: str | dict) -> dict:
         return {"circle": [cx, cy, r]}
     if kind == "bbox":
         x0, y0, x1, y1 = nums(v, 4)
-        if x1 < x0 or y1 \
-            < y0: raise RoiError(f"ROI bbox must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1, got {v!r}")
+        if x1 < x0 or y1 < y0:
+            raise RoiError(f"ROI bbox must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1, got {v!r}")
         return {"bbox": [x0, y0, x1, y1]}
-    if not isinstance(v,
-                      (list,
-                       tuple)) or len(v) < 3: raise RoiError(f"ROI polygon needs at least 3 points, got {v!r}"[:200])
+    if not isinstance(v, (list, tuple)) or len(v) < 3:
+        raise RoiError(f"ROI polygon needs at least 3 points, got {v!r}"[:200])
     pts = [nums(p, 2) for p in v]
     xs, ys = zip(*pts)
     if (max(xs) - min(xs)) * (max(ys) - min(ys)) == 0: raise RoiError("ROI polygon has zero area")
@@ -186,8 +185,8 @@ def _read_dicom(path: Path) -> MammoImage:
     if "PixelData" not in ds: raise ImageReadError(f"{path}: DICOM file has no pixel data")
     arr = ds.pixel_array
     if arr.ndim == 3 and arr.shape[0] == 1: arr = arr[0]
-    if arr.ndim \
-        != 2: raise ImageReadError(f"{path}: expected a 2D grayscale image, got pixel array of shape {arr.shape}")
+    if arr.ndim != 2:
+        raise ImageReadError(f"{path}: expected a 2D grayscale image, got pixel array of shape {arr.shape}")
     bits = int(getattr(ds, "BitsStored", 0) or arr.dtype.itemsize * 8)
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         arr = (2 ** bits - 1) - arr.astype(np.int64)
@@ -195,7 +194,9 @@ def _read_dicom(path: Path) -> MammoImage:
     spacing = None
     for tag in ("PixelSpacing", "ImagerPixelSpacing"):
         v = getattr(ds, tag, None)
-        if v is not None and len(v) == 2 and all(float(a) > 0 for a in v): spacing = (float(v[0]), float(v[1])); break
+        if v is not None and len(v) == 2 and all(float(a) > 0 for a in v):
+            spacing = (float(v[0]), float(v[1]))
+            break
     return MammoImage(arr, spacing, bits, str(path))
 
 def _read_pillow(path: Path) -> MammoImage:
@@ -243,8 +244,8 @@ def read_image(path: str | Path) -> MammoImage:
     if path.stat().st_size == 0: raise ImageReadError(f"{path}: image file is empty")
     suffix = _suffix(path)
     try:
-        if suffix in DICOM_SUFFIXES \
-            or (suffix not in PILLOW_SUFFIXES | SITK_SUFFIXES and _is_dicom(path)): return _read_dicom(path)
+        if suffix in DICOM_SUFFIXES or (suffix not in PILLOW_SUFFIXES | SITK_SUFFIXES and _is_dicom(path)):
+            return _read_dicom(path)
         if suffix in PILLOW_SUFFIXES: return _read_pillow(path)
         if suffix in SITK_SUFFIXES: return _read_sitk(path)
     except ImageReadError: raise
@@ -279,9 +280,9 @@ def _rasterize(geom: dict, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
 
 def _read_mask(path, shape, name) -> np.ndarray:
     m = read_image(path).array
-    if m.shape \
-        != tuple(shape): raise RoiError(f"{name}: mask {path} is {m.shape[1]}x{m.shape[0]} but the image is "
-                                        f"{shape[1]}x{shape[0]}")
+    if m.shape != tuple(shape):
+        raise RoiError(f"{name}: mask {path} is {m.shape[1]}x{m.shape[0]} but the image is "
+                       f"{shape[1]}x{shape[0]}")
     values = np.unique(m)
     if len(values) > 2 or (len(values) == 2 and values[0] != 0):
         raise RoiError(f"{name}: mask {path} is not binary ({len(values)} distinct values {values[:5].tolist()}...): "
@@ -393,9 +394,9 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
     body, _, query = text.partition("?")
     kind, _, arg = body.partition(":")
     kind = kind.strip().lower()
-    if kind not \
-        in LOADERS: raise ValueError(f"dataset spec {spec!r}: unknown dataset kind {kind!r}; known: "
-                                     f"{', '.join(sorted(LOADERS))}")
+    if kind not in LOADERS:
+        raise ValueError(f"dataset spec {spec!r}: unknown dataset kind {kind!r}; known: "
+                         f"{', '.join(sorted(LOADERS))}")
     arg = re.sub("%3F", "?", arg, flags=re.IGNORECASE)                   # a path holding '?' writes it %3F
     known, options = loader_options(kind), []
     # a path holding '?': how to write it
@@ -554,19 +555,27 @@ def parse_mias_info(text: str) -> tuple[list[dict], list[dict]]:
         ref, toks = m.group(1), m.group(2).split()
         def skip(reason):
             skipped.append({"lesion_id": ref, "reason": f"Info.txt line {ln}: {reason}: {line.strip()!r}"})
-        if len(toks) < 2 or toks[0] not in MIAS_DENSITY: skip("malformed row (expected REF TISSUE CLASS ...)"); continue
+        if len(toks) < 2 or toks[0] not in MIAS_DENSITY:
+            skip("malformed row (expected REF TISSUE CLASS ...)")
+            continue
         tissue, cls = toks[0], toks[1]
         if cls == "NORM": continue
-        if cls not in MIAS_CLASSES: skip(f"unknown class {cls!r}"); continue
-        if len(toks) < 3 or toks[2] not in ("B", "M"): skip("severity missing or not B/M"); continue
+        if cls not in MIAS_CLASSES:
+            skip(f"unknown class {cls!r}")
+            continue
+        if len(toks) < 3 or toks[2] not in ("B", "M"):
+            skip("severity missing or not B/M")
+            continue
         coords = toks[3:6]
-        if len(toks) == 3 \
-            or coords[0].startswith("*"): skip("no coordinates given (Info.txt note 4: e.g. widely distributed "
-                                               "calcifications)"); continue
+        if len(toks) == 3 or coords[0].startswith("*"):
+            skip("no coordinates given (Info.txt note 4: e.g. widely distributed calcifications)")
+            continue
         try:
             x, y, r = (float(c) for c in coords)
             if len(coords) != 3: raise ValueError
-        except ValueError: skip("malformed coordinates (expected x y radius as numbers)"); continue
+        except ValueError:
+            skip("malformed coordinates (expected x y radius as numbers)")
+            continue
         rows.append(dict(ref=ref, tissue=tissue, cls=cls, severity=toks[2], x=x, y=y, r=r, line=ln))
     return _mias_repeats(rows, skipped)
 
@@ -598,7 +607,8 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
     counts = pd.Series([r["ref"] for r in rows]).value_counts() if rows else pd.Series(dtype=int)
     seen, out = {}, []
     for r in rows:
-        n = int(r["ref"][3:]); seen[r["ref"]] = seen.get(r["ref"], 0) + 1
+        n = int(r["ref"][3:])
+        seen[r["ref"]] = seen.get(r["ref"], 0) + 1
         lid = r["ref"] if counts[r["ref"]] == 1 else f"{r['ref']}_{seen[r['ref']]}"
         out.append({"lesion_id": lid, "patient_id": f"mias{(n + 1) // 2:03d}", "image": str(root / f"{r['ref']}.pgm"),
                     "label": int(r["severity"] == "M"),
@@ -762,16 +772,24 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
             side = r["left or right breast"].upper()
             lid = f"{prefix}_{r['patient id']}_{side}_{r['image view'].upper()}_{r['abnormality id']}"
             def skip(reason): skipped.append({"lesion_id": lid, "reason": f"{csv.name} line {line}: {reason}"})
-            if lid in seen: skip(f"duplicate abnormality (first at {seen[lid]})"); continue
+            if lid in seen:
+                skip(f"duplicate abnormality (first at {seen[lid]})")
+                continue
             seen[lid] = f"{csv.name} line {line}"
             label = CBIS_PATHOLOGY.get(r["pathology"].upper())
-            if label is None: skip(f"pathology {r['pathology']!r} is not one of {', '.join(CBIS_PATHOLOGY)}"); continue
+            if label is None:
+                skip(f"pathology {r['pathology']!r} is not one of {', '.join(CBIS_PATHOLOGY)}")
+                continue
             rel = r["image file path"].strip()
             if rel not in full_memo: full_memo[rel] = _cbis_full_image(rel, bases)
             image, why = full_memo[rel]
-            if image is None: skip(why + hint); continue
+            if image is None:
+                skip(why + hint)
+                continue
             mask, why = _cbis_mask(r["roi mask file path"], r.get("cropped image file path", ""), bases)
-            if mask is None: skip(why + hint); continue
+            if mask is None:
+                skip(why + hint)
+                continue
             out.append({"lesion_id": lid, "patient_id": r["patient id"], "image": str(image), "label": label,
                         "mask": str(mask), "dataset": "cbis-ddsm", "lesion_type": lesion_type,
                         "birads": r["assessment"],
@@ -861,10 +879,12 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
         listed.add(fid)
         if fid not in xmls: continue                                  # no outline: no lesion on this image
         try: rois = read_inbreast_xml(xmls[fid])
-        except Exception as e: skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: cannot read the ROIs "
-                                                                           f"({type(e).__name__}: {e})"}); continue
+        except Exception as e:
+            skipped.append({"lesion_id": fid, "reason": f"{xmls[fid]}: cannot read the ROIs ({type(e).__name__}: {e})"})
+            continue
         rows, skips = inbreast_lesions(fid, rois, r, line, dicoms.get(fid), benign, malignant, point_radius)
-        out += rows; skipped += skips
+        out += rows
+        skipped += skips
     skipped += [{"lesion_id": fid, "reason": f"{xmls[fid]}: INbreast.csv has no row for file {fid}, so no BI-RADS "
                                              "label"} for fid in sorted(set(xmls) - listed)]
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads",
@@ -942,8 +962,8 @@ VINDR_REQUIRED = ["study id", "image id", "laterality", "view position", "breast
 
 def _vindr_categories(text: str) -> list[str]:
     v = ast.literal_eval(text)
-    if not isinstance(v,
-                      (list, tuple)) or not all(isinstance(c, str) for c in v): raise ValueError("not a list of names")
+    if not isinstance(v, (list, tuple)) or not all(isinstance(c, str) for c in v):
+        raise ValueError("not a list of names")
     return [c.strip() for c in v]
 
 @register_loader("vindr-mammo")
@@ -967,17 +987,26 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
         lid = f"{r['image id']}_{k}"
         def skip(reason): skipped.append({"lesion_id": lid, "reason": f"finding_annotations.csv line {line}: {reason}"})
         if cats is None:
-            skip(f"finding_categories {r['finding categories']!r} is not a list such as \"['Mass']\""); continue
+            skip(f"finding_categories {r['finding categories']!r} is not a list such as \"['Mass']\"")
+            continue
         types = {VINDR_TYPES.get(c.lower()) for c in cats}
         ltype = next((t for t in order if t in types), None)
-        if ltype is None: skip(f"categories {cats} name no lesion type {order}"); continue
+        if ltype is None:
+            skip(f"categories {cats} name no lesion type {order}")
+            continue
         try: box = [float(r[c]) for c in ("xmin", "ymin", "xmax", "ymax")]
-        except ValueError: skip("finding without a bounding box (xmin, ymin, xmax, ymax)"); continue
+        except ValueError:
+            skip("finding without a bounding box (xmin, ymin, xmax, ymax)")
+            continue
         cat, birads = parse_birads(r["finding birads"])
         label = birads_label(cat, benign, malignant)
-        if label is None: skip(_birads_reason(r["finding birads"], benign, malignant, "vindr-mammo")); continue
+        if label is None:
+            skip(_birads_reason(r["finding birads"], benign, malignant, "vindr-mammo"))
+            continue
         try: roi = json.dumps(parse_roi({"bbox": box}))
-        except RoiError as e: skip(str(e)); continue
+        except RoiError as e:
+            skip(str(e))
+            continue
         out.append({"lesion_id": lid, "patient_id": r["study id"],
                     "image": str(root / "images" / r["study id"] / f"{r['image id']}.dicom"),
                     "label": label, "roi": roi, "dataset": "vindr-mammo", "lesion_type": ltype,

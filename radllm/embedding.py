@@ -72,7 +72,9 @@ def folder_fingerprint(path: str | Path) -> str:
         with open(p, "rb") as f:
             if size <= _SMALL_FILE: h.update(f.read())
             else:
-                for offset in (0, size // 2, size - _SAMPLE): f.seek(offset); h.update(f.read(_SAMPLE))
+                for offset in (0, size // 2, size - _SAMPLE):
+                    f.seek(offset)
+                    h.update(f.read(_SAMPLE))
     _FINGERPRINTS[stamp] = fp = h.hexdigest()[:16]
     return fp
 
@@ -85,8 +87,10 @@ def _batches(items: Sequence[str], size: int, max_chars: int | None = None) -> I
     batch, chars = [], 0
     for t in items:
         if batch and (len(batch) >= size or (max_chars and chars + len(t) > max_chars)):
-            yield batch; batch, chars = [], 0
-        batch.append(t); chars += len(t)
+            yield batch
+            batch, chars = [], 0
+        batch.append(t)
+        chars += len(t)
     if batch: yield batch
 
 def as_texts(X) -> list[str]:
@@ -172,8 +176,11 @@ def _compute(self: Embedder, missing: list[str], keys: dict, vecs: dict) -> None
                                      f"{out.shape}")
             self.cache.put_many({keys[t]: v.tobytes() for t, v in zip(batch, out)})   # one transaction per batch
             vecs.update(zip(batch, out))
-            self.n_model_calls += 1; self.n_model_texts += len(batch); self.dim = out.shape[1]
-            EMBEDDING_USAGE["model_calls"] += 1; EMBEDDING_USAGE["embedded"] += len(batch)
+            self.n_model_calls += 1
+            self.n_model_texts += len(batch)
+            self.dim = out.shape[1]
+            EMBEDDING_USAGE["model_calls"] += 1
+            EMBEDDING_USAGE["embedded"] += len(batch)
             bar.update(len(batch))
     finally: bar.close()
 

@@ -103,8 +103,8 @@ def fit_predict_fold(model, X, y, groups, train, test, threshold: str | float = 
         # (labels, P) of the model's own inner validation split
         held_out = getattr(final, "validation_predictions_", None)
         if isinstance(threshold, str) and threshold != "prevalence":
-            if held_out is not None and len(np.unique(held_out[0])) \
-                == 2: thr = choose_threshold(held_out[0], held_out[1], threshold)
+            if held_out is not None and len(np.unique(held_out[0])) == 2:
+                thr = choose_threshold(held_out[0], held_out[1], threshold)
             else: thr = choose_threshold(ytr, oof_predict_proba(model, Xtr, ytr, gtr, inner_splits, seed), threshold)
         elif threshold == "prevalence": thr = float(ytr.mean())
         else: thr = float(threshold)
@@ -197,7 +197,8 @@ class EvalResults:
     def save(self, out_dir: str | Path, figures: bool = True) -> Path:
         "Write metrics.json, work.json, predictions.parquet and (optionally) figures/*.png (chapter 09b) into out_dir."
         from radllm.figures import save_figures
-        out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, default=_jsonable))
         if self.work: (out / "work.json").write_text(json.dumps(self.work, indent=2, default=_jsonable))
         self.predictions.merge(self.labels, left_on="lesion_id",
@@ -367,7 +368,8 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
         t0 = time.perf_counter()
         pred, sel = cross_validate(make_arm(arm, **opts), X, y, groups, folds, threshold, inner_splits, seed, desc=arm,
                                    progress=progress)
-        preds.append(pred.assign(arm=arm, seconds=time.perf_counter() - t0)); selections[arm] = sel
+        preds.append(pred.assign(arm=arm, seconds=time.perf_counter() - t0))
+        selections[arm] = sel
     name = dataset or (manifest.attrs.get("spec") if manifest is not None else None) or "dataset"
     res = EvalResults(name, seed, labels, pd.concat(preds, ignore_index=True), selections,
                       config={"arms": arms, "n_splits": n_splits, "n_repeats": n_repeats, "threshold": threshold,
@@ -392,12 +394,14 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text",
              **arm_options) -> EvalResults:
     """Train every arm on the `train` features table, test on the `test` one; metrics with CIs and paired tests on the
     test set."""
-    Xa, ya, ga = split_features(train); Xb, yb, gb = split_features(test)
+    Xa, ya, ga = split_features(train)
+    Xb, yb, gb = split_features(test)
     common = [c for c in Xa.columns if c in set(Xb.columns)]
     if not common: raise ValueError("the two datasets share no feature")
     arms = list(arms) if "radiomics" in arms else ["radiomics", *arms]
     opts = {"seed": seed, "inner_splits": inner_splits, **arm_options}
-    ga_b = np.array([f"train:{g}" for g in ga]); gb_b = np.array([f"test:{g}" for g in gb])
+    ga_b = np.array([f"train:{g}" for g in ga])
+    gb_b = np.array([f"test:{g}" for g in gb])
     preds = []
     for arm in arms:
         cols = common if arm == "radiomics" else list(Xa.columns)

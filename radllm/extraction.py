@@ -18,10 +18,11 @@ from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, re
 
 # %% auto #0
 __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGIONS_VERSION', 'IMAGE_TYPES', 'LOG_SIGMAS_MM',
-           'RACY_NS', 'QC_COLUMNS', 'FEATURES_MARK', 'params_path', 'load_params', 'outside_reach', 'prepare_roi',
-           'get_extractor', 'compute_features', 'extract_lesion', 'check_variant', 'region_masks', 'log_image_2d',
-           'region_features', 'feature_count', 'FileDigests', 'lesion_key', 'pyradiomics_version', 'extract', 'qc_path',
-           'write_outputs', 'summary_line', 'is_qc_table', 'is_features_file', 'manifest_inputs', 'check_outputs']
+           'RACY_NS', 'FEATURE_CLASSES', 'IMAGE_ORDER', 'QC_COLUMNS', 'FEATURES_MARK', 'params_path', 'load_params',
+           'outside_reach', 'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'check_variant',
+           'region_masks', 'log_image_2d', 'region_features', 'feature_count', 'FileDigests', 'lesion_key',
+           'pyradiomics_version', 'feature_order', 'extract', 'qc_path', 'write_outputs', 'summary_line', 'is_qc_table',
+           'is_features_file', 'manifest_inputs', 'check_outputs']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
 DEFAULT_PARAMS = "mammo2d.yaml"
@@ -157,7 +158,9 @@ def region_masks(mask: np.ndarray, regions=("full",), core: float = 0.5, band: f
             # keep >= min_pixels pixels
             cut = min(core * R, np.sort(d_in[mask])[::-1][min(min_pixels, mask.sum()) - 1])
             out[r] = mask & (d_in >= cut)
-        elif r == "margin": w = max(band * R, 1.0); out[r] = (mask & (d_in <= w)) | (~mask & (d_out <= w))
+        elif r == "margin":
+            w = max(band * R, 1.0)
+            out[r] = (mask & (d_in <= w)) | (~mask & (d_out <= w))
         else: out[r] = ~mask & (d_out <= max(ring * R, 1.0))
     return out
 
@@ -217,7 +220,8 @@ class FileDigests:
     def __call__(self, path) -> str | None:
         if path not in self.memo:
             try:
-                p = Path(os.path.realpath(path)); st = p.stat()     # a symlink loop: OSError, not RuntimeError
+                p = Path(os.path.realpath(path))
+                st = p.stat()  # a symlink loop: OSError, not RuntimeError
                 key = content_key("file", str(p), st.st_size, st.st_mtime_ns)
                 digest = self.cache.get(key)
                 if digest is None:
@@ -246,6 +250,24 @@ def pyradiomics_version() -> str:
     from importlib.metadata import version
     return version("pyradiomics")
 
+# %% ../nbs/03_extraction.ipynb #a0468f51
+FEATURE_CLASSES = ("shape2D", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")   # pyradiomics' usual order
+# the images in pyradiomics' order: the original, its wavelet bands, then (after these) the LoG images by sigma
+IMAGE_ORDER = ("original", "wavelet-LH", "wavelet-HL", "wavelet-HH", "wavelet-LL")
+
+def feature_order(columns, regions=("full",)) -> list[str]:
+    "Feature columns `[region:]imagetype_class_feature` in the canonical order (see above)."
+    regions = list(regions)
+    def key(col: str):
+        region, _, rest = col.rpartition(":") if ":" in col else ("full", "", col)
+        image, cls, name = (rest.split("_", 2) + ["", ""])[:3]
+        region_rank = regions.index(region) if region in regions else len(regions)
+        image_rank = IMAGE_ORDER.index(image) if image in IMAGE_ORDER else len(IMAGE_ORDER)
+        class_rank = FEATURE_CLASSES.index(cls) if cls in FEATURE_CLASSES else len(FEATURE_CLASSES)
+        # within a class pyradiomics' order: its getter methods' names, get<Name>FeatureValue, sorted
+        return region_rank, region, image_rank, image, class_rank, cls, f"{name}FeatureValue"
+    return sorted(columns, key=key)
+
 # %% ../nbs/03_extraction.ipynb #f79ab955
 QC_COLUMNS = ["lesion_id", "patient_id", "status", "reason", "cached", "seconds", "notes"]
 
@@ -272,8 +294,11 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
     todo, keys, digests = [], {}, FileDigests(cache_dir)
     for i, r in enumerate(rows):
         lid, pid = str(r["lesion_id"]), str(r["patient_id"])
-        if i in bad_rows: qc.append(_qc_row(lid, pid, "error", f"lesion {lid}: {bad_rows[i]}")); continue
-        keys[i] = lesion_key(r, params, digests, variant); todo.append(i)
+        if i in bad_rows:
+            qc.append(_qc_row(lid, pid, "error", f"lesion {lid}: {bad_rows[i]}"))
+            continue
+        keys[i] = lesion_key(r, params, digests, variant)
+        todo.append(i)
     cache = ContentCache("features", cache_dir)
     hits = cache.get_many([keys[i] for i in todo if keys[i]])
     results = {}
@@ -296,6 +321,7 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
             feats.append({**res["features"], "patient_id": str(r["patient_id"]), "label": int(float(r["label"]))})
             index.append(str(r["lesion_id"]))
     features = pd.DataFrame(feats, index=pd.Index(index, name="lesion_id"))
+    features = features[feature_order(feature_columns(features), regions) + ["patient_id", "label"]]
     return features, pd.DataFrame(qc, columns=QC_COLUMNS)
 
 def _extract_indexed(job):

@@ -39,8 +39,8 @@ def roc_figure(results, n_boot: int = 200):
         m = results.arms[arm]["auc"]
         ax.plot(grid, mid, label=f"{arm}: AUC {m['value']:.2f} ({m['ci'][0]:.2f}-{m['ci'][1]:.2f})")
         ax.fill_between(grid, lo, hi, alpha=0.12)
-    ax.plot([0, 1], [0, 1], ":", color="grey"); ax.set(xlabel="1 - specificity", ylabel="sensitivity",
-                                                       title=f"ROC, {results.dataset}")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC, {results.dataset}")
     ax.legend(fontsize=7, loc="lower right")
     return fig
 
@@ -54,8 +54,8 @@ def calibration_figure(results):
         d = results.pooled(arm)
         frac, mean = calibration_curve(d.label, d.proba, n_bins=5, strategy="quantile")
         ax.plot(mean, frac, "o-", label=arm)
-    ax.plot([0, 1], [0, 1], ":", color="grey"); ax.set(xlabel="mean predicted probability",
-                                                       ylabel="observed malignant fraction", title="calibration")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="mean predicted probability", ylabel="observed malignant fraction", title="calibration")
     ax.legend(fontsize=7)
     return fig
 
@@ -67,7 +67,8 @@ def fold_auc_figure(results):
     per_fold = [[auc_score(results.labels.label.loc[g.lesion_id], g.proba)
                  for _, g in p[p.arm == arm].groupby(["repeat", "fold"])] for arm in arms]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.boxplot(per_fold, tick_labels=arms); ax.axhline(0.5, ls=":", color="grey")
+    ax.boxplot(per_fold, tick_labels=arms)
+    ax.axhline(0.5, ls=":", color="grey")
     ax.set(ylabel="AUC per fold and repeat", title="fold-level AUC")
     return fig
 
@@ -170,5 +171,6 @@ OWNERSHIP_PROOFS["figure"] = is_radllm_png
 def save_figures(results, out_dir: str | Path) -> list[Path]:
     """Write roc.png, calibration.png, fold_auc.png, stability.png and forest.png (those with something to show);
     return their paths."""
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     return [save_figure(fig, out / name) for name, draw in FIGURES.items() if (fig := draw(results)) is not None]

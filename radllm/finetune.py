@@ -51,7 +51,8 @@ def resolve_base(base: str | Path) -> Path:
 def _quiet_transformers():
     from transformers.utils import logging as hf_logging
     level, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try: yield
     finally:
         hf_logging.set_verbosity(level)
@@ -84,10 +85,11 @@ def default_target_modules(model) -> list[str]:
 # %% ../nbs/08_finetune.ipynb #39a156ff
 def inner_split(y, groups=None, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     "Indices `(train, val)`: a stratified split with no group on both sides; `val` is empty when `val_fraction` is 0."
-    y = np.asarray(y); n = len(y)
+    y = np.asarray(y)
+    n = len(y)
     if not val_fraction: return np.arange(n), np.arange(0)
-    if not 0 < val_fraction \
-        <= 0.5: raise ValueError(f"val_fraction={val_fraction}: expected 0 (no validation) or a value in (0, 0.5]")
+    if not 0 < val_fraction <= 0.5:
+        raise ValueError(f"val_fraction={val_fraction}: expected 0 (no validation) or a value in (0, 0.5]")
     groups = np.arange(n) if groups is None else np.asarray(groups)
     if len(groups) != n: raise ValueError(f"groups has {len(groups)} entries for {n} texts")
     k = max(2, round(1 / val_fraction))
@@ -108,12 +110,15 @@ def seeded(seed: int):
     det, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
-        random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
         try: yield
         finally:
             torch.use_deterministic_algorithms(det, warn_only=warn_only)
-            random.setstate(py); np.random.set_state(npy)
+            random.setstate(py)
+            np.random.set_state(npy)
 
 # %% ../nbs/08_finetune.ipynb #b8f5194e
 from .embedding import as_texts          # texts from a list, array, Series or one-column DataFrame
@@ -226,7 +231,8 @@ def _logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
 def _predict_logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
     """Logits `(n, 2)` of any number of texts, in batches of `batch_size`, in eval mode and without gradients, on the
     CPU."""
-    self.model_.eval(); out = []
+    self.model_.eval()
+    out = []
     with torch.no_grad():
         for i in range(0, len(texts),
                        int(self.batch_size)): out.append(self._logits(texts[i:i + int(self.batch_size)]).cpu())
@@ -258,12 +264,16 @@ def linear_schedule(total: int, warmup_ratio: float):
 def _epoch(self: LoraClassifier, texts, y_t, tr, weight, opt, sched, order_gen) -> float:
     "One pass over the rows `tr` in batches of `batch_size`; the mean class-weighted training loss."
     params = [p for p in self.model_.parameters() if p.requires_grad]
-    self.model_.train(); losses = []
+    self.model_.train()
+    losses = []
     for b in torch.randperm(len(tr), generator=order_gen).split(int(self.batch_size)):
         idx = tr[b.numpy()]
         loss = F.cross_entropy(self._logits([texts[i] for i in idx]), y_t[idx].to(self.device_), weight=weight)
-        loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
         losses.append(loss.item() * len(idx))
     return sum(losses) / len(tr)
 
@@ -317,7 +327,8 @@ def _train(self: LoraClassifier, texts, yi, tr, va):
         row = {"epoch": epoch, "train_loss": self._epoch(texts, y_t, tr, weight, opt, sched, order_gen)}
         # 3. validation: keep the best epoch's weights, count the epochs without improvement
         if len(va):
-            val, p = self._validate(texts, yi, va, weight); row.update(val)
+            val, p = self._validate(texts, yi, va, weight)
+            row.update(val)
             score = monitor_score(row, self.monitor)
             if best is None or score > best: best, wait, self.best_epoch_, best_state, best_val = score, 0, epoch, \
                 self._snapshot(), p
@@ -343,9 +354,9 @@ def _fit(self: LoraClassifier, X, y, groups=None):
     texts, y = as_texts(X), np.asarray(y)
     if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels")
     self.classes_ = np.unique(y)
-    if len(self.classes_) \
-        != 2: raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes "
-                               f"{self.classes_.tolist()}")
+    if len(self.classes_) != 2:
+        raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes "
+                         f"{self.classes_.tolist()}")
     yi = (y == self.classes_[1]).astype(np.int64)
     # 2. the grouped inner split
     tr, va = inner_split(yi, groups, self.val_fraction, self.seed)
@@ -387,7 +398,8 @@ def predict(self: LoraClassifier, X) -> np.ndarray:
 def save(self: LoraClassifier, path: str | Path) -> Path:
     "Write the adapter and head (peft format) and radllm's settings to the folder `path`."
     self._fitted()
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     self.model_.save_pretrained(str(path))
     meta = {"params": self.get_params(), "classes": self.classes_.tolist(), "best_epoch": self.best_epoch_,
             "history": self.history_}
@@ -416,7 +428,8 @@ def __getstate__(self: LoraClassifier):
     if hasattr(self, "model_"):
         import io, tarfile, tempfile
         with tempfile.TemporaryDirectory() as d:
-            self.save(d); buf = io.BytesIO()
+            self.save(d)
+            buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w") as tar: tar.add(d, arcname=".")
         state["_saved"] = buf.getvalue()
     return state
@@ -519,7 +532,9 @@ def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=N
             s = scores()
             loss = (F.binary_cross_entropy_with_logits(s[train], yt[train], reduction="none") * sw).mean() + 0.5 * l2 \
                 * (w ** 2).sum()
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         if step % int(est.eval_every) and step != int(steps): continue
         with torch.no_grad(): s = scores().cpu().numpy()
         row = {"lr": lr, "step": step, "train_loss": _weighted_loss(s[train], y[train], sw.cpu().numpy()),
@@ -595,7 +610,8 @@ def _fit(self: LoraBagClassifier, X, y, groups=None):
     if len(self.classes_) != 2: raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")
     yi = (y == self.classes_[1]).astype(np.int64)
     g = None if groups is None else np.asarray(groups)
-    texts = bag_texts(bags); P = bag_matrix(bags, texts)
+    texts = bag_texts(bags)
+    P = bag_matrix(bags, texts)
     # 2. the grouped inner split
     tr, va = inner_split(yi, g, self.val_fraction, self.seed)
     with seeded(self.seed):
@@ -618,7 +634,9 @@ def _fit(self: LoraBagClassifier, X, y, groups=None):
 def decision_function(self: LoraBagClassifier, X) -> np.ndarray:  # noqa: F811 (patched onto another class)
     "The head's logit of `classes_[1]` for bags `X`."
     check_is_fitted(self, "state_")
-    bags = list(X); texts = bag_texts(bags); st = self.state_
+    bags = list(X)
+    texts = bag_texts(bags)
+    st = self.state_
     with torch.no_grad():
         E = encode(st["tok"], st["model"].eval(), texts, self.max_length) if texts else None
         P = torch.tensor(bag_matrix(bags, texts), device=st["mu"].device)

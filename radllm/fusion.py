@@ -69,8 +69,8 @@ def serializer_options(serializer: str | dict) -> tuple[str, dict]:
     opts = {"style": serializer} if isinstance(serializer, str) else dict(serializer)
     if "style" not in opts: raise ValueError(f"serializer {serializer!r}: a dict needs a 'style' key")
     style = opts["style"]
-    if style not in STYLES \
-        + SENTENCE_STYLES: raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
+    if style not in STYLES + SENTENCE_STYLES:
+        raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
     return style, opts
 
 def endpoint_options(embedder: str, request_timeout: float | None = None) -> dict | None:
@@ -99,9 +99,9 @@ def findings_steps(describer: str | None, serializer: str | dict = "levels", cac
     style."""
     if describer is None: return []
     style, _ = serializer_options(serializer)
-    if style \
-        in SENTENCE_STYLES: raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} "
-                                             "has no place for them")
+    if style in SENTENCE_STYLES:
+        raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} "
+                         "has no place for them")
     return [("findings", Findings(make_describer(describer, cache_dir, request_timeout)))]
 
 def lora_class(serializer: str | dict = "levels"):

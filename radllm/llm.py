@@ -139,7 +139,8 @@ def start(self: LocalChatServer) -> LocalChatServer:
         self.process = subprocess.Popen([sys.executable, "-c", _SERVER_CODE, str(path), str(self.threads),
                                          str(self.n_ctx), str(self.seed)], stdin=subprocess.PIPE, stdout=out,
                                         stderr=subprocess.STDOUT, text=True)
-    self.process.stdin.write(self.api_key + "\n"); self.process.stdin.flush()
+    self.process.stdin.write(self.api_key + "\n")
+    self.process.stdin.flush()
     atexit.register(self.stop)
     try: self._wait_ready()
     except Exception:
@@ -179,7 +180,8 @@ def stop(self: LocalChatServer, keep_log: bool = False) -> None:
     except OSError: pass
     try: p.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        p.kill(); p.wait()
+        p.kill()
+        p.wait()
     if not keep_log: self.log_path.unlink(missing_ok=True)
 
 @patch

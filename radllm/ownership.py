@@ -129,7 +129,8 @@ class FolderLock:
         "Give the lock back (the lock file goes; so does the folder if this lock created it and it is still empty)."
         if self.fd is None: return
         self.path.unlink(missing_ok=True)
-        os.close(self.fd); self.fd = None
+        os.close(self.fd)
+        self.fd = None
         if self.created and not any(self.folder.iterdir()): self.folder.rmdir()
 
     def __enter__(self): return self.acquire()

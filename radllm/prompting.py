@@ -184,15 +184,15 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         self.with_features = with_features
 
     def _check_params(self):
-        if self.style not in STYLES + ("levels",
-                                       ): raise ValueError(f"style {self.style!r}: expected one of "
-                                                           f"{STYLES + ('levels',)}")
-        if self.order not in ("fixed",
-                              "shuffle"): raise ValueError(f"order {self.order!r}: expected 'fixed' or 'shuffle'")
+        if self.style not in STYLES + ("levels", ):
+            raise ValueError(f"style {self.style!r}: expected one of "
+                             f"{STYLES + ('levels',)}")
+        if self.order not in ("fixed", "shuffle"):
+            raise ValueError(f"order {self.order!r}: expected 'fixed' or 'shuffle'")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.task) if f is not None}
-        if fields \
-            - {"n_features"}: raise ValueError(f"task template uses {sorted(fields - {'n_features'})}; only "
-                                               f"{{n_features}} is available")
+        if fields - {"n_features"}:
+            raise ValueError(f"task template uses {sorted(fields - {'n_features'})}; only "
+                             f"{{n_features}} is available")
 
 # %% ../nbs/05_prompting.ipynb #1826f0bb
 @patch
@@ -293,7 +293,8 @@ def transform(self: PromptSerializer, X: pd.DataFrame) -> list[str]:
                 raise ValueError(f"lesion {X.index[i]!r}: the task and findings text alone take more than "
                                  f"{self.max_tokens} tokens; shorten the task or the description")
             k = longest_fitting(lambda m: count(build(m)) <= self.max_tokens, k)
-        prompts.append(build(k)); dropped.append(len(sentences) - k)
+        prompts.append(build(k))
+        dropped.append(len(sentences) - k)
     if any(dropped):
         d = np.array(dropped)
         warnings.warn(f"PromptSerializer: {int((d > 0).sum())} of {len(d)} prompts exceeded {self.max_tokens} tokens; "
@@ -330,10 +331,10 @@ class SentenceSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=
         self.levels, self.soft, self.names, self.meaning = levels, soft, names, meaning
 
     def _check_params(self):
-        if self.levels not \
-            in LEVEL_WORDS: raise ValueError(f"levels={self.levels!r}: expected one of {sorted(LEVEL_WORDS)}")
-        if self.names not in ("glossary",
-                              "generic"): raise ValueError(f"names={self.names!r}: expected 'glossary' or 'generic'")
+        if self.levels not in LEVEL_WORDS:
+            raise ValueError(f"levels={self.levels!r}: expected one of {sorted(LEVEL_WORDS)}")
+        if self.names not in ("glossary", "generic"):
+            raise ValueError(f"names={self.names!r}: expected 'glossary' or 'generic'")
 
     def fit(self, X: pd.DataFrame, y=None):
         "Learn the level centres (and bin edges) of every feature from the training rows `X`."
@@ -555,7 +556,8 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
             for i in tqdm(todo, desc=f"chat {name}", leave=False, disable=len(todo) < 5):
                 if keys[i] in found: continue                     # the same messages twice in one batch
                 text = _ask(client, name, msgs[i], settings, self.max_retries)
-                cache.put(keys[i], text.encode("utf-8")); found[keys[i]] = text.encode("utf-8")
+                cache.put(keys[i], text.encode("utf-8"))
+                found[keys[i]] = text.encode("utf-8")
         return [found[k].decode("utf-8") for k in keys]
 
 def _chat_problem(e: Exception, timeout) -> str:

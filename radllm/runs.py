@@ -104,11 +104,11 @@ def recorded_batch(out: Path) -> dict | None:
         try: found.append({**defaults, **batch_settings(RunConfig.from_yaml(d / "config.yaml"))})
         except (ConfigError, OSError): continue
     distinct = {json.dumps(f, sort_keys=True, default=str): f for f in found}
-    if len(distinct) \
-        > 1: raise BatchError(f"{out} holds runs of {len(distinct)} different configs (made before radllm recorded a "
-                              "batch's "
-                                           "config): report them from separate folders, or add --replace to start the "
-                                           "batch over")
+    if len(distinct) > 1:
+        raise BatchError(f"{out} holds runs of {len(distinct)} different configs (made before radllm recorded a "
+                         "batch's "
+                                      "config): report them from separate folders, or add --replace to start the "
+                                      "batch over")
     return next(iter(distinct.values()), None)
 
 def remove_runs(out: Path) -> None:
@@ -146,7 +146,9 @@ def _write_atomic(path: Path, text: str) -> None:
     "Write a file whole or not at all (a killed process never leaves half of it)."
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with writing(path):
-        try: tmp.write_text(text); os.replace(tmp, path)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
         finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/10_runs.ipynb #c5b76f3a
@@ -538,13 +540,14 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
                     folder = run_folder(out, spec, seed)
                     r = {"dataset": name, "seed": seed, "folder": str(folder), "status": "failed", "seconds": 0.0,
                          "error": record_error(folder, e, f"preparing {name}: ")}
-                    status.set(name, seed, status="failed", error=r["error"]); results.append(r)
+                    status.set(name, seed, status="failed", error=r["error"])
+                    results.append(r)
                 continue
             tasks += [{"config": cfg_of(spec, s).to_dict(), "folder": str(run_folder(out, spec, s)),
                        "threads": threads, "data_fingerprint": fingerprint, "git_commit": commit} for s in left[spec]]
         for _, r in parallel_map(run_one, tasks, jobs=jobs, scheduler=scheduler, desc="runs", progress=progress):
-            status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"],
-                       error=r["error"]); results.append(r)
+            status.set(r["dataset"], r["seed"], status=r["status"], seconds=r["seconds"], error=r["error"])
+            results.append(r)
     except KeyboardInterrupt: raise BatchInterrupted(mark_interrupted(status, ours, since)) from None
     return pd.DataFrame(results, columns=RESULT_COLUMNS).sort_values(["dataset", "seed"], ignore_index=True)
 
@@ -578,7 +581,8 @@ def is_finished(folder: Path, cfg: RunConfig) -> bool:
     "A run folder holds a finished run of this exact config, with readable metrics."
     try:
         if json.loads((folder / "run.json").read_text())["config_hash"] != cfg.hash(): return False
-        read_metrics(folder); return True
+        read_metrics(folder)
+        return True
     except (OSError, ValueError, KeyError, TypeError): return False
 
 def _folds_json(v) -> str | None: return None if v is None else json.dumps(v)

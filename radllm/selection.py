@@ -48,8 +48,8 @@ def as_feature_frame(X, columns: Sequence[str] | None = None, finite: bool = Tru
 def _binary_target(y, who: str) -> np.ndarray:
     y = np.asarray(y).ravel()
     classes = np.unique(y)
-    if len(classes) \
-        != 2: raise ValueError(f"{who} needs a binary target with two classes, got classes {classes.tolist()}")
+    if len(classes) != 2:
+        raise ValueError(f"{who} needs a binary target with two classes, got classes {classes.tolist()}")
     return (y == classes[1]).astype(int)
 
 # %% ../nbs/04_selection.ipynb #0969a4e8
@@ -107,7 +107,9 @@ class NearConstantFilter(ColumnSelector):
         for c in df.columns:
             counts = df[c].value_counts().to_numpy()
             x = df[c].to_numpy()
-            if len(counts) == 1 or x.std() <= self.rtol * np.abs(x).mean(): scores.append(0.0); continue
+            if len(counts) == 1 or x.std() <= self.rtol * np.abs(x).mean():
+                scores.append(0.0)
+                continue
             ratio, unique = counts[0] / counts[1], len(counts) / len(df)
             near_constant = ratio > self.freq_ratio and unique < self.unique_fraction
             scores.append(float(not near_constant))
@@ -193,7 +195,8 @@ class MRMRSelector(ColumnSelector):
         from sklearn.feature_selection import f_classif, mutual_info_classif
         if self.relevance == "f":
             with warnings.catch_warnings():  # constant features: F = nan -> 0 below
-                warnings.simplefilter("ignore", RuntimeWarning); warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.simplefilter("ignore", UserWarning)
                 rel = f_classif(X, yb)[0]
         elif self.relevance == "mi": rel = mutual_info_classif(X, yb, random_state=self.random_state)
         else: raise ValueError(f"relevance must be 'f' or 'mi', got {self.relevance!r}")
@@ -219,7 +222,8 @@ class MRMRSelector(ColumnSelector):
             score = rel / np.maximum(red, floor) if self.scheme == "quotient" else rel - red
             score[chosen] = -np.inf
             j = int(np.argmax(score))
-            chosen.append(j); crit.append(float(score[j]))
+            chosen.append(j)
+            crit.append(float(score[j]))
             redundancy_sum += corr[j]
         self.mrmr_scores_ = pd.Series(crit, index=[df.columns[j] for j in chosen], name="mrmr")
         return [df.columns[j] for j in chosen], rel
@@ -340,7 +344,9 @@ def selection_frequency(selections: Iterable) -> pd.DataFrame:
     if not lists: raise ValueError("no selections given")
     count, ranks = Counter(), {}
     for feats in lists:
-        for r, f in enumerate(feats, 1): count[f] += 1; ranks.setdefault(f, []).append(r)
+        for r, f in enumerate(feats, 1):
+            count[f] += 1
+            ranks.setdefault(f, []).append(r)
     out = pd.DataFrame({"feature": list(count), "count": [count[f] for f in count],
                         "mean_rank": [float(np.mean(ranks[f])) for f in count]})
     out["frequency"] = out["count"] / len(lists)

@@ -37,7 +37,8 @@ def choose_threshold(y_train, p_train, method: str | float = "youden") -> float:
     cuts, sens, spec = _cut_rates(y_train, p_train)
     if method == "youden": i = int(np.argmax(sens + spec - 1))
     elif method.startswith(("sensitivity@", "specificity@")):
-        kind, target = method.split("@"); target = float(target)
+        kind, target = method.split("@")
+        target = float(target)
         if kind == "sensitivity": i = int(np.flatnonzero(sens >= target - 1e-12)[0])      # highest such threshold
         else:
             ok = np.flatnonzero(spec >= target - 1e-12)
@@ -73,8 +74,8 @@ def auc_score(y, p) -> float:
 
 # %% ../nbs/09a_statistics.ipynb #d3668b43
 def _hard(p, threshold, yhat) -> np.ndarray:
-    if (threshold is None) \
-        == (yhat is None): raise ValueError("give exactly one of threshold (number or per lesion) or yhat")
+    if (threshold is None) == (yhat is None):
+        raise ValueError("give exactly one of threshold (number or per lesion) or yhat")
     if yhat is not None:
         yhat = np.asarray(yhat)
         if not np.isin(yhat, (0, 1)).all(): raise ValueError("yhat must hold 0 / 1 predictions")

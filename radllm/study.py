@@ -118,7 +118,8 @@ def record_texts():
     "Collect every distinct text given to the `embed` method of any `Embedder` inside the block (yields the set)."
     seen, original = set(), Embedder.embed
     def embed(self, texts):
-        texts = list(texts); seen.update(texts)
+        texts = list(texts)
+        seen.update(texts)
         return original(self, texts)
     Embedder.embed = embed
     try: yield seen
@@ -139,7 +140,9 @@ def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cach
         pred, _ = cross_validate(design_arm(name, seed, cache_dir), X, y, groups, folds, threshold="youden", seed=seed,
                                  progress=False)
     pred = pred.assign(design=name, seconds=time.perf_counter() - t0, **text_cost(texts))
-    if path is not None: Path(path).parent.mkdir(parents=True, exist_ok=True); pred.to_parquet(path)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        pred.to_parquet(path)
     return pred
 
 # %% ../nbs/12_study.ipynb #4c5a0fb1
@@ -209,7 +212,8 @@ COMPARISONS += [("zeroshot", "zeroshot_shuffled"), ("text:levels-smollm2", "text
 def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: int = 5, seed: int = 0,
               cache_dir=None, n_boot: int = 1000, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Run `designs[name]` on each features table `datasets[name]`; (summary, tests), also written to `out` as CSV."
-    out = Path(out); summary, preds, labels = [], {}, {}
+    out = Path(out)
+    summary, preds, labels = [], {}, {}
     for ds, features in datasets.items():
         X, y, g = split_features(features)
         labels[ds] = pd.DataFrame({"patient_id": g, "label": y}, index=X.index)
@@ -224,7 +228,8 @@ def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: 
                 f"{summary[-1]['seconds']:.0f} s")
     summary, tests = pd.DataFrame(summary), mark_primary(pd.DataFrame(study_tests(preds, labels)))
     out.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out / "summary.csv", index=False); tests.to_csv(out / "tests.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    tests.to_csv(out / "tests.csv", index=False)
     return summary, tests
 
 def study_tests(preds: dict, labels: dict) -> list[dict]:

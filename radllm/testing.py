@@ -33,7 +33,8 @@ def write_dicom(path, arr, photometric="MONOCHROME2", bits=12, spacing=(0.1, 0.1
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset(); ds.file_meta = meta
+    ds = Dataset()
+    ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.PatientID = "MG", "anon"
     ds.Rows, ds.Columns = arr.shape
@@ -52,9 +53,12 @@ def write_dicom(path, arr, photometric="MONOCHROME2", bits=12, spacing=(0.1, 0.1
 
 def write_csv(path, header, rows, sep=","):
     "Write a CSV table (test fixture)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
-        w = csv.writer(f, delimiter=sep); w.writerow(header); w.writerows(rows)
+        w = csv.writer(f, delimiter=sep)
+        w.writerow(header)
+        w.writerows(rows)
     return path
 
 # %% ../nbs/13_testing.ipynb #992afdf4
@@ -65,7 +69,10 @@ def _cbis_dicoms(root: Path) -> None:
     "The DICOMs of the tiny CBIS-DDSM: full images, ROI masks and cropped images, in the TCIA and the CSV layouts."
     rng, D, uid = np.random.default_rng(0), root / "CBIS-DDSM", _cbis_uid
     def img(shape=(48, 40)): return rng.integers(0, 65535, shape).astype(np.uint16)
-    def box(x0, y0, x1, y1, shape=(48, 40)): m = np.zeros(shape, np.uint8); m[y0:y1, x0:x1] = 255; return m
+    def box(x0, y0, x1, y1, shape=(48, 40)):
+        m = np.zeros(shape, np.uint8)
+        m[y0:y1, x0:x1] = 255
+        return m
     c, c4, c38 = _CBIS_CASES
     # P_00001: TCIA layout; abnormality 1 told apart by SeriesDescription, abnormality 2 (both files in one series,
     # no description) by pixels
@@ -123,7 +130,8 @@ def make_cbis_ddsm(root) -> Path:
     """A tiny CBIS-DDSM in its real formats: two of the four description CSVs, DICOMs in the TCIA and in the CSV layout
     (test fixture)."""
     root = Path(root)
-    _cbis_dicoms(root); _cbis_descriptions(root)
+    _cbis_dicoms(root)
+    _cbis_descriptions(root)
     return root
 
 # %% ../nbs/13_testing.ipynb #2e8d1516
@@ -223,11 +231,13 @@ class ChatServer:
         return self.answers[int(hashlib.sha256(user.encode()).hexdigest(), 16) % len(self.answers)]
 
     def start(self) -> "ChatServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True); self._thread.start()
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
         return self
 
     def stop(self):
-        self._httpd.shutdown(); self._httpd.server_close()
+        self._httpd.shutdown()
+        self._httpd.server_close()
 
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
@@ -240,9 +250,11 @@ def _handler(server: ChatServer):
             data = json.dumps(payload).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
                 for k, v in (headers or {}).items(): self.send_header(k, v)
-                self.end_headers(); self.wfile.write(data)
+                self.end_headers()
+                self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError): pass     # the client gave up (a timeout test)
 
         def do_GET(self):
@@ -257,7 +269,8 @@ def _handler(server: ChatServer):
                 fault = server.faults.pop(0) if server.faults else None
                 try: req = json.loads(body)
                 except ValueError: req = None
-                server.bodies.append(req); server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                server.bodies.append(req)
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
             if self.path != "/v1/chat/completions":
                 return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             if fault is not None:
@@ -331,7 +344,9 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     if proc.poll() is None:
         proc.terminate()
         try: proc.wait(timeout)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 # %% ../nbs/13_testing.ipynb #1f4c8d26
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -413,19 +428,29 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self): self.thread.start(); return self
-    def __exit__(self, *exc): self.release(); self.server.shutdown(); self.server.server_close()
+    def __enter__(self):
+        self.thread.start()
+        return self
+    def __exit__(self, *exc):
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
     def release(self): self.released.set()
 
     def reset(self, *faults):
         "Empty the counters and queue `faults`, one per coming embeddings request."
         with self.lock:
-            self.faults: deque = deque(faults); self.requests = self.texts_forwarded = 0
-            self.batch_sizes: list[int] = []; self.auth_headers: set[str] = set(); self.max_inputs: int | None = None
+            self.faults: deque = deque(faults)
+            self.requests = self.texts_forwarded = 0
+            self.batch_sizes: list[int] = []
+            self.auth_headers: set[str] = set()
+            self.max_inputs: int | None = None
             self.released.clear()
 
     def _take(self, n: int, auth: str) -> str | None:
         "Count a request of `n` inputs (and its Authorization header); the next fault of the queue."
         with self.lock:
-            self.requests += 1; self.batch_sizes.append(n); self.auth_headers.add(auth)
+            self.requests += 1
+            self.batch_sizes.append(n)
+            self.auth_headers.add(auth)
             return self.faults.popleft() if self.faults else None

@@ -139,7 +139,8 @@ def non_default_config(tmp_path, scheduler) -> RunConfig:
                   selector="mannwhitney", n_features=4, classifier="svm", serializer="zscore",
                   embedder=f"local:{minilm_path()}",
                   describer="rules", lora={"epochs": 1}, ablations=[], n_permutations=1, jobs=2, scheduler=scheduler,
-                  cache_dir=str(tmp_path / "cache"), roi=["full", "margin"], image_types=["original", "log"])
+                  cache_dir=str(tmp_path / "cache"), request_timeout=30.0, roi=["full", "margin"],
+                  image_types=["original", "log"])
     missing = [f.name for f in dataclasses.fields(RunConfig) if f.name not in values]
     assert not missing, f"give the new RunConfig field(s) {missing} a non-default value in this test"
     cfg = RunConfig(**values)
@@ -430,6 +431,7 @@ BAD_SETTINGS = [
     ("jobs", "jobs: 0", "jobs: must be at least 1"),
     ("scheduler", "scheduler: nohost", "scheduler: 'nohost': expected a Dask scheduler address"),
     ("cache_dir", "cache_dir: CACHEFILE", "cache_dir: CACHEFILE is a file"),
+    ("request_timeout", "request_timeout: 0", "request_timeout: must be at least 1, got 0"),
     ("roi", "roi: [rim]", "roi: unknown ROI region(s) ['rim']"),
     ("image_types", "image_types: original", "image_types: expected a list of names"),
 ]
