@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold
 from sklearn.svm import SVC
 
 # %% auto #0
@@ -22,9 +22,10 @@ def routing():
     return sklearn.config_context(enable_metadata_routing=True)
 
 def inner_folds(X, y, groups=None, n_splits: int = 3, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The inner `(train, validation)` splits of a training fold: stratified and patient-grouped (plain stratified
-    without `groups`)."""
-    if groups is None: return list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(X, y))
+    "The inner `(train, validation)` splits of a training fold: stratified and patient-grouped (`groups` required)."
+    if groups is None:
+        raise ValueError("inner splits need the patient groups (groups=patient ids; pass np.arange(len(y)) when every "
+                         "lesion is its own patient): without them lesions of one patient could sit on both sides")
     return list(StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(X, y, groups))
 
 # %% ../nbs/06a_classifiers.ipynb #89a61801
