@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 export RADLLM_MIAS ?= $(SHARED)/data/mini-mias
 export RADLLM_INFINITY ?= $(CURDIR)/.venv-infinity/bin/infinity_emb
 
-.PHONY: install infinity demo test lint bench clean docs results readme quarto site-tools lab study coverage
+.PHONY: install infinity demo test lint bench clean docs results readme quarto site-tools lab study coverage llm-study
 
 install: $(STAMP)
 
@@ -86,6 +86,14 @@ study: install
 	$(BIN)/papermill nbs/experiments/study.ipynb runs/study/mini-mias.ipynb -p family mini-mias -p mias $(MIAS) -p out runs/study --log-output > runs/study/mini-mias.log 2>&1 & m=$$!; \
 	wait $$s && wait $$m || { echo "a study run failed: see runs/study/*.log"; exit 1; }
 	$(BIN)/python -c "from radllm.study import gather_results; gather_results('runs/study', 'nbs/results/study', specs={'mini-mias': 'mini-mias:$(MIAS)'})"
+
+# The LLM designs of chapter 12 (issue #20) with their comparators, both families in parallel (tools/llm_study.py)
+llm-study: install
+	mkdir -p runs
+	$(BIN)/python tools/llm_study.py run synthetic --mias $(MIAS) > runs/llm-synthetic.log 2>&1 & s=$$!; \
+	$(BIN)/python tools/llm_study.py run mini-mias --mias $(MIAS) > runs/llm-mini-mias.log 2>&1 & m=$$!; \
+	wait $$s && wait $$m || { echo "an LLM study run failed: see runs/llm-*.log"; exit 1; }
+	$(BIN)/python tools/llm_study.py gather --mias $(MIAS)
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable everywhere)
 readme: install

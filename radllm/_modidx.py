@@ -821,6 +821,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                               'radllm.study.design_table': ('study.html#design_table', 'radllm/study.py'),
                               'radllm.study.diff_cell': ('study.html#diff_cell', 'radllm/study.py'),
                               'radllm.study.gather_results': ('study.html#gather_results', 'radllm/study.py'),
+                              'radllm.study.llm_table': ('study.html#llm_table', 'radllm/study.py'),
+                              'radllm.study.llm_tests': ('study.html#llm_tests', 'radllm/study.py'),
                               'radllm.study.load_results': ('study.html#load_results', 'radllm/study.py'),
                               'radllm.study.mark_primary': ('study.html#mark_primary', 'radllm/study.py'),
                               'radllm.study.old_new_table': ('study.html#old_new_table', 'radllm/study.py'),

@@ -13,11 +13,12 @@ import pandas as pd
 # %% auto #0
 __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'LLM_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT',
            'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'README_DESIGNS',
-           'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors', 'design_arm', 'record_texts',
-           'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test', 'run_study', 'study_tests',
-           'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null', 'permutation_rows',
-           'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table', 'to_markdown',
-           'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table']
+           'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors',
+           'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test',
+           'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null',
+           'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table',
+           'to_markdown', 'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table',
+           'llm_tests', 'llm_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
@@ -463,3 +464,31 @@ def readme_table(summary: pd.DataFrame, tests: pd.DataFrame, datasets=("syntheti
             cells.append("" if t is None else _diff_p(t))
         rows.append(cells)
     return to_markdown(pd.DataFrame(rows, columns=head))
+
+# %% ../nbs/12_study.ipynb #f5ed4608
+LLM_COMPARATORS = ("radiomics", "text:levels", "text:levels-nomodel", "text:levels-random", "lora:names_values")
+LLM_RESULTS = RESULTS.parent / "llm"
+
+def llm_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    "The tests of the LLM designs against radiomics on every dataset, with Holm's p over that family."
+    family = tests[tests.design.isin(list(LLM_DESIGNS)) & (tests.versus == "radiomics")
+                   & (tests.dataset == tests.versus_dataset)].copy()
+    family["p_holm"] = holm(family.p)
+    return family
+
+def llm_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """One row per LLM design and comparator of a dataset: AUC (corrected CI), ΔAUC vs radiomics with the corrected
+    p and Holm's p over the LLM family, seconds per fold."""
+    family = llm_tests(tests).set_index(["dataset", "design"])
+    rows = []
+    for d in [*LLM_COMPARATORS, *LLM_DESIGNS]:
+        r = summary[(summary.dataset == dataset) & (summary.design == d)]
+        if r.empty: continue
+        r, t = r.iloc[0], test_row(tests, dataset, d)
+        folds = 5 * int(r.repeats)
+        rows.append({"design": d, "AUC (95% CI)": ci_cell(r.auc, r.auc_lo, r.auc_hi),
+                     "ΔAUC vs radiomics (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
+                     "p": "" if t is None else p_cell(t.p),
+                     "Holm p (LLM family)": p_cell(family.p_holm.get((dataset, d), float("nan"))),
+                     "seconds per fold": f"{r.seconds / folds:.1f}"})
+    return pd.DataFrame(rows)
