@@ -321,7 +321,7 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
             feats.append({**res["features"], "patient_id": str(r["patient_id"]), "label": int(float(r["label"]))})
             index.append(str(r["lesion_id"]))
     features = pd.DataFrame(feats, index=pd.Index(index, name="lesion_id"))
-    features = features[feature_order(feature_columns(features), regions) + ["patient_id", "label"]]
+    if len(features): features = features[feature_order(feature_columns(features), regions) + ["patient_id", "label"]]
     return features, pd.DataFrame(qc, columns=QC_COLUMNS)
 
 def _extract_indexed(job):

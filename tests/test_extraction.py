@@ -284,3 +284,17 @@ def test_unopenable_images_are_qc_rows(tmp_path):
     assert "cannot read image" in reasons[ids[3]]
     assert qc.status[ids[4]] == "ok" and "RGB image, converted to grey" in str(qc.notes[ids[4]])
     assert "the mask covers the whole" in reasons[ids[5]]
+
+
+def test_a_manifest_whose_every_lesion_fails_still_writes_its_qc_table(tmp_path):
+    "Nothing extracted is a result too: the QC table says why for each lesion, exit 1, no traceback."
+    import subprocess, sys
+    from pathlib import Path
+    (tmp_path / "m.csv").write_text("lesion_id,patient_id,image,label,roi\nl1,p1,a.png,malignant,\n")
+    radllm = str(Path(sys.executable).parent / "radllm")
+    r = subprocess.run([radllm, "extract", f"manifest:{tmp_path / 'm.csv'}", "--out", str(tmp_path / "f.parquet")],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 1 and "0 extracted, 0 skipped, 1 failed" in r.stdout, r.stdout + r.stderr
+    assert "lesion l1: image file not found" in r.stderr and "Traceback" not in r.stderr
+    qc = pd.read_csv(tmp_path / "f.qc.csv")
+    assert list(qc.status) == ["error"] and "a.png" in qc.reason[0]
