@@ -358,10 +358,12 @@ def test_results_folder_holds_numbers_only():
     "Only the summary's numbers are committed (mini-MIAS images never are); the page's data is the committed csv."
     files = sorted(p.name for p in (NBS / "results").iterdir())
     coverage = ["coverage.csv", "coverage_runs.csv", "coverage_runs.truth.json",       # make coverage (#19)
-                "fresh"]                                                      # tools/fresh_population.py (#19)
+                "fresh",                                                      # tools/fresh_population.py (#19)
+                "llm"]                                                        # tools/llm_study.py (#20)
     assert [f for f in files if f not in coverage] == ["demo_batch.yaml", "screening.md", "study", "summary.csv",
                                                        "summary.md"], files
     assert sorted(p.name for p in (NBS / "results" / "study").iterdir()) == ["summary.csv", "tests.csv"]
+    assert sorted(p.name for p in (NBS / "results" / "llm").iterdir()) == ["summary.csv", "tests.csv"]
     s = pd.read_csv(NBS / "results" / "summary.csv")
     assert {"dataset", "arm", "metric", "seeds", "mean", "sd", "ci_lo", "ci_hi", "delong_p"} <= set(s.columns)
 
