@@ -19,8 +19,8 @@ from .config import BUNDLED_MODELS, ContentCache, bundled_folder, content_key
 __all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_model_spec', 'minilm_path',
            'minilm_folder', 'model_folder', 'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage',
            'Embedder', 'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'openai_client',
-           'mask_secret', 'OpenAIEmbedder', 'get_embedder', 'embedder_backend', 'TextEmbedder', 'bag_texts',
-           'pool_bags', 'BagEmbedder']
+           'mask_secret', 'OpenAIEmbedder', 'describe_api_error', 'retry_delay', 'get_embedder', 'embedder_backend',
+           'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder']
 
 # %% ../nbs/06_embedding.ipynb #5bb52b0c
 KINDS = ("local", "hf", "openai")
@@ -355,11 +355,11 @@ class OpenAIEmbedder(Embedder):
         return EmbeddingError(mask_secret(f"embedding endpoint {self.endpoint} (model {self.model!r}): {what}"))
 
 # %% ../nbs/06_embedding.ipynb #4d0e8f3b
-@patch
-def _describe(self: OpenAIEmbedder, e: Exception) -> str:
-    "What went wrong, in words: the timeout, the dropped connection, or the HTTP status and the server's answer."
+def describe_api_error(e: Exception, timeout: float) -> str:
+    """What went wrong with a request to an OpenAI-compatible endpoint, in words: the timeout, the dropped connection,
+    or the HTTP status and the server's answer (the chat describer of chapter 05 says it the same way)."""
     import openai
-    if isinstance(e, openai.APITimeoutError): return f"no answer within the {self.timeout:g} s timeout"
+    if isinstance(e, openai.APITimeoutError): return f"no answer within the {timeout:g} s timeout"
     if isinstance(e, openai.APIConnectionError):
         cause = e.__cause__ or e.__context__
         return (f"connection failed or dropped ({type(cause).__name__ if cause else 'connection error'}: "
@@ -369,13 +369,19 @@ def _describe(self: OpenAIEmbedder, e: Exception) -> str:
         return f"HTTP {e.status_code}: {str(body)[:300]}"
     return f"{type(e).__name__}: {e}"
 
-@patch
-def _delay(self: OpenAIEmbedder, e: Exception, attempt: int) -> float:
+def retry_delay(e: Exception, attempt: int, backoff: float = 1.0, max_backoff: float = 30.0) -> float:
     "Seconds to wait before retry number `attempt + 1`: the server's Retry-After, else exponential backoff."
     retry_after = getattr(getattr(e, "response", None), "headers", {}).get("retry-after")
-    try: return min(self.max_backoff, max(0.0, float(retry_after)))
+    try: return min(max_backoff, max(0.0, float(retry_after)))
     except (TypeError, ValueError): pass
-    return min(self.max_backoff, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+    return min(max_backoff, backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
+
+@patch
+def _describe(self: OpenAIEmbedder, e: Exception) -> str: return describe_api_error(e, self.timeout)
+
+@patch
+def _delay(self: OpenAIEmbedder, e: Exception, attempt: int) -> float:
+    return retry_delay(e, attempt, self.backoff, self.max_backoff)
 
 # %% ../nbs/06_embedding.ipynb #6c2f8a90
 @patch

@@ -389,10 +389,10 @@ def manifest_inputs(manifest: pd.DataFrame) -> list[str]:
 
 def check_outputs(out: str | Path, inputs=()) -> None:
     "Before any work: `--out` and its QC table are new or radllm's, and neither is one of the command's inputs."
-    real = lambda p: os.path.realpath(p)          # unlike Path.resolve, never raises (a symlink loop is a QC row later)
-    out, given = Path(out), {real(p) for p in inputs}
+    # os.path.realpath, unlike Path.resolve, never raises (a symlink loop is a QC row later)
+    out, given = Path(out), {os.path.realpath(p) for p in inputs}
     for target, what in ((out, "--out"), (qc_path(out), "the QC table of --out")):
-        if real(target) in given:
+        if os.path.realpath(target) in given:
             raise NotOursError(f"{what} {target} is an input of this command: radllm will not overwrite it; give "
                                "another --out")
     check_ours(out, "features", "--out", "give a new file, or one radllm extract wrote")

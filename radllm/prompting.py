@@ -560,33 +560,28 @@ class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None)
                 found[keys[i]] = text.encode("utf-8")
         return [found[k].decode("utf-8") for k in keys]
 
-def _chat_problem(e: Exception, timeout) -> str:
-    "What went wrong with a chat request, in words (the API key masked)."
-    import openai
-    if isinstance(e, openai.APITimeoutError): return f"no answer within the {timeout:g} s timeout"
-    return mask_secret(f"{type(e).__name__}: {e}")
-
 def _ask(client, name: str, messages: list[dict], settings: dict, retries: int = 0, backoff: float = 1.0) -> str:
     """One chat completion. A timeout, a dropped connection, 429 or a 5xx answer is tried again up to `retries` times
-    (waits of 1, 2, 4 ... s, at most 30), each retry said on stderr as it happens; the final failure names the
-    endpoint, the model and the error."""
+    (the server's Retry-After, else waits of about 1, 2, 4 ... s, at most 30: chapter 06's `retry_delay`), each retry
+    said on stderr as it happens; the final failure names the endpoint, the model and the error
+    (`describe_api_error`)."""
     import openai
+    from radllm.embedding import describe_api_error, retry_delay
     where = f"chat endpoint {client.base_url} (model {name!r})"
+    problem = lambda e: mask_secret(describe_api_error(e, client.timeout))
     for attempt in range(retries + 1):
         try:
             r = client.chat.completions.create(model=name, messages=messages, **settings)
             break
         except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e: last = e
         except openai.OpenAIError as e:
-            raise RuntimeError(f"{where} failed: {_chat_problem(e, client.timeout)}") from None
+            raise RuntimeError(f"{where} failed: {problem(e)}") from None
         if attempt < retries:
-            wait = min(backoff * 2 ** attempt, 30.0)
-            print(f"{where}: {_chat_problem(last, client.timeout)}, retry {attempt + 1} of {retries} in {wait:.1f} s",
-                  file=sys.stderr, flush=True)
+            wait = retry_delay(last, attempt, backoff)
+            print(f"{where}: {problem(last)}, retry {attempt + 1} of {retries} in {wait:.1f} s", file=sys.stderr,
+                  flush=True)
             time.sleep(wait)
-    else:
-        problem = _chat_problem(last, client.timeout)
-        raise RuntimeError(f"{where} failed after {retries + 1} attempts: {problem}") from None
+    else: raise RuntimeError(f"{where} failed after {retries + 1} attempts: {problem(last)}") from None
     text = r.choices[0].message.content if r.choices else None
     if not text or not text.strip():
         raise RuntimeError(f"chat endpoint {client.base_url} (model {name!r}) returned an empty answer")

@@ -476,16 +476,16 @@ def llm_tests(tests: pd.DataFrame) -> pd.DataFrame:
     family["p_holm"] = holm(family.p)
     return family
 
-def llm_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> pd.DataFrame:
+def llm_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, n_splits: int = 5) -> pd.DataFrame:
     """One row per LLM design and comparator of a dataset: AUC (corrected CI), ΔAUC vs radiomics with the corrected
-    p and Holm's p over the LLM family, seconds per fold."""
+    p and Holm's p over the LLM family, seconds per fold (`n_splits` folds per repeat, as the study ran)."""
     family = llm_tests(tests).set_index(["dataset", "design"])
     rows = []
     for d in [*LLM_COMPARATORS, *LLM_DESIGNS]:
         r = summary[(summary.dataset == dataset) & (summary.design == d)]
         if r.empty: continue
         r, t = r.iloc[0], test_row(tests, dataset, d)
-        folds = 5 * int(r.repeats)
+        folds = n_splits * int(r.repeats)
         rows.append({"design": d, "AUC (95% CI)": ci_cell(r.auc, r.auc_lo, r.auc_hi),
                      "ΔAUC vs radiomics (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
                      "p": "" if t is None else p_cell(t.p),
