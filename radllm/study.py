@@ -132,15 +132,37 @@ def text_cost(texts) -> dict:
     return {"n_texts": len(texts), "mean_tokens": float(np.mean([count(t) for t in texts])) if texts else float("nan")}
 
 # %% ../nbs/12_study.ipynb #60b32164
-def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cache_dir=None, path=None) -> pd.DataFrame:
-    """Out-of-fold predictions of a design (lesion_id, repeat, fold, proba, threshold, cost columns); read from /
-    written to `path`."""
-    if path is not None and Path(path).is_file(): return pd.read_parquet(path)
+def _fold_file(path, fold) -> Path:
+    "Where `run_design` keeps one finished fold (repeat r, fold k) of the design it writes to `path`."
+    return Path(f"{path}.folds") / f"repeat{fold[0]}_fold{fold[1]}.parquet"
+
+def _run_fold(arm, X, y, groups, fold, seed: int, file=None) -> tuple[pd.DataFrame, set]:
+    "One fold's predictions with its wall time, and the texts it embedded; read from / written to `file`."
+    texts_file = file.with_suffix(".texts.parquet") if file is not None else None
+    if file is not None and file.is_file() and texts_file.is_file():
+        return pd.read_parquet(file), set(pd.read_parquet(texts_file).text)
     t0 = time.perf_counter()
     with record_texts() as texts:
-        pred, _ = cross_validate(design_arm(name, seed, cache_dir), X, y, groups, folds, threshold="youden", seed=seed,
-                                 progress=False)
-    pred = pred.assign(design=name, seconds=time.perf_counter() - t0, **text_cost(texts))
+        pred, _ = cross_validate(arm, X, y, groups, [fold], threshold="youden", seed=seed, progress=False)
+    pred = pred.assign(seconds=time.perf_counter() - t0)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"text": sorted(texts)}, dtype=str).to_parquet(texts_file)
+        pred.to_parquet(file)
+    return pred, set(texts)
+
+def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cache_dir=None, path=None) -> pd.DataFrame:
+    """Out-of-fold predictions of a design (lesion_id, repeat, fold, proba, threshold, cost columns); read from /
+    written to `path`. With a `path`, every finished fold is also kept in `<path>.folds/`, so a killed run resumes at
+    the fold it was in (a LoRA fold on a decoder takes many minutes); the fold files stay as the record."""
+    if path is not None and Path(path).is_file(): return pd.read_parquet(path)
+    arm, parts, texts = design_arm(name, seed, cache_dir), [], set()
+    for fold in folds:
+        pred, seen = _run_fold(arm, X, y, groups, fold, seed, _fold_file(path, fold) if path is not None else None)
+        parts.append(pred)
+        texts |= seen
+    pred = pd.concat(parts, ignore_index=True)
+    pred = pred.drop(columns="seconds").assign(design=name, seconds=pred.seconds.sum(), **text_cost(texts))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         pred.to_parquet(path)
