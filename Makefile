@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 export RADLLM_MIAS ?= $(SHARED)/data/mini-mias
 export RADLLM_INFINITY ?= $(CURDIR)/.venv-infinity/bin/infinity_emb
 
-.PHONY: install infinity demo test lint bench clean docs results readme quarto site-tools lab study coverage llm-study
+.PHONY: install infinity demo demo-llm test lint bench clean docs results readme quarto site-tools lab study coverage llm-study
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ $(INF_STAMP):
 demo: install
 	$(BIN)/radllm run --dataset synthetic --seeds 0 1 2 --out runs/demo --jobs 3 --config nbs/experiments/demo.yaml
 	$(BIN)/radllm report runs/demo
+
+# The bundled decoder (SmolLM2-135M) in its quick roles: zero-shot, prior, embeddings (nbs/experiments/demo_llm.yaml)
+demo-llm: install
+	$(BIN)/radllm run --dataset synthetic --seeds 0 --out runs/demo-llm --config nbs/experiments/demo_llm.yaml
+	$(BIN)/radllm report runs/demo-llm
 
 # tests/test_site_render.py renders the site with Quarto (site-tools installs it where it can) and checks it in
 # Chromium (.ci/run installs Debian's chromium; a developer without it gets a skip that says so).

@@ -202,7 +202,7 @@ def replay(args) -> int | None:
 # %% ../nbs/11_cli.ipynb #1337f190
 def cmd_synth(args) -> int:
     from radllm.synthetic import make_dataset
-    from radllm.runs import ensure_folder
+    from radllm.ownership import ensure_folder
     m = make_dataset(ensure_folder(args.out, "output folder"), n=args.n, seed=args.seed)
     print(f"{len(m)} lesions of {m.patient_id.nunique()} patients written to {args.out} (manifest.csv, README.md)")
     return 0
@@ -222,9 +222,9 @@ def cmd_extract(args) -> int:
     if (code := replay(args)) is not None: return code                # nothing changed since the same command last ran
     from radllm.config import check_params_file
     from radllm.extraction import check_outputs, extract, manifest_inputs, write_outputs, summary_line
-    from radllm.runs import _writable_place, ensure_folder
+    from radllm.ownership import ensure_folder, writable_place
     check_params_file(args.params)
-    _writable_place(Path(args.out).parent, "the folder of --out")     # checked now, made once the dataset loaded
+    writable_place(Path(args.out).parent, "the folder of --out")     # checked now, made once the dataset loaded
     with _Said() as said:
         manifest = _load(args.dataset, args.cache_dir)
         check_outputs(args.out, manifest_inputs(manifest))       # before any work: never over an input or a user's file
@@ -311,9 +311,10 @@ def cmd_transfer(args) -> int:
     from radllm.data import dataset_name
     from radllm.evaluation import arm_options, conclusion, label_info, transfer
     from radllm.ownership import check_ours, write_marker
-    from radllm.runs import check_config, ensure_folder
+    from radllm.ownership import ensure_folder
+    from radllm.runs import check_batch
     cfg = _config(args)
-    try: check_config(cfg, [args.train, args.test])                  # the config and both specs, before any work
+    try: check_batch(cfg, [args.train, args.test])                  # the config and both specs, before any work
     except ConfigError as e: raise ConfigError(e.problems, args.config or "options") from None
     check_ours(args.out, "transfer", "--out", "give a new or empty --out")
     mtrain, mtest = (_load(spec, cfg.cache_dir, f"--{role} {spec}: ") for role,

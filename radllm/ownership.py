@@ -4,13 +4,14 @@
 
 # %% ../nbs/00a_ownership.ipynb #292b4fad
 from __future__ import annotations
-import json, os, socket, sys, time
+import json, os, socket, sys, tempfile, time
 from pathlib import Path
 from typing import Callable
 
 # %% auto #0
 __all__ = ['MARKER_FILE', 'LOCK_FILE', 'OWN_FILES', 'OWNERSHIP_PROOFS', 'NotOursError', 'write_marker', 'marker_kind',
-           'user_entries', 'is_ours', 'check_ours', 'InUseError', 'holder_text', 'lock_holder', 'FolderLock']
+           'user_entries', 'is_ours', 'check_ours', 'InUseError', 'holder_text', 'lock_holder', 'FolderLock',
+           'writable_place', 'ensure_folder']
 
 # %% ../nbs/00a_ownership.ipynb #4311cca3
 MARKER_FILE = ".radllm.json"
@@ -140,3 +141,27 @@ def _same_file(fd: int, path: Path) -> bool:
     "The locked descriptor is still the file at `path` (another holder may have removed it when it let go)."
     try: return os.fstat(fd).st_ino == os.stat(path).st_ino
     except FileNotFoundError: return False
+
+# %% ../nbs/00a_ownership.ipynb #c073e549
+def writable_place(path: str | Path, what: str = "folder") -> None:
+    "Check, without creating anything, that `path` is, or can become, a folder this user can write to."
+    path = Path(path)
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        where = "is a file" if blocker == path else f"is inside {blocker}, which is a file"
+        raise NotADirectoryError(f"{what} {path} {where}: choose another folder")
+    existing = next(p for p in [path, *path.parents] if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to")
+
+def ensure_folder(path: str | Path, what: str = "folder") -> Path:
+    "Create `path` if needed and check it can be written; an OSError says which path and what to do."
+    path = Path(path)
+    writable_place(path, what)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"): pass
+    except PermissionError:
+        raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to") from None
+    except OSError as e: raise OSError(f"{what} {path}: {e.strerror or e}: choose another folder") from None
+    return path

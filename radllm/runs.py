@@ -21,12 +21,12 @@ __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_V
            'SUMMARY_METRICS', 'METRIC_TITLES', 'TERMINAL_WIDTH', 'UNFINISHED_REASONS', 'template_path', 'run_folder',
            'git_commit', 'data_fingerprint', 'BatchError', 'batch_settings', 'config_differences', 'recorded_batch',
            'remove_runs', 'batch_conflict', 'claim_batch', 'is_batch_folder', 'is_run_folder', 'check_run_folders',
-           'ensure_folder', 'run_parameters', 'kernel_manager', 'run_one', 'failure_message', 'record_error',
-           'stop_kernels', 'interruptible', 'StatusTable', 'BatchInterrupted', 'mark_interrupted', 'config_problems',
-           'checked_config', 'dataset_names', 'load_checked', 'prepare_dataset', 'threads_per_run', 'usable_cores',
-           'check_config', 'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table',
-           'metrics_table', 'markdown_table', 'Figure', 'write_summary', 'clip', 'unfinished_runs', 'terminal_tables',
-           'report', 'running_note']
+           'run_parameters', 'kernel_manager', 'run_one', 'failure_message', 'record_error', 'stop_kernels',
+           'interruptible', 'StatusTable', 'BatchInterrupted', 'mark_interrupted', 'config_problems', 'runnable_config',
+           'dataset_names', 'load_checked', 'extract_for_runs', 'threads_per_run', 'usable_cores', 'check_batch',
+           'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table', 'metrics_table',
+           'markdown_table', 'ReportFigure', 'write_summary', 'clip', 'unfinished_runs', 'terminal_tables', 'report',
+           'running_note']
 
 # %% ../nbs/10_runs.ipynb #2041f49f
 from .statistics import corrected_t                  # the report's intervals (chapter 09a)
@@ -152,7 +152,8 @@ def _write_atomic(path: Path, text: str) -> None:
         finally: tmp.unlink(missing_ok=True)
 
 # %% ../nbs/10_runs.ipynb #c5b76f3a
-from .ownership import OWNERSHIP_PROOFS, FolderLock, check_ours, holder_text, is_ours, lock_holder, user_entries
+from .ownership import (OWNERSHIP_PROOFS, FolderLock, check_ours, ensure_folder, holder_text, is_ours,
+    lock_holder, user_entries, writable_place)
 
 BATCH_TODO = "give a new or empty --out"
 RUN_RECORDS = ("run.json", "error.txt", "end_to_end.ipynb", "metrics.json")   # what a run writes into its folder
@@ -182,22 +183,6 @@ def check_run_folders(out: Path, specs: list[str], seeds: list[int]) -> None:
     for spec in specs:
         for seed in seeds:
             check_ours(run_folder(out, spec, seed), "run", "run folder", f"move it away, or {BATCH_TODO}")
-
-# %% ../nbs/10_runs.ipynb #2f0ed970
-def ensure_folder(path: str | Path, what: str = "folder") -> Path:
-    "Create `path` if needed and check it can be written; an OSError says which path and what to do."
-    path = Path(path)
-    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        where = "is a file" if blocker == path else f"is inside {blocker}, which is a file"
-        raise NotADirectoryError(f"{what} {path} {where}: choose another folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"): pass
-    except PermissionError:
-        raise PermissionError(f"{what} {path} is not writable: choose a folder you can write to") from None
-    except OSError as e: raise OSError(f"{what} {path}: {e.strerror or e}: choose another folder") from None
-    return path
 
 # %% ../nbs/10_runs.ipynb #07c5c987
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -406,7 +391,7 @@ def config_problems(cfg: RunConfig) -> list[str]:
     if not any(out): out.append(_n_features_problem(cfg))       # the extraction settings are valid: count them
     return [p for p in out if p]
 
-def checked_config(cfg: RunConfig, source: str = "config") -> RunConfig:
+def runnable_config(cfg: RunConfig, source: str = "config") -> RunConfig:
     "`cfg` itself when it can run, else a ConfigError listing every problem."
     if problems := config_problems(cfg): raise ConfigError(problems, source)
     return cfg
@@ -438,20 +423,8 @@ def load_checked(spec: str, cfg: RunConfig) -> pd.DataFrame:
     if problems: raise BatchError("\n".join(f"{name}: {p}" for p in problems))
     return manifest
 
-def _writable_place(path: Path, what: str) -> None:
-    "Check, without creating anything, that `path` is, or can become, a folder this user can write to."
-    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise NotADirectoryError(f"{what} {path} "
-                                 f"{'is a file' if blocker == path else f'is inside {blocker}, which is a file'}: "
-                                 "choose another folder")
-    existing = next(p for p in [path, *path.parents] if p.exists())
-    if not os.access(existing,
-                     os.W_OK | os.X_OK): raise PermissionError(f"{what} {path} is not writable: choose a folder you "
-                                                               "can write to")
-
 # %% ../nbs/10_runs.ipynb #5f07c8bb
-def prepare_dataset(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None,
+def extract_for_runs(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None,
                     progress: bool = True) -> str:
     "Extract a loaded dataset once into the cache before its runs; returns its data fingerprint."
     from radllm.evaluation import design_problems, extraction_options
@@ -482,9 +455,9 @@ RESULT_COLUMNS = ["dataset", "seed", "folder", "status", "seconds", "error"]
 def _resolved_spec(spec: str) -> str:
     from radllm.data import resolve_spec
     try: return resolve_spec(spec)
-    except ValueError: return spec                                   # malformed: check_config says why
+    except ValueError: return spec                                   # malformed: check_batch says why
 
-def check_config(cfg: RunConfig, specs: list[str], jobs: int = 1, seeds=()) -> None:
+def check_batch(cfg: RunConfig, specs: list[str], jobs: int = 1, seeds=()) -> None:
     "A ConfigError listing every problem of a batch's config, dataset specs and seeds (each problem once)."
     from radllm.data import parse_dataset_spec
     problems = [p for p in config_problems(cfg) if not p.startswith("dataset:")]
@@ -502,9 +475,9 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
     base = (config or RunConfig()).replace(**({"cache_dir": str(cache_dir)} if cache_dir else {})).resolved()
     specs, seeds, out = [_resolved_spec(s) for s in datasets], list(dict.fromkeys(int(s) for s in seeds)), Path(out)
     # 1. everything that can be checked before any work
-    check_config(base, specs, jobs, seeds)
+    check_batch(base, specs, jobs, seeds)
     dataset_names(specs)
-    _writable_place(out, "--out")
+    writable_place(out, "--out")
     check_run_folders(out, specs, seeds)
     if not replace and out.is_dir() and (why := batch_conflict(out, base)): raise BatchError(why)
     inner_jobs = 1 if (jobs > 1 or scheduler) else base.jobs          # parallel runs, serial inside each
@@ -534,7 +507,7 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
     try:
         for spec, manifest in manifests.items():
             name = dataset_name(spec)
-            try: fingerprint = prepare_dataset(manifest, base, jobs, scheduler, progress)
+            try: fingerprint = extract_for_runs(manifest, base, jobs, scheduler, progress)
             except Exception as e:
                 for seed in left[spec]:
                     folder = run_folder(out, spec, seed)
@@ -562,7 +535,7 @@ def run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: Ru
               replace: bool = False) -> pd.DataFrame:
     """Run the template for every dataset x seed into out/<dataset>/seed<k>/, holding the folder's lock (one writer
     per batch); returns this call's outcome per run."""
-    _writable_place(Path(out), "--out")
+    writable_place(Path(out), "--out")
     with FolderLock(out, _command_line()):
         return _run_batch(datasets, seeds, out, config, jobs, scheduler, cache_dir, progress, replace)
 
@@ -688,27 +661,27 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 # %% ../nbs/10_runs.ipynb #dc66a7d6
 @dataclass
-class Figure:
+class ReportFigure:
     "An image of the report: its path relative to the summary, and its caption."
     path: Path
     caption: str
 
 def _md(part) -> str:
     if isinstance(part, pd.DataFrame): return markdown_table(part)
-    if isinstance(part, Figure): return f"![{part.caption}]({part.path.as_posix()})"
+    if isinstance(part, ReportFigure): return f"![{part.caption}]({part.path.as_posix()})"
     if isinstance(part, list): return "\n".join(f"- {item}" for item in part)
     return str(part)
 
 def _html(part) -> str:
     if isinstance(part, pd.DataFrame): return part.to_html(index=False, border=0)
-    if isinstance(part, Figure): return (f"<figure><img src='{html.escape(part.path.as_posix())}'>"
+    if isinstance(part, ReportFigure): return (f"<figure><img src='{html.escape(part.path.as_posix())}'>"
                                          f"<figcaption>{html.escape(part.caption)}</figcaption></figure>")
     if isinstance(part, list): return "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in part) + "</ul>"
     return f"<p>{html.escape(str(part))}</p>"
 
 def write_summary(out: Path, sections: dict[str, list]) -> None:
     """summary.md and summary.html from the same sections: title -> parts (a paragraph, a table, a list of items, a
-    Figure)."""
+    ReportFigure)."""
     keep = {t: [p for p in parts if not (isinstance(p, list) and not p)] for t, parts in sections.items()}
     keep = {t: parts for t, parts in keep.items() if parts}
     md, body = [f"# Summary of {out.name}"], [f"<h1>Summary of {html.escape(out.name)}</h1>"]
@@ -801,7 +774,7 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                      (", ".join(f"{d} {v:.3f}" for d, v in controls.items()) or "not run")],
         "Unfinished or failed runs": [unfinished[0], unfinished[1:]] if unfinished else [],
         "Runs left out": [left_out],
-        "Figures": [Figure(p.relative_to(out), str(p.parent.parent.relative_to(out)))
+        "Figures": [ReportFigure(p.relative_to(out), str(p.parent.parent.relative_to(out)))
                     for p in sorted(out.glob("*/seed*/figures/roc.png"))]}
     write_summary(out, sections)
     from radllm.modelreport import write_model_reports    # the TRIPOD+AI model reports (chapter 10b)

@@ -182,10 +182,30 @@ def test_a_rerun_with_nothing_changed_replays_without_loading_pandas(tmp_path):
     assert "pandas" in modules(first) and not {"pandas", "radiomics", "numpy"} & modules(again)
     png = sorted((tmp_path / "data" / "images").glob("*.png"))[0]
     # other pixels, an old stamp
-    png.write_bytes(png.read_bytes()[:-16] + bytes(16)); os.utime(png, ns=(old + 10**9, old + 10**9))
+    png.write_bytes(png.read_bytes()[:-16] + bytes(16))
+    os.utime(png, ns=(old + 10**9, old + 10**9))
     third = run()
     qc = pd.read_csv(tmp_path / "f.qc.csv")
     assert "pandas" in modules(third) and int((~qc.cached).sum()) == 1, third.stdout + third.stderr
+
+def test_extracting_into_a_new_file_on_a_warm_cache_needs_no_radiomics_and_no_statistics(tmp_path):
+    ("A user who re-extracts into a new file gets the cache's speed: the features come from the cache, and the command "
+     "imports neither pyradiomics nor scipy, scikit-learn or the batch machinery (radllm.runs).")
+    from radllm.synthetic import make_dataset
+    make_dataset(tmp_path / "data", n=12, seed=3)
+    def run(out):
+        argv = ["extract", f"manifest:{tmp_path / 'data' / 'manifest.csv'}", "--out", str(tmp_path / out),
+                "--cache-dir", str(tmp_path / "c")]
+        code = f"import sys; from radllm.cli import main; sys.exit(main({argv!r}))"
+        return subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+    first, fresh = run("a.parquet"), run("b.parquet")
+    assert first.returncode == fresh.returncode == 0, fresh.stderr[-2000:]
+    assert "12 extracted, 0 skipped, 0 failed" in fresh.stdout
+    modules = {l.split("|")[-1].strip() for l in fresh.stderr.splitlines() if l.startswith("import time:")}
+    assert not {"radiomics", "scipy", "sklearn", "radllm.runs", "radllm.statistics"} & modules, sorted(modules)
+    assert pd.read_csv(tmp_path / "b.qc.csv").cached.all()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))
+
 
 def test_mias_roi_variants_extract_every_lesion(mias_dir, tmp_path):
     "Core disc, margin band and peritumoral ring of every mini-MIAS circle (3-pixel calcifications included)."

@@ -77,6 +77,16 @@ def test_knowledge_arms_run_end_to_end_and_metrics_name_the_model_file(tmp_path)
     assert rec["file"] == model_file(SMOLLM2).name and rec["sha256"] == file_sha256(model_file(SMOLLM2))
 
 
+def test_the_llm_demo_config_runs_the_bundled_decoder_in_its_quick_roles():
+    "`make demo-llm`'s config is valid and puts SmolLM2 in the zero-shot, prior and embedding roles, LoRA left out."
+    from radllm.config import RunConfig
+    from radllm.runs import config_problems
+    cfg = RunConfig.from_yaml(Path(__file__).resolve().parents[1] / "nbs" / "experiments" / "demo_llm.yaml")
+    assert config_problems(cfg) == []
+    assert {"zeroshot", "prior", "text"} <= set(cfg.arms) and "lora" not in cfg.arms
+    assert cfg.embedder == "local:smollm2"
+
+
 # --- issue #20 items 1 and 4: the decoder itself, read by transformers and fine-tuned with LoRA ----------------------
 def test_lora_on_smollm2_can_overfit_a_small_batch():
     "The paper's method on a LLaMA-architecture model: a head on the last token, LoRA on q/v; it learns 12 texts."

@@ -4,7 +4,7 @@ import csv, json, warnings
 import numpy as np
 import pytest
 
-import radllm.testing as ff
+from radllm import testing
 from radllm.data import RoiError, load_dataset, manifest_problems, read_image, roi_mask
 
 
@@ -27,7 +27,7 @@ def rewrite_csv(path, edit, sep=","):
 
 # ---------------------------------------------------------------- cbis-ddsm
 @pytest.fixture
-def cbis(tmp_path): return ff.make_cbis_ddsm(tmp_path / "cbis")
+def cbis(tmp_path): return testing.make_cbis_ddsm(tmp_path / "cbis")
 
 def load_cbis(root, **kw):
     with warnings.catch_warnings():
@@ -100,7 +100,8 @@ def test_cbis_swapped_mask_and_cropped_paths(cbis):
 
 def test_cbis_ambiguous_mask_is_skipped(cbis):
     series = next((cbis / "CBIS-DDSM").glob("Mass-Training_P_00001_LEFT_CC_2/*/*"))
-    ff.write_dicom(series / "1-1.dcm", np.where(np.eye(10), 255, 0), bits=8, spacing=None)   # now both files are binary
+    # now both files are binary
+    testing.write_dicom(series / "1-1.dcm", np.where(np.eye(10), 255, 0), bits=8, spacing=None)
     s = skipped(load_cbis(cbis))
     assert "ROI mask not identified" in s["Mass-Training_P_00001_LEFT_CC_2"] and "2 of them binary" \
         in s["Mass-Training_P_00001_LEFT_CC_2"]
@@ -126,7 +127,7 @@ def test_cbis_duplicate_and_unknown_pathology(cbis):
 
 # ---------------------------------------------------------------- inbreast
 @pytest.fixture
-def inbreast(tmp_path): return ff.make_inbreast(tmp_path / "inbreast")
+def inbreast(tmp_path): return testing.make_inbreast(tmp_path / "inbreast")
 
 def test_inbreast(inbreast):
     df = load_dataset(f"inbreast:{inbreast}")
@@ -202,7 +203,7 @@ def test_inbreast_bad_point_string(inbreast):
 
 # ---------------------------------------------------------------- vindr-mammo
 @pytest.fixture
-def vindr(tmp_path): return ff.make_vindr_mammo(tmp_path / "vindr")
+def vindr(tmp_path): return testing.make_vindr_mammo(tmp_path / "vindr")
 
 I1, I3, I4 = "d213aba1f2ef4a8e5a3e53d1e3a8b8d0", "4e3a0f2b6c5d7e8f9a0b1c2d3e4f5a6b", "7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c"
 

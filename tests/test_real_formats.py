@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import radllm.testing as ff
+from radllm import testing
 import radllm.data as data
 from radllm.data import (LABEL_SOURCES, LOADERS, describe_labels, label_sources, load_dataset, loader_options,
                          manifest_problems,
@@ -94,20 +94,20 @@ def make_cbis_real(root, rows=CBIS_ROWS):
             case = f"{prefix}_{pid}_{side}_{view}"
             if case not in full:
                 full[case] = f"{case}/{next(uid)}/{next(uid)}/000000.dcm"
-                ff.write_dicom(root / full[case], rng.integers(0, 65535, (48, 40)), bits=16, spacing=None,
+                testing.write_dicom(root / full[case], rng.integers(0, 65535, (48, 40)), bits=16, spacing=None,
                                SeriesDescription="full mammogram images")
             folder = f"{case}_{abn}/{next(uid)}/{next(uid)}"
             mask_name, crop_name = ("000001.dcm", "000000.dcm") if n % 2 == 0 else ("000000.dcm", "000001.dcm")
             m = np.zeros((48, 40), np.uint8); m[10 + abn:22 + abn, 8:20] = 255
-            ff.write_dicom(root / folder / mask_name, m, bits=8, spacing=None, SeriesDescription="ROI mask images")
-            ff.write_dicom(root / folder / crop_name, rng.integers(0, 65535, (12, 12)), bits=16, spacing=None,
+            testing.write_dicom(root / folder / mask_name, m, bits=8, spacing=None, SeriesDescription="ROI mask images")
+            testing.write_dicom(root / folder / crop_name, rng.integers(0, 65535, (12, 12)), bits=16, spacing=None,
                            SeriesDescription="cropped images")
             crop_path, mask_path = f"{folder}/{crop_name}", f"{folder}/{mask_name}\n"
             # a row with the two swapped
             if (key, n) == ("mass_test", 2): crop_path, mask_path = mask_path.strip(), crop_path + "\n"
             kind = "mass" if key.startswith("mass") else "calcification"
             out.append([pid, dens, side, view, abn, kind, a, b, assess, path, subtle, full[case], crop_path, mask_path])
-        ff.write_csv(root / f"{key.split('_')[0]}_case_description_{key.split('_')[1]}_set.csv",
+        testing.write_csv(root / f"{key.split('_')[0]}_case_description_{key.split('_')[1]}_set.csv",
                       MASS_COLUMNS if key.startswith("mass") else CALC_COLUMNS, out)
     return root
 
@@ -198,7 +198,7 @@ def make_inbreast_real(root, xml=True):
     for p, pid in enumerate(INB_PATIENTS):
         for side, view in [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]:
             fid = inb_file_id(p, side, view)
-            ff.write_dicom(root / "AllDICOMs" / f"{fid}_{pid}_MG_{side}_{view}_ANON.dcm",
+            testing.write_dicom(root / "AllDICOMs" / f"{fid}_{pid}_MG_{side}_{view}_ANON.dcm",
                            rng.integers(0, 16383, (64, 48)), bits=14, spacing=(0.07, 0.07))
             rows.append(["removed", "removed", side, view, "201001" if p % 2 else "200912", fid, str(1 + p % 4),
                          INB_BIRADS[p][side == "L"]])
@@ -206,9 +206,9 @@ def make_inbreast_real(root, xml=True):
             if rois and xml:
                 (root / "AllXML").mkdir(parents=True, exist_ok=True)
                 pl = {"Images": [{"ImageIndex": 0, "NumberOfROIs": len(rois),
-                                  "ROIs": [ff.inbreast_roi(n, pts) for n, pts in rois]}]}
+                                  "ROIs": [testing.inbreast_roi(n, pts) for n, pts in rois]}]}
                 (root / "AllXML" / f"{fid}.xml").write_bytes(plistlib.dumps(pl, fmt=plistlib.FMT_XML))
-    ff.write_csv(root / "INbreast.csv",
+    testing.write_csv(root / "INbreast.csv",
                  ["Patient ID", "Patient age", "Laterality", "View", "Acquisition date", "File Name", "ACR", "Bi-Rads"],
                  rows, sep=";")
     return root
@@ -335,9 +335,9 @@ def make_vindr_real(root, rows=None, images=True):
     rows = vindr_rows() if rows is None else rows
     if images:
         for r in {(r[0], r[2]): r for r in rows}.values():
-            ff.write_dicom(root / "images" / r[0] / f"{r[2]}.dicom", rng.integers(0, 4095, (60, 50)), bits=12,
+            testing.write_dicom(root / "images" / r[0] / f"{r[2]}.dicom", rng.integers(0, 4095, (60, 50)), bits=12,
                            spacing=(0.085, 0.085))
-    ff.write_csv(root / "finding_annotations.csv", VINDR_COLUMNS, rows)
+    testing.write_csv(root / "finding_annotations.csv", VINDR_COLUMNS, rows)
     return root
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from radllm.cli import main
 from radllm.config import RunConfig
-from radllm.runs import checked_config
+from radllm.runs import runnable_config
 from radllm.synthetic import make_dataset
 
 RADLLM = str(Path(sys.executable).parent / "radllm")
@@ -145,7 +145,7 @@ def non_default_config(tmp_path, scheduler) -> RunConfig:
     assert not missing, f"give the new RunConfig field(s) {missing} a non-default value in this test"
     cfg = RunConfig(**values)
     assert not [f.name for f in dataclasses.fields(RunConfig) if getattr(cfg, f.name) == getattr(RunConfig(), f.name)]
-    return checked_config(cfg)
+    return runnable_config(cfg)
 
 
 def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
@@ -448,7 +448,7 @@ def test_bad_setting_is_named_before_any_work(capsys, tmp_path, name, yaml_text,
     cfg = tmp_path / "c.yaml"; cfg.write_text(yaml_text.replace("CACHEFILE", str(cache_file)) + "\n")
     needle = needle.replace("CACHEFILE", str(cache_file))
     if name == "dataset":   # `run` takes its datasets from --dataset; the experiment notebook checks the config's
-        with pytest.raises(ValueError) as e: checked_config(RunConfig.from_yaml(cfg), str(cfg))
+        with pytest.raises(ValueError) as e: runnable_config(RunConfig.from_yaml(cfg), str(cfg))
         assert needle in str(e.value)
         return
     code, _, err = cli(capsys, "run", "--dataset", "synthetic:24", "--out", tmp_path / "runs", "--config", cfg)
@@ -460,7 +460,7 @@ def test_bad_setting_is_named_before_any_work(capsys, tmp_path, name, yaml_text,
 def test_a_declared_type_is_accepted(tmp_path):
     "The study gives the serializer as a mapping; RunConfig declares `str | dict`: a config file may too."
     cfg = tmp_path / "c.yaml"; cfg.write_text("serializer: {style: names_values}\narms: [text]\n")
-    assert checked_config(RunConfig.from_yaml(cfg)).serializer == {"style": "names_values"}
+    assert runnable_config(RunConfig.from_yaml(cfg)).serializer == {"style": "names_values"}
 
 
 # every option of every sub-command with a bad value: (argv, what the one-line error says); FILE is a plain file
