@@ -177,8 +177,7 @@ def fresh_part() -> list:
 
 def forest(tests) -> str:
     """The forest plot the page opens with: each design's AUC difference to `radiomics` with its interval, one panel
-    per dataset, before any table. Its caption says which interval it is, and when the committed table predates the
-    corrected estimator (no `p_holm` column), it says so instead of passing its numbers off as corrected."""
+    per dataset, before any table; its caption says which interval it is."""
     panels = [ds for ds in DATASETS if ds in set(tests.dataset)]
     fig = comparison_forest_figure(tests, panels=panels)
     if fig is None: return ""
@@ -187,15 +186,9 @@ def forest(tests) -> str:
     alt = (f"Forest plot, one panel per dataset ({', '.join(f'{ds}: {n[ds]} designs' for ds in panels)}): each "
            "design's AUC difference to radiomics as a point with its 95% interval as a horizontal bar, and its p in "
            "the label; the numbers are in the tables below.")
-    if "p_holm" in tests:
-        caption = ("Each design's AUC minus `radiomics`' on the same folds, with its 95% interval from the corrected "
-                   "resampled paired t (chapter 09a), which includes the split-to-split variance; Holm's p for the "
-                   "primary comparisons (in colour), the plain p for the exploratory ones (grey).")
-    else:
-        caption = ("Each design's AUC minus `radiomics`' on the same folds, with the 95% interval and the p that the "
-                   "committed table records. That table predates the corrected estimator of chapter 09a (it has no "
-                   "`p_holm` column): its intervals and p are not the corrected ones and no p is Holm-corrected, "
-                   "until `make study` is rerun.")
+    caption = ("Each design's AUC minus `radiomics`' on the same folds, with its 95% interval from the corrected "
+               "resampled paired t (chapter 09a), which includes the split-to-split variance; Holm's p for the "
+               "primary comparisons (in colour), the plain p for the exploratory ones (grey).")
     return embedded_figure(fig, alt=alt, caption=caption, ident="fig-forest")
 
 
@@ -216,20 +209,6 @@ def llm_part() -> list:
     return parts
 
 
-LEGACY = ("**These are the numbers of the study as it was run before the statistics issue (#19)**: each AUC is "
-          "that of the probabilities averaged over the 5 repeats, with a plain DeLong interval that counts neither "
-          "the split-to-split variance nor patients with several lesions, and each p is a paired DeLong test of "
-          "those averages. Chapter 09a shows that such intervals are too narrow; the committed table has not been "
-          "recomputed with the corrected estimators yet (`make study`, about three hours on two cores), so read every "
-          "interval and p below as optimistic, and no p as Holm-corrected. The LLM designs further down were run "
-          "with the corrected estimators. ")
-
-
-def legacy(tests) -> bool:
-    "The committed tests predate #19's estimators (no Holm column): the page says so instead of claiming them."
-    return "p_holm" not in tests
-
-
 def page() -> str:
     summary, tests = load_results(RESULTS)
     wall = summary.assign(family=summary.dataset.str.split("/").str[0]).groupby("family").seconds.sum()
@@ -238,21 +217,19 @@ def page() -> str:
         forest(tests),
         "This page answers the question radllm exists for, from the committed numbers of the study of "
         "[chapter 12](12_study.ipynb) (`make study`: every design below on identical folds, **5 x 5 repeated "
-        "cross-validation grouped by patient**, every fitted step inside the training folds). "
-        + (LEGACY if legacy(tests) else
-           "Every number is the "
-           "**procedure's** (chapter 09a): the AUC is the mean over repeats of each repeat's out-of-fold AUC, with the "
-           "corrected resampled-t 95% interval of the per-fold AUCs (Nadeau & Bengio 2003), which includes the "
-           "split-to-split variance; two designs are compared by the corrected resampled paired t on the same folds; "
-           "accuracy, sensitivity and specificity (at thresholds chosen on the training folds) are means over repeats "
-           "with the same corrected intervals. ") +
+        "cross-validation grouped by patient**, every fitted step inside the training folds). Every number is the "
+        "**procedure's** (chapter 09a): the AUC is the mean over repeats of each repeat's out-of-fold AUC, with the "
+        "corrected resampled-t 95% interval of the per-fold AUCs (Nadeau & Bengio 2003), which includes the "
+        "split-to-split variance; two designs are compared by the corrected resampled paired t on the same folds; "
+        "accuracy, sensitivity and specificity (at thresholds chosen on the training folds) are means over repeats "
+        "with the same corrected intervals. "
         f"**Primary comparisons, named before the numbers:** {primary} against `radiomics`, on each dataset, "
         "Holm-corrected together; every other test on this page is exploratory and is never called significant. "
-        f"The designs took {wall.get('synthetic', float('nan')) / 60:.0f} min (synthetic) and "
-        f"{wall.get('mini-mias', float('nan')) / 60:.0f} min (mini-MIAS) on two shared CPU cores, the two families in "
-        "parallel. Designs marked *(paper)* use Ra et al.'s prompt of feature names and values; `lora:names_values` "
-        "is the paper's prompt with LoRA on MiniLM (the paper used a LLaMA-class model), one repeat of 5 folds for its "
-        "cost.",
+        f"The designs' fits took {wall.get('synthetic', float('nan')) / 60:.0f} min (synthetic) and "
+        f"{wall.get('mini-mias', float('nan')) / 60:.0f} min (mini-MIAS) in all (each design's own time, summed) on "
+        "two shared CPU cores. Designs marked *(paper)* use Ra et al.'s prompt of feature names and values; "
+        "`lora:names_values` is the paper's prompt with LoRA on MiniLM (the paper used a LLaMA-class model), one "
+        "repeat of 5 folds for its cost.",
         "**Read them for what they are.** The synthetic lesions are simulated by radllm itself, so its numbers say "
         "whether a pathway can carry the information at all, not how well it reads real mammograms; mini-MIAS is "
         "small, so only large differences could show there (the power table gives the smallest detectable "
@@ -302,8 +279,7 @@ def page() -> str:
               "25 fits (whoever embedded them first: the cache serves repeats) and their mean MiniLM token count; "
               "*seconds*: the "
               "design's wall time in the study."]
-    text = "\n\n".join(parts)
-    return text.replace("p (corrected t)", "p (pooled DeLong, before #19)") if legacy(tests) else text
+    return "\n\n".join(parts)
 
 
 print(page())

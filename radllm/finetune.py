@@ -466,14 +466,21 @@ def balanced_weights(y: np.ndarray) -> np.ndarray:
     return (len(y) / (2 * np.maximum(counts, 1)))[np.asarray(y, int)]
 
 # %% ../nbs/08_finetune.ipynb #b019d863
-def load_encoder(base: str, r: int, lora_alpha: int, lora_dropout: float, target_modules=None, device: str = "auto"):
-    "(tokenizer, LoRA-wrapped encoder without head) of a local base model."
-    from transformers import AutoModel, AutoTokenizer
+def load_encoder(base: str, r: int, lora_alpha: int, lora_dropout: float, target_modules=None, device: str = "auto",
+                 random_init: bool = False, seed: int = 0):
+    """(tokenizer, LoRA-wrapped encoder without head) of a local base model; with `random_init`, the same architecture
+    and tokenizer with freshly initialised weights (seeded, the same for every call): a control without pre-training."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
     from peft import LoraConfig, get_peft_model
     path = resolve_base(base)
     with _quiet_transformers():
         tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        if random_init:
+            with torch.random.fork_rng():                 # the caller's random stream goes on as without it
+                torch.manual_seed(seed)
+                model = AutoModel.from_config(AutoConfig.from_pretrained(str(path), local_files_only=True))
+        else:
+            model = AutoModel.from_pretrained(str(path), local_files_only=True)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     targets = list(target_modules) if target_modules else default_target_modules(model)
     with warnings.catch_warnings():
@@ -509,7 +516,8 @@ def _auc(y, s) -> float: return float(roc_auc_score(y, s)) if len(set(y)) == 2 e
 def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=None) -> tuple[dict, list[dict]]:
     """Warm-started LoRA training of `est`'s settings on rows `train`; `(state, curve)` with the state at the best
     scored step."""
-    tok, model = load_encoder(est.base, est.r, est.lora_alpha, est.lora_dropout, est.target_modules, est.device)
+    tok, model = load_encoder(est.base, est.r, est.lora_alpha, est.lora_dropout, est.target_modules, est.device,
+                              est.random_init, est.seed)
     dev = next(model.parameters()).device
     with torch.no_grad(): E0 = encode(tok, model, texts, est.max_length).cpu().numpy()
     head = warm_head(P[train] @ E0, y[train], None if groups is None else groups[train], est.seed)
@@ -582,14 +590,16 @@ class LoraBagClassifier(ClassifierMixin, BaseEstimator):
                  max_length: int = 64,              # tokens read per sentence
                  # seeds the inner split, the adapters' initialisation and the head's CV
                  seed: int = 0,
-                 device: str = "auto"):             # "auto" (the GPU when there is one), "cpu", "cuda", ...
+                 device: str = "auto",              # "auto" (the GPU when there is one), "cpu", "cuda", ...
+                 # a control: the base's architecture with freshly initialised weights, no pre-training (chapter 12)
+                 random_init: bool = False):
         self.base, self.r, self.lora_alpha, self.lora_dropout, self.target_modules = base, r, lora_alpha, \
             lora_dropout, target_modules
         self.learning_rates, self.max_steps, self.eval_every, self.patience = learning_rates, max_steps, eval_every, \
             patience
         self.head_lr, self.weight_decay, self.class_weight, self.val_fraction = head_lr, weight_decay, class_weight, \
             val_fraction
-        self.max_length, self.seed, self.device = max_length, seed, device
+        self.max_length, self.seed, self.device, self.random_init = max_length, seed, device, random_init
 
     def fit(self, X, y, groups=None):
         """Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` (patient ids) keep the inner

@@ -50,6 +50,9 @@ ARM_DESIGNS = {
 # item 7 of #19: every language-model arm of the levels pathway with random vectors, and with no model at all
 CONTROL_DESIGNS = {f"{arm}:levels-{vectors}": (arm, {"serializer": "levels", "vectors": vectors})
                    for arm in ("text", "concat", "weighted") for vectors in ("random", "nomodel")}
+# LoRA trains the encoder itself: its random control is the same training of the same architecture, freshly
+# initialised (no pre-training); its no-model control is text:levels-nomodel (the weights have nothing to fine-tune)
+CONTROL_DESIGNS["lora:levels-random"] = ("lora", {"serializer": "levels", "lora": {"random_init": True}})
 # issue #20: a real decoder LLM (SmolLM2-135M-Instruct, chapter 05a) in each role the method gives it
 LLM_DESIGNS = {
     "zeroshot": ("zeroshot", {}),                     # its knowledge alone: log-odds of malignant, no training label
@@ -161,8 +164,9 @@ def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cach
         pred, seen = _run_fold(arm, X, y, groups, fold, seed, _fold_file(path, fold) if path is not None else None)
         parts.append(pred)
         texts |= seen
-    pred = pd.concat(parts, ignore_index=True)
-    pred = pred.drop(columns="seconds").assign(design=name, seconds=pred.seconds.sum(), **text_cost(texts))
+    seconds = sum(float(part.seconds.iloc[0]) for part in parts)          # each fold's rows carry its time
+    pred = pd.concat(parts, ignore_index=True).drop(columns="seconds")
+    pred = pred.assign(design=name, seconds=seconds, **text_cost(texts))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         pred.to_parquet(path)
@@ -227,7 +231,7 @@ COMPARISONS = [("text:levels", "text:names_values"), ("text:levels", "text:level
                ("text:levels-hard", "text:levels"), ("text:levels-5", "text:levels")]
 COMPARISONS += [(f"{arm}:levels", f"{arm}:levels-{v}") for arm in ("text", "concat", "weighted")
                 for v in ("random", "nomodel") if (f"{arm}:levels", f"{arm}:levels-{v}") not in COMPARISONS]
-COMPARISONS += [("lora:levels", "text:levels-nomodel")]
+COMPARISONS += [("lora:levels", "lora:levels-random"), ("lora:levels", "text:levels-nomodel")]
 # the LLM of issue #20 against its controls: shuffled names, the sentence encoder, no model, the encoder's LoRA
 COMPARISONS += [("zeroshot", "zeroshot_shuffled"), ("text:levels-smollm2", "text:levels"),
                 ("text:levels-smollm2", "text:levels-nomodel"), ("lora:smollm2", "lora:names_values")]
@@ -416,8 +420,8 @@ def controls_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> 
     rows = []
     for arm in ("text", "concat", "weighted", "lora"):
         d, row = f"{arm}:levels", {"arm": arm}
-        control = {v: (f"{arm}:levels-{v}" if arm != "lora" else ("" if v == "random" else "text:levels-nomodel"))
-                   for v in ("random", "nomodel")}
+        control = {"random": f"{arm}:levels-random",
+                   "nomodel": f"{arm}:levels-nomodel" if arm != "lora" else "text:levels-nomodel"}
         row["language model"] = _auc_of(s, d)
         for v, title in (("random", "random vectors"), ("nomodel", "no model")):
             t = test_row(tests, dataset, d, control[v])
