@@ -247,7 +247,10 @@ def page() -> str:
                                            + [d for d in CONTROL_DESIGNS if d.startswith("text:")]))]
         if "auc_pooled" in summary:
             parts += ["### What the language model adds: controls (exploratory)",
-                      to_markdown(controls_table(summary, tests, ds)),
+                      "Each `levels` arm with the language model's vectors, with random vectors and with no model "
+                      "(the classifier on the interpolation weights). LoRA fine-tunes the encoder itself: its random "
+                      "control is the same fine-tuning of a randomly initialised encoder, its no-model control "
+                      "`text:levels-nomodel`.", to_markdown(controls_table(summary, tests, ds)),
                       "### Permutation nulls (labels permuted by patient)",
                       to_markdown(permutation_table(summary, ds)) if len(permutation_table(summary, ds))
                       else "Not run in this study.",
