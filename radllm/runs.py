@@ -204,6 +204,12 @@ def kernel_manager(socket_dir: str, started: list | None = None):
             self._kernel_spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                                            display_name="radllm", language="python")
             if started is not None: started.append(self)
+
+        async def _async_interrupt_kernel(self):
+            # jupyter_client interrupts a kernel before it shuts it down; the kernel of a finished notebook is idle,
+            # and the interrupt only makes it print "KeyboardInterrupt caught in kernel" into the user's terminal
+            if self.shutting_down: return
+            await super()._async_interrupt_kernel()
     return RunKernelManager
 
 # %% ../nbs/10_runs.ipynb #20c0f3b6
