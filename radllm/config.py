@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #29fa931e
 from __future__ import annotations
-import contextlib, dataclasses, functools, hashlib, importlib, json, os, re
+import contextlib, dataclasses, functools, hashlib, importlib, json, math, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -15,7 +15,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'BUNDLED_MODELS',
            'ConfigError', 'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file',
-           'bundled_folder', 'writing', 'get_cache_dir', 'parallel_map', 'stop_workers', 'content_key', 'ContentCache']
+           'bundled_folder', 'writing', 'get_cache_dir', 'dask_chunks', 'parallel_map', 'stop_workers', 'content_key',
+           'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
 EXECUTION_FIELDS = ("jobs", "scheduler", "cache_dir", "request_timeout")
@@ -284,6 +285,12 @@ def get_cache_dir(cache_dir: str | Path | None = None, sub: str | None = None) -
     return path
 
 # %% ../nbs/00_config.ipynb #2bcb67bf
+def dask_chunks(total: int, workers: int, most: int = 32) -> list[range]:
+    """Consecutive index ranges that cover `range(total)`: at least four per worker (so the workers finish together),
+    at most `most` items each (so an interrupted run loses little and progress moves)."""
+    size = max(1, min(most, math.ceil(total / (4 * max(workers, 1)))))
+    return [range(start, min(start + size, total)) for start in range(0, total, size)]
+
 def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | None = None,
                  desc: str | None = None, total: int | None = None, progress: bool = True) -> Iterator[tuple[int, Any]]:
     "Yield `(i, fn(item_i))` as each finishes: serially, on `jobs` local processes, or on a Dask cluster."
@@ -299,14 +306,19 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
             return
         if scheduler is not None:
             from distributed import Client, as_completed
-            # on the cluster's workers (joblib's dask backend ran a one-thread cluster's tasks here)
+            items = list(items)
+            # on the cluster's workers, in chunks, with the function sent once to each worker (not into every task)
             with Client(scheduler) as client:
-                futures = client.map(_indexed, [fn] * total, range(total), items, pure=False)
+                chunks = dask_chunks(total, len(client.scheduler_info()["workers"]))
+                [remote_fn] = client.scatter([fn], broadcast=True, hash=False)
+                futures = client.map(_indexed_chunk, [remote_fn] * len(chunks), [c.start for c in chunks],
+                                     [items[c.start:c.stop] for c in chunks], pure=False)
                 for future in as_completed(futures):
-                    i, r = future.result()
+                    results = future.result()
                     future.release()
-                    yield i, r
-                    bar.update()
+                    for i, r in results:
+                        yield i, r
+                        bar.update()
         else:
             from joblib import Parallel, delayed
             indexed = (delayed(_indexed)(fn, i, x) for i, x in enumerate(items))
@@ -319,6 +331,10 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
 def _indexed(fn, i, x):
     _exit_with_parent()
     return i, fn(x)
+
+def _indexed_chunk(fn, start: int, xs: list) -> list:
+    _exit_with_parent()
+    return [(start + k, fn(x)) for k, x in enumerate(xs)]
 
 _WATCHDOG: list = []
 
