@@ -310,8 +310,7 @@ def cmd_transfer(args) -> int:
     from radllm.config import ConfigError
     from radllm.data import dataset_name
     from radllm.evaluation import arm_options, conclusion, label_info, transfer
-    from radllm.ownership import check_ours, write_marker
-    from radllm.ownership import ensure_folder
+    from radllm.ownership import check_ours, ensure_folder, write_marker
     from radllm.runs import check_batch
     cfg = _config(args)
     try: check_batch(cfg, [args.train, args.test])                  # the config and both specs, before any work

@@ -431,7 +431,7 @@ def load_checked(spec: str, cfg: RunConfig) -> pd.DataFrame:
 
 # %% ../nbs/10_runs.ipynb #5f07c8bb
 def extract_for_runs(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None,
-                    progress: bool = True) -> str:
+                     progress: bool = True) -> str:
     "Extract a loaded dataset once into the cache before its runs; returns its data fingerprint."
     from radllm.evaluation import design_problems, extraction_options
     from radllm.extraction import extract
@@ -681,7 +681,7 @@ def _md(part) -> str:
 def _html(part) -> str:
     if isinstance(part, pd.DataFrame): return part.to_html(index=False, border=0)
     if isinstance(part, ReportFigure): return (f"<figure><img src='{html.escape(part.path.as_posix())}'>"
-                                         f"<figcaption>{html.escape(part.caption)}</figcaption></figure>")
+                                               f"<figcaption>{html.escape(part.caption)}</figcaption></figure>")
     if isinstance(part, list): return "<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in part) + "</ul>"
     return f"<p>{html.escape(str(part))}</p>"
 
