@@ -185,9 +185,10 @@ results: install
 	touch nbs/results.qmd.py
 	$(BIN)/python nbs/results.qmd.py
 
-# The coverage study of chapter 09a (issue #19 item 4): one pool of synthetic lesions (generator seed 19) extracted
-# once, 200 study-sized datasets drawn from it, the radiomics arm's whole CV on each, and how often each 95% AUC
-# interval covers the procedure's true AUC. Writes nbs/results/coverage.csv (read by chapter 09a) and the per-dataset
-# rows beside it; resumes where it stopped. About an hour on two shared cores.
+# The coverage study of chapter 09a (issue #19 item 4): how often each 95% AUC interval covers the procedure's true
+# AUC over 200 study-sized synthetic datasets (tools/coverage.py says how): the population and the truth first, then
+# two processes share the datasets, then nbs/results/coverage.csv. About 10 minutes on two cores; resumes.
 coverage: install
-	nice -n 15 $(BIN)/python tools/coverage.py --datasets 200 --pool 1600 --holdout 400 --repeats 2 --jobs 2
+	nice -n 15 $(BIN)/python tools/coverage.py --prepare --jobs 2
+	nice -n 15 $(BIN)/python tools/coverage.py --shard 0/2 & nice -n 15 $(BIN)/python tools/coverage.py --shard 1/2; wait
+	$(BIN)/python tools/coverage.py

@@ -28,8 +28,8 @@ ARMS = {"radiomics": "selected radiomics features -> classifier (the conventiona
 
 def dataset_tables(dataset: str, s: pd.DataFrame) -> list:
     "The two tables of one dataset: the AUC and the paired tests first, then the other metrics."
-    return [captioned(auc_table(s), f"{dataset}: AUC per arm (mean ± SD over seeds, corrected 95% CI over all seeds' "
-                      "folds) and the paired tests against `radiomics`: corrected resampled t for the AUC, McNemar for "
+    return [captioned(auc_table(s), f"{dataset}: AUC per arm (mean ± SD over seeds, 95% CI counting lesions and "
+                      "splits) and the paired tests against `radiomics`: repeated DeLong for the AUC, McNemar for "
                       "the errors"),
             captioned(metrics_table(s), f"{dataset}: the other metrics (mean over seeds, median per-run 95% CI below "
                       "it; lower is better for the Brier score)")]
@@ -75,7 +75,7 @@ def forest(summary: pd.DataFrame) -> str:
                  "with its 95% interval as a horizontal bar, and its Holm-corrected p in the label; the numbers are in "
                  "the tables below.",
         caption="Each arm's AUC minus `radiomics`' on the same folds (mean over seeds), with its 95% interval from "
-                "the corrected resampled t over all seeds' folds (chapter 09a) and Holm's p over the arms of the "
+                "the repeated DeLong over all seeds (chapter 09a) and Holm's p over the arms of the "
                 "dataset.", ident="fig-forest")
 
 
@@ -104,10 +104,10 @@ def page(results: Path = RESULTS) -> str:
              "BI-RADS descriptors on simulated parenchyma), so these numbers show that the pipeline works end to end "
              "and "
              "that its controls behave; they say nothing about how any method performs on real mammograms. For each "
-             "dataset, the first table gives the procedure's AUC (mean ± SD over seeds, with the corrected resampled-t "
-             "95% interval over all seeds' folds: seeds re-split the same lesions, they are not replications) and the "
-             "paired tests of each arm against `radiomics` on the same folds (corrected t for the AUC, McNemar for the "
-             "errors); the second gives the other metrics (mean over seeds, with the median per-run patient-level "
+             "dataset, the first table gives the procedure's AUC (mean ± SD over seeds, with the repeated-DeLong "
+             "95% interval over all seeds: seeds re-split the same lesions, they are not replications) and the "
+             "paired tests of each arm against `radiomics` on the same folds (repeated DeLong for the AUC, McNemar for "
+             "the errors); the second gives the other metrics (mean over seeds, with the median per-run patient-level "
              "bootstrap CI below). A difference counts only where its Holm-corrected p says so.",
              md_table(["arm", "what it is"], [[f"`{a}`", ARMS.get(a, "")] for a in summary.arm.unique()])]
     for dataset, s in summary.groupby("dataset", sort=False):

@@ -1,12 +1,12 @@
 """Markdown tables of a run summary (the `summary.csv` that `radllm report` writes), for the site's results pages.
 
 A summary holds one row per dataset x arm x metric: `seeds`, `mean` and `sd` over seeds, `ci_lo`/`ci_hi` (the median
-per-run 95% CI), for the AUC the corrected resampled-t CI over all seeds' folds (`cv_lo`/`cv_hi`) and, for every arm
+per-run 95% CI), for the AUC the repeated-DeLong CI over all seeds (`cv_lo`/`cv_hi`) and, for every arm
 but `radiomics`, its paired tests against `radiomics` on the same folds (`auc_diff` with `diff_lo`/`diff_hi` and
 `p_corrected`, the single runs' `delong_p` and `mcnemar_p`). A table with every metric in one row
 per arm does not fit a page (each value squeezed into four lines), so a dataset gets two tables:
 
-- `auc_table`: the AUC first, with its CI, and the paired tests against `radiomics` (corrected t, McNemar);
+- `auc_table`: the AUC first, with its CI, and the paired tests against `radiomics` (repeated DeLong, McNemar);
 - `metrics_table`: the other metrics, the mean with the CI below it.
 
 `captioned` adds a caption and the class that keeps the numbers on one line each; `embedded_figure` puts a figure
@@ -65,16 +65,16 @@ def _arms(s: pd.DataFrame) -> list: return list(dict.fromkeys(s.arm))
 
 
 def _corrected_ci(r) -> str:
-    "The corrected resampled-t CI over all seeds' folds (summaries since #19), else the median per-run CI."
+    "The CI over all seeds (`cv_lo`/`cv_hi`, summaries since #19), else the median per-run CI."
     if pd.notna(r.get("cv_lo", float("nan"))): return f"{r['cv_lo']:.3f}{DASH}{r['cv_hi']:.3f}"
     return ci(r)
 
 
 def auc_table(s: pd.DataFrame) -> str:
     """AUC per arm of one dataset's summary (mean ± SD over seeds, the corrected 95% CI over all seeds' folds) and the
-    paired tests against radiomics: the corrected resampled t for the AUC (mean difference, its CI, p; chapter 09a)
+    paired tests against radiomics: the repeated DeLong for the AUC (mean difference, its CI, p; chapter 09a)
     and McNemar for the errors (median p of the single runs)."""
-    head = ["arm", "AUC (mean ± SD)", "95% CI", "AUC diff vs radiomics", "diff 95% CI", "p (corrected t)",
+    head = ["arm", "AUC (mean ± SD)", "95% CI", "AUC diff vs radiomics", "diff 95% CI", "p",
             "McNemar p (median)"]
     auc = s[s.metric == "auc"].set_index("arm")
     rows = []

@@ -45,7 +45,7 @@ def significant(t) -> bool:
 
 
 def vs(tests, ds, a, b, versus_dataset=None) -> str:
-    "'difference (CI), p = ..., and what it may be called' of a paired test (corrected resampled t, chapter 09a)."
+    "'difference (CI), p = ..., and what it may be called' of a paired test (repeated DeLong, chapter 09a)."
     t = test_row(tests, ds, a, b, versus_dataset)
     if t is None: return "not tested"
     p = p_cell(t.p)
@@ -152,12 +152,15 @@ def coverage_part() -> list:
     "The coverage table of chapter 09a (make coverage), when it has been run."
     if not COVERAGE.is_file(): return ["The coverage study (`make coverage`) has not been run on this machine."]
     c = pd.read_csv(COVERAGE)
-    c = c.assign(coverage=c.coverage.map("{:.3f}".format), mc_se=c.mc_se.map("{:.3f}".format),
-                 mean_width=c.mean_width.map("{:.3f}".format), bias=c.bias.map("{:+.3f}".format))
+    three = "{:.3f}".format
+    c = c.assign(coverage=c.coverage.map(three), mc_se=c.mc_se.map(three), mean_width=c.mean_width.map(three),
+                 width_sd=c.get("width_sd", pd.Series(float("nan"), c.index)).map(three),
+                 bias=c.bias.map("{:+.3f}".format))
     return [f"How often each 95% interval of the radiomics arm's AUC covered the procedure's true AUC, over "
-            f"{int(c.datasets.iloc[0])} study-sized synthetic datasets drawn from one pool (chapter 09a, "
-            "`make coverage`):", to_markdown(c[["interval", "estimator", "datasets", "coverage", "mc_se", "mean_width",
-                                                "bias"]])]
+            f"{int(c.datasets.iloc[0])} study-sized synthetic datasets drawn from one large synthetic population "
+            "(chapter 09a, `make coverage`; `width_sd`: how much the interval's width varies between datasets):",
+            to_markdown(c[["interval", "estimator", "datasets", "coverage", "mc_se", "mean_width", "width_sd",
+                           "bias"]])]
 
 
 def fresh_part() -> list:
@@ -219,10 +222,11 @@ def page() -> str:
         "[chapter 12](12_study.ipynb) (`make study`: every design below on identical folds, **5 x 5 repeated "
         "cross-validation grouped by patient**, every fitted step inside the training folds). Every number is the "
         "**procedure's** (chapter 09a): the AUC is the mean over repeats of each repeat's out-of-fold AUC, with the "
-        "corrected resampled-t 95% interval of the per-fold AUCs (Nadeau & Bengio 2003), which includes the "
-        "split-to-split variance; two designs are compared by the corrected resampled paired t on the same folds; "
+        "repeated-DeLong 95% interval: the DeLong variance of each lesion's placements averaged over the repeats, "
+        "clustered by patient, plus the split-to-split variance of the per-repeat AUCs; two designs are compared by "
+        "the same paired test on the same folds (with one shared repeat, the corrected resampled t of its folds); "
         "accuracy, sensitivity and specificity (at thresholds chosen on the training folds) are means over repeats "
-        "with the same corrected intervals. "
+        "with the corrected resampled-t interval of their per-fold values. "
         f"**Primary comparisons, named before the numbers:** {primary} against `radiomics`, on each dataset, "
         "Holm-corrected together; every other test on this page is exploratory and is never called significant. "
         f"The designs' fits took {wall.get('synthetic', float('nan')) / 60:.0f} min (synthetic) and "

@@ -222,7 +222,7 @@ def _single_run(results: EvalResults, arm: str) -> pd.DataFrame:
 def _resampled(pred: pd.DataFrame) -> bool: return bool(pred.groupby("repeat").fold.nunique().min() >= 2)
 
 def _vs_radiomics(results: EvalResults, arm: str, d: pd.DataFrame) -> dict:
-    "Paired tests of an arm against radiomics: corrected resampled t (p), clustered DeLong and McNemar of one run."
+    "Paired tests of an arm against radiomics: the procedure's test (p), clustered DeLong and McNemar of one run."
     r = _single_run(results, "radiomics").loc[d.index]
     dl = delong_test(d.label.to_numpy(), d.proba.to_numpy(), r.proba.to_numpy(), groups=d.patient_id.to_numpy())
     mc = mcnemar_test(d.label.to_numpy(), d.call.to_numpy(), r.call.to_numpy())
@@ -232,7 +232,8 @@ def _vs_radiomics(results: EvalResults, arm: str, d: pd.DataFrame) -> dict:
     if _resampled(a):
         t = cv_paired_test(a, b, results.labels)
         diffs = fold_aucs(a, results.labels).auc - fold_aucs(b, results.labels).auc
-        out.update(auc_diff=t["diff"], auc_diff_ci=[t["diff_lo"], t["diff_hi"]], p=t["p"], diff_folds=diffs.tolist())
+        out.update(auc_diff=t["diff"], auc_diff_ci=[t["diff_lo"], t["diff_hi"]], p=t["p"], diff_folds=diffs.tolist(),
+                   se_lesions=t["se_lesions"], estimator=t["estimator"])
     return out
 
 def arm_metrics(results: EvalResults, arm: str, n_boot: int = 1000) -> dict:
@@ -244,7 +245,7 @@ def arm_metrics(results: EvalResults, arm: str, n_boot: int = 1000) -> dict:
     pred = results.predictions[results.predictions.arm == arm]
     if _resampled(pred):
         a, folds = cv_auc(pred, results.labels), fold_aucs(pred, results.labels)
-        out["auc"] = {"value": a["auc"], "ci": a["ci"]}
+        out["auc"] = {"value": a["auc"], "ci": a["ci"], "se_lesions": a["se_lesions"], "estimator": a["estimator"]}
         ratio = float((folds.n_test / folds.n_train).mean())
         out["auc_folds"] = {"aucs": folds.auc.tolist(), "test_train_ratio": ratio}
     if arm != "radiomics" and "radiomics" in set(results.predictions.arm): out["vs_radiomics"] = _vs_radiomics(

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -20,9 +20,9 @@ from .embedding import model_folder   # local:minilm, local:smollm2, local:PATH,
 from .llm import hf_model_folder      # gguf:FILE -> a folder, converted once (chapter 05a)
 
 # %% auto #0
-__all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split', 'seeded',
-           'resolve_device', 'resolve_precision', 'LoraClassifier', 'class_weights', 'linear_schedule', 'monitor_score',
-           'bag_matrix', 'balanced_weights', 'load_encoder', 'encode', 'warm_head', 'train_bag_lora',
+__all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'SEARCHABLE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split',
+           'seeded', 'resolve_device', 'resolve_precision', 'LoraClassifier', 'class_weights', 'linear_schedule',
+           'monitor_score', 'bag_matrix', 'balanced_weights', 'load_encoder', 'encode', 'warm_head', 'train_bag_lora',
            'LoraBagClassifier', 'plot_learning_curves']
 
 # %% ../nbs/08_finetune.ipynb #bf729fc2
@@ -137,6 +137,9 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
 
 # %% ../nbs/08_finetune.ipynb #d63728c4
 CONFIG_FILE = "radllm_lora.json"
+# what a candidate setting of `search` may change: how the model is adapted and trained, not how it reads or predicts
+SEARCHABLE = ("r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "epochs", "weight_decay",
+              "warmup_ratio", "class_weight")
 
 class LoraClassifier(ClassifierMixin, BaseEstimator):
     "A language model with a classification head, adapted with LoRA on texts; an sklearn binary classifier."
@@ -161,6 +164,10 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
                  patience: int = 2,                 # epochs without improvement before stopping
                  # the epoch kept: best validation "auc" (ties: lower loss) or lowest "loss"
                  monitor: str = "auc",
+                 # candidate settings (dicts of these parameters) tried on the inner split; None: these settings only
+                 search: Sequence[dict] | None = None,
+                 refit: bool = False,               # retrain the chosen setting on the whole training set
+
                  # seeds the inner split, the adapters' initialisation, dropout and batch order
                  seed: int = 0,
                  device: str = "auto",              # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
@@ -173,6 +180,7 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
         self.max_length, self.weight_decay, self.warmup_ratio = max_length, weight_decay, warmup_ratio
         self.class_weight, self.val_fraction, self.patience, self.monitor = class_weight, val_fraction, patience, \
             monitor
+        self.search, self.refit = search, refit
         self.seed, self.device, self.precision, self.verbose = seed, device, precision, verbose
 
     def __sklearn_tags__(self):
@@ -195,6 +203,9 @@ def _check_params(self: LoraClassifier):
                                                          "None")
     for name in ("r", "epochs", "batch_size", "max_length"):
         if int(getattr(self, name)) < 1: raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
+    for setting in self.search or ():
+        unknown = sorted(set(setting) - set(SEARCHABLE))
+        if unknown: raise ValueError(f"search: {unknown} cannot be searched; searchable: {', '.join(SEARCHABLE)}")
 
 # %% ../nbs/08_finetune.ipynb #b866a58b
 @patch
@@ -343,6 +354,7 @@ def _train(self: LoraClassifier, texts, yi, tr, va):
         # labels and P(malignant) of the inner validation split
         self.validation_predictions_ = (yi[va].copy(), best_val)
     else: self.best_epoch_ = len(self.history_)
+    self.best_score_ = best                 # the kept epoch's monitor score; None without a validation part
     self.model_.eval()
 
 # %% ../nbs/08_finetune.ipynb #26dd5aab
@@ -361,12 +373,37 @@ def _fit(self: LoraClassifier, X, y, groups=None):
     # 2. the grouped inner split
     tr, va = inner_split(yi, groups, self.val_fraction, self.seed)
     self.train_index_, self.val_index_ = tr, va
-    # 3. the model, and its training, under one seed
-    with seeded(self.seed):
-        self._build()
-        self._warn_truncation(texts)
-        self._train(texts, yi, tr, va)
+    # 3. each candidate setting trained on the inner split, early-stopped on its validation part, under one seed
+    candidates = [dict(s) for s in self.search] if self.search else [{}]
+    trials = [self._trial(texts, yi, tr, va, **setting) for setting in candidates]
+    scores = [t.best_score_ or (-math.inf,) for t in trials]
+    k = max(range(len(trials)), key=lambda i: (scores[i], -i))            # ties: the earlier candidate
+    self.best_params_ = candidates[k]
+    self.search_results_ = [{**s, "best_epoch": t.best_epoch_, "score": list(t.best_score_ or ())}
+                            for s, t in zip(candidates, trials)]
+    # 4. the chosen trial, or the chosen setting retrained on every training text for the epochs it chose
+    chosen = trials[k]
+    if self.refit:
+        chosen = self._trial(texts, yi, np.arange(len(yi)), np.arange(0),
+                             **{**candidates[k], "epochs": trials[k].best_epoch_})
+        self.refit_history_ = chosen.history_
+    self.model_, self.tokenizer_, self.device_, self.dtype_ = chosen.model_, chosen.tokenizer_, chosen.device_, \
+        chosen.dtype_
+    # the inner split's learning curve and held-out predictions (for the decision threshold) stay the trial's
+    self.history_, self.best_epoch_ = trials[k].history_, trials[k].best_epoch_
+    self.validation_predictions_ = trials[k].validation_predictions_
     return self
+
+@patch
+def _trial(self: LoraClassifier, texts, yi, tr, va, **setting) -> LoraClassifier:
+    "A copy of this classifier with `setting`, trained on rows `tr` and early-stopped on rows `va`, under the seed."
+    trial = clone(self).set_params(search=None, refit=False, **setting)
+    trial._check_params()
+    with seeded(self.seed):
+        trial._build()
+        trial._warn_truncation(texts)
+        trial._train(texts, yi, tr, va)
+    return trial
 
 # %% ../nbs/08_finetune.ipynb #b8955b39
 @patch
@@ -401,7 +438,9 @@ def save(self: LoraClassifier, path: str | Path) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     self.model_.save_pretrained(str(path))
-    meta = {"params": self.get_params(), "classes": self.classes_.tolist(), "best_epoch": self.best_epoch_,
+    # the settings of the saved weights: the chosen candidate's, with no search left to run
+    params = {**self.get_params(), **getattr(self, "best_params_", {}), "search": None, "refit": False}
+    meta = {"params": params, "classes": self.classes_.tolist(), "best_epoch": self.best_epoch_,
             "history": self.history_}
     (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=str))
     return path

@@ -29,7 +29,7 @@ __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_V
            'running_note']
 
 # %% ../nbs/10_runs.ipynb #2041f49f
-from .statistics import corrected_t                  # the report's intervals (chapter 09a)
+from .statistics import corrected_t, repeated_interval   # the report's intervals (chapter 09a)
 
 # %% ../nbs/10_runs.ipynb #c808068b
 def _package_dir() -> Path:
@@ -574,6 +574,8 @@ def _metric_rows(dataset: str, m: dict) -> list[dict]:
                   "ci_lo": v["ci"][0], "ci_hi": v["ci"][1], "p": vs.get("p"),
                   "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"), "auc_diff": vs.get("auc_diff"),
                   "folds": _folds_json(folds.get("aucs")) if k == "auc" else None,
+                  "se_lesions": v.get("se_lesions") if k == "auc" else None,
+                  "diff_se_lesions": vs.get("se_lesions") if k == "auc" else None,
                   "ratio": folds.get("test_train_ratio"),
                   "diff_folds": _folds_json(vs.get("diff_folds")) if k == "auc" else None,
                   "permuted_auc": controls.get("permuted_labels_auc"), "permutation_p": controls.get("p"),
@@ -601,9 +603,20 @@ def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
 def _all_folds(col: pd.Series) -> list[float]:
     return [x for f in col.dropna() for x in (json.loads(f) or [])] if col is not None else []
 
-def _seeds_corrected(g: pd.DataFrame) -> pd.Series:
-    "Corrected resampled t over the folds of every seed: the AUC's 95% CI, the difference's 95% CI and its p."
+def _recorded(g: pd.DataFrame, column: str) -> bool:
+    "At least two seeds, each with a value in `column`."
+    return column in g and len(g) >= 2 and bool(g[column].notna().all())
+
+def _seeds_interval(g: pd.DataFrame) -> pd.Series:
+    """The AUC's 95% CI over the seeds, the difference's 95% CI and its p: the repeated DeLong with the seeds as
+    repeats when the runs record their lesion SE, else the corrected resampled t over the folds of every seed."""
     out = pd.Series(np.nan, index=["cv_lo", "cv_hi", "diff_lo", "diff_hi", "p_corrected"])
+    if _recorded(g, "se_lesions"):
+        out[["cv_lo", "cv_hi"]] = repeated_interval(g.value, float((g.se_lesions ** 2).mean()))["ci"]
+        if _recorded(g, "diff_se_lesions") and g.auc_diff.notna().all():
+            t = repeated_interval(g.auc_diff, float((g.diff_se_lesions ** 2).mean()))
+            out[["diff_lo", "diff_hi", "p_corrected"]] = [*t["ci"], t["p"]]
+        return out
     folds, diffs = _all_folds(g.get("folds")), _all_folds(g.get("diff_folds"))
     if len(folds) < 2: return out
     ratio = float(g.ratio.mean())
@@ -614,15 +627,15 @@ def _seeds_corrected(g: pd.DataFrame) -> pd.Series:
     return out
 
 def summarize(long: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, and for the AUC the corrected CI
-    and paired test over all seeds' folds."""
+    """Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, and for the AUC the CI and paired
+    test over all seeds (`_seeds_interval`)."""
     keys = ["dataset", "arm", "metric"]
     g = long.groupby(keys, sort=False)
     labels = long.groupby("dataset").labels.first() if "labels" in long else pd.Series(dtype=str)
     base = pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1),
                          "ci_lo": g.ci_lo.median(), "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(),
                          "delong_p": g.delong_p.median(), "mcnemar_p": g.mcnemar_p.median()})
-    corrected = pd.DataFrame({k: _seeds_corrected(d) for k, d in long.groupby(keys, sort=False)}).T
+    corrected = pd.DataFrame({k: _seeds_interval(d) for k, d in long.groupby(keys, sort=False)}).T
     corrected.index.names = keys
     return base.join(corrected).reset_index().assign(labels=lambda d: d.dataset.map(labels).fillna(""))
 
@@ -642,10 +655,10 @@ def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
     "Per dataset and arm: AUC (mean ± SD over seeds), its corrected 95% CI, and the corrected paired test vs radiomics."
     a = summary[summary.metric == "auc"]
     return pd.DataFrame({"dataset": a.dataset, "arm": a.arm, "AUC (mean ± SD over seeds)": a.apply(_mean_sd, axis=1),
-                         "95% CI (corrected t, all folds)": [_cell_ci(lo, hi) for lo, hi in zip(a.cv_lo, a.cv_hi)],
+                         "95% CI (lesions and splits)": [_cell_ci(lo, hi) for lo, hi in zip(a.cv_lo, a.cv_hi)],
                          "AUC − radiomics": a.auc_diff.map(lambda v: _or_blank(v, "+.3f")),
                          "its 95% CI": [_cell_ci(lo, hi, "+.3f") for lo, hi in zip(a.diff_lo, a.diff_hi)],
-                         "p (corrected t)": a.p_corrected.map(lambda v: _or_blank(v, ".3f")),
+                         "p (lesions and splits)": a.p_corrected.map(lambda v: _or_blank(v, ".3f")),
                          "single-run DeLong p (median)": a.delong_p.map(lambda v: _or_blank(v, ".3f"))}
                         ).reset_index(drop=True)
 
@@ -765,9 +778,9 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "": [f"{len(runs)} finished runs of {runs.dataset.nunique()} dataset(s), seeds "
              f"{', '.join(map(str, sorted(runs.seed.unique())))}. "
              "AUC: the procedure's AUC (mean over repeats of each repeat's out-of-fold AUC), mean ± SD over seeds; its "
-             "95% CI and the paired test against `radiomics` are the corrected resampled t (Nadeau & Bengio 2003) of "
-             "the per-fold AUCs (differences) of all seeds' folds together: seeds re-split the same lesions, they are "
-             "not replications."],
+             "95% CI and the paired test against `radiomics` count the lesions (clustered DeLong) and the splits "
+             "(the seeds' variance), the repeated DeLong of chapter 09a with the seeds as repeats: seeds re-split the "
+             "same lesions, they are not replications."],
         "Still running": [running_note(out, running)] if running else [],
         "Labels": [[f"{d}: {text.removeprefix('labels: ')}"
                     for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],

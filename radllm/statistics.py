@@ -14,9 +14,10 @@ from scipy import stats
 # %% auto #0
 __all__ = ['METRICS', 'CV_ESTIMATORS', 'COVERAGE_INTERVALS', 'choose_threshold', 'auc_score', 'binary_metrics',
            'delong_placements', 'delong_cov', 'delong_ci', 'delong_test', 'cluster_bootstrap_indices',
-           'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'clustered_delong_cov', 'mcnemar_test',
-           'metrics_with_ci', 'repeat_aucs', 'fold_aucs', 'corrected_t', 'cv_auc', 'cv_paired_test', 'holm',
-           'equivalence', 'detectable_difference', 'patient_permutation', 'permutation_summary', 'coverage_table']
+           'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'placement_cov', 'clustered_delong_cov',
+           'mcnemar_test', 'metrics_with_ci', 'repeat_aucs', 'fold_aucs', 'corrected_t', 'repeated_delong',
+           'repeated_interval', 'cv_auc', 'cv_paired_test', 'holm', 'equivalence', 'detectable_difference',
+           'patient_permutation', 'permutation_summary', 'coverage_table']
 
 # %% ../nbs/09a_statistics.ipynb #f2595b53
 def _cut_rates(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,9 +186,9 @@ def cluster_bootstrap_ci(y, p, groups, metric: str | Sequence[str] | None = None
     return {k: percentile_ci(reps[k], alpha) for k in names}
 
 # %% ../nbs/09a_statistics.ipynb #b2cad0ef
-def clustered_delong_cov(y, groups, *ps) -> tuple[np.ndarray, np.ndarray]:
-    "AUCs of k score vectors and their k x k covariance with lesions clustered in patients (Obuchowski 1997)."
-    aucs, v10, v01 = delong_placements(y, *ps)
+def placement_cov(y, groups, aucs, v10, v01) -> np.ndarray:
+    """k x k covariance of k AUCs from their placement values (k x m malignant, k x n benign), lesions clustered in
+    patients (Obuchowski 1997)."""
     y, groups = np.asarray(y).astype(int), np.asarray(groups)
     if len(groups) != len(y): raise ValueError(f"{len(y)} labels but {len(groups)} patient ids")
     _, codes = np.unique(groups, return_inverse=True)
@@ -201,7 +202,12 @@ def clustered_delong_cov(y, groups, *ps) -> tuple[np.ndarray, np.ndarray]:
     s10 = I10 / ((I10 - 1) * M) * dX @ dX.T
     s01 = I01 / ((I01 - 1) * N) * dY @ dY.T
     s11 = n_pat / (n_pat - 1) * dX @ dY.T
-    return aucs, s10 / M + s01 / N + (s11 + s11.T) / (M * N)
+    return s10 / M + s01 / N + (s11 + s11.T) / (M * N)
+
+def clustered_delong_cov(y, groups, *ps) -> tuple[np.ndarray, np.ndarray]:
+    "AUCs of k score vectors and their k x k covariance with lesions clustered in patients (Obuchowski 1997)."
+    aucs, v10, v01 = delong_placements(y, *ps)
+    return aucs, placement_cov(y, groups, aucs, v10, v01)
 
 # %% ../nbs/09a_statistics.ipynb #8069e10d
 def mcnemar_test(y, yhat1, yhat2, exact: bool | None = None) -> dict:
@@ -267,36 +273,94 @@ def corrected_t(values, test_train_ratio: float, center: float | None = None, al
 
 # %% ../nbs/09a_statistics.ipynb #0dc0c595
 CV_ESTIMATORS = {"auc": "mean over repeats of each repeat's out-of-fold AUC",
-                 "ci": "corrected resampled t (Nadeau & Bengio 2003; Bouckaert & Frank 2004) on the per-fold AUCs",
-                 "paired": "corrected resampled t on the per-fold AUC differences (same folds)",
+                 "ci": "repeated DeLong: clustered DeLong variance of the placements averaged over repeats plus the "
+                       "per-repeat AUCs' variance / R (one repeat: corrected resampled t on the fold AUCs)",
+                 "paired": "repeated DeLong of the difference on the same folds (one repeat: corrected resampled t)",
                  "single_run": "DeLong clustered by patient (Obuchowski 1997)"}
 
 def _ratio_of(folds: pd.DataFrame) -> float: return float((folds.n_test / folds.n_train).mean())
 
+def _label_series(labels) -> pd.Series: return labels["label"] if isinstance(labels, pd.DataFrame) else labels
+
+def _patients(labels, index) -> np.ndarray:
+    "The patient of each lesion of `index` (each lesion its own patient when `labels` has no patient_id column)."
+    if isinstance(labels, pd.DataFrame) and "patient_id" in labels: return labels.patient_id.reindex(index).to_numpy()
+    return np.asarray(index)
+
+def _wide(pred: pd.DataFrame) -> pd.DataFrame:
+    "Lesions x repeats table of out-of-fold probabilities (each lesion predicted exactly once in each repeat)."
+    twice = pred.duplicated(["lesion_id", "repeat"])
+    if twice.any(): raise ValueError(f"{int(twice.sum())} lesions are predicted twice in one repeat")
+    return pred.pivot(index="lesion_id", columns="repeat", values="proba")
+
+def repeated_delong(preds: Sequence[pd.DataFrame], labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-repeat AUCs (R x k) of k designs on the same lesions and repeats, their means over repeats (k), and the
+    k x k lesion-sampling covariance of those means: clustered DeLong of each lesion's placements averaged over the
+    repeats (patients from `labels.patient_id`)."""
+    for p in preds: _labelled(p, labels)                        # every predicted lesion has a label
+    first = _wide(preds[0])
+    wides = [_wide(p).reindex(index=first.index, columns=first.columns) for p in preds]
+    if any(w.isna().any(axis=None) for w in wides):
+        raise ValueError("every design must predict every lesion once in each of the same repeats")
+    y = _label_series(labels).reindex(first.index).to_numpy()
+    fits = [delong_placements(y, *w.to_numpy().T) for w in wides]
+    per_repeat = np.column_stack([aucs for aucs, _, _ in fits])
+    v10 = np.vstack([v.mean(axis=0) for _, v, _ in fits])
+    v01 = np.vstack([v.mean(axis=0) for _, _, v in fits])
+    means = per_repeat.mean(axis=0)
+    return per_repeat, means, placement_cov(y, _patients(labels, first.index), means, v10, v01)
+
+def repeated_interval(per_repeat, lesion_var: float, alpha: float = 0.05) -> dict:
+    """Normal (1 - alpha) interval and p of 0 for the mean of R >= 2 per-repeat values, with variance `lesion_var`
+    plus the values' variance / R: estimate, SE and its two parts, CI, z, p."""
+    v = np.asarray(per_repeat, dtype=float)
+    if len(v) < 2: raise ValueError(f"the split variance needs at least 2 repeats, got {len(v)}")
+    split_var = float(v.var(ddof=1)) / len(v)
+    est, se = float(v.mean()), math.sqrt(max(lesion_var, 0.0) + split_var)
+    if se > 0: z = est / se
+    else: z = 0.0 if est == 0 else math.copysign(math.inf, est)
+    h = float(stats.norm.ppf(1 - alpha / 2)) * se
+    return {"estimate": est, "se": se, "se_lesions": math.sqrt(max(lesion_var, 0.0)), "se_split": math.sqrt(split_var),
+            "df": math.inf, "ci": [est - h, est + h], "t": float(z), "p": float(2 * stats.norm.sf(abs(z)))}
+
 def cv_auc(pred: pd.DataFrame, labels, alpha: float = 0.05) -> dict:
-    "The procedure's AUC (mean of per-repeat OOF AUCs) with its corrected resampled-t (1 - alpha) interval."
+    "The procedure's AUC (mean of per-repeat OOF AUCs) with its (1 - alpha) interval of `CV_ESTIMATORS`."
     per, folds = repeat_aucs(pred, labels), fold_aucs(pred, labels)
-    t = corrected_t(folds.auc, _ratio_of(folds), center=float(per.mean()), alpha=alpha)
+    per_repeat, _, cov = repeated_delong([pred], labels)
+    lesion_var = max(float(cov[0, 0]), 0.0)
+    if len(per) > 1: t, estimator = repeated_interval(per_repeat[:, 0], lesion_var, alpha), "repeated DeLong"
+    else:
+        t = corrected_t(folds.auc, _ratio_of(folds), center=float(per.mean()), alpha=alpha)
+        estimator = "corrected resampled t"
     return {"auc": t["estimate"], "ci": [max(0.0, t["ci"][0]), min(1.0, t["ci"][1])], "se": t["se"], "df": t["df"],
-            "repeats": len(per), "folds": int(folds.auc.notna().sum()), "repeat_aucs": per.tolist(),
-            "repeat_sd": float(per.std(ddof=1)) if len(per) > 1 else float("nan")}
+            "estimator": estimator, "se_lesions": math.sqrt(lesion_var), "se_split": t.get("se_split", float("nan")),
+            "repeats": len(per), "folds": int(folds.auc.notna().sum()),
+            "repeat_aucs": per.tolist(), "repeat_sd": float(per.std(ddof=1)) if len(per) > 1 else float("nan")}
 
 # %% ../nbs/09a_statistics.ipynb #5231924a
 def cv_paired_test(pred_a: pd.DataFrame, pred_b: pd.DataFrame, labels, alpha: float = 0.05) -> dict:
-    "Corrected resampled paired t of two designs on the same folds (shared repeats): AUCs, diff, CI, 90% CI, p."
+    "Paired test of two designs on the same folds (shared repeats; `CV_ESTIMATORS`): AUCs, diff, CI, 90% CI, p."
     shared = sorted(set(pred_a.repeat) & set(pred_b.repeat))
     a, b = pred_a[pred_a.repeat.isin(shared)], pred_b[pred_b.repeat.isin(shared)]
     cols = ["lesion_id", "repeat", "fold"]
     both = a[cols].merge(b[cols], on=["lesion_id", "repeat"], how="outer")
     if len(both) != len(a) or len(both) != len(b) or (both.fold_x != both.fold_y).any():
         raise ValueError("the two designs were not cross-validated on the same folds")
-    fa, fb = fold_aucs(a, labels), fold_aucs(b, labels)
     ra, rb = repeat_aucs(a, labels).mean(), repeat_aucs(b, labels).mean()
-    diffs, ratio = fa.auc.to_numpy() - fb.auc.to_numpy(), _ratio_of(fa)
-    t, t90 = (corrected_t(diffs, ratio, center=ra - rb, alpha=x) for x in (alpha, 0.10))
+    per_repeat, _, cov = repeated_delong([a, b], labels)
+    lesion_var = max(float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]), 0.0)
+    if len(shared) > 1:
+        diffs = per_repeat[:, 0] - per_repeat[:, 1]
+        t, t90 = (repeated_interval(diffs, lesion_var, alpha=x) for x in (alpha, 0.10))
+        estimator = "repeated DeLong"
+    else:
+        fa, fb = fold_aucs(a, labels), fold_aucs(b, labels)
+        diffs, ratio = fa.auc.to_numpy() - fb.auc.to_numpy(), _ratio_of(fa)
+        t, t90 = (corrected_t(diffs, ratio, center=ra - rb, alpha=x) for x in (alpha, 0.10))
+        estimator = "corrected resampled t"
     return {"repeats": len(shared), "auc": float(ra), "auc_versus": float(rb), "diff": t["estimate"],
             "diff_lo": t["ci"][0], "diff_hi": t["ci"][1], "diff_lo90": t90["ci"][0], "diff_hi90": t90["ci"][1],
-            "se": t["se"], "df": t["df"], "p": t["p"]}
+            "se": t["se"], "se_lesions": math.sqrt(lesion_var), "df": t["df"], "p": t["p"], "estimator": estimator}
 
 # %% ../nbs/09a_statistics.ipynb #21d4c432
 def holm(pvalues) -> np.ndarray:
@@ -340,7 +404,9 @@ def permutation_summary(observed: float, null) -> dict:
 # %% ../nbs/09a_statistics.ipynb #6a4e19b3
 COVERAGE_INTERVALS = {"old": "DeLong on probabilities pooled over repeats, lesions independent (before #19)",
                       "clustered": "one run's DeLong clustered by patient (Obuchowski)",
-                      "new": "procedure AUC, corrected resampled t (Nadeau-Bengio)"}
+                      "corrected_t": "procedure AUC, corrected resampled t on the per-fold AUCs (Nadeau-Bengio)",
+                      "corrected_t_one": "first repeat only, corrected resampled t on its 5 fold AUCs (the R = 1 case)",
+                      "new": "procedure AUC, repeated DeLong (clustered lesions + split variance / R)"}
 
 def coverage_table(runs: pd.DataFrame, true_auc: float) -> pd.DataFrame:
     "Coverage of each interval of `COVERAGE_INTERVALS` (columns NAME_lo/hi/auc of `runs`) with its Monte Carlo SE."
@@ -350,5 +416,6 @@ def coverage_table(runs: pd.DataFrame, true_auc: float) -> pd.DataFrame:
         c = float(np.mean((lo <= true_auc) & (true_auc <= hi)))
         rows.append({"interval": name, "estimator": what, "datasets": len(runs), "coverage": c,
                      "mc_se": math.sqrt(c * (1 - c) / len(runs)), "mean_width": float(np.mean(hi - lo)),
-                     "bias": float(np.mean(auc) - true_auc), "true_auc": true_auc})
+                     "width_sd": float(np.std(hi - lo, ddof=1)), "bias": float(np.mean(auc) - true_auc),
+                     "true_auc": true_auc})
     return pd.DataFrame(rows)

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'LLM_DESIGNS', 'DESIGNS', 'PAPER', 'ONE_REPEAT',
-           'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'README_DESIGNS',
-           'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors',
-           'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test',
-           'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null',
-           'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row', 'design_table',
-           'to_markdown', 'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table',
-           'llm_tests', 'llm_table']
+__all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'PAPER_SEARCH', 'LLM_DESIGNS', 'DESIGNS', 'PAPER',
+           'ONE_REPEAT', 'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS',
+           'README_DESIGNS', 'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag',
+           'swap_vectors', 'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary',
+           'paired_test', 'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results',
+           'permutation_null', 'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row',
+           'design_table', 'to_markdown', 'controls_table', 'permutation_table', 'old_new_table', 'power_table',
+           'readme_table', 'llm_tests', 'llm_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
@@ -53,13 +53,17 @@ CONTROL_DESIGNS = {f"{arm}:levels-{vectors}": (arm, {"serializer": "levels", "ve
 # LoRA trains the encoder itself: its random control is the same training of the same architecture, freshly
 # initialised (no pre-training); its no-model control is text:levels-nomodel (the weights have nothing to fine-tune)
 CONTROL_DESIGNS["lora:levels-random"] = ("lora", {"serializer": "levels", "lora": {"random_init": True}})
+# the paper's LoRA on the decoder chooses among these on the inner split, then refits on the training fold
+# (chapter 08): radllm's default (few steps on small data) and the rank, alpha and rate of LLaMA LoRA recipes
+PAPER_SEARCH = ({"r": 8, "lora_alpha": 16, "learning_rate": 2e-3}, {"r": 16, "lora_alpha": 32, "learning_rate": 5e-4})
 # issue #20: a real decoder LLM (SmolLM2-135M-Instruct, chapter 05a) in each role the method gives it
 LLM_DESIGNS = {
     "zeroshot": ("zeroshot", {}),                     # its knowledge alone: log-odds of malignant, no training label
     "zeroshot_shuffled": ("zeroshot_shuffled", {}),   # the same with the features' names shuffled (the control)
     "prior": ("prior", {}),                           # that score as one more column beside the selected features
     "text:levels-smollm2": ("text", {"serializer": "levels", "embedder": "local:smollm2"}),   # decoder embeddings
-    "lora:smollm2": ("lora", {"serializer": "names_values", "lora": {"base": "local:smollm2"}}),  # the paper's method
+    "lora:smollm2": ("lora", {"serializer": "names_values",                    # the paper's method
+                              "lora": {"base": "local:smollm2", "search": PAPER_SEARCH, "refit": True}}),
 }
 DESIGNS = {**ARM_DESIGNS, **STYLE_DESIGNS, **LEVEL_DESIGNS, **CONTROL_DESIGNS, **LLM_DESIGNS}
 PAPER = {"text:names_values", "concat:names_values", "weighted:names_values", "lora:names_values"}
@@ -207,8 +211,8 @@ def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000,
     row = {"design": pred.design.iloc[0], "repeats": a["repeats"], "lesions": int(pred.lesion_id.nunique()),
            "patients": int(labels.loc[pred.lesion_id.unique()].patient_id.nunique()),
            "auc": a["auc"], "auc_lo": a["ci"][0], "auc_hi": a["ci"][1], "auc_se": a["se"], "auc_df": a["df"],
-           **_threshold_metrics(pred, labels, ratio), "auc_repeat_mean": a["auc"], "auc_repeat_sd": a["repeat_sd"],
-           **_old_and_single(pred, labels)}
+           "auc_estimator": a["estimator"], **_threshold_metrics(pred, labels, ratio), "auc_repeat_mean": a["auc"],
+           "auc_repeat_sd": a["repeat_sd"], **_old_and_single(pred, labels)}
     row.update({k: float(pred[k].iloc[0]) for k in ("seconds", "n_texts", "mean_tokens")})
     return row
 
@@ -399,7 +403,7 @@ def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desig
                      **{m: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
                         for m in ("accuracy", "sensitivity", "specificity")},
                      f"ΔAUC vs {versus} (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
-                     "p (corrected t)": "" if t is None else p_cell(t.p),
+                     "p": "" if t is None else p_cell(t.p),
                      "texts": "" if pd.isna(r.n_texts) or not r.n_texts else f"{int(r.n_texts)}",
                      "tokens": "" if pd.isna(r.mean_tokens) else f"{r.mean_tokens:.0f}", "seconds": f"{r.seconds:.0f}"})
     return pd.DataFrame(rows)
@@ -440,7 +444,7 @@ def permutation_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
                          "permutations": s.permutations.astype(int), "permutation p": s.permutation_p.map(p_cell)})
 
 def old_new_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs) -> pd.DataFrame:
-    "Old (pooled over repeats, plain DeLong) and new (procedure AUC, corrected t) AUCs and tests vs radiomics."
+    "Old (pooled over repeats, plain DeLong) and new (procedure AUC, repeated DeLong) AUCs and tests vs radiomics."
     s = summary[summary.dataset == dataset].set_index("design")
     rows = []
     for d in designs:
@@ -449,7 +453,7 @@ def old_new_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desi
         rows.append({"design": d, "old AUC (pooled, DeLong)": _auc_of(s, d, "auc_pooled_lo", "auc_pooled_hi",
                                                                       "auc_pooled"),
                      "old Δ, DeLong p": "" if t is None else f"{t.diff_pooled:+.3f}, p {p_cell(t.p_pooled)}",
-                     "new AUC (procedure, corrected t)": _auc_of(s, d),
+                     "new AUC (procedure, repeated DeLong)": _auc_of(s, d),
                      "new Δ (95% CI), p": "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, "
                                                              f"p {p_cell(t.p)}"})
     return pd.DataFrame(rows)

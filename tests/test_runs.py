@@ -52,7 +52,7 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
             assert m["seed"] == seed and set(m["arms"]) == {"radiomics", "text"}
             # the estimators of chapter 09a, said in words (#19)
             assert m["estimators"]["auc"] == "mean over repeats of each repeat's out-of-fold AUC"
-            assert "Nadeau" in m["estimators"]["ci"] and "Obuchowski" in m["estimators"]["single_run"]
+            assert "repeated DeLong" in m["estimators"]["ci"] and "Obuchowski" in m["estimators"]["single_run"]
             run = json.loads((folder / "run.json").read_text())
             assert run["data_fingerprint"] and "config_hash" in run
             # the batch extracted the dataset once, before the runs: every kernel read all its features from the cache
@@ -66,7 +66,7 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
     for f in ("summary.md", "summary.csv", "summary.html"): assert (out / f).is_file()
     assert "mini-mias-mias-copy" in (out / "summary.md").read_text() and "synthetic40" \
         in (out / "summary.md").read_text()
-    assert "95% CI (corrected t, all folds)" in (out / "summary.md").read_text()
+    assert "95% CI (lesions and splits)" in (out / "summary.md").read_text()
     assert "seeds with p < 0.05" not in (out / "summary.md").read_text()
     # no API key or token anywhere under runs/
     for p in out.rglob("*"):

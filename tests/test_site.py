@@ -324,10 +324,10 @@ def test_results_page_numbers_come_from_the_committed_summary(site):
         lo, hi = (r.cv_lo, r.cv_hi) if pd.notna(getattr(r, "cv_lo", float("nan"))) else (r.ci_lo, r.ci_hi)
         assert CI.match(row["95% CI"]).groups() == (f"{lo:.3f}", f"{hi:.3f}")
         p = getattr(r, "p_corrected", float("nan"))
-        if pd.isna(p): assert row["p (corrected t)"] == row["AUC diff vs radiomics"] == NONE
+        if pd.isna(p): assert row["p"] == row["AUC diff vs radiomics"] == NONE
         else:
             assert float(row["AUC diff vs radiomics"]) == round(r.auc_diff, 3)
-            assert row["p (corrected t)"] == "< 0.001" if p < 0.0005 else float(row["p (corrected t)"]) == round(p, 3)
+            assert row["p"] == "< 0.001" if p < 0.0005 else float(row["p"]) == round(p, 3)
         mcnemar = row["McNemar p (median)"]
         if pd.isna(r.mcnemar_p): assert mcnemar == NONE
         else: assert mcnemar == "< 0.001" if r.mcnemar_p < 0.0005 else float(mcnemar) == round(r.mcnemar_p, 3)
