@@ -107,9 +107,8 @@ def manifest_problems(df: pd.DataFrame, check_files: bool = True) -> pd.DataFram
         else: first[lid] = i
         if pd.isna(r["lesion_id"]) or lid.strip() == "": add(i, None, "empty lesion_id")
         if pd.isna(r["patient_id"]) or str(r["patient_id"]).strip() == "": add(i, lid, "empty patient_id")
-        if str(r["label"]).strip() not in ("0", "1", "0.0",
-                                           "1.0"): add(i, lid,
-                                                       f"label must be 0 (benign) or 1 (malignant), got {r['label']!r}")
+        if str(r["label"]).strip() not in ("0", "1", "0.0", "1.0"):
+            add(i, lid, f"label must be 0 (benign) or 1 (malignant), got {r['label']!r}")
         img = r["image"]
         if pd.isna(img) or str(img).strip() == "": add(i, lid, "empty image path")
         elif check_files and (why := file_problem(Path(img))): add(i, lid, f"{why}: {img}")
@@ -123,8 +122,8 @@ def manifest_problems(df: pd.DataFrame, check_files: bool = True) -> pd.DataFram
             try: parse_roi(roi)
             except RoiError as e: add(i, lid, str(e))
         else: add(i, lid, "no ROI: neither mask nor roi given")
-        if "lesion_type" in df.columns and isinstance(r.get("lesion_type"),
-                                                      str) and r["lesion_type"] not in LESION_TYPES:
+        lesion_type = r.get("lesion_type") if "lesion_type" in df.columns else None
+        if isinstance(lesion_type, str) and lesion_type not in LESION_TYPES:
             add(i, lid, f"lesion_type must be one of {sorted(LESION_TYPES)}, got {r['lesion_type']!r}")
         src = r.get("label_source")
         if isinstance(src, str) and src.strip() and src not in LABEL_SOURCES:
@@ -145,8 +144,8 @@ NON_FEATURE_COLUMNS = set(REQUIRED_COLUMNS + ROI_COLUMNS + OPTIONAL_COLUMNS) | {
 def feature_columns(features: pd.DataFrame) -> list[str]:
     """The feature columns of a table, in order: numeric and not a Manifest column; any other non-numeric column is an
     error."""
-    if not isinstance(features,
-                      pd.DataFrame): raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
+    if not isinstance(features, pd.DataFrame):
+        raise TypeError(f"expected a features DataFrame, got {type(features).__name__}")
     cols = [c for c in features.columns if str(c) not in NON_FEATURE_COLUMNS]
     bad = [c for c in cols
            if not (pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c]))]
@@ -848,8 +847,8 @@ def inbreast_lesion_type(name: str) -> str | None:
 def read_inbreast_xml(path: str | Path) -> list[dict]:
     "The ROIs of an INbreast XML (plist) file, in order: dicts with `name` and `points` [[x, y], ...] in pixels."
     with open(path, "rb") as f: pl = plistlib.load(f)
-    if not isinstance(pl, dict) or not isinstance(pl.get("Images"),
-                                                  list): raise ValueError("no 'Images' list at the top level")
+    if not isinstance(pl, dict) or not isinstance(pl.get("Images"), list):
+        raise ValueError("no 'Images' list at the top level")
     rois = []
     for im in pl["Images"]:
         for roi in (im.get("ROIs") or []) if isinstance(im, dict) else []:

@@ -359,8 +359,8 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
                                f"{lost[:5]}")
     arms = list(arms)
     if "radiomics" not in arms: arms = ["radiomics"] + arms              # the reference of every paired test
-    if problems := design_problems(y, groups, n_splits,
-                                   inner_splits): raise ValueError(f"{dataset or 'dataset'}: {problems[0]}")
+    problems = design_problems(y, groups, n_splits, inner_splits)
+    if problems: raise ValueError(f"{dataset or 'dataset'}: {problems[0]}")
     folds = grouped_folds(y, groups, n_splits, n_repeats, seed)
     labels = pd.DataFrame({"patient_id": groups, "label": y}, index=X.index)
     preds, selections = [], {}

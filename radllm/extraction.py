@@ -181,8 +181,9 @@ def region_features(roi: dict, params: dict, regions=("full",), image_types=("or
     if "wavelet" in image_types: p["imageType"] = {**p.get("imageType", {}), "Wavelet": {}}
     no_shape = {**p, "featureClass": {k: v for k, v in p["featureClass"].items() if k != "shape2D"},
                 "imageType": {"Original": {}}}
-    images = [(_log_name(s), log_image_2d(roi["image"], roi["spacing"], s)) for s in LOG_SIGMAS_MM] if "log" \
-        in image_types else []
+    images = []
+    if "log" in image_types:
+        images = [(_log_name(s), log_image_2d(roi["image"], roi["spacing"], s)) for s in LOG_SIGMAS_MM]
     out = {}
     for name, mask in region_masks(roi["mask"], regions).items():
         prefix = "" if name == "full" else f"{name}:"

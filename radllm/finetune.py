@@ -131,8 +131,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     "`auto`: bf16 on a GPU that supports it, fp32 otherwise."
     if precision == "auto": precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    if precision not in ("fp32",
-                         "bf16"): raise ValueError(f"precision={precision!r}: expected 'auto', 'fp32' or 'bf16'")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision={precision!r}: expected 'auto', 'fp32' or 'bf16'")
     return torch.bfloat16 if precision == "bf16" else torch.float32
 
 # %% ../nbs/08_finetune.ipynb #d63728c4
@@ -198,9 +198,8 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
 def _check_params(self: LoraClassifier):
     "Raise a ValueError naming the first setting out of range."
     if self.monitor not in ("auc", "loss"): raise ValueError(f"monitor={self.monitor!r}: expected 'auc' or 'loss'")
-    if self.class_weight not in ("balanced",
-                                 None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or "
-                                                         "None")
+    if self.class_weight not in ("balanced", None):
+        raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
     for name in ("r", "epochs", "batch_size", "max_length"):
         if int(getattr(self, name)) < 1: raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
     for setting in self.search or ():
@@ -408,9 +407,8 @@ def _trial(self: LoraClassifier, texts, yi, tr, va, **setting) -> LoraClassifier
 # %% ../nbs/08_finetune.ipynb #b8955b39
 @patch
 def _fitted(self: LoraClassifier):
-    if not hasattr(self,
-                   "model_"): raise AttributeError("this LoraClassifier is not fitted yet: call fit(texts, y) or "
-                                                   "LoraClassifier.load(path)")
+    if not hasattr(self, "model_"):
+        raise AttributeError("this LoraClassifier is not fitted yet: call fit(texts, y) or LoraClassifier.load(path)")
 
 @patch
 def predict_proba(self: LoraClassifier, X) -> np.ndarray:
@@ -651,9 +649,8 @@ class LoraBagClassifier(ClassifierMixin, BaseEstimator):
 def _fit(self: LoraBagClassifier, X, y, groups=None):
     "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` keep the inner split grouped."
     # 1. the labels, the distinct sentences and the pooling weights of the bags
-    if self.class_weight not in ("balanced",
-                                 None): raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or "
-                                                         "None")
+    if self.class_weight not in ("balanced", None):
+        raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
     bags, y = list(X), np.asarray(y)
     self.classes_ = np.unique(y)
     if len(self.classes_) != 2: raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")

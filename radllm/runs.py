@@ -311,9 +311,8 @@ class StatusTable:
             try: old = pd.read_csv(self.path, dtype={"dataset": str}, keep_default_na=False)
             except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError): old = pd.DataFrame()
             for r in old.to_dict("records"):
-                if {"dataset", "seed",
-                    "status"} <= set(r): self.rows[(str(r["dataset"]),
-                                                    int(r["seed"]))] = {c: r.get(c, "") for c in STATUS_COLUMNS}
+                if {"dataset", "seed", "status"} <= set(r):
+                    self.rows[(str(r["dataset"]), int(r["seed"]))] = {c: r.get(c, "") for c in STATUS_COLUMNS}
 
     def set(self, dataset: str, seed: int, **fields) -> None:
         "Update one run's row (created if new) and write the table."

@@ -119,8 +119,8 @@ class NearConstantFilter(ColumnSelector):
 # %% ../nbs/04_selection.ipynb #e8d53ef3
 def abs_corr(df: pd.DataFrame, method: str = "pearson") -> np.ndarray:
     "Absolute correlation matrix of the columns ('pearson' or 'spearman'); a constant column correlates 0 with all."
-    if method not in ("pearson",
-                      "spearman"): raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
     X = df.to_numpy(dtype=float)
     if method == "spearman": X = stats.rankdata(X, axis=0)
     X = X - X.mean(axis=0)
@@ -204,9 +204,8 @@ class MRMRSelector(ColumnSelector):
 
     def _select(self, df, y=None):
         if y is None: raise ValueError("MRMRSelector needs y")
-        if self.scheme not in ("quotient",
-                               "difference"): raise ValueError("scheme must be 'quotient' or 'difference', got "
-                                                               f"{self.scheme!r}")
+        if self.scheme not in ("quotient", "difference"):
+            raise ValueError(f"scheme must be 'quotient' or 'difference', got {self.scheme!r}")
         if int(self.n_features) < 1: raise ValueError(f"n_features must be >= 1, got {self.n_features}")
         yb = _binary_target(y, "MRMRSelector")
         rel = self._relevance(df.to_numpy(), yb)

@@ -54,10 +54,8 @@ METRICS = ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", 
 
 def _check_binary(y, p=None) -> tuple[np.ndarray, np.ndarray | None]:
     y = np.asarray(y)
-    if not np.isin(y,
-                   (0,
-                    1)).all(): raise ValueError("labels must be 0 (benign) / 1 (malignant), got values "
-                                                f"{np.unique(y)[:5].tolist()}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (benign) / 1 (malignant), got values {np.unique(y)[:5].tolist()}")
     if p is None: return y.astype(int), None
     p = np.asarray(p, dtype=float)
     if p.shape != y.shape: raise ValueError(f"{len(y)} labels but predictions of shape {p.shape}")
