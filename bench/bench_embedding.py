@@ -30,7 +30,9 @@ def prompts(n: int, seed: int = 0) -> list[str]:
 
 
 def timed(fn):
-    t = time.perf_counter(); out = fn(); return time.perf_counter() - t, out
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
 
 
 def cosmin(a, b): return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
@@ -50,7 +52,8 @@ def main(n: int = 512, n_server: int = 256) -> int:
         hits = []
         for _ in range(5):
             fresh = get_embedder("local:minilm", cache_dir=Path(tmp) / "a", progress=False)
-            t, v_hit = timed(lambda: fresh.embed(texts)); hits.append(t)
+            t, v_hit = timed(lambda: fresh.embed(texts))
+            hits.append(t)
             assert fresh.n_model_calls == 0 and np.array_equal(v_hit, v_cold)
         t_hit = float(np.median(hits))
         rows += [("plain SentenceTransformer.encode (no cache)", t_plain, n),

@@ -70,12 +70,16 @@ def main(repeats: int = 3):
         params = load_params()
         t_plain, t_jobs, t_cached = [], [], []
         for k in range(repeats):
-            t = time.perf_counter(); plain = plain_loop(manifest, params); t_plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            plain = plain_loop(manifest, params)
+            t_plain.append(time.perf_counter() - t)
             cache = Path(tmp) / f"cache{k}"
-            t = time.perf_counter(); feats, qc = extract(manifest, jobs=2, cache_dir=cache,
-                                                         progress=False); t_jobs.append(time.perf_counter() - t)
-            t = time.perf_counter(); again, qc2 = extract(manifest, jobs=2, cache_dir=cache,
-                                                          progress=False); t_cached.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            feats, qc = extract(manifest, jobs=2, cache_dir=cache, progress=False)
+            t_jobs.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            again, qc2 = extract(manifest, jobs=2, cache_dir=cache, progress=False)
+            t_cached.append(time.perf_counter() - t)
             assert qc2[qc2.status == "ok"].cached.all()
         t_new, t_same = cli_rerun(spec, Path(tmp), repeats)
     cols = feature_columns(feats)

@@ -57,5 +57,7 @@ def main(mias_dir=MIAS):
 
 
 if __name__ == "__main__":
-    if not (MIAS / "Info.txt").is_file(): print(f"LoRA benchmark skipped: mini-MIAS not found at {MIAS}"); sys.exit(0)
+    if not (MIAS / "Info.txt").is_file():
+        print(f"LoRA benchmark skipped: mini-MIAS not found at {MIAS}")
+        sys.exit(0)
     main()

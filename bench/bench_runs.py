@@ -52,7 +52,8 @@ def main() -> int:
           f"{load_avg()}")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp); warm = tmp / "cache-warm"
+        tmp = Path(tmp)
+        warm = tmp / "cache-warm"
         t_warm, st = batch(tmp / "warm-up", warm, jobs=2)
         ok &= bool((st.status == "ok").all())
         print(f"  warm-up (untimed in the comparison): datasets, features and the batch with jobs=2 {t_warm:.1f} s")

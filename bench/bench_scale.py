@@ -53,13 +53,17 @@ def _tree_sample(proc, cpu: dict) -> tuple[float, float, int]:
     ("RSS sum, USS sum (MiB) and process count of `proc` and all its descendants; records each one's CPU seconds in "
      "`cpu`.")
     import psutil
-    rss = uss = 0.0; k = 0
+    rss = uss = 0.0
+    k = 0
     try: procs = [proc] + proc.children(recursive=True)
     except psutil.Error: return 0.0, 0.0, 0
     for p in procs:
         try: m, t = p.memory_full_info(), p.cpu_times()
         except psutil.Error: continue
-        rss += m.rss; uss += m.uss; k += 1; cpu[p.pid] = t.user + t.system
+        rss += m.rss
+        uss += m.uss
+        k += 1
+        cpu[p.pid] = t.user + t.system
     return rss / 2**20, uss / 2**20, k
 
 
@@ -80,9 +84,11 @@ def run_mode(mode: str, spec: str, n: int, tmp: Path, interval: float = 0.1) -> 
             peak["rss"], peak["uss"], peak["procs"] = max(peak["rss"],
                                                           rss), max(peak["uss"], uss), max(peak["procs"], k)
             done.wait(interval)
-    th = threading.Thread(target=sample, daemon=True); th.start()
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
     stdout, stderr = p.communicate()
-    done.set(); th.join()
+    done.set()
+    th.join()
     wall = time.perf_counter() - t0
     line = next((l for l in stdout.splitlines() if l.startswith("RESULT ")), None)
     if p.returncode or line is None:
@@ -106,7 +112,9 @@ def load_avg() -> str: return " ".join(f"{v:.2f}" for v in os.getloadavg())
 def main(n: int = 2000) -> int:
     from radllm.data import load_dataset
     spec, small = f"synthetic:{n}", max(n // 4, 1)
-    t = time.perf_counter(); load_dataset(spec); t_data = time.perf_counter() - t    # made once into the radllm cache
+    t = time.perf_counter()
+    load_dataset(spec)
+    t_data = time.perf_counter() - t  # made once into the radllm cache
     print(f"extraction scaling on {spec} ({os.cpu_count()} CPUs, load average {load_avg()}; dataset ready in "
           f"{t_data:.1f} s)")
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,8 @@ MIAS = mias_dir()
 
 
 def timed(argv: list[str], env) -> float:
-    t = time.perf_counter(); r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    t = time.perf_counter()
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     return time.perf_counter() - t
 

@@ -32,7 +32,9 @@ def main(out_dir: Path) -> int:
     for page in sorted(out_dir.rglob("*.html")):
         html = page.read_text(encoding="utf-8")
         new = clean(html)
-        if new != html: page.write_text(new, encoding="utf-8"); changed += 1
+        if new != html:
+            page.write_text(new, encoding="utf-8")
+            changed += 1
     print(f"site_postrender: {changed} page(s) cleaned in {out_dir}")
     return 0
 

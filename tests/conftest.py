@@ -132,14 +132,17 @@ def site(tmp_path_factory):
             render = dict(returncode=r.returncode, log=r.stdout + r.stderr)
             times["render"] = time.perf_counter() - t
         else:
-            run = base / "tutorial"; run.mkdir()
+            run = base / "tutorial"
+            run.mkdir()
             pm.execute_notebook(str(ROOT / "nbs" / "tutorial.ipynb"), str(run / "tutorial.ipynb"),
                                 kernel_name="python3",
                                 cwd=str(run), progress_bar=False)
             tutorial = run / "tutorial.ipynb"
             times["tutorial"] = time.perf_counter() - t
     finally:
-        os.chdir(cwd); os.environ.clear(); os.environ.update(old_env)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
     docs = proc / "_docs" if render and render["returncode"] == 0 else None
     return dict(proc=proc, docs=docs, tutorial=tutorial, render=render, quarto=quarto, no_quarto=why,
                 errors=errors, mixed=mixed, times=times)

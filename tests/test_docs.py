@@ -4,7 +4,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("make_readme", ROOT / "tools" / "make_readme.py")
-make_readme = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(make_readme)
+make_readme = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_readme)
 render = make_readme.render                         # tools/make_readme.py, the script of `make readme`
 
 

@@ -18,7 +18,8 @@ TEXTS = [f"Lesion finding {i}: the GLCM cluster shade is {i * 1.7:.1f} and the m
 
 
 def cos(a, b):
-    a = a / np.linalg.norm(a, axis=1, keepdims=True); b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
     return (a * b).sum(1)
 
 

@@ -40,7 +40,8 @@ def _pgm(src: Path, dst: Path):
 def unseen_mias(mias_dir, tmp_path):
     """A mini-MIAS folder the code has never seen: a few real films under a new Info.txt with every kind of bad
     entry (missing file, truncated file, ROI outside the image, zero radius, malformed row, no coordinates)."""
-    d = tmp_path / "mias-unseen"; d.mkdir()
+    d = tmp_path / "mias-unseen"
+    d.mkdir()
     for n in ["mdb001", "mdb002", "mdb010", "mdb012", "mdb015", "mdb017"]: _pgm(mias_dir / f"{n}.pgm", d / f"{n}.pgm")
     data = (mias_dir / "mdb019.pgm").read_bytes()
     (d / "mdb019.pgm").write_bytes(data[: len(data) // 3])                      # truncated film
@@ -79,14 +80,17 @@ def test_bad_input_is_reported_and_the_rest_extracted(unseen_mias, tmp_path):
 
 
 def _write(path, arr):
-    Image.fromarray(arr).save(path); return str(path)
+    Image.fromarray(arr).save(path)
+    return str(path)
 
 
 def test_mask_problems_and_duplicates(tmp_path):
     rng = np.random.default_rng(0)
     img = _write(tmp_path / "img.png", rng.integers(0, 255, (80, 80)).astype(np.uint8))
-    good = np.zeros((80, 80), np.uint8); good[20:50, 25:55] = 255
-    small = np.zeros((40, 40), np.uint8); small[5:20, 5:20] = 255
+    good = np.zeros((80, 80), np.uint8)
+    good[20:50, 25:55] = 255
+    small = np.zeros((40, 40), np.uint8)
+    small[5:20, 5:20] = 255
     gray = rng.integers(0, 255, (80, 80)).astype(np.uint8)
     m = pd.DataFrame({"lesion_id": ["ok", "size", "gray", "ok", "empty"], "patient_id": ["p1", "p1", "p2", "p3", "p4"],
                       "image": [img] * 5, "label": [0, 1, 1, 0, 1],
@@ -136,14 +140,16 @@ ex.extract(m, cache_dir="{cache}", progress=False)
 
 def test_cache_key_follows_content(tmp_path, mias_dir):
     "A moved copy of a film is a cache hit; other extraction settings are a miss."
-    d = tmp_path / "copy"; d.mkdir()
+    d = tmp_path / "copy"
+    d.mkdir()
     shutil.copyfile(mias_dir / "mdb001.pgm", d / "mdb001.pgm")
     (d / "Info.txt").write_text("mdb001 G CIRC B 535 425 197\n")
     extract(load_dataset(f"mini-mias:{mias_dir}").head(1), cache_dir=tmp_path / "c", progress=False)
     _, qc = extract(load_dataset(f"mini-mias:{d}"), cache_dir=tmp_path / "c", progress=False)
     assert len(qc) == 1 and qc.cached.all()
     from radllm.extraction import load_params
-    p = load_params(); p["setting"]["binCount"] = 16
+    p = load_params()
+    p["setting"]["binCount"] = 16
     _, qc = extract(load_dataset(f"mini-mias:{d}"), params=p, cache_dir=tmp_path / "c", progress=False)
     assert not qc.cached.any()
 
@@ -276,12 +282,14 @@ def test_unopenable_images_are_qc_rows(tmp_path):
     from radllm.synthetic import make_dataset
     m = make_dataset(tmp_path / "d", n=12, seed=3)
     img = Path(m.image[0])
-    bad = tmp_path / "bad"; bad.mkdir()
+    bad = tmp_path / "bad"
+    bad.mkdir()
     (bad / "loop.png").symlink_to(bad / "loop.png")
     (bad / "folder.png").mkdir()
     (bad / "empty.png").write_bytes(b"")
     (bad / "cut.png").write_bytes(img.read_bytes()[:200])
-    rgb = Image.open(img).convert("RGB"); rgb.save(bad / "rgb.png")
+    rgb = Image.open(img).convert("RGB")
+    rgb.save(bad / "rgb.png")
     whole = np.full(np.asarray(Image.open(img)).shape, 255, np.uint8)
     Image.fromarray(whole).save(bad / "whole.png")
     rows = m.iloc[:6].copy()

@@ -16,7 +16,8 @@ torch.set_num_threads(2)   # the test machine has 2 cores; set once for every te
 
 def toy(n: int, seed: int = 0):
     "Short reports whose margin word carries the label (malignant: irregular/spiculated); the numbers are noise."
-    rng = np.random.default_rng(seed); y = np.arange(n) % 2
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
     words = {0: ["round", "circumscribed"], 1: ["irregular", "spiculated"]}
     texts = [f"The lesion margin is {rng.choice(words[c])}. The GLCM contrast is {rng.normal(10, 3):.2f}. "
              f"The mean intensity is {rng.normal(140, 20):.1f}." for c in y]
@@ -55,8 +56,11 @@ def test_string_labels_and_classes_order():
 def test_same_seed_same_probabilities_and_caller_rng_untouched():
     texts, y = toy(24, seed=2)
     fit = lambda seed: LoraClassifier(epochs=2, seed=seed).fit(texts[:18], y[:18]).predict_proba(texts[18:])
-    torch.manual_seed(123); expected = torch.rand(1)
-    torch.manual_seed(123); a = fit(0); after = torch.rand(1)
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    a = fit(0)
+    after = torch.rand(1)
     assert torch.equal(after, expected), "fit changed the caller's torch random state"
     b = fit(0)
     assert np.array_equal(a, b), f"same seed, different probabilities: max diff {np.abs(a - b).max()}"
@@ -93,7 +97,8 @@ def test_sklearn_clone_and_params(fitted):
 def test_inner_split_keeps_groups_apart():
     rng = np.random.default_rng(0)
     for seed in range(5):
-        groups = rng.integers(0, 25, 80); y = rng.integers(0, 2, 80)
+        groups = rng.integers(0, 25, 80)
+        y = rng.integers(0, 2, 80)
         tr, va = inner_split(y, groups, 0.2, seed)
         assert len(va) and not set(groups[tr]) & set(groups[va]) and len(tr) + len(va) == 80
     texts, y = toy(40, seed=3)
@@ -129,7 +134,8 @@ def tiny_llama(tmp_path_factory):
     PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", eos_token="</s>").save_pretrained(d)
     cfg = LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
-    torch.manual_seed(0); LlamaForCausalLM(cfg).save_pretrained(d)
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(d)
     return d
 
 
@@ -149,7 +155,8 @@ def test_llama_like_folder(tiny_llama, tmp_path):
 
 def toy_bags(n: int, seed: int = 0):
     "Bags of two features; the first one's level carries the label (mostly), the second is noise."
-    rng = np.random.default_rng(seed); y = np.arange(n) % 2
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
     levels = ["low", "medium", "high"]
     bags = []
     for c in y:

@@ -27,7 +27,8 @@ def test_wheel_install_runs_from_an_unrelated_folder(tmp_path):
     (site / "project_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     sh(venv / "bin" / "python", "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel)
     # 3. the main job, from a folder with nothing of the project in it, with relative paths
-    work = tmp_path / "elsewhere"; work.mkdir()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
     (work / "small.yaml").write_text("arms: [radiomics]\nn_splits: 3\nablations: []\nn_permutations: 0\n")
     env = {**os.environ, "RADLLM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": ""}
     r = sh(venv / "bin" / "radllm", "run", "--dataset", "synthetic:30", "--seeds", 0, "--out", "runs/w", "--config",

@@ -19,7 +19,8 @@ ARTIFACTS = ROOT / ".pytest_artifacts" / "lab"
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def listeners(port: int) -> list:
@@ -49,7 +50,8 @@ def lab(tmp_path_factory):
     deadline = time.time() + 180
     while True:
         try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5); break
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
+            break
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if proc.poll() is not None or time.time() > deadline:
                 os.killpg(proc.pid, signal.SIGTERM) if proc.poll() is None else None
@@ -144,7 +146,9 @@ def test_lab_runs_the_tutorial_in_the_project_kernel(lab):
 def gone(pid: int, seconds: float = 15) -> bool:
     deadline = time.time() + seconds
     while time.time() < deadline:
-        try: os.kill(pid, 0); time.sleep(0.2)
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.2)
         except ProcessLookupError: return True
     return False
 

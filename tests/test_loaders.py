@@ -114,10 +114,12 @@ def test_cbis_only_cropped_image_is_skipped(cbis):
 
 def test_cbis_duplicate_and_unknown_pathology(cbis):
     def edit(rows):
-        rows.append(list(rows[1])); rows[2][9] = "MALIGNANT?"
+        rows.append(list(rows[1]))
+        rows[2][9] = "MALIGNANT?"
         return rows
     rewrite_csv(cbis / "mass_case_description_train_set.csv", edit)
-    df = load_cbis(cbis); s = skipped(df)
+    df = load_cbis(cbis)
+    s = skipped(df)
     assert "pathology 'MALIGNANT?'" in s["Mass-Training_P_00001_LEFT_CC_2"]
     assert [r["reason"] for r in df.attrs["skipped"] if "duplicate abnormality" in r["reason"]] == \
         ["mass_case_description_train_set.csv line 6: duplicate abnormality (first at "
@@ -190,7 +192,8 @@ def test_inbreast_orphans_and_broken_xml(inbreast):
     # the XML of an image listed nowhere, and a listed image whose DICOM is gone
     (inbreast / "AllXML" / "99999999.xml").write_bytes((inbreast / "AllXML" / "20586934.xml").read_bytes())
     next((inbreast / "AllDICOMs").glob("20586934_*")).unlink()
-    df = load_dataset(f"inbreast:{inbreast}"); s = skipped(df)
+    df = load_dataset(f"inbreast:{inbreast}")
+    s = skipped(df)
     assert "cannot read the ROIs" in s["22614236"] and "22614236.xml" in s["22614236"]
     assert "INbreast.csv has no row for file 99999999" in s["99999999"]
     assert "no DICOM 20586934_*.dcm" in s["20586934_1"] and "20586934_1" not in set(df.lesion_id)

@@ -68,7 +68,8 @@ def test_run_never_deletes_or_writes_into_a_users_folder(capsys, tiny, users_fol
 
 
 def test_run_refuses_a_users_folder_where_a_run_would_go(capsys, tmp_path, tiny):
-    out = tmp_path / "runs"; (out / "synthetic30" / "seed1").mkdir(parents=True)
+    out = tmp_path / "runs"
+    (out / "synthetic30" / "seed1").mkdir(parents=True)
     (out / "batch.yaml").write_text("{}\n")                          # a batch of radllm's ...
     (out / "synthetic30" / "seed1" / "mine.csv").write_text("x\n")   # ... with the user's folder where seed 1 goes
     code, _, err = cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 1, "--out", out, "--config", tiny)
@@ -105,8 +106,10 @@ def test_extract_replaces_its_own_output(capsys, synth, tmp_path, tiny):
 
 
 def test_synth_never_overwrites_a_users_folder(capsys, tmp_path):
-    mine = tmp_path / "mine"; (mine / "images").mkdir(parents=True)
-    (mine / "README.md").write_text("my project\n"); (mine / "manifest.csv").write_text("lesion_id,label\nP1,1\n")
+    mine = tmp_path / "mine"
+    (mine / "images").mkdir(parents=True)
+    (mine / "README.md").write_text("my project\n")
+    (mine / "manifest.csv").write_text("lesion_id,label\nP1,1\n")
     (mine / "images" / "SYN-L0001.png").write_bytes(b"my image")
     before = snapshot(mine)
     code, _, err = cli(capsys, "synth", mine, "--n", 5)
@@ -116,7 +119,9 @@ def test_synth_never_overwrites_a_users_folder(capsys, tmp_path):
 
 
 def test_transfer_out_never_overwrites_a_users_folder(capsys, tmp_path, tiny):
-    mine = tmp_path / "results"; mine.mkdir(); (mine / "metrics.json").write_text('{"mine": 1}')
+    mine = tmp_path / "results"
+    mine.mkdir()
+    (mine / "metrics.json").write_text('{"mine": 1}')
     code, _, err = cli(capsys, "transfer", "--train", "synthetic:30", "--test", "synthetic:40?seed=1", "--out", mine,
                        "--config", tiny)
     refused(code, err, f"--out {mine} holds files radllm did not write")
@@ -128,9 +133,11 @@ def test_transfer_out_never_overwrites_a_users_folder(capsys, tmp_path, tiny):
 def renamed_copy(src: Path, dest: Path) -> Path:
     "The same images under new lesion and patient ids, in a manifest of its own folder (absolute image paths)."
     m = pd.read_csv(src / "manifest.csv")
-    m["lesion_id"] = m.lesion_id.str.replace("SYN-L", "X-"); m["patient_id"] = m.patient_id.str.replace("SYN-P", "Q-")
+    m["lesion_id"] = m.lesion_id.str.replace("SYN-L", "X-")
+    m["patient_id"] = m.patient_id.str.replace("SYN-P", "Q-")
     for col in ("image", "mask"): m[col] = [str(src / p) for p in m[col]]
-    dest.mkdir(parents=True); m.to_csv(dest / "manifest.csv", index=False)
+    dest.mkdir(parents=True)
+    m.to_csv(dest / "manifest.csv", index=False)
     return dest / "manifest.csv"
 
 
@@ -143,7 +150,8 @@ def test_transfer_onto_its_own_training_data_is_refused(capsys, synth, tmp_path,
         needles = ["24 images of identical content (e.g. test X-0001 = train SYN-L0001"]
     else:
         m = pd.read_csv(synth / "manifest.csv")
-        m.iloc[::2].to_csv(synth / "even.csv", index=False); m.iloc[1::2].to_csv(synth / "odd.csv", index=False)
+        m.iloc[::2].to_csv(synth / "even.csv", index=False)
+        m.iloc[1::2].to_csv(synth / "odd.csv", index=False)
         spec, test, needles = f"manifest:{synth / 'even.csv'}", f"manifest:{synth / 'odd.csv'}", ["patient ids"]
     code, _, err = cli(capsys, "transfer", "--train", spec, "--test", test, "--out", tmp_path / "t")
     refused(code, err, "this is not a transfer", "--allow-overlap", *needles)
@@ -190,7 +198,8 @@ print("findings written")
 def test_nothing_is_written_under_home_when_a_cache_dir_is_given(tmp_path, tiny):
     "The synthetic data, the features, the digests and the chat describer's answers all go to --cache-dir."
     from radllm.testing import ChatServer
-    home, cache = tmp_path / "home", tmp_path / "my-cache"; home.mkdir()
+    home, cache = tmp_path / "home", tmp_path / "my-cache"
+    home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("RADLLM_CACHE_DIR", "OPENAI_API_KEY")}
     with ChatServer() as server:
         env.update(HOME=str(home), OPENAI_BASE_URL=server.url, MPLCONFIGDIR=str(tmp_path / "mpl"))
@@ -223,7 +232,8 @@ def test_a_second_run_into_a_running_batch_stops_at_once(tmp_path, tiny):
         assert f"radllm run: error: batch folder {out} is in use by pid {first.pid} on " in lines[0], lines
         assert " since " in lines[0] and time.time() - t0 < 60
     finally:
-        first.kill(); first.communicate()
+        first.kill()
+        first.communicate()
     # the first was killed (-9): its lock file is left behind, and the next run takes it over with a note
     assert json.loads((out / ".radllm.lock").read_text())["pid"] == first.pid
     (tmp_path / "bad.yaml").write_text("arms: [nope]\n")

@@ -155,7 +155,9 @@ def test_fit_uses_training_statistics_only(features):
 def test_missing_values_are_written_as_not_available(features):
     cols = feature_columns(features)[:8]
     train, test = split(features[cols])
-    test = test.copy(); test.iloc[0, 2] = np.nan; test.iloc[1, 3] = np.inf
+    test = test.copy()
+    test.iloc[0, 2] = np.nan
+    test.iloc[1, 3] = np.inf
     for style in STYLES:
         p = PromptSerializer(style=style).fit(train).transform(test)
         assert "not available" in p[0] and "not available" in p[1] and not re.search(r"\b(nan|inf)\b", p[0] + p[1])
@@ -217,7 +219,8 @@ def test_rules_describer_cutoffs_come_from_training_rows(features):
                r"density and (homogeneous|mildly heterogeneous|heterogeneous) internal texture\.")
     assert all(re.fullmatch(pattern, w) for w in words)
     low = sph.min() - 1
-    t = test.copy(); t.iloc[0, t.columns.get_loc("original_shape2D_Sphericity")] = low
+    t = test.copy()
+    t.iloc[0, t.columns.get_loc("original_shape2D_Sphericity")] = low
     assert rules.transform(t)[0].startswith("Irregular mass")
     t.iloc[0, t.columns.get_loc("original_firstorder_Mean")] = np.nan
     assert "density not assessable" in rules.transform(t)[0]
@@ -286,7 +289,8 @@ def test_chat_describer_uses_the_answer_and_caches_it(features, chat_env, tmp_pa
     fresh = ChatDescriber("openai:fixture-radiologist", cache_dir=tmp_path).fit(train[cols])
     assert fresh.transform(test[cols]) == answers and chat_env.hits == len(test)  # the cache is persistent
     other = ChatDescriber("openai:another-model", cache_dir=tmp_path).fit(train[cols])
-    other.transform(test[cols].iloc[:2]); assert chat_env.hits == len(test) + 2   # keyed by model
+    other.transform(test[cols].iloc[:2])
+    assert chat_env.hits == len(test) + 2  # keyed by model
     cache = _cache_bytes(tmp_path)
     assert answers[0].encode() in cache and KEY.encode() not in cache and b"SECRET" not in cache
     with sqlite3.connect(tmp_path / "chat.sqlite") as con:
@@ -313,7 +317,8 @@ def test_chat_describer_gives_up_with_an_error_naming_the_endpoint(features, cha
 
 def test_chat_describer_server_down(features, monkeypatch, tmp_path):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     cols = feature_columns(features)[:8]
@@ -354,7 +359,8 @@ def test_sentence_bags_are_weighted_level_sentences_fitted_on_training_rows(feat
         assert all(re.fullmatch(r"The .+ is (low|medium|high)\.", t) for _, t, _ in bag)
         assert all(count(t) <= 30 for _, t, _ in bag)
     # the levels are the training rows': a test value far above them is 'high', whatever the test fold holds
-    shifted = test.copy(); shifted.iloc[:, 0] = 1e9
+    shifted = test.copy()
+    shifted.iloc[:, 0] = 1e9
     assert ser.transform(shifted)[0][0] == (0, f"The {ser.names_[0]} is high.", 1.0)
     assert set(LEVEL_WORDS[3]) == {"low", "medium", "high"}
 

@@ -98,7 +98,8 @@ def make_cbis_real(root, rows=CBIS_ROWS):
                                SeriesDescription="full mammogram images")
             folder = f"{case}_{abn}/{next(uid)}/{next(uid)}"
             mask_name, crop_name = ("000001.dcm", "000000.dcm") if n % 2 == 0 else ("000000.dcm", "000001.dcm")
-            m = np.zeros((48, 40), np.uint8); m[10 + abn:22 + abn, 8:20] = 255
+            m = np.zeros((48, 40), np.uint8)
+            m[10 + abn:22 + abn, 8:20] = 255
             testing.write_dicom(root / folder / mask_name, m, bits=8, spacing=None, SeriesDescription="ROI mask images")
             testing.write_dicom(root / folder / crop_name, rng.integers(0, 65535, (12, 12)), bits=16, spacing=None,
                            SeriesDescription="cropped images")
@@ -430,7 +431,9 @@ def messages(cbis_root, inb_root, vindr_root, tmp_path) -> list[tuple[str, str]]
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             try: df = load_dataset(spec)
-            except (ValueError, FileNotFoundError) as e: out.append((kind, str(e))); return
+            except (ValueError, FileNotFoundError) as e:
+                out.append((kind, str(e)))
+                return
         out.extend((kind, str(x.message)) for x in w)
         out.extend((kind, s["reason"]) for s in df.attrs["skipped"])
     partial = make_cbis_real(tmp_path / "cbis", {k: v[:1] for k, v in CBIS_ROWS.items() if k != "calc_train"})
@@ -521,7 +524,9 @@ def test_custom_loader_labels_are_unstated(tmp_path):
                   **_): return pd.DataFrame({"lesion_id": ["t"], "patient_id": ["p"], "image": ["x.png"], "label": [1],
                                              "roi": ['{"circle": [5, 5, 3]}']})
     try: assert list(load_dataset("tiny-test:x").label_source) == ["unstated"]
-    finally: del LOADERS["tiny-test"]; data.PATH_LOADERS.discard("tiny-test")
+    finally:
+        del LOADERS["tiny-test"]
+        data.PATH_LOADERS.discard("tiny-test")
 
 def test_option_hint():
     assert option_hint("inbreast", point_radius="R") == "set point_radius in the spec: inbreast:PATH?point_radius=R"

@@ -34,7 +34,9 @@ def one_line_error(err: str, *needles) -> None:
 
 @pytest.fixture
 def tiny(tmp_path):
-    p = tmp_path / "tiny.yaml"; p.write_text(TINY); return p
+    p = tmp_path / "tiny.yaml"
+    p.write_text(TINY)
+    return p
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,8 @@ def synth_dirs(tmp_path_factory):
 # 1 and 4. two datasets of one kind never share a folder; paths are relative to the user's folder ----------------------
 
 def test_colliding_dataset_names_are_refused_before_any_work(capsys, tmp_path, synth_dirs, tiny):
-    (tmp_path / "x").mkdir(); (tmp_path / "y").mkdir()
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
     for d in "xy": shutil.copy(synth_dirs / "a" / "manifest.csv", tmp_path / d / "m.csv")
     code, _, err = cli(capsys, "run", "--dataset", f"manifest:{tmp_path}/x/m.csv", "--dataset",
                        f"manifest:{tmp_path}/y/m.csv",
@@ -61,7 +64,8 @@ def test_colliding_dataset_names_are_refused_before_any_work(capsys, tmp_path, s
 def test_two_manifests_from_the_users_folder_get_two_folders(tmp_path, synth_dirs):
     ("Two manifests of one kind, one of them named, get two folders; the dataset, config and parameter-file paths are "
      "relative to the user's folder (item 4).")
-    work = tmp_path / "study"; (work / "data").mkdir(parents=True)
+    work = tmp_path / "study"
+    (work / "data").mkdir(parents=True)
     for name in "ab": shutil.copytree(synth_dirs / name, work / "data" / name)
     params = work / "my-params.yaml"
     params.write_text(yaml.safe_dump({"setting": {"binCount": 32, "force2D": True}, "imageType": {"Original": {}},
@@ -97,7 +101,8 @@ def tiny_batch(tmp_path_factory) -> Path:
 def test_a_changed_config_is_refused_and_replace_starts_over(capsys, tmp_path, tiny, tiny_batch):
     out = tmp_path / "runs"
     shutil.copytree(tiny_batch, out)                                     # seeds 0 and 1 of the TINY config, finished
-    other = tmp_path / "other.yaml"; other.write_text(TINY + "n_features: 4\n")
+    other = tmp_path / "other.yaml"
+    other.write_text(TINY + "n_features: 4\n")
     code, _, err = cli(capsys, "run", "--dataset", "synthetic:30", "--seeds", 2, "--out", out, "--config", other)
     assert code == 2
     one_line_error(err, "holds a batch of another config (n_features: 4 here, 8 in the batch)", "--replace")
@@ -116,7 +121,8 @@ def test_a_changed_config_is_refused_and_replace_starts_over(capsys, tmp_path, t
 def test_report_never_mixes_configs(capsys, tmp_path):
     "A folder from before batch.yaml whose runs have different configs is not averaged."
     for seed, n in ((0, 4), (1, 8)):
-        f = tmp_path / "old" / "synthetic" / f"seed{seed}"; f.mkdir(parents=True)
+        f = tmp_path / "old" / "synthetic" / f"seed{seed}"
+        f.mkdir(parents=True)
         RunConfig(seed=seed, n_features=n).to_yaml(f / "config.yaml")
         (f / "run.json").write_text("{}")
         (f / "metrics.json").write_text(json.dumps({"seed": seed,
@@ -189,7 +195,8 @@ def test_every_setting_reaches_the_notebook_and_metrics(tmp_path):
     ("n_features: 8\nseeed: 1\n", "unknown setting(s) ['seeed']"),
 ])
 def test_config_mistakes_stop_before_any_work(capsys, tmp_path, config, needle):
-    cfg = tmp_path / "c.yaml"; cfg.write_text(config)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config)
     code, _, err = cli(capsys, "run", "--dataset", "synthetic:30", "--out", tmp_path / "runs", "--config", cfg)
     assert code == 2
     one_line_error(err, needle, str(cfg))
@@ -197,7 +204,8 @@ def test_config_mistakes_stop_before_any_work(capsys, tmp_path, config, needle):
 
 
 def manifest_of(tmp_path, labels, patients) -> str:
-    d = tmp_path / "own"; d.mkdir(exist_ok=True)
+    d = tmp_path / "own"
+    d.mkdir(exist_ok=True)
     pd.DataFrame({"lesion_id": [f"l{i}" for i in range(len(labels))], "patient_id": patients,
                   "image": ["x.png"] * len(labels), "label": labels,
                   "roi": ['{"circle": [5, 5, 3]}'] * len(labels)}).to_csv(d / "manifest.csv", index=False)
@@ -220,11 +228,14 @@ def test_datasets_too_small_for_the_design_stop_before_any_work(capsys, tmp_path
 
 
 def _cfg(tmp_path, text):
-    p = tmp_path / "c.yaml"; p.write_text(TINY.replace("n_splits: 3\n", "") + (text or "n_splits: 5\n")); return p
+    p = tmp_path / "c.yaml"
+    p.write_text(TINY.replace("n_splits: 3\n", "") + (text or "n_splits: 5\n"))
+    return p
 
 
 def test_header_only_manifest_and_jobs_zero(capsys, tmp_path):
-    d = tmp_path / "empty"; d.mkdir()
+    d = tmp_path / "empty"
+    d.mkdir()
     (d / "manifest.csv").write_text("lesion_id,patient_id,image,label,roi\n")
     code, _, err = cli(capsys, "extract", f"manifest:{d / 'manifest.csv'}", "--out", tmp_path / "f.parquet")
     assert code == 2
@@ -278,7 +289,8 @@ def test_cache_dir_that_is_a_file(capsys, tmp_path, tiny, monkeypatch):
 
 
 def test_a_damaged_cache_is_set_aside_and_rebuilt(capsys, tmp_path):
-    cache = tmp_path / "cache"; cache.mkdir()
+    cache = tmp_path / "cache"
+    cache.mkdir()
     (cache / "features.sqlite").write_bytes(b"not a database" * 1000)
     with pytest.warns(UserWarning, match="could not be read"):
         code, out, _ = cli(capsys, "extract", "synthetic:30", "--out", tmp_path / "f.parquet", "--cache-dir", cache)
@@ -290,11 +302,17 @@ def test_read_only_out_folder(tiny):
     ("A folder the user cannot write to. Root writes anywhere, so as root the command runs as the unprivileged user "
      "'nobody'.")
     import tempfile
-    base = Path(tempfile.mkdtemp(prefix="radllm-ro-")); base.chmod(0o755)
+    base = Path(tempfile.mkdtemp(prefix="radllm-ro-"))
+    base.chmod(0o755)
     try:
-        (base / "cache").mkdir(mode=0o777); (base / "cache").chmod(0o777)
-        config = base / "tiny.yaml"; config.write_text(TINY); config.chmod(0o644)
-        ro = base / "ro"; ro.mkdir(); ro.chmod(0o555)
+        (base / "cache").mkdir(mode=0o777)
+        (base / "cache").chmod(0o777)
+        config = base / "tiny.yaml"
+        config.write_text(TINY)
+        config.chmod(0o644)
+        ro = base / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
         prefix = []
         if os.geteuid() == 0:
             if not shutil.which("setpriv"): pytest.skip("running as root and setpriv (util-linux) is missing: cannot "
@@ -311,7 +329,8 @@ def test_read_only_out_folder(tiny):
         assert r.returncode == 2, r.stdout + r.stderr
         one_line_error(r.stderr, f"--out {ro / 'runs'} is not writable: choose a folder you can write to")
     finally:
-        ro.chmod(0o755); shutil.rmtree(base, ignore_errors=True)
+        ro.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_report_leaves_out_a_damaged_run_and_names_it(capsys, tmp_path, tiny_batch):
@@ -371,7 +390,8 @@ def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
     # kill it mid-work: once a few lesions are cached, each worker has taken a lesion and watches its parent (a worker
     # killed while it still imports its modules goes once it has, which on a loaded machine can take long)
     while time.time() < deadline and _cached(tmp_path / "cache" / "features.sqlite") < 4: time.sleep(0.2)
-    proc.send_signal(sig); proc.wait()
+    proc.send_signal(sig)
+    proc.wait()
     deadline = time.time() + 30        # each worker notices within a second; a loaded machine may take longer
     while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers): time.sleep(0.2)
     alive = [w for w in workers
@@ -399,7 +419,8 @@ def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypat
         return {k: v for k, v in m.items() if k != "config"}
     first = run("a")
     monkeypatch.setattr(SentenceTransformerEmbedder, "default_batch_size", 3)
-    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try: second = run("b")
     finally: torch.set_num_threads(threads)
     assert second == first
@@ -444,8 +465,10 @@ def test_bad_setting_table_covers_every_setting():
 @pytest.mark.parametrize("name, yaml_text, needle", BAD_SETTINGS, ids=[b[0] for b in BAD_SETTINGS])
 def test_bad_setting_is_named_before_any_work(capsys, tmp_path, name, yaml_text, needle):
     "Each bad value is named in one line with what is expected; exit 2, nothing runs and nothing is created."
-    cache_file = tmp_path / "cache-file"; cache_file.write_text("x")
-    cfg = tmp_path / "c.yaml"; cfg.write_text(yaml_text.replace("CACHEFILE", str(cache_file)) + "\n")
+    cache_file = tmp_path / "cache-file"
+    cache_file.write_text("x")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text.replace("CACHEFILE", str(cache_file)) + "\n")
     needle = needle.replace("CACHEFILE", str(cache_file))
     if name == "dataset":   # `run` takes its datasets from --dataset; the experiment notebook checks the config's
         with pytest.raises(ValueError) as e: runnable_config(RunConfig.from_yaml(cfg), str(cfg))
@@ -459,7 +482,8 @@ def test_bad_setting_is_named_before_any_work(capsys, tmp_path, name, yaml_text,
 
 def test_a_declared_type_is_accepted(tmp_path):
     "The study gives the serializer as a mapping; RunConfig declares `str | dict`: a config file may too."
-    cfg = tmp_path / "c.yaml"; cfg.write_text("serializer: {style: names_values}\narms: [text]\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("serializer: {style: names_values}\narms: [text]\n")
     assert runnable_config(RunConfig.from_yaml(cfg)).serializer == {"style": "names_values"}
 
 
@@ -592,7 +616,8 @@ def _hand_made_batch(out: Path) -> None:
     status = StatusTable(out)
     for d, dataset in enumerate(("synthetic-with-a-long-name", "mini-mias")):
         for seed in (0, 1):
-            f = out / dataset / f"seed{seed}"; f.mkdir(parents=True)
+            f = out / dataset / f"seed{seed}"
+            f.mkdir(parents=True)
             arms = {arm: {"auc": {"value": 0.6 + 0.05 * i + 0.01 * seed, "ci": [0.5, 0.8]},
                           **{m: {"value": 0.6, "ci": [0.5, 0.7]} for m in ("accuracy", "sensitivity", "specificity",
                                                                            "balanced_accuracy", "brier")},

@@ -18,13 +18,16 @@ def radllm(*args, env=None, **kw):
 
 @pytest.fixture
 def small_config(tmp_path):
-    p = tmp_path / "small.yaml"; p.write_text(SMALL); return p
+    p = tmp_path / "small.yaml"
+    p.write_text(SMALL)
+    return p
 
 
 @pytest.fixture
 def mias_copy(mias_dir, tmp_path):
     "A mini-MIAS folder the code has never seen: 30 of the real films under a fresh Info.txt."
-    d = tmp_path / "mias-copy"; d.mkdir()
+    d = tmp_path / "mias-copy"
+    d.mkdir()
     lines = [l for l in (mias_dir / "Info.txt").read_text().splitlines()
              if l.startswith("mdb") and "NORM" not in l and "NOTE" not in l]
     keep = [l for l in lines if len(l.split()) == 7][:30]
@@ -86,14 +89,16 @@ def test_run_two_datasets_two_seeds_then_report(mias_copy, small_config, tmp_pat
 def test_killed_batch_keeps_its_status_and_resumes_only_what_is_missing(tmp_path, isolated_cache):
     ("A batch killed (SIGKILL) during its second run: status.csv has the first run's row; the same command runs the "
      "rest.")
-    tiny = tmp_path / "tiny.yaml"; tiny.write_text(TINY)
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(TINY)
     out = tmp_path / "runs" / "k"
     args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
     while not list(out.glob("*/seed*/run.json")) and time.time() < deadline: time.sleep(0.5)
     time.sleep(1)
-    os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     done = {p.parent.name for p in out.glob("*/seed*/run.json")}
     assert done == {"seed0"}, done
     status = pd.read_csv(out / "status.csv")
@@ -109,7 +114,8 @@ def test_failed_run_is_recorded_and_the_others_go_on(tmp_path, isolated_cache):
     "A dataset whose images are all unreadable fails its runs with the reason; the other dataset's runs go on."
     from radllm.synthetic import make_dataset
     make_dataset(tmp_path / "broken", n=30, seed=5)
-    tiny = tmp_path / "tiny.yaml"; tiny.write_text(TINY)
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(TINY)
     for png in (tmp_path / "broken" / "images").glob("*.png"): png.write_bytes(b"not a png")
     out = tmp_path / "runs" / "f"
     r = radllm("run", "--dataset", f"manifest:{tmp_path / 'broken' / 'manifest.csv'}", "--dataset", "synthetic:30",

@@ -44,7 +44,9 @@ def test_mannwhitney_fdr_keeps_informative(seed):
     assert (mw.qvalues_[mw.selected_] < 0.05).all()
     assert mw.pvalues_[mw.selected_].is_monotonic_increasing
     # q-values are Benjamini-Hochberg: recompute them by hand
-    p = mw.pvalues_.to_numpy(); m = len(p); order = np.argsort(p)
+    p = mw.pvalues_.to_numpy()
+    m = len(p)
+    order = np.argsort(p)
     q = np.minimum.accumulate((p[order] * m / np.arange(1, m + 1))[::-1])[::-1]
     assert np.allclose(np.minimum(q, 1), mw.qvalues_.to_numpy()[order])
 
@@ -96,7 +98,8 @@ def test_transform_names_missing_columns_and_nonfinite_values():
         sel.transform(X.drop(columns=selected_features(sel)[0]))
     with pytest.raises(ValueError, match="patient_id"):
         make_selector("mrmr", 3).fit(X.assign(patient_id=[f"P{i}" for i in range(len(X))]), y)
-    bad = X.copy(); bad.iloc[5, 2] = np.nan
+    bad = X.copy()
+    bad.iloc[5, 2] = np.nan
     with pytest.raises(ValueError, match=r"L005"):
         make_selector("mrmr", 3).fit(bad, y)
 

@@ -34,7 +34,9 @@ def quarto_yml() -> dict: return yaml.safe_load((ROOT / "_quarto.yml").read_text
 
 
 def settings() -> dict:
-    cp = ConfigParser(); cp.read(ROOT / "settings.ini"); return dict(cp["DEFAULT"])
+    cp = ConfigParser()
+    cp.read(ROOT / "settings.ini")
+    return dict(cp["DEFAULT"])
 
 
 def sidebar_pages(contents) -> list:
@@ -116,7 +118,8 @@ def test_nbdev_uses_the_root_quarto_yml(tmp_path):
     from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
     sidebar = NBS / "sidebar.yml"
     existed = sidebar.exists()
-    refresh_quarto_yml(); nbdev_sidebar.__wrapped__()
+    refresh_quarto_yml()
+    nbdev_sidebar.__wrapped__()
     assert link.is_symlink() and (ROOT / "_quarto.yml").read_text() == before
     assert sidebar.exists() == existed, "nbdev_sidebar wrote nbs/sidebar.yml despite custom_sidebar"
 

@@ -71,9 +71,11 @@ def server(docs):
             if not isinstance(sys.exc_info()[1],
                               (BrokenPipeError, ConnectionResetError)): super().handle_error(request, client_address)
     httpd = Server(("127.0.0.1", 0), functools.partial(Handler, directory=str(docs)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True); thread.start()
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
     yield dict(base=f"http://127.0.0.1:{httpd.server_port}/", answered=answered)
-    httpd.shutdown(); httpd.server_close()
+    httpd.shutdown()
+    httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +119,8 @@ def visits(site, browser, server) -> dict:
     """Every page of the site visited once at 1280 x 900: what the browser reported while it loaded, the facts of the
     loaded page (PAGE_FACTS), and a screenshot in .pytest_artifacts/site/ (with pages.json, all of it, and
     timings.json: seconds to process nbs/, render with Quarto and visit the pages)."""
-    shutil.rmtree(ARTIFACTS, ignore_errors=True); ARTIFACTS.mkdir(parents=True)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
     base, out, t0 = server["base"], {}, time.perf_counter()
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     for page_src in render_list():
@@ -225,7 +228,8 @@ def test_search_finds_a_chapter_by_a_word_in_it(browser, server, word, chapter):
     try:
         page.goto(server["base"] + "index.html", wait_until="networkidle")
         page.click("#quarto-search")
-        box = page.locator("input.aa-Input"); box.wait_for(timeout=10_000)
+        box = page.locator("input.aa-Input")
+        box.wait_for(timeout=10_000)
         box.fill(word)
         page.wait_for_selector(".aa-Item a", timeout=10_000)
         hits = page.eval_on_selector_all(".aa-Item a", "els => els.map(e => e.href)")

@@ -25,7 +25,8 @@ def slow_delong(y, scores):
     y = np.asarray(y)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     m, n, k = len(pos), len(neg), len(scores)
-    V10 = np.zeros((k, m)); V01 = np.zeros((k, n))
+    V10 = np.zeros((k, m))
+    V01 = np.zeros((k, n))
     for r, s in enumerate(scores):
         for a, i in enumerate(pos):
             for b, j in enumerate(neg):
@@ -85,7 +86,8 @@ def test_delong_ci_matches_direct_variance():
     assert lo == pytest.approx(max(0, aucs[0] - half),
                                abs=1e-9) and hi == pytest.approx(min(1, aucs[0] + half), abs=1e-9)
     # a perfect classifier: AUC 1, zero variance, interval clipped
-    y = np.array([0, 0, 0, 1, 1, 1]); assert delong_ci(y, y * 0.9 + 0.05) == (1.0, 1.0, 1.0)
+    y = np.array([0, 0, 0, 1, 1, 1])
+    assert delong_ci(y, y * 0.9 + 0.05) == (1.0, 1.0, 1.0)
 
 
 def test_delong_test_is_calibrated_under_the_null():
@@ -134,7 +136,8 @@ def test_grouped_folds_keep_patients_together_and_stratify():
 @pytest.mark.parametrize("seed", range(5))
 def test_youden_threshold_maximises_j_on_training_data(seed):
     rng = np.random.default_rng(seed)
-    y = (rng.random(80) < 0.4).astype(int); y[:2] = [0, 1]
+    y = (rng.random(80) < 0.4).astype(int)
+    y[:2] = [0, 1]
     p = (1 / (1 + np.exp(-(y + rng.normal(size=80))))).round(2)  # ties
     thr = choose_threshold(y, p)
     J = lambda t: ((p >= t) & (y == 1)).sum() / (y == 1).sum() + ((p < t) & (y == 0)).sum() / (y == 0).sum() - 1
@@ -153,7 +156,9 @@ def test_youden_threshold_maximises_j_on_training_data(seed):
 def test_oof_predict_proba_is_grouped_and_reproducible():
     from sklearn.linear_model import LogisticRegression
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 3)); y = np.arange(60) % 2; g = np.arange(60) // 3
+    X = rng.normal(size=(60, 3))
+    y = np.arange(60) % 2
+    g = np.arange(60) // 3
     X[:, 0] += y
     a = oof_predict_proba(LogisticRegression(), X, y, g, n_splits=3, seed=0)
     b = oof_predict_proba(LogisticRegression(), X, y, g, n_splits=3, seed=0)

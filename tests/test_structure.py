@@ -29,11 +29,13 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
     "One cycle of `graph` as a list of nodes (first == last), or [] when it has none."
     state, stack = {}, []
     def visit(n):
-        state[n] = "open"; stack.append(n)
+        state[n] = "open"
+        stack.append(n)
         for d in sorted(graph[n]):
             if state.get(d) == "open": return stack[stack.index(d):] + [d]
             if d not in state and (c := visit(d)): return c
-        state[n] = "done"; stack.pop()
+        state[n] = "done"
+        stack.pop()
         return []
     for n in sorted(graph):
         if n not in state and (c := visit(n)): return c
