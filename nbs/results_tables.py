@@ -25,6 +25,7 @@ import base64, re, tempfile
 from pathlib import Path
 
 import pandas as pd
+from radllm.statistics import format_p
 
 METRICS = ["accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier"]   # after the AUC
 NAMES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
@@ -35,8 +36,7 @@ NONE = "—"   # em dash, where a test does not apply (the baseline itself)
 
 def p_value(p) -> str:
     "A p-value with three decimals ('< 0.001' below that); NONE where there is none."
-    if pd.isna(p): return NONE
-    return "< 0.001" if p < 0.0005 else f"{p:.3f}"
+    return NONE if pd.isna(p) else format_p(p)
 
 
 def mean_sd(r) -> str:

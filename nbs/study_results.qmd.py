@@ -12,9 +12,10 @@ from nbdev.config import get_config
 
 import pandas as pd
 from radllm.study import (LEVEL_DESIGNS, LLM_RESULTS, STYLE_DESIGNS, CONTROL_DESIGNS, PRIMARY, ci_cell,
-                          controls_table, design_table, diff_cell, llm_table, load_results, old_new_table, p_cell,
+                          controls_table, design_table, diff_cell, llm_table, load_results, old_new_table,
                           permutation_table, power_table, readme_table, test_row, to_markdown)
 from radllm.figures import comparison_forest_figure, comparisons_against
+from radllm.statistics import format_p
 
 sys.path.insert(0, str(get_config().nbs_path))   # nbdev runs this script without nbs/ on sys.path
 from results_tables import embedded_figure
@@ -48,7 +49,7 @@ def vs(tests, ds, a, b, versus_dataset=None) -> str:
     "'difference (CI), p = ..., and what it may be called' of a paired test (repeated DeLong, chapter 09a)."
     t = test_row(tests, ds, a, b, versus_dataset)
     if t is None: return "not tested"
-    p = p_cell(t.p)
+    p = format_p(t.p)
     text = f"ΔAUC {diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, p {p if p.startswith('<') else '= ' + p}"
     if t.get("role") == "primary":
         text += f", Holm p {p_eq(t.p_holm)}, {'significant' if significant(t) else 'not significant'}"
@@ -57,7 +58,7 @@ def vs(tests, ds, a, b, versus_dataset=None) -> str:
     return text
 
 
-def p_eq(p) -> str: return p_cell(p) if p < 0.001 else f"= {p_cell(p)}"
+def p_eq(p) -> str: return format_p(p) if p < 0.001 else f"= {format_p(p)}"
 
 
 def best(summary, ds, designs) -> str:

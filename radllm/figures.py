@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .statistics import auc_score, cluster_bootstrap_indices
+from .statistics import auc_score, cluster_bootstrap_indices, format_p
 from .ownership import OWNERSHIP_PROOFS
 
 # %% auto #0
@@ -112,7 +112,7 @@ def _p_label(r) -> str:
     "'Holm p 0.012' where the row has a Holm-corrected p, else 'p 0.340'; '< 0.001' below that; '' without a p."
     name, p = ("Holm p", r["p_holm"]) if _is_number(r.get("p_holm")) else ("p", r.get("p"))
     if not _is_number(p): return ""
-    return f"{name} < 0.001" if p < 0.001 else f"{name} {p:.3f}"
+    return f"{name} {format_p(p)}"
 
 def comparisons_against(tests, versus: str = "radiomics", by: str = "dataset"):
     """The rows of `tests` comparing a design with `versus` on its own dataset (every row of a table without the

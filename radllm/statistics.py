@@ -16,7 +16,7 @@ __all__ = ['METRICS', 'CV_ESTIMATORS', 'COVERAGE_INTERVALS', 'choose_threshold',
            'delong_placements', 'delong_cov', 'delong_ci', 'delong_test', 'cluster_bootstrap_indices',
            'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'placement_cov', 'clustered_delong_cov',
            'mcnemar_test', 'metrics_with_ci', 'repeat_aucs', 'fold_aucs', 'corrected_t', 'repeated_delong',
-           'repeated_interval', 'cv_auc', 'cv_paired_test', 'holm', 'equivalence', 'detectable_difference',
+           'repeated_interval', 'cv_auc', 'cv_paired_test', 'holm', 'format_p', 'equivalence', 'detectable_difference',
            'patient_permutation', 'permutation_summary', 'coverage_table']
 
 # %% ../nbs/09a_statistics.ipynb #f2595b53
@@ -369,6 +369,10 @@ def holm(pvalues) -> np.ndarray:
     m = len(order)
     out[order] = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
     return out
+
+def format_p(p) -> str:
+    "A p-value as every table of radllm prints it: three decimals, '< 0.001' below 0.001, '' where there is none."
+    return "" if p is None or pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 def equivalence(ci90, margin: float = 0.05) -> str:
     "'equivalent' when the 90% interval of a difference lies inside (-margin, margin), else 'not shown'."

@@ -16,9 +16,9 @@ __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', '
            'README_DESIGNS', 'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag',
            'swap_vectors', 'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary',
            'paired_test', 'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results',
-           'permutation_null', 'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'p_cell', 'test_row',
-           'design_table', 'to_markdown', 'controls_table', 'permutation_table', 'old_new_table', 'power_table',
-           'readme_table', 'llm_tests', 'llm_table']
+           'permutation_null', 'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'test_row', 'design_table',
+           'to_markdown', 'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table',
+           'llm_tests', 'llm_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
@@ -26,7 +26,7 @@ from .evaluation import cross_validate, grouped_folds, pool_repeats, split_featu
 from .fusion import Arm, make_arm
 from .prompting import get_token_counter
 from .statistics import (binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
-                               delong_test, detectable_difference, equivalence, fold_aucs, holm,
+                               delong_test, detectable_difference, equivalence, fold_aucs, format_p, holm,
                                patient_permutation, permutation_summary, repeat_aucs)
 
 # %% ../nbs/12_study.ipynb #753418dc
@@ -375,9 +375,6 @@ def diff_cell(d, lo, hi, digits: int = 3) -> str:
     "'+d (+lo to +hi)': a signed difference with its CI."
     return f"{d:+.{digits}f} ({lo:+.{digits}f} to {hi:+.{digits}f})"
 
-def p_cell(p) -> str:
-    "A p-value with three decimals, '< 0.001' below that."
-    return "" if pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 def test_row(tests: pd.DataFrame, dataset: str, design: str, versus: str = "radiomics",
              versus_dataset: str | None = None):
@@ -403,7 +400,7 @@ def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desig
                      **{m: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
                         for m in ("accuracy", "sensitivity", "specificity")},
                      f"ΔAUC vs {versus} (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
-                     "p": "" if t is None else p_cell(t.p),
+                     "p": "" if t is None else format_p(t.p),
                      "texts": "" if pd.isna(r.n_texts) or not r.n_texts else f"{int(r.n_texts)}",
                      "tokens": "" if pd.isna(r.mean_tokens) else f"{r.mean_tokens:.0f}", "seconds": f"{r.seconds:.0f}"})
     return pd.DataFrame(rows)
@@ -430,7 +427,8 @@ def controls_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> 
         for v, title in (("random", "random vectors"), ("nomodel", "no model")):
             t = test_row(tests, dataset, d, control[v])
             row[title] = _auc_of(s, control[v])
-            row[f"Δ vs {title}"] = "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, p {p_cell(t.p)}"
+            cell = "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, p {format_p(t.p)}"
+            row[f"Δ vs {title}"] = cell
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -441,7 +439,7 @@ def permutation_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return pd.DataFrame({"design": s.design, "AUC (first repeat)": s.auc_first_repeat.map("{:.3f}".format),
                          "null mean (95% range)": [ci_cell(m, lo, hi) for m, lo, hi in zip(s.null_mean, s.null_lo,
                                                                                             s.null_hi)],
-                         "permutations": s.permutations.astype(int), "permutation p": s.permutation_p.map(p_cell)})
+                         "permutations": s.permutations.astype(int), "permutation p": s.permutation_p.map(format_p)})
 
 def old_new_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs) -> pd.DataFrame:
     "Old (pooled over repeats, plain DeLong) and new (procedure AUC, repeated DeLong) AUCs and tests vs radiomics."
@@ -452,10 +450,10 @@ def old_new_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desi
         t = test_row(tests, dataset, d)
         rows.append({"design": d, "old AUC (pooled, DeLong)": _auc_of(s, d, "auc_pooled_lo", "auc_pooled_hi",
                                                                       "auc_pooled"),
-                     "old Δ, DeLong p": "" if t is None else f"{t.diff_pooled:+.3f}, p {p_cell(t.p_pooled)}",
+                     "old Δ, DeLong p": "" if t is None else f"{t.diff_pooled:+.3f}, p {format_p(t.p_pooled)}",
                      "new AUC (procedure, repeated DeLong)": _auc_of(s, d),
                      "new Δ (95% CI), p": "" if t is None else f"{diff_cell(t['diff'], t.diff_lo, t.diff_hi)}, "
-                                                             f"p {p_cell(t.p)}"})
+                                                             f"p {format_p(t.p)}"})
     return pd.DataFrame(rows)
 
 def power_table(tests: pd.DataFrame) -> pd.DataFrame:
@@ -463,7 +461,7 @@ def power_table(tests: pd.DataFrame) -> pd.DataFrame:
     t = tests[tests.role == "primary"]
     return pd.DataFrame({"dataset": t.dataset, "comparison": t.design + " vs " + t.versus,
                          "ΔAUC (95% CI)": [diff_cell(d, lo, hi) for d, lo, hi in zip(t["diff"], t.diff_lo, t.diff_hi)],
-                         "p": t.p.map(p_cell), "Holm p": t.p_holm.map(p_cell),
+                         "p": t.p.map(format_p), "Holm p": t.p_holm.map(format_p),
                          "90% CI inside ±0.05": t.equivalence,
                          "detectable Δ (80% power)": t.detectable.map("{:.3f}".format)})
 
@@ -478,8 +476,8 @@ README_DESIGNS = {"radiomics": "`radiomics`: the selected features, logistic reg
 
 def _diff_p(t) -> str:
     "'+d, p = x' of a test row; primary tests give their Holm-corrected p, the others are marked exploratory."
-    if t.get("role") == "primary": return f"{t['diff']:+.3f}, Holm p {p_cell(t.p_holm)}"
-    return f"{t['diff']:+.3f}, p {p_cell(t.p)} (exploratory)"
+    if t.get("role") == "primary": return f"{t['diff']:+.3f}, Holm p {format_p(t.p_holm)}"
+    return f"{t['diff']:+.3f}, p {format_p(t.p)} (exploratory)"
 
 def readme_table(summary: pd.DataFrame, tests: pd.DataFrame, datasets=("synthetic", "mini-mias")) -> str:
     "Markdown table: the procedure's AUC (95% CI) and the corrected paired test vs radiomics of the headline designs."
@@ -518,7 +516,7 @@ def llm_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, n_splits
         folds = n_splits * int(r.repeats)
         rows.append({"design": d, "AUC (95% CI)": ci_cell(r.auc, r.auc_lo, r.auc_hi),
                      "ΔAUC vs radiomics (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
-                     "p": "" if t is None else p_cell(t.p),
-                     "Holm p (LLM family)": p_cell(family.p_holm.get((dataset, d), float("nan"))),
+                     "p": "" if t is None else format_p(t.p),
+                     "Holm p (LLM family)": format_p(family.p_holm.get((dataset, d), float("nan"))),
                      "seconds per fold": f"{r.seconds / folds:.1f}"})
     return pd.DataFrame(rows)

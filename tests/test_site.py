@@ -330,7 +330,7 @@ def test_results_page_numbers_come_from_the_committed_summary(site):
         if pd.isna(p): assert row["p"] == row["AUC diff vs radiomics"] == NONE
         else:
             assert float(row["AUC diff vs radiomics"]) == round(r.auc_diff, 3)
-            assert row["p"] == "< 0.001" if p < 0.0005 else float(row["p"]) == round(p, 3)
+            assert row["p"] == "< 0.001" if p < 0.001 else float(row["p"]) == round(p, 3)
         mcnemar = row["McNemar p (median)"]
         if pd.isna(r.mcnemar_p): assert mcnemar == NONE
         else: assert mcnemar == "< 0.001" if r.mcnemar_p < 0.0005 else float(mcnemar) == round(r.mcnemar_p, 3)
