@@ -170,7 +170,7 @@ def _ordinal(n: int) -> str:
 class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     "Features DataFrame -> one prompt per lesion (list of str); cohort statistics are learned in `fit`."
     def __init__(self,
-                 style: str = "names_values",      # how a feature is written: one of `STYLES`, or "levels"
+                 style: str = "names_values",      # how a feature is written: one of `STYLES`, or "level_words"
                  task: str = DEFAULT_TASK,          # the instruction that opens the prompt; may use {n_features}
                  order: str = "fixed",              # "fixed" (importance order, the columns') or "shuffle" (per lesion)
                  seed: int = 0,                     # seeds the shuffle
@@ -184,9 +184,12 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         self.with_features = with_features
 
     def _check_params(self):
-        if self.style not in STYLES + ("levels", ):
+        if self.style == "levels":
+            raise ValueError("style 'levels' is the one-sentence-per-feature pathway (SentenceSerializer; "
+                             "serializer: levels in a config); the same words as one whole prompt are 'level_words'")
+        if self.style not in STYLES + ("level_words", ):
             raise ValueError(f"style {self.style!r}: expected one of "
-                             f"{STYLES + ('levels',)}")
+                             f"{STYLES + ('level_words',)}")
         if self.order not in ("fixed", "shuffle"):
             raise ValueError(f"order {self.order!r}: expected 'fixed' or 'shuffle'")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.task) if f is not None}
@@ -244,11 +247,11 @@ def _zscore_sentence(self: PromptSerializer, j: int, v: float) -> str:
 
 @patch
 def _percentile_sentence(self: PromptSerializer, j: int, v: float, pct: float) -> str:
-    "`percentile`, `lexicon`, `levels` and `knowledge`: the value's cohort percentile `pct`, in words."
+    "`percentile`, `lexicon`, `level_words` and `knowledge`: the value's cohort percentile `pct`, in words."
     name, style = self.names_[j], self.style
     if style == "percentile": return f"The {name} is at the {_ordinal(int(round(pct)))} percentile of the cohort."
     if style == "lexicon": return f"The {name} is {lexicon_level(pct)}."
-    if style == "levels": return f"The {name} is {LEVEL_WORDS[3][min(int(pct * 3 / 100), 2)]}."
+    if style == "level_words": return f"The {name} is {LEVEL_WORDS[3][min(int(pct * 3 / 100), 2)]}."
     hint = f"; {self.directions_[j]} in malignancy" if self.directions_[j] in ("higher", "lower") else ""
     s = f"The {name} is {format_value(v, self.decimals)} ({lexicon_level(pct)}{hint})"          # knowledge
     return s + (f": {self.meanings_[j]}" if self.meanings_[j] else ".")
