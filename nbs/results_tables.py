@@ -25,11 +25,8 @@ import base64, re, tempfile
 from pathlib import Path
 
 import pandas as pd
-from radllm.statistics import format_p
+from radllm.statistics import METRICS, format_p, metric_names
 
-METRICS = ["accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier"]   # after the AUC
-NAMES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
-         "balanced_accuracy": "balanced accuracy", "brier": "Brier score"}
 DASH = "–"   # en dash, between the two ends of a CI
 NONE = "—"   # em dash, where a test does not apply (the baseline itself)
 
@@ -92,11 +89,11 @@ def auc_table(s: pd.DataFrame) -> str:
 def metrics_table(s: pd.DataFrame) -> str:
     """The other metrics per arm of one dataset's summary: the mean over seeds with the median 95% CI below it. (No SD
     here: with it, five metric columns do not fit the page's text column; summary.csv has it.)"""
-    metrics = [m for m in METRICS if m in set(s.metric)]
+    metrics = [m for m in metric_names("report") if m in set(s.metric)]
     by = s.set_index(["arm", "metric"])
     rows = [[f"`{arm}`", *(f"{by.loc[(arm, m)]['mean']:.3f}<br><small>{ci(by.loc[(arm, m)])}</small>"
                            if (arm, m) in by.index else "" for m in metrics)] for arm in _arms(s)]
-    return md_table(["arm", *(NAMES[m] for m in metrics)], rows, "l" + "r" * len(metrics))
+    return md_table(["arm", *(METRICS[m].title for m in metrics)], rows, "l" + "r" * len(metrics))
 
 
 def captioned(table: str, caption: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, platform, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ from .classifiers import routing
 from .fusion import make_arm, serializer_options
 from .prompting import SENTENCE_STYLES, STYLES
 from .statistics import (CV_ESTIMATORS, choose_threshold, cv_auc, cv_paired_test, delong_ci, delong_test,
-                               fold_aucs, holm, mcnemar_test, metrics_with_ci, patient_permutation,
+                               fold_aucs, holm, mcnemar_test, metric_names, metrics_with_ci, patient_permutation,
                                permutation_summary, repeat_aucs)
 
 # %% auto #0
@@ -184,8 +184,9 @@ class EvalResults:
                 "label_source": self.label_source, "ablations": self.ablations, "config": self.config,
                 "versions": package_versions()}
 
-    def table(self, metrics=("auc", "accuracy", "sensitivity", "specificity")) -> pd.DataFrame:
-        "Arms x metrics as 'value (lo-hi)', with the paired tests against radiomics."
+    def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        "Arms x metrics (default: the AUC and the report's, `METRICS`) as 'value (lo-hi)', with the tests vs radiomics."
+        metrics = ["auc", *metric_names("report")] if metrics is None else metrics
         rows = {}
         for arm, m in self.arms.items():
             rows[arm] = {k: f"{m[k]['value']:.3f} ({m[k]['ci'][0]:.3f}-{m[k]['ci'][1]:.3f})" for k in metrics}

@@ -18,18 +18,17 @@ from .data import dataset_name
 
 # %% auto #0
 __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESULT_COLUMNS',
-           'SUMMARY_METRICS', 'METRIC_TITLES', 'TERMINAL_WIDTH', 'UNFINISHED_REASONS', 'template_path', 'run_folder',
-           'git_commit', 'data_fingerprint', 'BatchError', 'batch_settings', 'config_differences', 'recorded_batch',
-           'remove_runs', 'batch_conflict', 'claim_batch', 'is_batch_folder', 'is_run_folder', 'check_run_folders',
-           'run_parameters', 'kernel_manager', 'run_one', 'failure_message', 'record_error', 'stop_kernels',
-           'interruptible', 'StatusTable', 'BatchInterrupted', 'mark_interrupted', 'config_problems', 'runnable_config',
-           'dataset_names', 'load_checked', 'extract_for_runs', 'threads_per_run', 'usable_cores', 'check_batch',
-           'run_batch', 'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table', 'metrics_table',
-           'markdown_table', 'ReportFigure', 'write_summary', 'clip', 'unfinished_runs', 'terminal_tables', 'report',
-           'running_note']
+           'TERMINAL_WIDTH', 'UNFINISHED_REASONS', 'template_path', 'run_folder', 'git_commit', 'data_fingerprint',
+           'BatchError', 'batch_settings', 'config_differences', 'recorded_batch', 'remove_runs', 'batch_conflict',
+           'claim_batch', 'is_batch_folder', 'is_run_folder', 'check_run_folders', 'run_parameters', 'kernel_manager',
+           'run_one', 'failure_message', 'record_error', 'stop_kernels', 'interruptible', 'StatusTable',
+           'BatchInterrupted', 'mark_interrupted', 'config_problems', 'runnable_config', 'dataset_names',
+           'load_checked', 'extract_for_runs', 'threads_per_run', 'usable_cores', 'check_batch', 'run_batch',
+           'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table', 'metrics_table', 'markdown_table',
+           'ReportFigure', 'write_summary', 'clip', 'unfinished_runs', 'terminal_tables', 'report', 'running_note']
 
 # %% ../nbs/10_runs.ipynb #2041f49f
-from .statistics import corrected_t, repeated_interval   # the report's intervals (chapter 09a)
+from .statistics import METRICS, corrected_t, metric_names, repeated_interval   # chapter 09a
 
 # %% ../nbs/10_runs.ipynb #c808068b
 def _package_dir() -> Path:
@@ -639,11 +638,6 @@ def summarize(long: pd.DataFrame) -> pd.DataFrame:
     return base.join(corrected).reset_index().assign(labels=lambda d: d.dataset.map(labels).fillna(""))
 
 # %% ../nbs/10_runs.ipynb #45d655bb
-SUMMARY_METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "brier")
-METRIC_TITLES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
-                 "balanced_accuracy": "balanced accuracy", "brier": "Brier score", "ppv": "PPV", "npv": "NPV",
-                 "f1": "F1"}
-
 def _mean_sd(r) -> str: return f"{r['mean']:.3f}" + (f" ± {r['sd']:.3f}" if pd.notna(r["sd"]) else "")
 def _ci(r) -> str: return f"{r['ci_lo']:.3f}–{r['ci_hi']:.3f}"
 def _or_blank(v, fmt: str) -> str: return "" if pd.isna(v) else format(v, fmt)
@@ -661,13 +655,14 @@ def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
                          "single-run DeLong p (median)": a.delong_p.map(lambda v: _or_blank(v, ".3f"))}
                         ).reset_index(drop=True)
 
-def metrics_table(summary: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
-    "Per dataset and arm: each threshold metric as 'mean ± SD (median 95% CI)'."
+def metrics_table(summary: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    "Per dataset and arm: each threshold metric (default: the report's, `METRICS`) as 'mean ± SD (median 95% CI)'."
+    metrics = metric_names("report") if metrics is None else metrics
     s = summary[summary.metric.isin(metrics)].assign(
         cell=lambda d: d.apply(lambda r: f"{_mean_sd(r)} ({_ci(r)})", axis=1))
     wide = s.pivot_table(index=["dataset", "arm"], columns="metric", values="cell", aggfunc="first", sort=False)
-    return (wide[[m for m in metrics if m in wide.columns]].rename(columns=METRIC_TITLES).reset_index()
-            .rename_axis(columns=None))
+    shown = [m for m in metrics if m in wide.columns]
+    return wide[shown].rename(columns={k: METRICS[k].title for k in shown}).reset_index().rename_axis(columns=None)
 
 def markdown_table(df: pd.DataFrame) -> str:
     "A DataFrame as a Markdown pipe table (text left-aligned, numbers right-aligned)."

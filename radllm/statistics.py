@@ -5,15 +5,16 @@
 # %% ../nbs/09a_statistics.ipynb #5b94b35e
 from __future__ import annotations
 import math
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['METRICS', 'CV_ESTIMATORS', 'COVERAGE_INTERVALS', 'choose_threshold', 'auc_score', 'binary_metrics',
-           'delong_placements', 'delong_cov', 'delong_ci', 'delong_test', 'cluster_bootstrap_indices',
+__all__ = ['METRICS', 'CV_ESTIMATORS', 'COVERAGE_INTERVALS', 'choose_threshold', 'auc_score', 'Calls', 'Metric', 'metric_names',
+           'binary_metrics', 'delong_placements', 'delong_cov', 'delong_ci', 'delong_test', 'cluster_bootstrap_indices',
            'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'placement_cov', 'clustered_delong_cov',
            'mcnemar_test', 'metrics_with_ci', 'repeat_aucs', 'fold_aucs', 'corrected_t', 'repeated_delong',
            'repeated_interval', 'cv_auc', 'cv_paired_test', 'holm', 'format_p', 'equivalence', 'detectable_difference',
@@ -50,8 +51,6 @@ def choose_threshold(y_train, p_train, method: str | float = "youden") -> float:
     return float((cuts[i] + cuts[i + 1]) / 2) if i + 1 < len(cuts) else float(cuts[i])
 
 # %% ../nbs/09a_statistics.ipynb #9c20e39e
-METRICS = ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "balanced_accuracy", "brier")
-
 def _check_binary(y, p=None) -> tuple[np.ndarray, np.ndarray | None]:
     y = np.asarray(y)
     if not np.isin(y, (0, 1)).all():
@@ -83,19 +82,58 @@ def _hard(p, threshold, yhat) -> np.ndarray:
 
 def _ratio(a, b) -> float: return float(a / b) if b else float("nan")
 
+class Calls(NamedTuple):
+    "Labels, P(malignant) and the confusion counts of the calls of a set of lesions: what a metric is computed from."
+    y: np.ndarray
+    p: np.ndarray
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+    @property
+    def sensitivity(self) -> float: return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def specificity(self) -> float: return _ratio(self.tn, self.tn + self.fp)
+
+@dataclass(frozen=True)
+class Metric:
+    "A metric of a set of lesions: its title in tables, how it is computed from `Calls`, and which tables show it."
+    title: str
+    compute: Callable[[Calls], float]
+    report: bool = True          # a column of the threshold-metric tables (`radllm report`, the site's results page)
+    study: bool = False          # a column of the study's summary, with its corrected interval (chapter 12)
+
+# the registry: a new metric is one entry here (with its section in this chapter); every table reads it
+METRICS: dict[str, Metric] = {
+    "auc": Metric("AUC", lambda c: auc_score(c.y, c.p), report=False, study=True),   # the AUC has tables of its own
+    "accuracy": Metric("accuracy", lambda c: _ratio(c.tp + c.tn, len(c.y)), study=True),
+    "sensitivity": Metric("sensitivity", lambda c: c.sensitivity, study=True),
+    "specificity": Metric("specificity", lambda c: c.specificity, study=True),
+    "ppv": Metric("PPV", lambda c: _ratio(c.tp, c.tp + c.fp), report=False),
+    "npv": Metric("NPV", lambda c: _ratio(c.tn, c.tn + c.fn), report=False),
+    "f1": Metric("F1", lambda c: _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn), report=False),
+    "balanced_accuracy": Metric("balanced accuracy", lambda c: (c.sensitivity + c.specificity) / 2),
+    "brier": Metric("Brier score", lambda c: float(np.mean((c.p - c.y) ** 2))),
+}
+
+def metric_names(shown_in: str | None = None) -> list[str]:
+    "The registered metrics in order; with `shown_in` ('report' or 'study') only those that table shows."
+    if shown_in not in (None, "report", "study"):
+        raise ValueError(f"shown_in={shown_in!r}: expected 'report' or 'study'")
+    return [k for k, m in METRICS.items() if shown_in is None or getattr(m, shown_in)]
+
 def binary_metrics(y, p, threshold=None, *, yhat=None) -> dict[str, float]:
-    """AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, balanced accuracy, Brier; threshold scalar/per lesion, or
-    yhat."""
+    "Every metric of `METRICS`, from a threshold (one, or one per lesion) or from given calls `yhat`."
     y, p = _check_binary(y, p)
     if ((p < 0) | (p > 1)).any(): raise ValueError("p must be probabilities in [0, 1]")
     yh = _hard(p, threshold, yhat)
     if yh.shape != y.shape: raise ValueError(f"{len(y)} labels but {len(yh)} hard predictions")
     tp, fp = int(((yh == 1) & (y == 1)).sum()), int(((yh == 1) & (y == 0)).sum())
     tn, fn = int(((yh == 0) & (y == 0)).sum()), int(((yh == 0) & (y == 1)).sum())
-    sens, spec = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
-    return {"auc": auc_score(y, p), "accuracy": _ratio(tp + tn, len(y)), "sensitivity": sens, "specificity": spec,
-            "ppv": _ratio(tp, tp + fp), "npv": _ratio(tn, tn + fn), "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-            "balanced_accuracy": (sens + spec) / 2, "brier": float(np.mean((p - y) ** 2))}
+    calls = Calls(y, p, tp, fp, tn, fn)
+    return {name: float(m.compute(calls)) for name, m in METRICS.items()}
 
 # %% ../nbs/09a_statistics.ipynb #94545312
 def _midranks(a: np.ndarray) -> np.ndarray: return stats.rankdata(a, axis=-1)
@@ -176,7 +214,7 @@ def cluster_bootstrap_ci(y, p, groups, metric: str | Sequence[str] | None = None
     if len(groups) != len(y): raise ValueError(f"{len(y)} labels but {len(groups)} patient ids")
     names = list(METRICS) if metric is None else [metric] if isinstance(metric, str) else list(metric)
     unknown = sorted(set(names) - set(METRICS))
-    if unknown: raise ValueError(f"unknown metric(s) {unknown}; known: {METRICS}")
+    if unknown: raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
     def stat(idx):
         m = binary_metrics(y[idx], p[idx], yhat=yh[idx])
         return {k: m[k] for k in names}

@@ -12,22 +12,22 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'PAPER_SEARCH', 'LLM_DESIGNS', 'DESIGNS', 'PAPER',
-           'ONE_REPEAT', 'VECTOR_CONTROLS', 'SUMMARY_METRICS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS',
-           'README_DESIGNS', 'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag',
-           'swap_vectors', 'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary',
-           'paired_test', 'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results',
-           'permutation_null', 'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'test_row', 'design_table',
-           'to_markdown', 'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table',
-           'llm_tests', 'llm_table']
+           'ONE_REPEAT', 'VECTOR_CONTROLS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'README_DESIGNS',
+           'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors',
+           'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test',
+           'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null',
+           'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'test_row', 'design_table', 'to_markdown',
+           'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table', 'llm_tests',
+           'llm_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
 from .evaluation import cross_validate, grouped_folds, pool_repeats, split_features
 from .fusion import Arm, make_arm
 from .prompting import get_token_counter
-from .statistics import (binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
+from .statistics import (METRICS, binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
                                delong_test, detectable_difference, equivalence, fold_aucs, format_p, holm,
-                               patient_permutation, permutation_summary, repeat_aucs)
+                               metric_names, patient_permutation, permutation_summary, repeat_aucs)
 
 # %% ../nbs/12_study.ipynb #753418dc
 STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s in
@@ -177,8 +177,6 @@ def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cach
     return pred
 
 # %% ../nbs/12_study.ipynb #4c5a0fb1
-SUMMARY_METRICS = ("auc", "accuracy", "sensitivity", "specificity")
-
 def pooled(pred: pd.DataFrame, labels: pd.DataFrame, repeats=None) -> pd.DataFrame:
     "Labels, patients and pooled predictions (mean proba, majority call) of the lesions, over `repeats` (default all)."
     if repeats is not None: pred = pred[pred.repeat.isin(list(repeats))]
@@ -191,7 +189,8 @@ def _threshold_metrics(pred: pd.DataFrame, labels: pd.DataFrame, ratio: float) -
     per_repeat = pd.DataFrame([metric(g) for _, g in d.groupby("repeat")])
     per_fold = pd.DataFrame([metric(g) for _, g in d.groupby(["repeat", "fold"])])
     row = {}
-    for k in SUMMARY_METRICS[1:]:
+    for k in metric_names("study"):
+        if k == "auc": continue                                  # the AUC has its own estimator (cv_auc)
         t = corrected_t(per_fold[k], ratio, center=float(per_repeat[k].mean()))
         row.update({k: t["estimate"], f"{k}_lo": max(0.0, t["ci"][0]), f"{k}_hi": min(1.0, t["ci"][1])})
     return row
@@ -397,8 +396,8 @@ def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desig
                      "AUC (95% CI)": ci_cell(r.auc, r.auc_lo, r.auc_hi),
                      "AUC per repeat": (f"{r.auc_repeat_mean:.3f} ± {r.auc_repeat_sd:.3f}" if pd.notna(r.auc_repeat_sd)
                                         else f"{r.auc_repeat_mean:.3f}"),
-                     **{m: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
-                        for m in ("accuracy", "sensitivity", "specificity")},
+                     **{METRICS[m].title: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
+                        for m in metric_names("study") if m != "auc"},
                      f"ΔAUC vs {versus} (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
                      "p": "" if t is None else format_p(t.p),
                      "texts": "" if pd.isna(r.n_texts) or not r.n_texts else f"{int(r.n_texts)}",

@@ -1,0 +1,45 @@
+"""Extension points are registries (issue #21 item 1): a new entry reaches every consumer with no other edit."""
+import json, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from radllm.evaluation import evaluate
+from radllm.extraction import extract
+from radllm.runs import _metric_rows, metrics_table, summarize
+from radllm.statistics import METRICS, Metric
+from radllm.study import design_summary, design_table
+from radllm.synthetic import make_dataset
+
+NBS = Path(__file__).resolve().parents[1] / "nbs"
+
+
+def test_a_metric_is_one_registry_entry(tmp_path, monkeypatch):
+    "A toy metric added to METRICS only: metrics.json, the report's table, the study's summary and the site's table."
+    monkeypatch.setitem(METRICS, "toy", Metric("toy share called", lambda c: (c.tp + c.fp) / len(c.y), study=True))
+    manifest = make_dataset(tmp_path / "data", n=40, seed=3)
+    features, _ = extract(manifest, cache_dir=str(tmp_path / "cache"), progress=False)
+    res = evaluate(manifest, features, arms=("radiomics",), n_splits=3, n_repeats=2, ablations=(), n_permutations=0,
+                   n_boot=50, progress=False, dataset="synthetic")
+    # metrics.json
+    m = json.loads((res.save(tmp_path / "run", figures=False) / "metrics.json").read_text())
+    toy = m["arms"]["radiomics"]["toy"]
+    calls = res.predictions[res.predictions.repeat == 0]
+    share = float((calls.proba >= calls.threshold).mean())
+    assert np.isclose(toy["value"], share) and len(toy["ci"]) == 2
+    # the report's threshold-metric table (radllm report)
+    summary = summarize(pd.DataFrame(_metric_rows("synthetic", m)))
+    assert "toy share called" in metrics_table(summary).columns
+    # the study's summary, with its corrected interval, and its table
+    pred = res.predictions.assign(design="radiomics", seconds=1.0, n_texts=0, mean_tokens=np.nan)
+    row = design_summary(pred, res.labels, n_boot=50)
+    assert {"toy", "toy_lo", "toy_hi"} <= set(row) and row["toy_lo"] <= row["toy"] <= row["toy_hi"]
+    tests = pd.DataFrame(columns=["dataset", "versus_dataset", "design", "versus", "diff", "diff_lo", "diff_hi", "p"])
+    table = design_table(pd.DataFrame([{**row, "dataset": "synthetic"}]), tests, "synthetic")
+    assert "toy share called" in table.columns
+    # the site's results page
+    monkeypatch.syspath_prepend(str(NBS))
+    import results_tables
+    assert "toy share called" in results_tables.metrics_table(summary[summary.dataset == "synthetic"])
+    sys.modules.pop("results_tables", None)
