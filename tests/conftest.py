@@ -1,5 +1,5 @@
 "Shared pytest fixtures: offline environment, the mini-MIAS folder, a fresh cache per test, the documentation site."
-import json, os, shutil, subprocess, sys, time, warnings
+import importlib.util, json, os, subprocess, sys, time, warnings
 from pathlib import Path
 
 import pytest
@@ -65,25 +65,17 @@ def isolated_cache(tmp_path, monkeypatch):
 
 # ------------------------------------------------ the documentation site (test_site.py, test_site_render.py)
 
-QUARTO_HOME = ROOT / ".tools" / "quarto"
+def _tool(name: str):
+    "A script of tools/ as a module (tools/quarto.py is `make quarto`'s)."
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    return module
 
 
 def find_quarto() -> tuple:
-    """(path, "") of Quarto as `make quarto` finds it: on PATH, else in .tools/quarto/, installed there from
-    ../shared/tools/quarto (by `make quarto`, or here if it has not run); (None, why) where it cannot be had."""
-    if shutil.which("quarto"): return Path(shutil.which("quarto")), ""
-    local = QUARTO_HOME / "bin" / "quarto"
-    if (QUARTO_HOME / ".installed").is_file(): return local, ""
-    installer = SHARED / "tools" / "quarto" / "install-quarto.sh"
-    if not installer.is_file():
-        return None, (f"Quarto cannot be had here: no quarto on PATH, none installed in {QUARTO_HOME}, no installer at "
-                      f"{installer} (install Quarto, https://quarto.org/docs/get-started/, or set RADLLM_SHARED)")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")   # its pip
-    r = subprocess.run(["bash", str(installer), str(QUARTO_HOME)], env=env, capture_output=True, text=True)
-    if r.returncode: raise RuntimeError(f"installing Quarto from {installer} "
-                                        f"failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    (QUARTO_HOME / ".installed").touch()
-    return local, ""
+    """(path, "") of Quarto as `make quarto` finds it (tools/quarto.py): on PATH, else in .tools/quarto/, installed
+    there from SHARED/tools/quarto (by `make quarto`, or here if it has not run); (None, why) where it cannot be had."""
+    return _tool("quarto").ensure(SHARED, say=lambda message: None)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,19 @@
 """The LLM designs of the study (chapter 12, issue #20) with their comparators, on the study's folds and estimators.
 
-    python tools/llm_study.py run FAMILY [--out runs/llm] [--mias DIR]   # one family: synthetic or mini-mias
+    python tools/llm_study.py run [FAMILY] [--out runs/llm] [--mias DIR] # one family (synthetic, mini-mias), or both
     python tools/llm_study.py gather [--out runs/llm] [--mias DIR]       # nbs/results/llm/{summary,tests}.csv
 
 Predictions are written per design under OUT/<family>/predictions/, as `make study` writes them (the full study can
-resume from them); a killed run resumes. `make llm-study` runs both families in parallel, then gathers."""
+resume from them); a killed run resumes. `run` without a family (`make llm-study`, which then gathers) runs both at
+once, one process each, their output in OUT/../llm-<family>.log."""
 import argparse, os, sys, time
 from pathlib import Path
 
+from parallel import run_or_exit
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
+FAMILIES = ("synthetic", "mini-mias")
 
 
 def run(family: str, out: Path, mias: str) -> None:
@@ -26,6 +30,12 @@ def run(family: str, out: Path, mias: str) -> None:
     print(f"{family}: wall time {time.time() - t0:.0f} s")
 
 
+def jobs(out: Path, mias: str) -> dict:
+    "{log: command}: one `run FAMILY` of this script per family, what `run` without a family starts at once."
+    return {out.parent / f"llm-{f}.log": [sys.executable, __file__, "run", f, "--out", out, "--mias", mias]
+            for f in FAMILIES}
+
+
 def gather(out: Path, mias: str) -> None:
     "Recompute the summaries and tests from the stored predictions into nbs/results/llm/."
     from radllm.study import LLM_RESULTS, gather_results
@@ -36,13 +46,13 @@ def gather(out: Path, mias: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("step", choices=["run", "gather"])
-    p.add_argument("family", nargs="?", choices=["synthetic", "mini-mias"])
+    p.add_argument("family", nargs="?", choices=FAMILIES)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "llm")
     p.add_argument("--mias", default=os.environ.get("RADLLM_MIAS", str(ROOT.parent / "shared" / "data" / "mini-mias")))
     args = p.parse_args(argv)
     if args.step == "run":
-        if args.family is None: p.error("run needs a family: synthetic or mini-mias")
-        run(args.family, args.out, args.mias)
+        if args.family: run(args.family, args.out, args.mias)
+        else: run_or_exit(jobs(args.out, args.mias))
     else: gather(args.out, args.mias)
     return 0
 
