@@ -902,6 +902,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                 'radllm.testing._cbis_dicoms': ('testing.html#_cbis_dicoms', 'radllm/testing.py'),
                                 'radllm.testing._cbis_uid': ('testing.html#_cbis_uid', 'radllm/testing.py'),
                                 'radllm.testing._handler': ('testing.html#_handler', 'radllm/testing.py'),
+                                'radllm.testing._is_chat_request': ('testing.html#_is_chat_request', 'radllm/testing.py'),
                                 'radllm.testing.free_port': ('testing.html#free_port', 'radllm/testing.py'),
                                 'radllm.testing.inbreast_roi': ('testing.html#inbreast_roi', 'radllm/testing.py'),
                                 'radllm.testing.infinity_bin': ('testing.html#infinity_bin', 'radllm/testing.py'),

@@ -242,6 +242,11 @@ class ChatServer:
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
 
+def _is_chat_request(req) -> bool:
+    "A chat completions request: a model and a list of messages, each with a role and content."
+    if not isinstance(req, dict) or not req.get("model") or not isinstance(req.get("messages"), list): return False
+    return all(isinstance(m, dict) and "role" in m and "content" in m for m in req["messages"])
+
 def _handler(server: ChatServer):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args): pass
@@ -276,8 +281,7 @@ def _handler(server: ChatServer):
             if fault is not None:
                 return self._send(fault, {"error": {"message": f"injected fault {fault}", "type": "server_error",
                                                     "code": fault}}, {"retry-after-ms": "20"})
-            if not isinstance(req, dict) or not isinstance(req.get("messages"), list) or not req.get("model") \
-                    or not all(isinstance(m, dict) and "role" in m and "content" in m for m in req["messages"]):
+            if not _is_chat_request(req):
                 return self._send(400, {"error": {"message": "expected model and messages [{role, content}]",
                                                   "type": "invalid_request_error"}})
             if server.delay: time.sleep(server.delay)
