@@ -309,7 +309,7 @@ def _aucs_read(base, runs, style) -> dict:
 ABLATION_SPECS = {
     "generic_names": Ablation(_generic_runs, _generic_read, paired=True),
     "order": Ablation(_order_runs, _order_read, paired=True),
-    "styles": Ablation(lambda style, ser, seed: {s: ("text", {"serializer": s}) for s in STYLES + SENTENCE_STYLES},
+    "styles": Ablation(lambda style, ser, seed: {s: ("text", {"serializer": s}) for s in [*STYLES, *SENTENCE_STYLES]},
                        _aucs_read),
     "n_features": Ablation(lambda style, ser, seed: {f"{arm}@{n}": (arm, {"n_features": n})
                                                      for arm in ("radiomics", "text") for n in (4, 8, 16)},

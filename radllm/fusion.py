@@ -69,8 +69,8 @@ def serializer_options(serializer: str | dict) -> tuple[str, dict]:
     opts = {"style": serializer} if isinstance(serializer, str) else dict(serializer)
     if "style" not in opts: raise ValueError(f"serializer {serializer!r}: a dict needs a 'style' key")
     style = opts["style"]
-    if style not in STYLES + SENTENCE_STYLES:
-        raise ValueError(f"serializer style {style!r}: expected one of {STYLES + SENTENCE_STYLES}")
+    if style not in STYLES and style not in SENTENCE_STYLES:
+        raise ValueError(f"serializer style {style!r}: expected one of {[*STYLES, *SENTENCE_STYLES]}")
     return style, opts
 
 def endpoint_options(embedder: str, request_timeout: float | None = None) -> dict | None:

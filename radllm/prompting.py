@@ -8,6 +8,7 @@ import re, string, sys, time, warnings
 from functools import lru_cache
 from importlib.resources import files
 from io import StringIO
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -22,11 +23,11 @@ from .embedding import mask_secret, model_folder
 from .llm import chat_client, model_file, model_id
 
 # %% auto #0
-__all__ = ['REFERENCES', 'STYLES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
+__all__ = ['REFERENCES', 'DEFAULT_TASK', 'LEXICON_LEVELS', 'STYLES', 'LEVEL_WORDS', 'SENTENCE_STYLES', 'RULE_FEATURES',
            'CHAT_SYSTEM_PROMPT', 'CHAT_USER_TASK', 'FINDING_WORDS', 'UNSUPPORTED', 'load_glossary', 'feature_name',
-           'feature_meaning', 'format_value', 'get_token_counter', 'percentile_of', 'lexicon_level', 'PromptSerializer',
-           'longest_fitting', 'level_weights', 'SentenceSerializer', 'ellipse_perimeter', 'RulesDescriber', 'Findings',
-           'ChatDescriber', 'make_describer', 'reference_levels', 'check_findings']
+           'feature_meaning', 'format_value', 'get_token_counter', 'percentile_of', 'lexicon_level', 'Style',
+           'PromptSerializer', 'longest_fitting', 'level_weights', 'SentenceSerializer', 'ellipse_perimeter',
+           'RulesDescriber', 'Findings', 'ChatDescriber', 'make_describer', 'reference_levels', 'check_findings']
 
 # %% ../nbs/05_prompting.ipynb #95002622
 REFERENCES = {
@@ -145,7 +146,6 @@ def get_token_counter(tokenizer: str | Callable | None) -> Callable[[str], int] 
     return lambda text: len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
 # %% ../nbs/05_prompting.ipynb #8c7d5fe2
-STYLES = ("names_values", "zscore", "percentile", "lexicon", "knowledge", "generic_names")
 DEFAULT_TASK = "Classify this breast lesion as benign or malignant."
 LEXICON_LEVELS = ((10, "very low"), (30, "low"), (70, "typical"), (90, "high"), (100, "very high"))
 
@@ -166,11 +166,61 @@ def lexicon_level(pct: float) -> str:
 def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
+# %% ../nbs/05_prompting.ipynb #c3d4e5f7
+def _names_values(s: PromptSerializer, j: int, v: float, pct) -> str:
+    return f"The {s.names_[j]} is {format_value(v, s.decimals)}."
+
+def _generic_names(s: PromptSerializer, j: int, v: float, pct) -> str:
+    return f"Feature {j + 1} is {format_value(v, s.decimals)}."
+
+def _zscore(s: PromptSerializer, j: int, v: float, pct) -> str:
+    "How many SD from the cohort mean (\"at the cohort mean\" within 0.05 SD)."
+    sd = s.scale_[j]
+    z = (v - s.mean_[j]) / sd if sd > 0 else 0.0
+    if abs(z) < 0.05: return f"The {s.names_[j]} is at the cohort mean."
+    return f"The {s.names_[j]} is {abs(z):.1f} SD {'above' if z > 0 else 'below'} the cohort mean."
+
+def _percentile(s: PromptSerializer, j: int, v: float, pct: float) -> str:
+    return f"The {s.names_[j]} is at the {_ordinal(int(round(pct)))} percentile of the cohort."
+
+def _lexicon(s: PromptSerializer, j: int, v: float, pct: float) -> str:
+    return f"The {s.names_[j]} is {lexicon_level(pct)}."
+
+def _level_words(s: PromptSerializer, j: int, v: float, pct: float) -> str:
+    return f"The {s.names_[j]} is {LEVEL_WORDS[3][min(int(pct * 3 / 100), 2)]}."
+
+def _knowledge(s: PromptSerializer, j: int, v: float, pct: float) -> str:
+    "The value, its level, the glossary's direction in malignancy (where it gives one) and the feature's meaning."
+    hint = f"; {s.directions_[j]} in malignancy" if s.directions_[j] in ("higher", "lower") else ""
+    text = f"The {s.names_[j]} is {format_value(v, s.decimals)} ({lexicon_level(pct)}{hint})"
+    return text + (f": {s.meanings_[j]}" if s.meanings_[j] else ".")
+
+@dataclass(frozen=True)
+class Style:
+    "A prompt style: how it writes one feature, and what the rest of radllm needs to know of it."
+    write: Callable              # (serializer, feature index, value, cohort percentile or None) -> the sentence
+    title: str                   # what it writes, for tables and help
+    reads: str = ""              # the training statistics it needs: "", "mean and SD" or "percentiles"
+    names: bool = True           # it names the feature (False: "Feature 3", the paper's name ablation)
+    study: bool = True           # one of the study's style designs, `text:<name>` (chapter 12)
+
+# the registry of prompt styles: a new style is one entry here (with its section in this chapter)
+STYLES: dict[str, Style] = {
+    "names_values": Style(_names_values, "names and values (the paper's prompt)"),
+    "zscore": Style(_zscore, "SDs from the cohort mean", "mean and SD"),
+    "percentile": Style(_percentile, "cohort percentile", "percentiles"),
+    "lexicon": Style(_lexicon, "five level words", "percentiles"),
+    "knowledge": Style(_knowledge, "value, level, direction in malignancy and meaning", "percentiles"),
+    "generic_names": Style(_generic_names, "values under generic names (the paper's ablation)", names=False),
+    "level_words": Style(_level_words, "the levels pathway's tertile words as one prompt", "percentiles",
+                         study=False),
+}
+
 # %% ../nbs/05_prompting.ipynb #e1e58555
 class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     "Features DataFrame -> one prompt per lesion (list of str); cohort statistics are learned in `fit`."
     def __init__(self,
-                 style: str = "names_values",      # how a feature is written: one of `STYLES`, or "level_words"
+                 style: str = "names_values",      # how a feature is written: a name of `STYLES`
                  task: str = DEFAULT_TASK,          # the instruction that opens the prompt; may use {n_features}
                  order: str = "fixed",              # "fixed" (importance order, the columns') or "shuffle" (per lesion)
                  seed: int = 0,                     # seeds the shuffle
@@ -187,9 +237,7 @@ class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         if self.style == "levels":
             raise ValueError("style 'levels' is the one-sentence-per-feature pathway (SentenceSerializer; "
                              "serializer: levels in a config); the same words as one whole prompt are 'level_words'")
-        if self.style not in STYLES + ("level_words", ):
-            raise ValueError(f"style {self.style!r}: expected one of "
-                             f"{STYLES + ('level_words',)}")
+        if self.style not in STYLES: raise ValueError(f"style {self.style!r}: expected one of {list(STYLES)}")
         if self.order not in ("fixed", "shuffle"):
             raise ValueError(f"order {self.order!r}: expected 'fixed' or 'shuffle'")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.task) if f is not None}
@@ -227,34 +275,14 @@ def _as_float(X: pd.DataFrame, cols: list[str]) -> np.ndarray:
 # %% ../nbs/05_prompting.ipynb #be2bc1f2
 @patch
 def _sentence(self: PromptSerializer, j: int, v: float) -> str:
-    "The sentence of feature `j` with value `v`, in the serializer's style."
-    name, style = self.names_[j], self.style
-    if style == "generic_names": return f"Feature {j + 1} is {format_value(v, self.decimals)}."
-    if not np.isfinite(v): return f"The {name} is not available."
-    if style == "names_values": return f"The {name} is {format_value(v, self.decimals)}."
-    if style == "zscore": return self._zscore_sentence(j, v)
+    "The sentence of feature `j` with value `v`, in the serializer's style (`STYLES`)."
+    style = STYLES[self.style]
+    if style.names and not np.isfinite(v): return f"The {self.names_[j]} is not available."
+    if style.reads != "percentiles": return style.write(self, j, v, None)
     pct = percentile_of(v, self.quantiles_[:, j])
-    if not np.isfinite(pct): return f"The {name} is {format_value(v, self.decimals)}."   # no training values
-    return self._percentile_sentence(j, v, pct)
+    if not np.isfinite(pct): return f"The {self.names_[j]} is {format_value(v, self.decimals)}."   # no training values
+    return style.write(self, j, v, pct)
 
-@patch
-def _zscore_sentence(self: PromptSerializer, j: int, v: float) -> str:
-    "`zscore`: how many SD from the cohort mean (\"at the cohort mean\" within 0.05 SD)."
-    sd = self.scale_[j]
-    z = (v - self.mean_[j]) / sd if sd > 0 else 0.0
-    if abs(z) < 0.05: return f"The {self.names_[j]} is at the cohort mean."
-    return f"The {self.names_[j]} is {abs(z):.1f} SD {'above' if z > 0 else 'below'} the cohort mean."
-
-@patch
-def _percentile_sentence(self: PromptSerializer, j: int, v: float, pct: float) -> str:
-    "`percentile`, `lexicon`, `level_words` and `knowledge`: the value's cohort percentile `pct`, in words."
-    name, style = self.names_[j], self.style
-    if style == "percentile": return f"The {name} is at the {_ordinal(int(round(pct)))} percentile of the cohort."
-    if style == "lexicon": return f"The {name} is {lexicon_level(pct)}."
-    if style == "level_words": return f"The {name} is {LEVEL_WORDS[3][min(int(pct * 3 / 100), 2)]}."
-    hint = f"; {self.directions_[j]} in malignancy" if self.directions_[j] in ("higher", "lower") else ""
-    s = f"The {name} is {format_value(v, self.decimals)} ({lexicon_level(pct)}{hint})"          # knowledge
-    return s + (f": {self.meanings_[j]}" if self.meanings_[j] else ".")
 
 # %% ../nbs/05_prompting.ipynb #e44f13af
 def longest_fitting(fits: Callable[[int], bool], n: int) -> int:

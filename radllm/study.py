@@ -24,14 +24,13 @@ __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', '
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
 from .evaluation import cross_validate, grouped_folds, pool_repeats, split_features
 from .fusion import Arm, make_arm
-from .prompting import get_token_counter
+from .prompting import STYLES, get_token_counter
 from .statistics import (METRICS, binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
                                delong_test, detectable_difference, equivalence, fold_aucs, format_p, holm,
                                metric_names, patient_permutation, permutation_summary, repeat_aucs)
 
 # %% ../nbs/12_study.ipynb #753418dc
-STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s in
-                 ("names_values", "zscore", "percentile", "lexicon", "knowledge", "generic_names")}
+STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s, style in STYLES.items() if style.study}
 LEVEL_DESIGNS = {
     "text:levels": ("text", {"serializer": "levels"}),
     "text:levels-generic": ("text", {"serializer": {"style": "levels", "names": "generic"}}),

@@ -43,3 +43,19 @@ def test_a_metric_is_one_registry_entry(tmp_path, monkeypatch):
     import results_tables
     assert "toy share called" in results_tables.metrics_table(summary[summary.dataset == "synthetic"])
     sys.modules.pop("results_tables", None)
+
+
+def test_a_prompt_style_is_one_registry_entry(tmp_path, monkeypatch):
+    "A toy style added to STYLES only: the serializer writes it, a run uses it, and the styles ablation runs it."
+    from radllm.evaluation import ablation_runs
+    from radllm.prompting import STYLES, PromptSerializer, Style
+    monkeypatch.setitem(STYLES, "toy", Style(lambda s, j, v, pct: f"The {s.names_[j]} reads {v:.1f}.", "toy"))
+    manifest = make_dataset(tmp_path / "data", n=40, seed=3)
+    features, _ = extract(manifest, cache_dir=str(tmp_path / "cache"), progress=False)
+    prompt = PromptSerializer(style="toy").fit(features).transform(features.iloc[:1])[0]
+    assert " reads " in prompt
+    assert "toy" in ablation_runs(["styles"])["styles"]
+    res = evaluate(manifest, features, arms=("radiomics", "text"), n_splits=3, ablations=(), n_permutations=0,
+                   n_boot=50, progress=False, dataset="synthetic", serializer="toy")
+    m = json.loads((res.save(tmp_path / "run", figures=False) / "metrics.json").read_text())
+    assert 0 <= m["arms"]["text"]["auc"]["value"] <= 1
