@@ -16,14 +16,11 @@ from nbdev.config import get_config
 sys.path.insert(0, str(get_config().nbs_path))   # nbdev runs this script without nbs/ on sys.path
 from results_tables import DASH, _corrected_ci, auc_table, captioned, embedded_figure, md_table, metrics_table, p_value
 from radllm.figures import comparison_forest_figure
+from radllm.fusion import ARMS
 from radllm.statistics import holm
 
 RESULTS = get_config().nbs_path / "results"
-ARMS = {"radiomics": "selected radiomics features -> classifier (the conventional baseline)",
-        "text": "features -> prompt -> embedding -> classifier",
-        "concat": "radiomics features (+) prompt embedding -> classifier",
-        "weighted": "weighted late fusion of the radiomics and text probabilities",
-        "lora": "prompt -> LoRA-fine-tuned language model with a classification head (the paper's recipe, on MiniLM)"}
+
 
 
 def dataset_tables(dataset: str, s: pd.DataFrame) -> list:
@@ -109,7 +106,8 @@ def page(results: Path = RESULTS) -> str:
              "paired tests of each arm against `radiomics` on the same folds (repeated DeLong for the AUC, McNemar for "
              "the errors); the second gives the other metrics (mean over seeds, with the median per-run patient-level "
              "bootstrap CI below). A difference counts only where its Holm-corrected p says so.",
-             md_table(["arm", "what it is"], [[f"`{a}`", ARMS.get(a, "")] for a in summary.arm.unique()])]
+             md_table(["arm", "what it is"], [[f"`{a}`", ARMS[a].title if a in ARMS else ""]
+                                              for a in summary.arm.unique()])]
     for dataset, s in summary.groupby("dataset", sort=False):
         parts += [f"## {dataset}", *dataset_tables(dataset, s), reading(dataset, s)]
         if dataset.startswith("mini-mias"):

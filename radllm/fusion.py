@@ -4,6 +4,9 @@
 
 # %% ../nbs/07_fusion.ipynb #77d5f3d9
 from __future__ import annotations
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
@@ -16,8 +19,8 @@ from .prompting import Findings, PromptSerializer, make_describer
 from .selection import make_selector, without_findings
 
 # %% auto #0
-__all__ = ['ARMS', 'EMBEDDING_ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'endpoint_options', 'text_steps',
-           'findings_steps', 'lora_class', 'make_arm', 'ShuffledNames', 'knowledge_arm']
+__all__ = ['ARMS', 'Arm', 'WeightedFusion', 'serializer_options', 'endpoint_options', 'text_steps', 'findings_steps',
+           'lora_class', 'ArmParts', 'ArmSpec', 'make_arm', 'ShuffledNames', 'knowledge_arm']
 
 # %% ../nbs/07_fusion.ipynb #b2a361e5
 class Arm(Pipeline):
@@ -111,50 +114,91 @@ def lora_class(serializer: str | dict = "levels"):
     return LoraBagClassifier if serializer_options(serializer)[0] in SENTENCE_STYLES else LoraClassifier
 
 # %% ../nbs/07_fusion.ipynb #12ad6656
-ARMS = ("radiomics", "text", "concat", "weighted", "lora", "zeroshot", "zeroshot_shuffled", "prior")
-EMBEDDING_ARMS = ("text", "concat", "weighted")        # the arms that read the embedder's vectors
+class ArmParts:
+    "The steps the arms are built from, for one call of `make_arm` (each made when an arm asks for it)."
+    def __init__(self, **opts):
+        self.opts = opts
+        self.select = ("select", make_selector(opts["selector"], opts["n_features"]))
+        # before selection: a describer reads the full table
+        self.find = findings_steps(opts["describer"], opts["serializer"], opts["cache_dir"], opts["request_timeout"])
+
+    def _text(self) -> list:
+        o = self.opts
+        return text_steps(o["serializer"], o["embedder"], o["cache_dir"], o["seed"], o["request_timeout"])
+
+    def prompt(self): return self._text()[0]
+    def embed(self): return self._text()[1]
+
+    def clf(self):
+        o = self.opts
+        return ("classifier", make_classifier(o["classifier"], o["seed"], o["tune"], o["inner_splits"]))
+
+def _radiomics_arm(p: ArmParts) -> Arm: return Arm([p.select, ("scale", StandardScaler()), p.clf()])
+
+def _text_arm(p: ArmParts) -> Arm:
+    return Arm([*p.find, p.select, p.prompt(), p.embed(), ("scale", StandardScaler()), p.clf()])
+
+def _concat_arm(p: ArmParts) -> Arm:
+    numbers = StandardScaler()
+    if p.find: numbers = Pipeline([("numbers", FunctionTransformer(without_findings)), ("scale", StandardScaler())])
+    union = FeatureUnion([("radiomics", numbers), ("text", Pipeline([p.prompt(), p.embed()]))])
+    return Arm([*p.find, p.select, ("fuse", union), ("scale", StandardScaler()), p.clf()])
+
+def _weighted_arm(p: ArmParts) -> Arm:
+    o = p.opts
+    fusion = WeightedFusion(make_arm("radiomics", **o), make_arm("text", **o), inner_splits=o["inner_splits"],
+                            seed=o["seed"])
+    return Arm([("fusion", fusion.set_fit_request(groups=True))])
+
+def _lora_arm(p: ArmParts) -> Arm:
+    o = p.opts
+    lora = {"seed": o["seed"], **(o["lora"] or {})}
+    classifier = lora_class(o["serializer"])(**lora).set_fit_request(groups=True)
+    return Arm([*p.find, p.select, p.prompt(), ("classifier", classifier)])
+
+def _knowledge(name: str) -> Callable[[ArmParts], Arm]:
+    "The builder of a knowledge arm (`knowledge_arm`, below)."
+    def build(p: ArmParts) -> Arm:
+        o = p.opts
+        return knowledge_arm(name, o["describer"], p.select, p.clf, o["scorer"], o["cache_dir"], o["seed"])
+    return build
+
+@dataclass(frozen=True)
+class ArmSpec:
+    "An arm: how its Pipeline is built from the `ArmParts`, and what reports and the site say it is."
+    build: Callable[[ArmParts], Arm]
+    title: str
+    embeds: bool = False          # it reads the embedder's vectors
+
+# the registry of arms: a new arm is one entry here (with its section in this chapter)
+ARMS: dict[str, ArmSpec] = {
+    "radiomics": ArmSpec(_radiomics_arm, "selected radiomics features -> classifier (the conventional baseline)"),
+    "text": ArmSpec(_text_arm, "features -> text -> embedding -> classifier", embeds=True),
+    "concat": ArmSpec(_concat_arm, "radiomics features (+) text embedding -> classifier", embeds=True),
+    "weighted": ArmSpec(_weighted_arm, "weighted late fusion of the radiomics and text probabilities", embeds=True),
+    "lora": ArmSpec(_lora_arm, "text -> LoRA-fine-tuned language model with a classification head (chapter 08)"),
+    "zeroshot": ArmSpec(_knowledge("zeroshot"), "a chat model's zero-shot log-odds of malignant, no training label"),
+    "zeroshot_shuffled": ArmSpec(_knowledge("zeroshot_shuffled"), "zeroshot with the feature names shuffled (its "
+                                 "control)"),
+    "prior": ArmSpec(_knowledge("prior"), "radiomics features (+) the zero-shot score -> classifier"),
+}
 
 def make_arm(name: str, selector: str = "mrmr", n_features: int = 8, classifier: str = "lr",
              serializer: str | dict = "levels", embedder: str = "local:minilm", describer: str | None = None,
              lora: dict | None = None, cache_dir: str | None = None, seed: int = 0, tune: bool = True,
              inner_splits: int = 3, scorer: str | None = None, request_timeout: float | None = None) -> Pipeline:
-    """The Pipeline (an `Arm`) of arm `name` (radiomics | text | concat | weighted | lora | zeroshot |
-    zeroshot_shuffled | prior; `scorer`: the chat model of the last three, default chapter 05a's `SCORER`;
-    `request_timeout`: seconds an embeddings or chat endpoint may take per request)."""
-    if name not in ARMS: raise ValueError(f"unknown arm {name!r}; choose one of {ARMS}")
-    with routing(): return _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora,
-                                     cache_dir, seed, tune, inner_splits, scorer, request_timeout)
-
-def _make_arm(name, selector, n_features, classifier, serializer, embedder, describer, lora, cache_dir, seed, tune,
-              inner_splits, scorer=None, request_timeout=None) -> Arm:
-    opts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer,
-                embedder=embedder, describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune,
-                inner_splits=inner_splits, request_timeout=request_timeout)
-    select = ("select", make_selector(selector, n_features))
-    # before selection: a describer reads the full table
-    find = findings_steps(describer, serializer, cache_dir, request_timeout)
-    def prompt(): return text_steps(serializer, embedder, cache_dir, seed, request_timeout)[0]
-    def embed(): return text_steps(serializer, embedder, cache_dir, seed, request_timeout)[1]
-    def clf(): return ("classifier", make_classifier(classifier, seed, tune, inner_splits))
-    if name in KNOWLEDGE_ARMS: return knowledge_arm(name, describer, select, clf, scorer, cache_dir, seed)
-    if name == "radiomics": return Arm([select, ("scale", StandardScaler()), clf()])
-    if name == "text": return Arm([*find, select, prompt(), embed(), ("scale", StandardScaler()), clf()])
-    if name == "concat":
-        numbers = Pipeline([("numbers", FunctionTransformer(without_findings)), ("scale", StandardScaler())]) if find \
-            else StandardScaler()
-        union = FeatureUnion([("radiomics", numbers), ("text", Pipeline([prompt(), embed()]))])
-        return Arm([*find, select, ("fuse", union), ("scale", StandardScaler()), clf()])
-    if name == "weighted":
-        fusion = WeightedFusion(make_arm("radiomics", **opts), make_arm("text", **opts), inner_splits=inner_splits,
-                                seed=seed)
-        return Arm([("fusion", fusion.set_fit_request(groups=True))])
-    lora = {"seed": seed, **(lora or {})}
-    return Arm([*find, select, prompt(), ("classifier", lora_class(serializer)(**lora).set_fit_request(groups=True))])
+    """The Pipeline (an `Arm`) of arm `name`, an entry of `ARMS` (`scorer`: the chat model of the knowledge arms,
+    default chapter 05a's `SCORER`; `request_timeout`: seconds an embeddings or chat endpoint may take per request)."""
+    if name not in ARMS: raise ValueError(f"unknown arm {name!r}; choose one of {list(ARMS)}")
+    parts = dict(selector=selector, n_features=n_features, classifier=classifier, serializer=serializer,
+                 embedder=embedder, describer=describer, lora=lora, cache_dir=cache_dir, seed=seed, tune=tune,
+                 inner_splits=inner_splits, scorer=scorer, request_timeout=request_timeout)
+    with routing(): return ARMS[name].build(ArmParts(**parts))
 
 # %% ../nbs/07_fusion.ipynb #f7037d51
 import pandas as pd
 from sklearn.base import TransformerMixin
-from .llm import KNOWLEDGE_ARMS, SCORER   # the arms that read a chat model's zero-shot log-odds
+from .llm import SCORER   # the chat model the knowledge arms ask by default
 
 
 class ShuffledNames(TransformerMixin, BaseEstimator):

@@ -59,3 +59,22 @@ def test_a_prompt_style_is_one_registry_entry(tmp_path, monkeypatch):
                    n_boot=50, progress=False, dataset="synthetic", serializer="toy")
     m = json.loads((res.save(tmp_path / "run", figures=False) / "metrics.json").read_text())
     assert 0 <= m["arms"]["text"]["auc"]["value"] <= 1
+
+
+def test_an_arm_is_one_registry_entry(tmp_path, monkeypatch):
+    "A toy arm added to ARMS only: a config may name it, a run fits it and tests it against radiomics."
+    from sklearn.preprocessing import MinMaxScaler
+    from radllm.config import RunConfig
+    from radllm.fusion import ARMS, Arm, ArmSpec
+    from radllm.runs import config_problems
+    def toy(p):
+        return Arm([p.select, ("scale", MinMaxScaler()), p.clf()])
+    assert any("unknown 'toy'" in line for line in config_problems(RunConfig(arms=["radiomics", "toy"])))
+    monkeypatch.setitem(ARMS, "toy", ArmSpec(toy, "radiomics with min-max scaling"))
+    assert config_problems(RunConfig(arms=["radiomics", "toy"])) == []
+    manifest = make_dataset(tmp_path / "data", n=40, seed=3)
+    features, _ = extract(manifest, cache_dir=str(tmp_path / "cache"), progress=False)
+    res = evaluate(manifest, features, arms=("radiomics", "toy"), n_splits=3, ablations=(), n_permutations=0,
+                   n_boot=50, progress=False, dataset="synthetic")
+    m = json.loads((res.save(tmp_path / "run", figures=False) / "metrics.json").read_text())
+    assert 0 <= m["arms"]["toy"]["auc"]["value"] <= 1 and "vs_radiomics" in m["arms"]["toy"]
