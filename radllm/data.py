@@ -965,6 +965,28 @@ def _vindr_categories(text: str) -> list[str]:
         raise ValueError("not a list of names")
     return [c.strip() for c in v]
 
+def _vindr_lesion(r: dict, lid: str, cats: list | None, root: Path, benign: set, malignant: set) -> dict:
+    "One finding of VinDr-Mammo's table as a manifest row; a ValueError says why it cannot be one."
+    if cats is None:
+        raise ValueError(f"finding_categories {r['finding categories']!r} is not a list such as \"['Mass']\"")
+    types = {VINDR_TYPES.get(c.lower()) for c in cats}
+    ltype = next((t for t in VINDR_TYPE_ORDER if t in types), None)
+    if ltype is None: raise ValueError(f"categories {cats} name no lesion type {VINDR_TYPE_ORDER}")
+    try: box = [float(r[c]) for c in ("xmin", "ymin", "xmax", "ymax")]
+    except ValueError: raise ValueError("finding without a bounding box (xmin, ymin, xmax, ymax)") from None
+    cat, birads = parse_birads(r["finding birads"])
+    label = birads_label(cat, benign, malignant)
+    if label is None: raise ValueError(_birads_reason(r["finding birads"], benign, malignant, "vindr-mammo"))
+    roi = json.dumps(parse_roi({"bbox": box}))                    # a RoiError (a ValueError) names what is wrong
+    return {"lesion_id": lid, "patient_id": r["study id"],
+            "image": str(root / "images" / r["study id"] / f"{r['image id']}.dicom"),
+            "label": label, "roi": roi, "dataset": "vindr-mammo", "lesion_type": ltype,
+            "vindr_categories": "; ".join(cats), "birads": birads,
+            "breast_birads": parse_birads(r.get("breast birads", ""))[1],
+            "density": re.sub(r"(?i)^density\s*", "", r["breast density"]), "laterality": r["laterality"].upper(),
+            "view": r["view position"].upper(), "label_source": "lesion BI-RADS",
+            "split": {"training": "train"}.get(r["split"].lower(), r["split"].lower())}
+
 @register_loader("vindr-mammo")
 def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birads: tuple[int, ...] = (4, 5),
                      **_) -> pd.DataFrame:
@@ -975,7 +997,6 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
     table = _read_table(csv, VINDR_REQUIRED, "vindr-mammo", "the finding boxes and their BI-RADS")
     if not (root / "images").is_dir(): raise FileNotFoundError(f"vindr-mammo: folder {root / 'images'} not found (the "
                                                                "DICOMs: images/<study_id>/<image_id>.dicom)")
-    order = VINDR_TYPE_ORDER
     out, skipped, count = [], [], {}
     for line, r in enumerate(table.to_dict("records"), 2):
         try: cats = _vindr_categories(r["finding categories"])
@@ -984,38 +1005,9 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
         if cats is not None and [c.lower() for c in cats] in ([], ["no finding"]): continue
         count[r["image id"]] = k = count.get(r["image id"], 0) + 1
         lid = f"{r['image id']}_{k}"
-        def skip(reason): skipped.append({"lesion_id": lid, "reason": f"finding_annotations.csv line {line}: {reason}"})
-        if cats is None:
-            skip(f"finding_categories {r['finding categories']!r} is not a list such as \"['Mass']\"")
-            continue
-        types = {VINDR_TYPES.get(c.lower()) for c in cats}
-        ltype = next((t for t in order if t in types), None)
-        if ltype is None:
-            skip(f"categories {cats} name no lesion type {order}")
-            continue
-        try: box = [float(r[c]) for c in ("xmin", "ymin", "xmax", "ymax")]
-        except ValueError:
-            skip("finding without a bounding box (xmin, ymin, xmax, ymax)")
-            continue
-        cat, birads = parse_birads(r["finding birads"])
-        label = birads_label(cat, benign, malignant)
-        if label is None:
-            skip(_birads_reason(r["finding birads"], benign, malignant, "vindr-mammo"))
-            continue
-        try: roi = json.dumps(parse_roi({"bbox": box}))
-        except RoiError as e:
-            skip(str(e))
-            continue
-        out.append({"lesion_id": lid, "patient_id": r["study id"],
-                    "image": str(root / "images" / r["study id"] / f"{r['image id']}.dicom"),
-                    "label": label, "roi": roi, "dataset": "vindr-mammo", "lesion_type": ltype,
-                    "vindr_categories": "; ".join(cats),
-                    "birads": birads, "breast_birads": parse_birads(r.get("breast birads", ""))[1],
-                    "density": re.sub(r"(?i)^density\s*", "", r["breast density"]),
-                    "laterality": r["laterality"].upper(),
-                    "view": r["view position"].upper(),
-                    "split": {"training": "train"}.get(r["split"].lower(), r["split"].lower()),
-                    "label_source": "lesion BI-RADS"})
+        try: out.append(_vindr_lesion(r, lid, cats, root, benign, malignant))
+        except ValueError as e:
+            skipped.append({"lesion_id": lid, "reason": f"finding_annotations.csv line {line}: {e}"})
     df = pd.DataFrame(out,
                       columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "vindr_categories", "birads",
                                                   "breast_birads",

@@ -472,6 +472,22 @@ def check_batch(cfg: RunConfig, specs: list[str], jobs: int = 1, seeds=()) -> No
     problems += [p for s in dict.fromkeys(seeds) if (p := range_problem("seed", s))]
     if problems: raise ConfigError(problems)
 
+def _mark_runs(status: StatusTable, out: Path, specs: list[str], seeds: list[int], left: dict) -> list[dict]:
+    """Every run of the batch in the status table, pending or (finished before, not in `left`) skipped; the results of
+    the skipped ones."""
+    skipped = []
+    for spec in specs:
+        name = dataset_name(spec)
+        for seed in seeds:
+            folder = run_folder(out, spec, seed)
+            if seed in left[spec]:
+                status.set(name, seed, status="pending", folder=str(folder), seconds="", error="")
+                continue
+            skipped.append({"dataset": name, "seed": seed, "folder": str(folder), "status": "skipped",
+                            "seconds": 0.0, "error": "finished before"})
+            if (name, seed) not in status.rows: status.set(name, seed, status="ok", folder=str(folder))
+    return skipped
+
 def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: RunConfig | None = None, jobs: int = 1,
               scheduler: str | None = None, cache_dir: str | None = None, progress: bool = True,
               replace: bool = False) -> pd.DataFrame:
@@ -495,17 +511,9 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
     if problems: raise BatchError("\n".join(problems))
     # 2. the batch's folder and record
     claim_batch(out, base, replace)
-    status, results, tasks = StatusTable(out), [], []
+    status, tasks = StatusTable(out), []
+    results = _mark_runs(status, out, specs, seeds, left)
     threads, commit = threads_per_run(jobs, scheduler), git_commit()    # the same for every run of the batch
-    for spec in specs:
-        name = dataset_name(spec)
-        for seed in seeds:
-            folder = run_folder(out, spec, seed)
-            if seed not in left[spec]:
-                results.append({"dataset": name, "seed": seed, "folder": str(folder), "status": "skipped",
-                                "seconds": 0.0, "error": "finished before"})
-                if (name, seed) not in status.rows: status.set(name, seed, status="ok", folder=str(folder))
-            else: status.set(name, seed, status="pending", folder=str(folder), seconds="", error="")
     # 3. each dataset prepared once, then every run; an interrupt records which runs it cut short
     since, ours = time.time(), [(dataset_name(spec), seed) for spec in specs for seed in seeds]
     try:
