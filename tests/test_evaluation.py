@@ -22,10 +22,10 @@ def mias_features(tmp_path_factory):
 
 def test_mias_all_five_arms(mias_features, tmp_path):
     m, features, cache = mias_features
-    # LoRA with one learning rate and at most 10 steps: this test is about the protocol on real data (LoRA learning is
-    # test_finetune's), and the default search (2 rates x 40 steps) would take two thirds of this test's time
-    res = evaluate(m, features, arms=["radiomics", "text", "concat", "weighted", "lora"], n_splits=5, seed=0,
-                   n_permutations=5, lora={"learning_rates": [3e-4], "max_steps": 10}, cache_dir=str(cache),
+    # 3 folds, LoRA with one learning rate and at most 5 steps: this test is about the protocol on real data (LoRA
+    # learning is test_finetune's), and the default search (2 rates x 40 steps) would take two thirds of its time
+    res = evaluate(m, features, arms=["radiomics", "text", "concat", "weighted", "lora"], n_splits=3, seed=0,
+                   n_permutations=5, lora={"learning_rates": [3e-4], "max_steps": 5}, cache_dir=str(cache),
                    progress=False)
     out = res.save(tmp_path / "run")
     metrics = json.loads((out / "metrics.json").read_text())

@@ -1,19 +1,17 @@
 ("Explaining a lesion of a saved run from the command line (refitted probabilities match the recorded ones; the card) "
  "and the model reports `radllm report` writes for the run and its batch.")
-import json, os, re, subprocess, sys
-from pathlib import Path
+import json, re
 
 import pandas as pd
 import pytest
 
-RADLLM = str(Path(sys.executable).parent / "radllm")
+from helpers import radllm
 
 
 def test_explain_refits_the_recorded_probabilities_and_writes_a_card(run_folder):
     pred = pd.read_parquet(run_folder / "predictions.parquet")
     lesion = str(pred.lesion_id.iloc[5])
-    r = subprocess.run([RADLLM, "explain", str(run_folder), lesion, "--top", "3"], capture_output=True, text=True,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    r = radllm("explain", run_folder, lesion, "--top", "3")
     assert r.returncode == 0, r.stdout + r.stderr
     calls = re.findall(r"^(\w+): P\(malignant\) ([\d.]+), recorded ([\d.]+)", r.stdout, re.M)
     assert {arm for arm, _, _ in calls} == {"radiomics", "text"}, r.stdout
@@ -31,8 +29,7 @@ def test_explain_never_overwrites_a_picture_of_the_users(run_folder, tmp_path):
     mine = tmp_path / "mine.png"
     Image.new("L", (8, 8)).save(mine)
     before = mine.read_bytes()
-    run = lambda card: subprocess.run([RADLLM, "explain", str(run_folder), lesion, "--card", str(card)],
-                                      capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    run = lambda card: radllm("explain", run_folder, lesion, "--card", card)
     r = run(mine)
     assert r.returncode == 2 and f"--card {mine} holds files radllm did not write" in r.stderr, r.stderr
     assert mine.read_bytes() == before and "Traceback" not in r.stderr

@@ -10,16 +10,12 @@ from PIL import Image
 from radllm.data import feature_columns, load_dataset
 from radllm.extraction import extract, qc_path
 
-RADLLM = [str(Path(sys.executable).parent / "radllm")]
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run(RADLLM + [str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+from helpers import radllm
 
 
 def test_mias_cli_83_lesions(mias_dir, tmp_path):
     out = tmp_path / "f.parquet"
-    r = run_cli("extract", f"mini-mias:{mias_dir}", "--out", out, "--cache-dir", tmp_path / "c")
+    r = radllm("extract", f"mini-mias:{mias_dir}", "--out", out, "--cache-dir", tmp_path / "c")
     assert r.returncode == 0, r.stderr
     assert "83 extracted, 4 skipped, 0 failed" in r.stdout
     f = pd.read_parquet(out)
@@ -64,7 +60,7 @@ mdb027 D NORM
 
 def test_bad_input_is_reported_and_the_rest_extracted(unseen_mias, tmp_path):
     out = tmp_path / "f.parquet"
-    r = run_cli("extract", f"mini-mias:{unseen_mias}", "--out", out)
+    r = radllm("extract", f"mini-mias:{unseen_mias}", "--out", out)
     assert r.returncode == 0, r.stderr
     assert "5 extracted, 2 skipped, 4 failed" in r.stdout
     qc = pd.read_csv(qc_path(out)).set_index("lesion_id")
@@ -76,7 +72,7 @@ def test_bad_input_is_reported_and_the_rest_extracted(unseen_mias, tmp_path):
     assert "image file not found" in reasons["mdb021"] and "mdb021.pgm" in reasons["mdb021"]
     assert qc.loc["mdb023", "status"] == "skipped" and "malformed coordinates" in reasons["mdb023"]
     assert qc.loc["mdb025", "status"] == "skipped"
-    assert run_cli("extract", f"mini-mias:{unseen_mias}", "--out", out, "--strict").returncode == 1
+    assert radllm("extract", f"mini-mias:{unseen_mias}", "--out", out, "--strict").returncode == 1
 
 
 def _write(path, arr):
@@ -241,16 +237,12 @@ def _file_size_limit(limit: int):
                                          (20_000, "cache {tmp}/cache/digests.sqlite: cannot open (disk I/O error)")])
 def test_a_failed_write_names_its_path(tmp_path, limit, said):
     "With a warm cache, a write past the file-size limit names the file (features, or the cache), never a rollback."
-    import subprocess, sys
     from radllm.synthetic import make_dataset
-    radllm = str(Path(sys.executable).parent / "radllm")
     make_dataset(tmp_path / "d", n=12, seed=1)
     spec = f"manifest:{tmp_path / 'd' / 'manifest.csv'}"
-    warm = subprocess.run([radllm, "extract", spec, "--out", str(tmp_path / "a.parquet")], capture_output=True,
-                          text=True)
+    warm = radllm("extract", spec, "--out", tmp_path / "a.parquet")
     assert warm.returncode == 0, warm.stderr
-    r = subprocess.run([radllm, "extract", spec, "--out", str(tmp_path / "b" / "f.parquet")], capture_output=True,
-                       text=True, preexec_fn=_file_size_limit(limit))
+    r = radllm("extract", spec, "--out", tmp_path / "b" / "f.parquet", preexec_fn=_file_size_limit(limit))
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "rollback" not in r.stderr.lower(), r.stderr
     assert said.format(tmp=tmp_path) in r.stderr, r.stderr                          # the path that failed
@@ -278,7 +270,6 @@ except OSError as e: print(e)
 
 # issue 18, class 8: an image that cannot be opened is a QC row; conversions and whole-image masks are said ----------
 def test_unopenable_images_are_qc_rows(tmp_path):
-    import subprocess, sys
     from radllm.synthetic import make_dataset
     m = make_dataset(tmp_path / "d", n=12, seed=3)
     img = Path(m.image[0])
@@ -299,9 +290,7 @@ def test_unopenable_images_are_qc_rows(tmp_path):
     rows.loc[rows.index[5], "roi"] = None
     man = pd.concat([rows, m.iloc[6:]])
     man.to_csv(tmp_path / "m.csv", index=False)
-    radllm = str(Path(sys.executable).parent / "radllm")
-    r = subprocess.run([radllm, "extract", f"manifest:{tmp_path / 'm.csv'}", "--out", str(tmp_path / "f.parquet")],
-                       capture_output=True, text=True)
+    r = radllm("extract", f"manifest:{tmp_path / 'm.csv'}", "--out", tmp_path / "f.parquet")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     qc = pd.read_csv(tmp_path / "f.qc.csv").set_index("lesion_id")
     reasons = dict(zip(qc.index, qc.reason.fillna("")))
@@ -316,12 +305,8 @@ def test_unopenable_images_are_qc_rows(tmp_path):
 
 def test_a_manifest_whose_every_lesion_fails_still_writes_its_qc_table(tmp_path):
     "Nothing extracted is a result too: the QC table says why for each lesion, exit 1, no traceback."
-    import subprocess, sys
-    from pathlib import Path
     (tmp_path / "m.csv").write_text("lesion_id,patient_id,image,label,roi\nl1,p1,a.png,malignant,\n")
-    radllm = str(Path(sys.executable).parent / "radllm")
-    r = subprocess.run([radllm, "extract", f"manifest:{tmp_path / 'm.csv'}", "--out", str(tmp_path / "f.parquet")],
-                       capture_output=True, text=True, cwd=tmp_path)
+    r = radllm("extract", f"manifest:{tmp_path / 'm.csv'}", "--out", tmp_path / "f.parquet", cwd=tmp_path)
     assert r.returncode == 1 and "0 extracted, 0 skipped, 1 failed" in r.stdout, r.stdout + r.stderr
     assert "lesion l1: image file not found" in r.stderr and "Traceback" not in r.stderr
     qc = pd.read_csv(tmp_path / "f.qc.csv")

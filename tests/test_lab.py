@@ -8,19 +8,15 @@ kernel for it and execute the tutorial's first code cells in that kernel over it
 Chromium (a screenshot in .pytest_artifacts/lab/, where Chromium is installed); and shut the server down through the
 API: `make lab` exits 0. Each kernel must stop with its session.
 """
-import asyncio, json, os, secrets, shutil, signal, socket, subprocess, time, urllib.error, urllib.request, uuid
+import asyncio, json, os, secrets, shutil, signal, subprocess, time, urllib.error, urllib.request, uuid
 from pathlib import Path
 
 import pytest
 
+from radllm.testing import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".pytest_artifacts" / "lab"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listeners(port: int) -> list:

@@ -1,6 +1,6 @@
 """The local language model against the REAL llama.cpp server (xllamacpp, SmolLM2-135M): the server's safety (loopback,
 key, log, stop), the chat describer through it, the knowledge arms in `radllm run`. A few lesions, few tokens."""
-import json, os, subprocess, sys
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 from radllm.llm import LocalChatServer, chat_server, file_sha256, model_file
 from radllm.prompting import RULE_FEATURES, make_describer
 
-RADLLM = str(Path(sys.executable).parent / "radllm")
+from helpers import radllm
 SMOLLM2 = "local:smollm2"
 
 
@@ -63,14 +63,25 @@ def test_an_unknown_local_chat_model_is_refused_by_name():
         make_describer("chat:local:llama-70b")
 
 
-def test_knowledge_arms_run_end_to_end_and_metrics_name_the_model_file(tmp_path):
-    cfg = tmp_path / "k.yaml"
-    cfg.write_text("arms: [radiomics, zeroshot, prior]\nn_splits: 3\nablations: []\nn_permutations: 0\n")
-    out = tmp_path / "runs"
-    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:40", "--seeds", "0", "--out", str(out), "--config",
-                        str(cfg)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+# One `radllm run` of SmolLM2 in every role that needs the decoder (zero-shot, prior, LoRA: a single short epoch, the
+# tests below look at the run, not at what LoRA learns; that is test_lora_on_smollm2_can_overfit_a_small_batch's)
+DECODER_RUN = ("arms: [radiomics, zeroshot, prior, lora]\nserializer: names_values\nn_features: 4\nn_splits: 3\n"
+               "ablations: []\nn_permutations: 0\nlora: {base: local:smollm2, epochs: 1, batch_size: 8}\n")
+
+
+@pytest.fixture(scope="module")
+def decoder_run(tmp_path_factory) -> dict:
+    "metrics.json of one `radllm run` (synthetic:36, seed 0) with SmolLM2's zero-shot, prior and LoRA arms."
+    base = tmp_path_factory.mktemp("decoder")
+    (base / "decoder.yaml").write_text(DECODER_RUN)
+    r = radllm("run", "--dataset", "synthetic:36", "--seeds", "0", "--out", base / "runs", "--config",
+               base / "decoder.yaml", "--cache-dir", base / "cache")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    m = json.loads((out / "synthetic40" / "seed0" / "metrics.json").read_text())
+    return json.loads((base / "runs" / "synthetic36" / "seed0" / "metrics.json").read_text())
+
+
+def test_knowledge_arms_run_end_to_end_and_metrics_name_the_model_file(decoder_run):
+    m = decoder_run
     assert {"radiomics", "zeroshot", "prior"} <= set(m["arms"])
     assert 0 <= m["arms"]["zeroshot"]["auc"]["value"] <= 1
     rec = m["config"]["models"]["zeroshot"]
@@ -113,15 +124,8 @@ def test_the_decoder_embeds_mean_pooled_and_tells_findings_apart(tmp_path):
     assert V.shape == (3, 576) and np.allclose(V[0], V[1]) and not np.allclose(V[0], V[2])
 
 
-def test_lora_arm_trains_smollm2_in_radllm_run_and_metrics_name_its_file(tmp_path):
-    cfg = tmp_path / "lora.yaml"
-    cfg.write_text("arms: [radiomics, lora]\nserializer: names_values\nn_features: 4\nn_splits: 3\nablations: []\n"
-                   "n_permutations: 0\nlora: {base: local:smollm2, epochs: 2, batch_size: 8}\n")
-    out = tmp_path / "runs"
-    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:36", "--seeds", "0", "--out", str(out), "--config",
-                        str(cfg)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    m = json.loads((out / "synthetic36" / "seed0" / "metrics.json").read_text())
+def test_lora_arm_trains_smollm2_in_radllm_run_and_metrics_name_its_file(decoder_run):
+    m = decoder_run
     assert 0 <= m["arms"]["lora"]["auc"]["value"] <= 1
     rec = m["config"]["models"]["lora"]
     assert rec["file"] == model_file(SMOLLM2).name and rec["sha256"] == file_sha256(model_file(SMOLLM2))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from radllm.cli import main
 from radllm.synthetic import make_dataset
 
-RADLLM = str(Path(sys.executable).parent / "radllm")
+from helpers import RADLLM, cli, radllm
+
 TINY = "arms: [radiomics]\nn_splits: 3\nablations: []\nn_permutations: 0\nparams: {params}\n"
 PARAMS = "setting: {binCount: 32, force2D: true}\nimageType: {Original: {}}\nfeatureClass: {firstorder: null}\n"
 
@@ -22,13 +22,6 @@ def tiny(tmp_path):
     (tmp_path / "params.yaml").write_text(PARAMS)
     (tmp_path / "tiny.yaml").write_text(TINY.format(params=tmp_path / "params.yaml"))
     return tmp_path / "tiny.yaml"
-
-
-def cli(capsys, *argv):
-    "Run `radllm ARGV` in this process: (exit status, stdout, stderr)."
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def refused(code, err, *needles):
@@ -207,9 +200,8 @@ def test_nothing_is_written_under_home_when_a_cache_dir_is_given(tmp_path, tiny)
                            capture_output=True, text=True, timeout=600)
         assert r.returncode == 0 and "findings written" in r.stdout, r.stderr[-3000:]
         assert server.hits > 0
-        r = subprocess.run([RADLLM, "extract", "synthetic:24", "--out", str(tmp_path / "f.parquet"), "--cache-dir",
-                            str(cache), "--params", str(tmp_path / "params.yaml")], env=env, capture_output=True,
-                           text=True, timeout=600)
+        r = radllm("extract", "synthetic:24", "--out", tmp_path / "f.parquet", "--cache-dir", cache,
+                   "--params", tmp_path / "params.yaml", env=env)
         assert r.returncode == 0, r.stderr[-3000:]
     assert [p for p in home.rglob("*")] == []
     assert {"chat.sqlite", "features.sqlite", "digests.sqlite", "commands.sqlite"} <= {p.name for p in cache.iterdir()}
@@ -219,14 +211,14 @@ def test_nothing_is_written_under_home_when_a_cache_dir_is_given(tmp_path, tiny)
 
 def test_a_second_run_into_a_running_batch_stops_at_once(tmp_path, tiny):
     out = tmp_path / "runs"
-    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny)]
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ["run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny)]
+    first = subprocess.Popen([RADLLM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while not (out / ".radllm.lock").is_file() and first.poll() is None and time.time() < deadline: time.sleep(0.2)
         assert first.poll() is None, first.communicate()
         t0 = time.time()
-        second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        second = radllm(*args, timeout=120)
         lines = [line for line in second.stderr.splitlines() if line.strip()]
         assert second.returncode == 2 and len(lines) == 1, second.stderr
         assert f"radllm run: error: batch folder {out} is in use by pid {first.pid} on " in lines[0], lines
@@ -237,6 +229,6 @@ def test_a_second_run_into_a_running_batch_stops_at_once(tmp_path, tiny):
     # the first was killed (-9): its lock file is left behind, and the next run takes it over with a note
     assert json.loads((out / ".radllm.lock").read_text())["pid"] == first.pid
     (tmp_path / "bad.yaml").write_text("arms: [nope]\n")
-    third = subprocess.run([*args[:-1], str(tmp_path / "bad.yaml")], capture_output=True, text=True, timeout=120)
+    third = radllm(*args[:-1], tmp_path / "bad.yaml", timeout=120)
     assert f"note: took over the lock of {out} left by pid {first.pid}" in third.stderr, third.stderr
     assert third.returncode == 2 and "arms: unknown 'nope'" in third.stderr and not (out / ".radllm.lock").exists()

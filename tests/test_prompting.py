@@ -1,6 +1,6 @@
 ("Prompting: the glossary against real extractions, serializers within MiniLM's window, describers, the chat path over "
  "HTTP.")
-import pickle, re, socket, sqlite3, warnings
+import pickle, re, sqlite3, warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -10,8 +10,8 @@ import pytest
 from sklearn.base import clone
 
 from radllm.data import feature_columns
-from radllm.prompting import (DEFAULT_TASK, REFERENCES, RULE_FEATURES, STYLES, ChatDescriber, PromptSerializer,
-                              RulesDescriber, format_value, get_token_counter, load_glossary, make_describer, Findings)
+from radllm.prompting import (DEFAULT_TASK, STYLES, ChatDescriber, PromptSerializer,
+                              RulesDescriber, get_token_counter, load_glossary, make_describer, Findings)
 from radllm.testing import ChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,19 +46,10 @@ def test_glossary_is_package_data_with_one_row_per_default_feature():
     path = files("radllm") / "knowledge" / "feature_glossary.csv"
     assert path.is_file()
     assert "'knowledge/*.csv'" in (ROOT / "setup.py").read_text()          # shipped in wheels and sdists
-    g = load_glossary()
-    assert len(g) == 102 and g.index.is_unique
-    assert g.family.value_counts().to_dict() == {"glcm": 24, "firstorder": 18, "glrlm": 16, "glszm": 16, "gldm": 14,
-                                                 "shape2D": 9, "ngtdm": 5}
-    assert set(g.malignancy_direction) <= {"higher", "lower", "unclear"}
-    assert {k.strip() for s in g.source for k in s.split(";")} <= set(REFERENCES)
-    assert (g.short_name != "").all() and g.meaning.str.endswith(".").all()
+    g = load_glossary()                                   # (its rows and columns: chapter 05's glossary cell)
+    assert (g.short_name != "").all()
     g.loc["original_glcm_ClusterShade", "meaning"] = "changed"     # callers get a copy
     assert load_glossary().loc["original_glcm_ClusterShade", "meaning"] != "changed"
-
-
-def test_every_feature_of_a_synthetic_extraction_has_a_glossary_entry(features):
-    assert set(feature_columns(features)) == set(load_glossary().index)
 
 
 def test_every_feature_of_a_mini_mias_extraction_has_a_glossary_entry(mias_dir, tmp_path):
@@ -163,23 +154,6 @@ def test_missing_values_are_written_as_not_available(features):
         assert "not available" in p[0] and "not available" in p[1] and not re.search(r"\b(nan|inf)\b", p[0] + p[1])
 
 
-def test_shuffle_is_reproducible_and_keeps_the_same_sentences(features):
-    cols = feature_columns(features)[:8]
-    train, test = split(features[cols])
-    fixed = PromptSerializer().fit(train).transform(test)
-    a = PromptSerializer(order="shuffle", seed=3).fit(train).transform(test)
-    assert a == PromptSerializer(order="shuffle", seed=3).fit(train).transform(test)
-    assert a != PromptSerializer(order="shuffle", seed=4).fit(train).transform(test) and a != fixed
-    assert all(sorted(sentences(x)) == sorted(sentences(y)) for x, y in zip(a, fixed))
-
-
-def test_generic_names_number_features_by_column(features):
-    cols = feature_columns(features)[:8]
-    train, test = split(features[cols])
-    p = PromptSerializer(style="generic_names", order="shuffle").fit(train).transform(test)[0]
-    assert f"Feature 3 is {format_value(test.iloc[0, 2])}." in p and "sphericity" not in p.lower()
-
-
 def test_task_template_and_parameters(features):
     cols = feature_columns(features)[:4]
     p = PromptSerializer(task="Read {n_features} measurements.").fit(features[cols]).transform(features[cols])[0]
@@ -224,20 +198,6 @@ def test_rules_describer_cutoffs_come_from_training_rows(features):
     assert rules.transform(t)[0].startswith("Irregular mass")
     t.iloc[0, t.columns.get_loc("original_firstorder_Mean")] = np.nan
     assert "density not assessable" in rules.transform(t)[0]
-
-
-def test_description_alone_or_with_features(features):
-    train, test = split(features)
-    cols = feature_columns(features)[:8] + [c for cs in RULE_FEATURES.values() for c in cs]
-    cols = list(dict.fromkeys(cols))
-    described = Findings(RulesDescriber()).fit(train[cols])
-    both = PromptSerializer().fit(described.transform(train[cols])).transform(described.transform(test[cols]))
-    alone = (PromptSerializer(with_features=False).fit(described.transform(train[cols]))
-             .transform(described.transform(test[cols])))
-    rules = RulesDescriber().fit(train[cols]).transform(test[cols])
-    assert alone == [f"{DEFAULT_TASK} Findings: {r}" for r in rules]
-    assert all(b.startswith(f"{DEFAULT_TASK} Findings: {r} The ") and count(b) <= 256 for b, r in zip(both, rules))
-    with pytest.raises(ValueError, match="'findings' column"): PromptSerializer(with_features=False).fit(train)
 
 
 def test_findings_come_from_the_full_table_in_every_text_arm(features):
@@ -315,21 +275,8 @@ def test_chat_describer_gives_up_with_an_error_naming_the_endpoint(features, cha
     assert KEY not in str(e.value) and chat_env.hits == 2 and "500" in str(e.value)
 
 
-def test_chat_describer_server_down(features, monkeypatch, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    cols = feature_columns(features)[:8]
-    chat = ChatDescriber("openai:m", cache_dir=tmp_path, max_retries=0, timeout=5).fit(features[cols])
-    with pytest.raises(RuntimeError, match=f"127.0.0.1:{port}.*Connection"):
-        chat.transform(features[cols].iloc[:1])
-
-
-def test_make_describer():
-    assert make_describer(None) is None and isinstance(make_describer("rules"), RulesDescriber)
-    assert make_describer("openai:llama3").model == "openai:llama3"
+def test_make_describer_refuses_unknown_names():
+    "(What the known names make: chapter 05's make_describer cell.)"
     with pytest.raises(ValueError): make_describer("gpt")
     with pytest.raises(ValueError): ChatDescriber("llama3").fit(pd.DataFrame({"a": [1.0, 2.0]}))
 

@@ -5,7 +5,7 @@ INbreast's semicolon INbreast.csv and plist XMLs), with small stand-in images la
 It checks what a user of the real data meets: loader options set in the spec (through `load_dataset` and through the
 `radllm` command), every message that names an option saying how to set it (and naming a real one), the label
 source of every manifest, and loads that find nothing saying why."""
-import ast, hashlib, json, plistlib, re, subprocess, sys, warnings
+import ast, hashlib, json, plistlib, re, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,10 @@ from radllm import testing
 import radllm.data as data
 from radllm.data import (LABEL_SOURCES, LOADERS, describe_labels, label_sources, load_dataset, loader_options,
                          manifest_problems,
-                         option_hint, parse_birads, parse_dataset_spec)
+                         parse_birads, parse_dataset_spec)
 
-RADLLM = str(Path(sys.executable).parent / "radllm")
+from helpers import radllm
+
 ALL_OPTIONS = sorted(set().union(*(loader_options(k) for k in LOADERS)))
 
 
@@ -394,9 +395,6 @@ def test_vindr_empty_loads_say_why(tmp_path):
 
 
 # ================================================================ the command line, with options in the spec
-def radllm(*args, cwd):
-    return subprocess.run([RADLLM, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
-
 def test_cli_extract_takes_loader_options_in_the_spec(inbreast_real, tmp_path):
     out = tmp_path / "f.parquet"
     r = radllm("extract", f"inbreast:{inbreast_real}?point_radius=8", "--out", out, "--cache-dir", tmp_path / "cache",
@@ -517,22 +515,6 @@ def test_mini_mias_labels_are_the_databases(mias_dir):
         == f"labels: database truth (the database's severity, not stated to be pathology) for {len(df)} lesions"
     info = (mias_dir / "Info.txt").read_text(errors="replace")
     assert "Truth-Data: C R M Boggis and I Hutt" in info and not re.search(r"biops|patholog|histolog", info, re.I)
-
-def test_custom_loader_labels_are_unstated(tmp_path):
-    @data.register_loader("tiny-test")
-    def load_tiny(arg,
-                  **_): return pd.DataFrame({"lesion_id": ["t"], "patient_id": ["p"], "image": ["x.png"], "label": [1],
-                                             "roi": ['{"circle": [5, 5, 3]}']})
-    try: assert list(load_dataset("tiny-test:x").label_source) == ["unstated"]
-    finally:
-        del LOADERS["tiny-test"]
-        data.PATH_LOADERS.discard("tiny-test")
-
-def test_option_hint():
-    assert option_hint("inbreast", point_radius="R") == "set point_radius in the spec: inbreast:PATH?point_radius=R"
-    with pytest.raises(ValueError,
-                       match=r"vindr-mammo takes no option\(s\) \['point_radius'\]"):
-        option_hint("vindr-mammo", point_radius=5)
 
 def test_synthetic_labels_are_the_generators():
     df = load_dataset("synthetic:12")

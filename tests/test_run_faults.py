@@ -9,20 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from radllm.cli import main
 from radllm.config import RunConfig
 from radllm.runs import runnable_config
 from radllm.synthetic import make_dataset
 
-RADLLM = str(Path(sys.executable).parent / "radllm")
+from helpers import RADLLM, cli, radllm
+
 TINY = "arms: [radiomics]\nn_splits: 3\nablations: []\nn_permutations: 0\n"
-
-
-def cli(capsys, *argv):
-    "Run `radllm ARGV` in this process: (exit status, stdout, stderr)."
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def one_line_error(err: str, *needles) -> None:
@@ -71,10 +64,8 @@ def test_two_manifests_from_the_users_folder_get_two_folders(tmp_path, synth_dir
     params.write_text(yaml.safe_dump({"setting": {"binCount": 32, "force2D": True}, "imageType": {"Original": {}},
                                       "featureClass": {"firstorder": None, "shape2D": None, "glcm": None}}))
     (work / "tiny.yaml").write_text(TINY + "params: my-params.yaml\n")
-    r = subprocess.run([RADLLM, "run", "--dataset", "manifest:data/a/manifest.csv",
-                        "--dataset", "second=manifest:data/b/manifest.csv",
-                        "--seeds", "0", "--out", "runs/two", "--config", "tiny.yaml"], cwd=work, capture_output=True,
-                       text=True)
+    r = radllm("run", "--dataset", "manifest:data/a/manifest.csv", "--dataset", "second=manifest:data/b/manifest.csv",
+               "--seeds", "0", "--out", "runs/two", "--config", "tiny.yaml", cwd=work)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 run, 0 already finished, 0 failed" in r.stdout
     status = pd.read_csv(work / "runs/two/status.csv")
@@ -91,9 +82,8 @@ def tiny_batch(tmp_path_factory) -> Path:
     "A finished batch of two runs (synthetic:30, seeds 0 and 1, the TINY config); a test copies it before changing it."
     root = tmp_path_factory.mktemp("batch")
     (root / "tiny.yaml").write_text(TINY)
-    r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(root / "runs"),
-                        "--config", str(root / "tiny.yaml"), "--cache-dir", str(root / "cache")], capture_output=True,
-                       text=True)
+    r = radllm("run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", root / "runs", "--config",
+               root / "tiny.yaml", "--cache-dir", root / "cache")
     assert r.returncode == 0 and "2 run, 0 already finished, 0 failed" in r.stdout, r.stdout + r.stderr
     return root / "runs"
 
@@ -240,9 +230,8 @@ def test_header_only_manifest_and_jobs_zero(capsys, tmp_path):
     code, _, err = cli(capsys, "extract", f"manifest:{d / 'manifest.csv'}", "--out", tmp_path / "f.parquet")
     assert code == 2
     one_line_error(err, f"no lesion loaded: {d / 'manifest.csv'} has a header and no rows")
-    with pytest.raises(SystemExit) as e:
-        main(["extract", "synthetic", "--out", str(tmp_path / "f.parquet"), "--jobs", "0"])
-    assert e.value.code == 2 and "argument --jobs: must be at least 1, got 0" in capsys.readouterr().err
+    code, _, err = cli(capsys, "extract", "synthetic", "--out", tmp_path / "f.parquet", "--jobs", "0")
+    assert code == 2 and "argument --jobs: must be at least 1, got 0" in err
 
 
 # 7. a failed run says why, in the words of what failed ----------------------------------------------------------------
@@ -255,8 +244,7 @@ def test_a_failed_run_shows_the_notebooks_own_error(tmp_path):
     with ChatServer() as upstream, FaultProxy(upstream.url) as proxy:     # the proxy answers the 401 itself
         proxy.reset("http:401")
         env = {**os.environ, "OPENAI_BASE_URL": proxy.url, "OPENAI_API_KEY": "sk-test-not-a-key"}
-        r = subprocess.run([RADLLM, "run", "--dataset", "synthetic:30", "--out", "runs/f", "--config", "c.yaml"],
-                           cwd=tmp_path, capture_output=True, text=True, env=env)
+        r = radllm("run", "--dataset", "synthetic:30", "--out", "runs/f", "--config", "c.yaml", cwd=tmp_path, env=env)
     assert r.returncode == 1 and "0 run, 0 already finished, 1 failed" in r.stdout, r.stdout + r.stderr
     status = pd.read_csv(tmp_path / "runs/f/status.csv")
     error = status.error.iloc[0]
@@ -323,9 +311,8 @@ def test_read_only_out_folder(tiny):
             if probe.returncode: pytest.skip("the unprivileged user cannot run this project's Python here: "
                                              f"{probe.stderr.strip()[-200:]}")
         env = {**os.environ, "RADLLM_CACHE_DIR": str(base / "cache"), "HOME": str(base)}
-        r = subprocess.run(prefix + [RADLLM, "run", "--dataset", "synthetic:30", "--out", str(ro / "runs"),
-                                     "--config", str(config)],
-                           capture_output=True, text=True, env=env, cwd=base)
+        r = radllm("run", "--dataset", "synthetic:30", "--out", ro / "runs", "--config", config, prefix=prefix,
+                   env=env, cwd=base)
         assert r.returncode == 2, r.stdout + r.stderr
         one_line_error(r.stderr, f"--out {ro / 'runs'} is not writable: choose a folder you can write to")
     finally:
@@ -408,7 +395,7 @@ def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypat
     from radllm.embedding import SentenceTransformerEmbedder
     from radllm.evaluation import evaluate_config
     from radllm.extraction import extract
-    make_dataset(tmp_path / "data", n=60, seed=2)
+    make_dataset(tmp_path / "data", n=36, seed=2)
     cfg = RunConfig(dataset=f"manifest:{tmp_path / 'data' / 'manifest.csv'}", arms=["radiomics", "text", "weighted"],
                     n_splits=3, ablations=["order"], n_permutations=1, cache_dir=str(tmp_path / "features"))
     features, _ = extract(cfg.dataset, cache_dir=cfg.cache_dir, progress=False)
@@ -553,9 +540,7 @@ def test_bad_option_is_named_before_any_work(capsys, tmp_path, argv, needle):
     "One line naming the option and what is expected, exit 2, and nothing written (OUT is never created)."
     (tmp_path / "FILE").write_text("x")
     argv = [a.replace("FILE", str(tmp_path / "FILE")).replace("OUT", str(tmp_path / "OUT")) for a in argv]
-    try: code = main(argv)
-    except SystemExit as e: code = e.code                       # argparse's own exit for a value of the wrong form
-    err = capsys.readouterr().err
+    code, _, err = cli(capsys, *argv)
     assert code == 2, err
     assert needle.replace("FILE", str(tmp_path / "FILE")) in err and "Traceback" not in err, err
     assert not (tmp_path / "OUT").exists() and (tmp_path / "FILE").read_text() == "x"
@@ -580,9 +565,10 @@ def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path, tiny, how):
      "notebook runs: no kernel traceback, exit 130, one line saying how far the batch got, the run recorded as "
      "interrupted; the same command again finishes both runs and prints nothing left over from the stopped kernel.")
     out = tmp_path / "runs"
-    args = [RADLLM, "run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny),
+    args = ["run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny),
             "--cache-dir", str(tmp_path / "cache")]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen([RADLLM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     notebook, deadline = out / "synthetic30" / "seed0" / "end_to_end.ipynb", time.time() + 300
     while not notebook.is_file() and proc.poll() is None and time.time() < deadline: time.sleep(0.1)
     time.sleep(2)                                                          # the kernel is running the notebook's cells
@@ -597,7 +583,7 @@ def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path, tiny, how):
     assert not _kernels_of(proc.pid), "a kernel outlived the interrupted batch"
     status = pd.read_csv(out / "status.csv")
     assert dict(zip(status.seed, status.status)) == {0: "interrupted", 1: "pending"}, status
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = radllm(*args)
     assert r.returncode == 0 and "2 run, 0 already finished, 0 failed" in r.stdout, r.stdout + r.stderr
     assert "KeyboardInterrupt" not in r.stdout + r.stderr and "Traceback" not in r.stderr, r.stderr
     assert set(pd.read_csv(out / "status.csv").status) == {"ok"}

@@ -1,19 +1,15 @@
 ("Batches through the command line: papermill runs over datasets x seeds, resume after a kill, the report, no secret "
  "leaks.")
-import json, os, re, shutil, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, re, shutil, signal, subprocess, time
 
 import pandas as pd
 import pytest
 
-RADLLM = str(Path(sys.executable).parent / "radllm")
+from helpers import RADLLM, radllm
+
 SECRET = "sk-test-SECRET-do-not-leak-4242"
 SMALL = "arms: [radiomics, text]\nn_splits: 3\nablations: []\nn_permutations: 1\n"
 TINY = "arms: [radiomics]\nn_splits: 3\nablations: []\nn_permutations: 0\n"     # no language model: batch mechanics
-
-
-def radllm(*args, env=None, **kw):
-    return subprocess.run([RADLLM, *map(str, args)], capture_output=True, text=True, env=env, **kw)
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
 ("Scale: `radllm extract` and `run_batch` on a Dask cluster (a 2-worker LocalCluster on loopback) give what serial "
  "gives.")
-import json, subprocess, sys
-from pathlib import Path
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from helpers import radllm
 
 distributed = pytest.importorskip("distributed")
 
@@ -18,24 +19,16 @@ def cluster():
         yield c
 
 
-def radllm_cli(*args, cwd) -> subprocess.CompletedProcess:
-    "Run the installed `radllm` command (the console script beside this Python)."
-    exe = Path(sys.executable).with_name("radllm")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-c",
-                                            "import sys; from radllm.cli import main; sys.exit(main())"]
-    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
 def test_cli_extract_on_dask_equals_serial(cluster, tmp_path):
     from radllm.data import feature_columns
     from radllm.synthetic import make_dataset
     make_dataset(tmp_path / "syn", n=24, seed=3)
     spec = f"manifest:{tmp_path / 'syn' / 'manifest.csv'}"
     before = cluster.scheduler.transition_counter
-    serial = radllm_cli("extract", spec, "--out", tmp_path / "serial.parquet", "--cache-dir", tmp_path / "c1",
-                        cwd=tmp_path)
-    dask = radllm_cli("extract", spec, "--out", tmp_path / "dask.parquet", "--scheduler", cluster.scheduler_address,
-                      "--cache-dir", tmp_path / "c2", cwd=tmp_path)
+    serial = radllm("extract", spec, "--out", tmp_path / "serial.parquet", "--cache-dir", tmp_path / "c1",
+                    cwd=tmp_path, timeout=300)
+    dask = radllm("extract", spec, "--out", tmp_path / "dask.parquet", "--scheduler", cluster.scheduler_address,
+                  "--cache-dir", tmp_path / "c2", cwd=tmp_path, timeout=300)
     for r in (serial, dask): assert r.returncode == 0, r.stderr[-2000:]
     assert cluster.scheduler.transition_counter > before          # the lesions went through the cluster's scheduler
     assert "24 extracted, 0 skipped, 0 failed" in dask.stdout, dask.stdout

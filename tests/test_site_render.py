@@ -15,13 +15,15 @@ These tests skip, saying why, only where Quarto cannot be had (no quarto on PATH
 ../shared/tools/quarto to install it from) or Chromium is missing (`apt-get install chromium`); under CI (CI=true,
 set by the CI runner) both must be there, and a missing one fails instead.
 """
-import functools, http.server, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
+import functools, http.server, json, os, re, shutil, sys, threading, time, urllib.error, urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import urldefrag, urlsplit
 
 import pandas as pd
 import pytest
 import yaml
+
+from helpers import radllm
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".pytest_artifacts" / "site"
@@ -304,8 +306,7 @@ def test_screenshot_of_a_lesion_card(browser, run_folder, tmp_path):
     "The card `radllm explain --card` draws for a lesion, opened in the browser, is a picture with something on it."
     lesion = str(pd.read_parquet(run_folder / "predictions.parquet").lesion_id.iloc[3])
     card = tmp_path / "card.png"
-    r = subprocess.run([str(Path(sys.executable).parent / "radllm"), "explain", str(run_folder), lesion, "--card",
-                        str(card)], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    r = radllm("explain", run_folder, lesion, "--card", card)
     assert r.returncode == 0, r.stdout + r.stderr
     off_site, shot = [], tmp_path / "lesion_card.png"
     page = offline_page(browser, off_site)
