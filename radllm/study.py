@@ -279,6 +279,7 @@ def study_tests(preds: dict, labels: dict) -> list[dict]:
 
 def mark_primary(tests: pd.DataFrame, datasets=None) -> pd.DataFrame:
     "Tests with `role` (primary / exploratory) and `p_holm`: Holm over the primary tests of `datasets` (default all)."
+    if tests.empty: return tests.assign(role=pd.Series(dtype=str), p_holm=pd.Series(dtype=float))   # nothing paired
     base = tests.dataset == tests.versus_dataset
     if datasets is not None: base &= tests.dataset.isin(list(datasets))
     primary = base & ~tests.dataset.str.contains("/") & tests.design.isin(PRIMARY) & (tests.versus == "radiomics")
