@@ -559,6 +559,11 @@ def _kernels_of(pid: int) -> list[int]:
     return found
 
 
+def _sigint_as_in_a_terminal() -> None:
+    "In the child before exec: Ctrl-C's default action, whatever the test process inherited."
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "kill"])
 def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path, tiny, how):
     ("Ctrl-C (SIGINT to the whole foreground process group) or `kill` (SIGTERM to radllm alone) while the first "
@@ -567,8 +572,9 @@ def test_an_interrupted_batch_stops_cleanly_and_resumes(tmp_path, tiny, how):
     out = tmp_path / "runs"
     args = ["run", "--dataset", "synthetic:30", "--seeds", "0", "1", "--out", str(out), "--config", str(tiny),
             "--cache-dir", str(tmp_path / "cache")]
+    # as in a terminal: a batch started in the background of a shell (nohup, CI scripts) inherits SIGINT ignored
     proc = subprocess.Popen([RADLLM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
     notebook, deadline = out / "synthetic30" / "seed0" / "end_to_end.ipynb", time.time() + 300
     while not notebook.is_file() and proc.poll() is None and time.time() < deadline: time.sleep(0.1)
     time.sleep(2)                                                          # the kernel is running the notebook's cells
