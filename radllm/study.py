@@ -182,7 +182,7 @@ def pooled(pred: pd.DataFrame, labels: pd.DataFrame, repeats=None) -> pd.DataFra
     return labels.join(pool_repeats(pred), how="inner")
 
 def _threshold_metrics(pred: pd.DataFrame, labels: pd.DataFrame, ratio: float) -> dict:
-    "Accuracy, sensitivity, specificity: mean over repeats, corrected-t 95% interval of the per-fold values."
+    "The study's threshold metrics (`METRICS`): mean over repeats, corrected-t 95% interval of the per-fold values."
     d = pred.join(labels, on="lesion_id")
     metric = lambda g: binary_metrics(g.label.to_numpy(), g.proba.to_numpy(), g.threshold.to_numpy())
     per_repeat = pd.DataFrame([metric(g) for _, g in d.groupby("repeat")])

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def draw_patients(groups: np.ndarray, n_lesions: int, rng: np.random.Generator) -> np.ndarray:
@@ -109,9 +110,9 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--shard", default="0/1", help="i/n: this process fits the datasets d with d %% n == i")
     p.add_argument("--prepare", action="store_true", help="only extract the population and estimate the truth")
-    p.add_argument("--work", default="runs/coverage")
-    p.add_argument("--runs", default="nbs/results/coverage_runs.csv")
-    p.add_argument("--out", default="nbs/results/coverage.csv")
+    p.add_argument("--work", default=str(ROOT / "runs" / "coverage"))
+    p.add_argument("--runs", default=str(ROOT / "nbs" / "results" / "coverage_runs.csv"))
+    p.add_argument("--out", default=str(ROOT / "nbs" / "results" / "coverage.csv"))
     args = p.parse_args(argv)
     from radllm.statistics import coverage_table
     shard, shards = (int(x) for x in args.shard.split("/"))

@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("step", choices=["run", "gather"])
     p.add_argument("--out", type=Path, default=Path("runs/study"))
     p.add_argument("--mias", default=os.environ.get("RADLLM_MIAS", "data/mini-mias"))
-    p.add_argument("--results", default="nbs/results/study")
+    p.add_argument("--results", default=str(ROOT / "nbs" / "results" / "study"))
     args = p.parse_args(argv)
     if args.step == "run": run_or_exit(jobs(args.out, args.mias, str(Path(sys.executable).parent / "papermill")))
     else:
