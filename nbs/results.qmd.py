@@ -14,10 +14,11 @@ import pandas as pd
 from nbdev.config import get_config
 
 sys.path.insert(0, str(get_config().nbs_path))   # nbdev runs this script without nbs/ on sys.path
-from results_tables import DASH, _corrected_ci, auc_table, captioned, embedded_figure, md_table, metrics_table, p_value
+from results_tables import captioned, embedded_figure, site_table
 from radllm.figures import comparison_forest_figure
 from radllm.fusion import ARMS
 from radllm.statistics import holm
+from radllm.tables import auc_interval, auc_table, markdown_table, metrics_table, p_cell
 
 RESULTS = get_config().nbs_path / "results"
 
@@ -25,11 +26,17 @@ RESULTS = get_config().nbs_path / "results"
 
 def dataset_tables(dataset: str, s: pd.DataFrame) -> list:
     "The two tables of one dataset: the AUC and the paired tests first, then the other metrics."
-    return [captioned(auc_table(s), f"{dataset}: AUC per arm (mean ± SD over seeds, 95% CI counting lesions and "
-                      "splits) and the paired tests against `radiomics`: repeated DeLong for the AUC, McNemar for "
-                      "the errors"),
-            captioned(metrics_table(s), f"{dataset}: the other metrics (mean over seeds, median per-run 95% CI below "
-                      "it; lower is better for the Brier score)")]
+    aucs, others = site_table(auc_table(s)), site_table(metrics_table(s, stacked=True))
+    return [captioned(aucs, f"{dataset}: AUC per arm (mean ± SD over seeds, 95% CI counting lesions and splits) and "
+                      "the paired tests against `radiomics`: repeated DeLong for the AUC, McNemar for the errors"),
+            captioned(others, f"{dataset}: the other metrics (mean over seeds, median per-run 95% CI below it; lower "
+                      "is better for the Brier score)")]
+
+
+def arm_table(arms) -> str:
+    "What each arm of the summary is, from the arm registry (chapter 07)."
+    titles = [ARMS[a].title if a in ARMS else "" for a in arms]
+    return markdown_table(pd.DataFrame({"arm": [f"`{a}`" for a in arms], "what it is": titles}))
 
 
 def reading(dataset: str, s: pd.DataFrame) -> str:
@@ -38,14 +45,14 @@ def reading(dataset: str, s: pd.DataFrame) -> str:
     best = auc["mean"].idxmax()
     seeds = int(auc["seeds"].max())
     out = [f"On **{dataset}** ({seeds} seed{'s' * (seeds != 1)}), the highest mean AUC was `{best}`'s: "
-           f"{auc.loc[best, 'mean']:.3f} (95% CI {_corrected_ci(auc.loc[best]).replace(DASH, ' to ')})."]
+           f"{auc.loc[best, 'mean']:.3f} (95% CI {auc_interval(auc.loc[best])})."]
     tested = auc.drop(index="radiomics", errors="ignore")
     tested = tested[tested.get("p_corrected", pd.Series(dtype=float)).notna()] if "p_corrected" in tested else \
         tested.iloc[:0]
     for (arm, r), p_holm in zip(tested.iterrows(), holm(tested.p_corrected.to_numpy()) if len(tested) else []):
         verdict = "significant after Holm's correction" if p_holm < 0.05 else "not significant after Holm's correction"
         out.append(f"`{arm}` vs `radiomics`: mean AUC difference {r['auc_diff']:+.3f} (95% CI {r['diff_lo']:+.3f} to "
-                   f"{r['diff_hi']:+.3f}, corrected p {p_value(r['p_corrected'])}, Holm {p_value(p_holm)}): {verdict}.")
+                   f"{r['diff_hi']:+.3f}, corrected p {p_cell(r['p_corrected'])}, Holm {p_cell(p_holm)}): {verdict}.")
     return " ".join(out)
 
 
@@ -106,8 +113,7 @@ def page(results: Path = RESULTS) -> str:
              "paired tests of each arm against `radiomics` on the same folds (repeated DeLong for the AUC, McNemar for "
              "the errors); the second gives the other metrics (mean over seeds, with the median per-run patient-level "
              "bootstrap CI below). A difference counts only where its Holm-corrected p says so.",
-             md_table(["arm", "what it is"], [[f"`{a}`", ARMS[a].title if a in ARMS else ""]
-                                              for a in summary.arm.unique()])]
+             arm_table(summary.arm.unique())]
     for dataset, s in summary.groupby("dataset", sort=False):
         parts += [f"## {dataset}", *dataset_tables(dataset, s), reading(dataset, s)]
         if dataset.startswith("mini-mias"):

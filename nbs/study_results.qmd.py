@@ -11,9 +11,10 @@ import sys
 from nbdev.config import get_config
 
 import pandas as pd
-from radllm.study import (LEVEL_DESIGNS, LLM_RESULTS, STYLE_DESIGNS, CONTROL_DESIGNS, PRIMARY, ci_cell,
-                          controls_table, design_table, diff_cell, llm_table, load_results, old_new_table,
-                          permutation_table, power_table, readme_table, test_row, to_markdown)
+from radllm.study import (LEVEL_DESIGNS, LLM_RESULTS, STYLE_DESIGNS, CONTROL_DESIGNS, PRIMARY, controls_table,
+                          design_table, llm_table, load_results, old_new_table, permutation_table, power_table,
+                          readme_table, test_row)
+from radllm.tables import ci_cell, diff_cell, markdown_table
 from radllm.figures import comparison_forest_figure, comparisons_against
 from radllm.statistics import format_p
 
@@ -111,7 +112,7 @@ def roi_table(summary, tests, base="mini-mias") -> str:
             row[f"{d} AUC (95% CI)"] = auc(summary, ds, d).replace("AUC ", "")
             row[f"{d} vs full ROI"] = "" if ds == base else vs(tests, ds, d, d, base).replace("ΔAUC ", "")
         rows.append(row)
-    return to_markdown(pd.DataFrame(rows))
+    return markdown_table(pd.DataFrame(rows))
 
 
 def choose(summary, tests) -> str:
@@ -160,7 +161,7 @@ def coverage_part() -> list:
     return [f"How often each 95% interval of the radiomics arm's AUC covered the procedure's true AUC, over "
             f"{int(c.datasets.iloc[0])} study-sized synthetic datasets drawn from one large synthetic population "
             "(chapter 09a, `make coverage`; `width_sd`: how much the interval's width varies between datasets):",
-            to_markdown(c[["interval", "estimator", "datasets", "coverage", "mc_se", "mean_width", "width_sd",
+            markdown_table(c[["interval", "estimator", "datasets", "coverage", "mc_se", "mean_width", "width_sd",
                            "bias"]])]
 
 
@@ -173,7 +174,7 @@ def fresh_part() -> list:
     return [f"`levels` was chosen on the synthetic set of generator seed 0 and on mini-MIAS. The same protocol on a "
             f"synthetic population from another generator seed (`{ds}`, {int(summary.lesions.iloc[0])} lesions, "
             "never used in development), with its own primary comparisons Holm-corrected:",
-            to_markdown(design_table(summary, tests, ds, [d for d in ARM_ORDER + list(CONTROL_DESIGNS)
+            markdown_table(design_table(summary, tests, ds, [d for d in ARM_ORDER + list(CONTROL_DESIGNS)
                                                           if d in set(summary.design)])),
             "Against `radiomics`: " + "; ".join(f"`{d}` {vs(tests, ds, d, 'radiomics')}" for d in
                                               ("text:levels", "concat:levels", "weighted:levels")) + "."]
@@ -209,7 +210,7 @@ def llm_part() -> list:
              "work."]
     for ds in ("synthetic", "mini-mias"):
         table = llm_table(summary, tests, ds)
-        if len(table): parts += [f"**{ds}**", to_markdown(table)]
+        if len(table): parts += [f"**{ds}**", markdown_table(table)]
     return parts
 
 
@@ -242,27 +243,27 @@ def page() -> str:
         "## What to choose", choose(summary, tests),
     ]
     if "role" in tests:
-        parts += ["## Primary comparisons, power and equivalence", to_markdown(power_table(tests))]
+        parts += ["## Primary comparisons, power and equivalence", markdown_table(power_table(tests))]
     for ds in DATASETS:
         if ds not in set(summary.dataset): continue
         parts += [f"## {ds}: {described(summary, ds)}", "### The answers", answers(summary, tests, ds),
-                  "### The arms", to_markdown(design_table(summary, tests, ds, ARM_ORDER)),
+                  "### The arms", markdown_table(design_table(summary, tests, ds, ARM_ORDER)),
                   "### Text pathways (the `text` arm)",
-                  to_markdown(design_table(summary, tests, ds, list(STYLE_DESIGNS) + list(LEVEL_DESIGNS)
+                  markdown_table(design_table(summary, tests, ds, list(STYLE_DESIGNS) + list(LEVEL_DESIGNS)
                                            + [d for d in CONTROL_DESIGNS if d.startswith("text:")]))]
         if "auc_pooled" in summary:
             parts += ["### What the language model adds: controls (exploratory)",
                       "Each `levels` arm with the language model's vectors, with random vectors and with no model "
                       "(the classifier on the interpolation weights). LoRA fine-tunes the encoder itself: its random "
                       "control is the same fine-tuning of a randomly initialised encoder, its no-model control "
-                      "`text:levels-nomodel`.", to_markdown(controls_table(summary, tests, ds)),
+                      "`text:levels-nomodel`.", markdown_table(controls_table(summary, tests, ds)),
                       "### Permutation nulls (labels permuted by patient)",
-                      to_markdown(permutation_table(summary, ds)) if len(permutation_table(summary, ds))
+                      markdown_table(permutation_table(summary, ds)) if len(permutation_table(summary, ds))
                       else "Not run in this study.",
                       "### Before and after #19",
                       "The numbers this page published before (AUC of the probabilities averaged over the 5 repeats, "
                       "plain DeLong) beside the procedure's AUC with the corrected interval:",
-                      to_markdown(old_new_table(summary, tests, ds, ARM_ORDER))]
+                      markdown_table(old_new_table(summary, tests, ds, ARM_ORDER))]
     if any(d.startswith("mini-mias/") for d in summary.dataset):
         parts += ["## ROI variants on mini-MIAS",
                   "mini-MIAS gives each lesion as an enclosing circle. The same two designs on the features of other "

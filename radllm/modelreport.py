@@ -13,11 +13,13 @@ from typing import Callable
 
 import pandas as pd
 
+from .tables import ci_cell, diff_cell, markdown_table, p_cell   # chapter 09d: the one table writer
+
 # %% auto #0
 __all__ = ['SECTIONS', 'STYLE', 'INTRO', 'RunRecord', 'load_record', 'NotFilled', 'data_section', 'eligibility_section',
            'participants_section', 'extraction_section', 'predictors_section', 'models_section', 'validation_section',
            'Picture', 'performance_section', 'sample_size_section', 'limitations_section', 'model_hashes',
-           'software_section', 'report_sections', 'markdown_table', 'render', 'write_run_report', 'write_model_reports']
+           'software_section', 'report_sections', 'render', 'write_run_report', 'write_model_reports']
 
 # %% ../nbs/10b_model_report.ipynb #14eb1c9b
 @dataclass
@@ -139,7 +141,8 @@ class Picture:
     caption: str
 
 def _ci_cell(m: dict, digits: int = 3) -> str:
-    return f"{m['value']:.{digits}f} ({m['ci'][0]:.{digits}f} to {m['ci'][1]:.{digits}f})"
+    "An estimate of metrics.json (`{'value': v, 'ci': [lo, hi]}`) as chapter 09d's cell 'v (lo to hi)'."
+    return ci_cell(m["value"], *m["ci"], digits=digits)
 
 def performance_section(rec: RunRecord, prefix: str = "") -> list:
     "Discrimination, calibration and clinical usefulness, each with 95% intervals."
@@ -147,8 +150,7 @@ def performance_section(rec: RunRecord, prefix: str = "") -> list:
     rows = []
     for arm, m in rec.metrics.get("arms", {}).items():
         vs = m.get("vs_radiomics") or {}
-        diff = f"{vs['auc_diff']:+.3f} ({vs['auc_diff_ci'][0]:+.3f} to {vs['auc_diff_ci'][1]:+.3f}), " \
-            f"DeLong p {vs['delong_p']:.3f}" if vs else ""
+        diff = f"{diff_cell(vs['auc_diff'], *vs['auc_diff_ci'])}, DeLong p {p_cell(vs['delong_p'])}" if vs else ""
         rows.append({"arm": arm, "AUC (DeLong 95% CI)": _ci_cell(m["auc"]),
                      "sensitivity": _ci_cell(m["sensitivity"]), "specificity": _ci_cell(m["specificity"]),
                      "Brier": _ci_cell(m["brier"]), "ΔAUC vs radiomics": diff})
@@ -266,14 +268,6 @@ def report_sections(rec: RunRecord) -> list[dict]:
     return out
 
 # %% ../nbs/10b_model_report.ipynb #3a4837a5
-def markdown_table(df: pd.DataFrame) -> str:
-    "A DataFrame as a Markdown pipe table (numbers right-aligned); chapter 10's runs imports this chapter, not back."
-    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
-    right = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
-             "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)])
-
 def _md(part) -> str:
     if isinstance(part, pd.DataFrame): return markdown_table(part)
     if isinstance(part, Picture): return f"![{part.caption}]({part.path})"

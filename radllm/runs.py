@@ -24,11 +24,13 @@ __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_V
            'run_one', 'failure_message', 'record_error', 'stop_kernels', 'interruptible', 'StatusTable',
            'BatchInterrupted', 'mark_interrupted', 'config_problems', 'runnable_config', 'dataset_names',
            'load_checked', 'extract_for_runs', 'threads_per_run', 'usable_cores', 'check_batch', 'run_batch',
-           'read_metrics', 'is_finished', 'collect', 'summarize', 'auc_table', 'metrics_table', 'markdown_table',
-           'ReportFigure', 'write_summary', 'clip', 'unfinished_runs', 'terminal_tables', 'report', 'running_note']
+           'read_metrics', 'is_finished', 'collect', 'summarize', 'ReportFigure', 'write_summary', 'clip',
+           'unfinished_runs', 'terminal_tables', 'report', 'running_note']
 
 # %% ../nbs/10_runs.ipynb #2041f49f
-from .statistics import METRICS, corrected_t, metric_names, repeated_interval   # chapter 09a
+from .statistics import corrected_t, repeated_interval   # chapter 09a
+from .tables import auc_table, markdown_table, metrics_table   # chapter 09d: the one table writer
+
 
 # %% ../nbs/10_runs.ipynb #c808068b
 def _package_dir() -> Path:
@@ -644,41 +646,6 @@ def summarize(long: pd.DataFrame) -> pd.DataFrame:
     corrected = pd.DataFrame({k: _seeds_interval(d) for k, d in long.groupby(keys, sort=False)}).T
     corrected.index.names = keys
     return base.join(corrected).reset_index().assign(labels=lambda d: d.dataset.map(labels).fillna(""))
-
-# %% ../nbs/10_runs.ipynb #45d655bb
-def _mean_sd(r) -> str: return f"{r['mean']:.3f}" + (f" ± {r['sd']:.3f}" if pd.notna(r["sd"]) else "")
-def _ci(r) -> str: return f"{r['ci_lo']:.3f}–{r['ci_hi']:.3f}"
-def _or_blank(v, fmt: str) -> str: return "" if pd.isna(v) else format(v, fmt)
-
-def _cell_ci(lo, hi, fmt: str = ".3f") -> str: return "" if pd.isna(lo) else f"{lo:{fmt}} to {hi:{fmt}}"
-
-def auc_table(summary: pd.DataFrame) -> pd.DataFrame:
-    "Per dataset and arm: AUC (mean ± SD over seeds), its corrected 95% CI, and the corrected paired test vs radiomics."
-    a = summary[summary.metric == "auc"]
-    return pd.DataFrame({"dataset": a.dataset, "arm": a.arm, "AUC (mean ± SD over seeds)": a.apply(_mean_sd, axis=1),
-                         "95% CI (lesions and splits)": [_cell_ci(lo, hi) for lo, hi in zip(a.cv_lo, a.cv_hi)],
-                         "AUC − radiomics": a.auc_diff.map(lambda v: _or_blank(v, "+.3f")),
-                         "its 95% CI": [_cell_ci(lo, hi, "+.3f") for lo, hi in zip(a.diff_lo, a.diff_hi)],
-                         "p (lesions and splits)": a.p_corrected.map(lambda v: _or_blank(v, ".3f")),
-                         "single-run DeLong p (median)": a.delong_p.map(lambda v: _or_blank(v, ".3f"))}
-                        ).reset_index(drop=True)
-
-def metrics_table(summary: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    "Per dataset and arm: each threshold metric (default: the report's, `METRICS`) as 'mean ± SD (median 95% CI)'."
-    metrics = metric_names("report") if metrics is None else metrics
-    s = summary[summary.metric.isin(metrics)].assign(
-        cell=lambda d: d.apply(lambda r: f"{_mean_sd(r)} ({_ci(r)})", axis=1))
-    wide = s.pivot_table(index=["dataset", "arm"], columns="metric", values="cell", aggfunc="first", sort=False)
-    shown = [m for m in metrics if m in wide.columns]
-    return wide[shown].rename(columns={k: METRICS[k].title for k in shown}).reset_index().rename_axis(columns=None)
-
-def markdown_table(df: pd.DataFrame) -> str:
-    "A DataFrame as a Markdown pipe table (text left-aligned, numbers right-aligned)."
-    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
-    right = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
-             "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)])
 
 # %% ../nbs/10_runs.ipynb #dc66a7d6
 @dataclass

@@ -16,9 +16,8 @@ __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', '
            'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors',
            'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test',
            'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null',
-           'permutation_rows', 'load_results', 'ci_cell', 'diff_cell', 'test_row', 'design_table', 'to_markdown',
-           'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table', 'llm_tests',
-           'llm_table']
+           'permutation_rows', 'load_results', 'test_row', 'design_table', 'controls_table', 'permutation_table',
+           'old_new_table', 'power_table', 'readme_table', 'llm_tests', 'llm_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
@@ -28,6 +27,7 @@ from .prompting import STYLES, get_token_counter
 from .statistics import (METRICS, binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
                                delong_test, detectable_difference, equivalence, fold_aucs, format_p, holm,
                                metric_names, patient_permutation, permutation_summary, repeat_aucs)
+from .tables import ci_cell, diff_cell, markdown_table, p_cell   # chapter 09d: the one table writer
 
 # %% ../nbs/12_study.ipynb #753418dc
 STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s, style in STYLES.items() if style.study}
@@ -366,15 +366,6 @@ def load_results(folder=None) -> tuple[pd.DataFrame, pd.DataFrame]:
                                                                        "study`")
     return pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "tests.csv")
 
-def ci_cell(v, lo, hi, digits: int = 3) -> str:
-    "'v (lo-hi)' with `digits` decimals; '' when v is missing."
-    return "" if pd.isna(v) else f"{v:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
-
-def diff_cell(d, lo, hi, digits: int = 3) -> str:
-    "'+d (+lo to +hi)': a signed difference with its CI."
-    return f"{d:+.{digits}f} ({lo:+.{digits}f} to {hi:+.{digits}f})"
-
-
 def test_row(tests: pd.DataFrame, dataset: str, design: str, versus: str = "radiomics",
              versus_dataset: str | None = None):
     "The paired test of `design` against `versus` (None when it was not run)."
@@ -399,16 +390,10 @@ def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, desig
                      **{METRICS[m].title: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
                         for m in metric_names("study") if m != "auc"},
                      f"ΔAUC vs {versus} (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
-                     "p": "" if t is None else format_p(t.p),
+                     "p": "" if t is None else p_cell(t.p),
                      "texts": "" if pd.isna(r.n_texts) or not r.n_texts else f"{int(r.n_texts)}",
                      "tokens": "" if pd.isna(r.mean_tokens) else f"{r.mean_tokens:.0f}", "seconds": f"{r.seconds:.0f}"})
     return pd.DataFrame(rows)
-
-def to_markdown(df: pd.DataFrame) -> str:
-    "A DataFrame as a GitHub markdown table (no dependency on tabulate)."
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    return "\n".join([head, "|" + "---|" * len(df.columns)]
-                     + ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)])
 
 # %% ../nbs/12_study.ipynb #a4ab9b21
 def _auc_of(s: pd.DataFrame, design: str, lo="auc_lo", hi="auc_hi", v="auc") -> str:
@@ -490,7 +475,7 @@ def readme_table(summary: pd.DataFrame, tests: pd.DataFrame, datasets=("syntheti
             cells.append("" if r.empty else ci_cell(r.auc.iloc[0], r.auc_lo.iloc[0], r.auc_hi.iloc[0]))
             cells.append("" if t is None else _diff_p(t))
         rows.append(cells)
-    return to_markdown(pd.DataFrame(rows, columns=head))
+    return markdown_table(pd.DataFrame(rows, columns=head))
 
 # %% ../nbs/12_study.ipynb #f5ed4608
 LLM_COMPARATORS = ("radiomics", "text:levels", "text:levels-nomodel", "text:levels-random", "lora:names_values")
@@ -515,7 +500,7 @@ def llm_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, n_splits
         folds = n_splits * int(r.repeats)
         rows.append({"design": d, "AUC (95% CI)": ci_cell(r.auc, r.auc_lo, r.auc_hi),
                      "ΔAUC vs radiomics (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
-                     "p": "" if t is None else format_p(t.p),
+                     "p": "" if t is None else p_cell(t.p),
                      "Holm p (LLM family)": format_p(family.p_holm.get((dataset, d), float("nan"))),
                      "seconds per fold": f"{r.seconds / folds:.1f}"})
     return pd.DataFrame(rows)

@@ -7,10 +7,11 @@ import pandas as pd
 
 from radllm.evaluation import evaluate
 from radllm.extraction import extract
-from radllm.runs import _metric_rows, metrics_table, summarize
+from radllm.runs import _metric_rows, summarize
 from radllm.statistics import METRICS, Metric
 from radllm.study import design_summary, design_table
 from radllm.synthetic import make_dataset
+from radllm.tables import metrics_table
 
 NBS = Path(__file__).resolve().parents[1] / "nbs"
 
@@ -41,7 +42,7 @@ def test_a_metric_is_one_registry_entry(tmp_path, monkeypatch):
     # the site's results page
     monkeypatch.syspath_prepend(str(NBS))
     import results_tables
-    assert "toy share called" in results_tables.metrics_table(summary[summary.dataset == "synthetic"])
+    assert "toy share called" in results_tables.site_table(metrics_table(summary, stacked=True))
     sys.modules.pop("results_tables", None)
 
 

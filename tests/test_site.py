@@ -270,7 +270,7 @@ def test_links_between_pages_resolve(site):
 
 NUM = r"(-?\d+\.\d{3})"
 MEAN_SD = re.compile(rf"^{NUM}(?: ± {NUM})?$")
-CI = re.compile(rf"^{NUM}–{NUM}$")
+CI = re.compile(rf"^{NUM} to {NUM}$")
 NONE = "—"
 
 
@@ -323,38 +323,39 @@ def test_results_page_numbers_come_from_the_committed_summary(site):
         check_numbers(cell, r)
     for r in summary[summary.metric == "auc"].itertuples():
         row = tables[(r.dataset, "auc", r.arm)]
-        check_numbers(row["AUC (mean ± SD)"], r)
+        check_numbers(row["AUC (mean ± SD over seeds)"], r)
         lo, hi = (r.cv_lo, r.cv_hi) if pd.notna(getattr(r, "cv_lo", float("nan"))) else (r.ci_lo, r.ci_hi)
-        assert CI.match(row["95% CI"]).groups() == (f"{lo:.3f}", f"{hi:.3f}")
-        p = getattr(r, "p_corrected", float("nan"))
-        if pd.isna(p): assert row["p"] == row["AUC diff vs radiomics"] == NONE
+        assert CI.match(row["95% CI (lesions and splits)"]).groups() == (f"{lo:.3f}", f"{hi:.3f}")
+        p, diff = getattr(r, "p_corrected", float("nan")), row["ΔAUC vs radiomics (95% CI)"]
+        if pd.isna(p): assert row["p (lesions and splits)"] == diff == NONE
         else:
-            assert float(row["AUC diff vs radiomics"]) == round(r.auc_diff, 3)
-            assert row["p"] == "< 0.001" if p < 0.001 else float(row["p"]) == round(p, 3)
-        mcnemar = row["McNemar p (median)"]
+            assert float(diff.split(" ")[0]) == round(r.auc_diff, 3)
+            shown = row["p (lesions and splits)"]
+            assert shown == "< 0.001" if p < 0.001 else float(shown) == round(p, 3)
+        mcnemar = row["McNemar p (median of runs)"]
         if pd.isna(r.mcnemar_p): assert mcnemar == NONE
         else: assert mcnemar == "< 0.001" if r.mcnemar_p < 0.0005 else float(mcnemar) == round(r.mcnemar_p, 3)
 
 
 def test_results_tables_of_any_summary():
-    "nbs/results_tables.py on a small summary: one seed (no SD), an arm without some metrics, tiny p-values."
+    """The results page's tables (radllm.tables through nbs/results_tables.py) on a small summary: one seed (no SD), an
+    arm without some metrics, tiny p-values."""
+    from radllm import tables
     sys.path.insert(0, str(NBS))
-    try: from results_tables import auc_table, captioned, metrics_table, md_table
+    try: from results_tables import captioned, site_table
     finally: sys.path.remove(str(NBS))
     row = lambda arm, metric, mean, **kw: dict(dataset="d", arm=arm, metric=metric, seeds=1, mean=mean, sd=float("nan"),
                                                ci_lo=mean - 0.1, ci_hi=mean + 0.1, **kw)
     tests = dict(auc_diff=-0.2, diff_lo=-0.3, diff_hi=-0.1, p_corrected=1e-5, delong_p=1e-5, mcnemar_p=0.04)
     s = pd.DataFrame([row("radiomics", "auc", 0.8), row("radiomics", "accuracy", 0.7),
                       row("lora", "auc", 0.6, **tests), row("lora", "brier", 0.25, **tests)])
-    auc, other = auc_table(s), metrics_table(s)
-    assert auc.splitlines()[2] == "| `radiomics` | 0.800 | 0.700–0.900 | — | — | — | — |"
-    assert auc.splitlines()[3] == "| `lora` | 0.600 | 0.500–0.700 | -0.200 | -0.300–-0.100 | < 0.001 | 0.040 |"
+    auc, other = site_table(tables.auc_table(s)), site_table(tables.metrics_table(s, stacked=True))
+    assert auc.splitlines()[2] == "| `radiomics` | 0.800 | 0.700 to 0.900 | — | — | — | — |"
+    assert auc.splitlines()[3] == ("| `lora` | 0.600 | 0.500 to 0.700 | -0.200 (-0.300 to -0.100) | < 0.001 | < 0.001 "
+                                   "| 0.040 |")
     assert other.splitlines()[0] == "| arm | accuracy | Brier score |"
-    assert other.splitlines()[3] == "| `lora` |  | 0.250<br><small>0.150–0.350</small> |"
+    assert other.splitlines()[3] == "| `lora` |  | 0.250<br><small>0.150 to 0.350</small> |"
     assert captioned(auc, "AUC").endswith("\n\n: AUC {.numbers}")
-    sep = md_table(["arm", "a long header", "x"], [["`radiomics`", "1", "0.123<br><small>0.1–0.2</small>"]], "lrc")
-    # dashes: longest line of a cell, a header's longest word
-    assert sep.splitlines()[1] == "|:----------|-----:|:-----:|"
 
 
 def test_results_folder_holds_numbers_only():

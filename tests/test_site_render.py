@@ -245,7 +245,7 @@ def test_results_page_reads_at_a_glance(visits):
     """Per dataset, the AUC table comes first and each of its cells fits on one line (AUC, CI, the paired test); the
     other metrics follow, each cell on at most two lines (mean ± SD, then the CI)."""
     tables = visits["pages"]["results.html"]["tables"]
-    auc = [t for t in tables if t["head"][:2] == ["arm", "AUC (mean ± SD)"]]
+    auc = [t for t in tables if t["head"][:2] == ["arm", "AUC (mean ± SD over seeds)"]]
     other = [t for t in tables if t["head"][:2] == ["arm", "accuracy"]]
     assert auc and len(auc) == len(other), [t["head"] for t in tables]
     assert tables.index(auc[0]) < tables.index(other[0])
