@@ -7,18 +7,17 @@ from __future__ import annotations
 import argparse, json, os, signal, sqlite3, stat, sys, threading, time
 from pathlib import Path
 
+from .config import dataset_help, dataset_kinds
+
 # %% auto #0
-__all__ = ['DATASET_HELP', 'RACY_NS', 'TRANSFER_FILES', 'COMMANDS', 'build_parser', 'cmd_explain', 'remember', 'replay',
-           'cmd_synth', 'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer', 'is_transfer_folder', 'main']
+__all__ = ['RACY_NS', 'TRANSFER_FILES', 'COMMANDS', 'build_parser', 'cmd_explain', 'remember', 'replay', 'cmd_synth',
+           'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer', 'is_transfer_folder', 'main']
 
 # %% ../nbs/11_cli.ipynb #bbab99a1
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 # %% ../nbs/11_cli.ipynb #dd35705b
-DATASET_HELP = ("dataset spec [NAME=]KIND[:ARG][?OPTION=VALUE&...]: synthetic[:N], mini-mias:PATH, cbis-ddsm:PATH, "
-                "inbreast:PATH, vindr-mammo:PATH, manifest:CSV (quote a spec with options)")
-
 def _whole(text: str) -> int:
     try: return int(text)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
@@ -54,6 +53,10 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/11_cli.ipynb #1836d45d
+def _kinds() -> dict:
+    "Parser settings of a command that takes a dataset: its help ends with every kind (chapter 00's `LOADERS`)."
+    return {"epilog": dataset_kinds(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+
 def _add_synth(sub, common):
     p = sub.add_parser("synth", parents=[common], help="write the built-in synthetic mammography lesion dataset")
     p.add_argument("out", help="output folder")
@@ -61,8 +64,9 @@ def _add_synth(sub, common):
     p.add_argument("--seed", type=_setting("seed"), default=0, help="seed of the generator (default 0)")
 
 def _add_extract(sub, common):
-    p = sub.add_parser("extract", parents=[common], help="extract radiomics features of every lesion of a dataset")
-    p.add_argument("dataset", help=DATASET_HELP)
+    p = sub.add_parser("extract", parents=[common], help="extract radiomics features of every lesion of a dataset",
+                       **_kinds())
+    p.add_argument("dataset", help=dataset_help())
     p.add_argument("--out", required=True, help="features Parquet file; the QC table is written beside it (.qc.csv)")
     p.add_argument("--params", default=None, help="pyradiomics parameter YAML (default: radllm's mammo2d.yaml)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any lesion failed")
@@ -70,8 +74,8 @@ def _add_extract(sub, common):
 
 def _add_run(sub, common):
     p = sub.add_parser("run", parents=[common],
-                       help="run the end-to-end notebook for every dataset x seed (papermill), resumable")
-    p.add_argument("--dataset", action="append", required=True, help=DATASET_HELP + "; repeat for several datasets")
+                       help="run the end-to-end notebook for every dataset x seed (papermill), resumable", **_kinds())
+    p.add_argument("--dataset", action="append", required=True, help=dataset_help() + "; repeat for several datasets")
     p.add_argument("--seeds", type=_setting("seed"), nargs="+", default=[0], help="seeds (default 0)")
     p.add_argument("--out", required=True, help="batch folder, e.g. runs/NAME (one config per folder)")
     p.add_argument("--config", default=None, help="RunConfig YAML (arms, selector, serializer, embedder, lora, ...)")
@@ -83,7 +87,8 @@ def _add_report(sub, common):
     p.add_argument("out", help="batch folder, e.g. runs/NAME")
 
 def _add_transfer(sub, common):
-    p = sub.add_parser("transfer", parents=[common], help="train every arm on one dataset and test it on another")
+    p = sub.add_parser("transfer", parents=[common], help="train every arm on one dataset and test it on another",
+                       **_kinds())
     p.add_argument("--train", required=True, help="dataset spec to train on")
     p.add_argument("--test", required=True, help="dataset spec to test on")
     p.add_argument("--out", required=True, help="output folder (metrics.json, predictions.parquet, figures/)")
@@ -171,15 +176,14 @@ def _code_files() -> list[str]:
     return sorted(str(p) for pattern in ("*.py", "params/*.yaml", "knowledge/*.csv") for p in root.glob(pattern))
 
 # %% ../nbs/11_cli.ipynb #f07003a4
-def remember(args, manifest, outputs: list, lines: list, code: int) -> None:
-    """After a run: the stamps of what it read and wrote, and what it said, for `replay` (nothing when its inputs
-    cannot be listed)."""
+def remember(args, data, outputs: list, lines: list, code: int) -> None:
+    """After a run on a loaded dataset: the stamps of what it read and wrote, and what it said, for `replay` (nothing
+    when its inputs cannot be listed)."""
     from radllm.config import ContentCache
-    sources = manifest.attrs.get("sources")
-    if sources is None: return
-    read = {os.path.realpath(p) for col in ("image", "mask") if col in manifest
-            for p in manifest[col] if isinstance(p, str) and p.strip()}
-    read |= set(map(str, sources)) | set(_code_files()) | ({str(Path(args.params).resolve())} if args.params else set())
+    from radllm.extraction import manifest_inputs
+    if data.sources is None: return
+    read = {os.path.realpath(p) for p in manifest_inputs(data) if p.strip()} | set(_code_files())
+    read |= {str(Path(args.params).resolve())} if args.params else set()
     read |= {str(Path(p).parent) for p in read}
     written = [str(Path(o).resolve()) for o in outputs]
     stamps = {p: _stamp(p) for p in sorted(read) + written}
@@ -209,14 +213,14 @@ def cmd_synth(args) -> int:
 
 def _load(spec: str, cache_dir=None, role: str = ""):
     "Load a dataset spec and say what was loaded; an error names the spec (and its role: train, test)."
-    from radllm.data import describe_labels, load_dataset
-    try: m = load_dataset(spec, cache_dir=cache_dir)
+    from radllm.data import open_dataset
+    try: data = open_dataset(spec, cache_dir=cache_dir)
     except (ValueError, OSError) as e: raise type(e)(f"{role}{e}") if role else e from None
-    print(f"{m.attrs['name']}: {len(m)} lesions of {m.patient_id.nunique()} patients, {int(m.label.astype(int).sum())} "
-          "malignant"
-          + (f"; {len(m.attrs['skipped'])} listed lesions skipped by the loader" if m.attrs["skipped"] else ""))
-    print(f"  {describe_labels(m)}")
-    return m
+    m = data.manifest
+    print(f"{data.name}: {len(m)} lesions of {m.patient_id.nunique()} patients, {int(m.label.astype(int).sum())} "
+          "malignant" + (f"; {len(data.skipped)} listed lesions skipped by the loader" if data.skipped else ""))
+    print(f"  {data.labels}")
+    return data
 
 def cmd_extract(args) -> int:
     if (code := replay(args)) is not None: return code                # nothing changed since the same command last ran
@@ -226,18 +230,18 @@ def cmd_extract(args) -> int:
     check_params_file(args.params)
     writable_place(Path(args.out).parent, "the folder of --out")     # checked now, made once the dataset loaded
     with _Said() as said:
-        manifest = _load(args.dataset, args.cache_dir)
-        check_outputs(args.out, manifest_inputs(manifest))       # before any work: never over an input or a user's file
+        data = _load(args.dataset, args.cache_dir)
+        check_outputs(args.out, manifest_inputs(data))       # before any work: never over an input or a user's file
         ensure_folder(Path(args.out).parent, "the folder of --out")
-        features, qc = extract(manifest, params=args.params, jobs=args.jobs, scheduler=args.scheduler,
+        features, qc = extract(data, params=args.params, jobs=args.jobs, scheduler=args.scheduler,
                                cache_dir=args.cache_dir)
-        qc_file = write_outputs(features, qc, args.out, manifest_inputs(manifest))
+        qc_file = write_outputs(features, qc, args.out, manifest_inputs(data))
         print(summary_line(qc))
         for r in qc[qc.status == "error"].itertuples(): print(f"  error: {r.reason}", file=sys.stderr)
         print(f"features: {args.out}  qc: {qc_file}")
     n_ok, n_err = int((qc.status == "ok").sum()), int((qc.status == "error").sum())
     code = 1 if n_ok == 0 or (args.strict and n_err) else 0
-    remember(args, manifest, [args.out, qc_file], said.lines, code)
+    remember(args, data, [args.out, qc_file], said.lines, code)
     return code
 
 # %% ../nbs/11_cli.ipynb #08dc3236
@@ -280,14 +284,14 @@ def cmd_report(args) -> int:
     return 0
 
 # %% ../nbs/11_cli.ipynb #d2d29101
-def _extracted(manifest, cfg, role: str):
+def _extracted(data, cfg, role: str):
     """Features of a loaded dataset for `transfer` (extracted, or served from the cache); errors say which dataset
     (--train, --test)."""
     from radllm.evaluation import extraction_options
     from radllm.extraction import extract, summary_line
-    features, qc = extract(manifest, **extraction_options(cfg), jobs=cfg.jobs, scheduler=cfg.scheduler)
-    print(f"{manifest.attrs['name']}: {summary_line(qc)}")
-    spec = manifest.attrs["spec"]
+    features, qc = extract(data, **extraction_options(cfg), jobs=cfg.jobs, scheduler=cfg.scheduler)
+    print(f"{data.name}: {summary_line(qc)}")
+    spec = data.spec
     if features.empty: raise ValueError(f"--{role} {spec}: no lesion could be extracted (see the QC reasons above)")
     if features.label.nunique() < 2:
         raise ValueError(f"--{role} {spec}: all {len(features)} lesions have one label; both benign and malignant "

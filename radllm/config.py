@@ -14,8 +14,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['EXECUTION_FIELDS', 'RUN_FIELDS', 'KINDS', 'RANGES', 'TEXT_CHECKS', 'PARAMS_SECTIONS', 'MODEL_KINDS', 'BUNDLED_MODELS',
-           'ConfigError', 'RunConfig', 'range_problem', 'check_scheduler', 'check_folder', 'check_params_file',
-           'bundled_folder', 'writing', 'get_cache_dir', 'dask_chunks', 'parallel_map', 'stop_workers', 'content_key',
+           'LOADERS', 'ConfigError', 'RunConfig', 'range_problem', 'check_scheduler', 'check_folder',
+           'check_params_file', 'bundled_folder', 'import_ref', 'Loader', 'spec_syntax', 'dataset_help',
+           'dataset_kinds', 'writing', 'get_cache_dir', 'dask_chunks', 'parallel_map', 'stop_workers', 'content_key',
            'ContentCache']
 
 # %% ../nbs/00_config.ipynb #d30401ed
@@ -216,8 +217,7 @@ BUNDLED_MODELS = {"minilm": "radllm.embedding:minilm_folder", "smollm2": "radllm
 def bundled_folder(name: str, cache_dir: str | Path | None = None) -> Path:
     "The Hugging Face folder of a bundled model `local:NAME` (see `BUNDLED_MODELS`)."
     if name not in BUNDLED_MODELS: raise ValueError(f"local:{name}: radllm bundles {', '.join(BUNDLED_MODELS)}")
-    module, _, function = BUNDLED_MODELS[name].partition(":")
-    return getattr(importlib.import_module(module), function)(cache_dir)
+    return import_ref(BUNDLED_MODELS[name])(cache_dir)
 
 def _model_path(spec: str) -> str | None:
     "The folder (for gguf: the file) a model spec names; None for the bundled models and for endpoints."
@@ -260,6 +260,56 @@ def resolved(self: RunConfig, base: str | Path | None = None) -> RunConfig:
     def path(p): return _absolute(p, base) if isinstance(p, str) and p else p
     return self.replace(params=path(self.params), lora=lora, embedder=_resolve_model(self.embedder, base),
                         cache_dir=path(self.cache_dir))
+
+# %% ../nbs/00_config.ipynb #809d6641
+def import_ref(ref: str | Callable) -> Callable:
+    "A function given as itself or as 'module:name' (imported now: the registries that name one stay light)."
+    if callable(ref): return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+@dataclass(frozen=True)
+class Loader:
+    "A dataset kind: its loader function and what the rest of radllm says of it."
+    load: str | Callable          # `fn(arg, **options)` giving the dataset (chapter 01), or its "module:name"
+    arg: str = ":PATH"            # how the argument follows the kind in a spec ("[:N]": optional)
+    about: str = ""               # what it reads, in one line (`radllm extract --help`)
+    label_source: str = "unstated"   # what its labels rest on (chapter 01's LABEL_SOURCES), for rows that do not say
+    path: bool = True             # its argument is a file or folder: made absolute once, and names the run folder
+    fake: str | None = None       # "module:name" writing a tiny copy in the real formats, given a folder (tests)
+
+    @property
+    def function(self) -> Callable: return import_ref(self.load)
+
+# the registry of dataset kinds: a new loader is one entry here (with its section in chapter 01)
+LOADERS: dict[str, Loader] = {
+    "synthetic": Loader("radllm.data:load_synthetic", "[:N]", "the built-in synthetic lesions (N of them, default 240)",
+                        "synthetic", path=False),
+    "mini-mias": Loader("radllm.data:load_mini_mias", about="mini-MIAS: Info.txt and the mdbNNN.pgm films",
+                        label_source="database truth"),
+    "cbis-ddsm": Loader("radllm.data:load_cbis_ddsm", about="CBIS-DDSM: the description CSVs and the TCIA DICOMs",
+                        label_source="pathology", fake="radllm.testing:make_cbis_ddsm"),
+    "inbreast": Loader("radllm.data:load_inbreast", about="INbreast: AllDICOMs/, AllXML/ and INbreast.csv",
+                       label_source="image BI-RADS", fake="radllm.testing:make_inbreast"),
+    "vindr-mammo": Loader("radllm.data:load_vindr_mammo",
+                          about="VinDr-Mammo: finding_annotations.csv and images/STUDY/IMAGE.dicom",
+                          label_source="lesion BI-RADS", fake="radllm.testing:make_vindr_mammo"),
+    "manifest": Loader("radllm.data:load_manifest", ":CSV", "any dataset as a CSV of the Manifest's columns"),
+}
+
+def spec_syntax(kind: str) -> str:
+    "How a spec of `kind` is written: 'mini-mias:PATH', 'synthetic[:N]'."
+    return kind + LOADERS[kind].arg
+
+def dataset_help() -> str:
+    "The help of a dataset argument: the spec's form and every kind."
+    return (f"dataset spec [NAME=]KIND[:ARG][?OPTION=VALUE&...]: {', '.join(map(spec_syntax, LOADERS))} (quote a "
+            "spec with options)")
+
+def dataset_kinds() -> str:
+    "Every dataset kind and what it reads, one a line (the epilog of the commands that take a dataset)."
+    width = max(map(len, map(spec_syntax, LOADERS)))
+    return "dataset kinds:\n" + "\n".join(f"  {spec_syntax(k):<{width}}  {e.about}" for k, e in LOADERS.items())
 
 # %% ../nbs/00_config.ipynb #a423bcb5
 @contextlib.contextmanager

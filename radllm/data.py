@@ -7,22 +7,21 @@ from __future__ import annotations
 import ast, dataclasses, errno, inspect, io, json, math, os, plistlib, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .config import get_cache_dir
+from .config import LOADERS, get_cache_dir
 
 # %% auto #0
 __all__ = ['REQUIRED_COLUMNS', 'ROI_COLUMNS', 'OPTIONAL_COLUMNS', 'LESION_TYPES', 'LABEL_SOURCES', 'FINDINGS',
-           'NON_FEATURE_COLUMNS', 'DICOM_SUFFIXES', 'PILLOW_SUFFIXES', 'SITK_SUFFIXES', 'LOADERS', 'PATH_LOADERS',
-           'RUNTIME_OPTIONS', 'SEPARATORS', 'LABEL_WORDS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS',
-           'CBIS_PATHOLOGY', 'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER',
-           'VINDR_REQUIRED', 'SYNTHETIC_MAX', 'BIRADS_LABEL_SOURCES', 'ManifestError', 'RoiError', 'RoiClippedWarning',
-           'ImageReadError', 'parse_roi', 'manifest_problems', 'validate_manifest', 'feature_columns', 'MammoImage',
-           'file_problem', 'read_image', 'roi_mask', 'register_loader', 'loader_options', 'DatasetSpec',
-           'parse_dataset_spec', 'load_dataset', 'option_hint', 'dataset_name', 'resolve_spec', 'read_csv_file',
+           'NON_FEATURE_COLUMNS', 'DICOM_SUFFIXES', 'PILLOW_SUFFIXES', 'SITK_SUFFIXES', 'RUNTIME_OPTIONS', 'SEPARATORS',
+           'LABEL_WORDS', 'MIAS_CLASSES', 'MIAS_DENSITY', 'MIAS_SIZE', 'CBIS_SUBSETS', 'CBIS_PATHOLOGY',
+           'CBIS_REQUIRED', 'CBIS_EXTRA', 'INBREAST_TYPES', 'VINDR_TYPES', 'VINDR_TYPE_ORDER', 'VINDR_REQUIRED',
+           'SYNTHETIC_MAX', 'LabelSource', 'ManifestError', 'RoiError', 'RoiClippedWarning', 'ImageReadError',
+           'parse_roi', 'manifest_problems', 'validate_manifest', 'feature_columns', 'MammoImage', 'file_problem',
+           'read_image', 'roi_mask', 'loader_options', 'DatasetSpec', 'parse_dataset_spec', 'LoadedDataset',
+           'as_loaded', 'open_dataset', 'load_dataset', 'option_hint', 'dataset_name', 'resolve_spec', 'read_csv_file',
            'file_labels', 'read_manifest', 'load_manifest', 'parse_mias_info', 'load_mini_mias', 'parse_birads',
            'birads_label', 'load_cbis_ddsm', 'cbis_tables', 'inbreast_lesion_type', 'read_inbreast_xml',
            'load_inbreast', 'inbreast_files', 'inbreast_geometry', 'inbreast_lesions', 'load_vindr_mammo',
@@ -34,14 +33,28 @@ ROI_COLUMNS = ["mask", "roi"]
 OPTIONAL_COLUMNS = ["dataset", "spacing_mm", "lesion_type", "birads", "density", "laterality", "view", "split",
                     "label_source"]
 LESION_TYPES = {"mass", "calcification", "distortion", "asymmetry"}
-LABEL_SOURCES = {      # what a label rests on: the values of `label_source`
-    "pathology": "the lesion's pathology as the dataset records it (CBIS-DDSM)",
-    "database truth": "the benign / malignant severity of the database's truth data, which does not say how it was "
-                      "established (mini-MIAS)",
-    "lesion BI-RADS": "the radiologists' BI-RADS assessment of the lesion itself, not pathology (VinDr-Mammo)",
-    "image BI-RADS": "the BI-RADS assessment of the whole image, given to every lesion on it, not pathology (INbreast)",
-    "synthetic": "the generator's ground truth (the built-in synthetic dataset)",
-    "unstated": "not said (a manifest CSV without a label_source column)"}
+
+@dataclass(frozen=True)
+class LabelSource:
+    "What a label may rest on: what it means, the note its one-line statement adds, whether a BI-RADS split made it."
+    meaning: str
+    note: str = ""              # said after its name: 'lesion BI-RADS (not pathology) for 3 lesions'
+    birads: bool = False        # made from BI-RADS categories by the loader's split (benign_birads, malignant_birads)
+
+# the values of `label_source`: a loader names its own (chapter 00's LOADERS), a manifest CSV's rows may say any
+LABEL_SOURCES = {
+    "pathology": LabelSource("the lesion's pathology as the dataset records it (CBIS-DDSM)"),
+    "database truth": LabelSource("the benign / malignant severity of the database's truth data, which does not say "
+                                  "how it was established (mini-MIAS)",
+                                  "the database's severity, not stated to be pathology"),
+    "lesion BI-RADS": LabelSource("the radiologists' BI-RADS assessment of the lesion itself, not pathology "
+                                  "(VinDr-Mammo)", "not pathology", birads=True),
+    "image BI-RADS": LabelSource("the BI-RADS assessment of the whole image, given to every lesion on it, not "
+                                 "pathology (INbreast)", "not pathology: each lesion takes its image's BI-RADS",
+                                 birads=True),
+    "synthetic": LabelSource("the generator's ground truth (the built-in synthetic dataset)"),
+    "unstated": LabelSource("not said (a manifest CSV without a label_source column)",
+                            "the manifest does not say what they rest on")}
 
 class ManifestError(ValueError):
     "A manifest with problems; `problems` is a DataFrame (row, lesion_id, problem) listing all of them."
@@ -311,21 +324,11 @@ def roi_mask(row, shape: tuple[int, int]) -> np.ndarray:
     return m
 
 # %% ../nbs/01_data.ipynb #5bd763b4
-LOADERS: dict[str, Callable[..., pd.DataFrame]] = {}
-PATH_LOADERS: set[str] = set()          # loaders whose argument is a file or folder
 RUNTIME_OPTIONS = ("cache_dir",)        # given by radllm itself, never part of a spec
-
-def register_loader(name: str, path: bool = True):
-    "Decorator: register a loader `fn(arg, **options) -> Manifest` under a spec kind; `path`: its argument is a path."
-    def deco(fn):
-        LOADERS[name] = fn
-        if path: PATH_LOADERS.add(name)
-        return fn
-    return deco
 
 def loader_options(kind: str) -> dict[str, inspect.Parameter]:
     "The options a loader takes in a spec (its keyword parameters after the argument)."
-    params = list(inspect.signature(LOADERS[kind]).parameters.values())[1:]
+    params = list(inspect.signature(LOADERS[kind].function).parameters.values())[1:]
     return {p.name: p for p in params
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in RUNTIME_OPTIONS}
 
@@ -412,17 +415,40 @@ def parse_dataset_spec(spec: str | DatasetSpec) -> DatasetSpec:
     return DatasetSpec(kind, arg.strip() or None, tuple(options), name)
 
 # %% ../nbs/01_data.ipynb #2ed94ad3
-def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
-    """Load a dataset spec (`synthetic[:N]`, `mini-mias:PATH`, `cbis-ddsm:PATH`, `inbreast:PATH`, `vindr-mammo:PATH`,
-    `manifest:CSV`, with `?options`) as a Manifest."""
+@dataclass
+class LoadedDataset:
+    "A loaded dataset: its Manifest and what its loader knows besides (`open_dataset` adds `spec` and `name`)."
+    manifest: pd.DataFrame
+    skipped: list[dict] = dataclasses.field(default_factory=list)   # listed lesions that are no row: lesion_id, reason
+    sources: list[str] | None = None    # the files it read besides images and masks; None: not known (it searched)
+    birads_labels: dict | None = None   # a BI-RADS loader's split: {"benign": [1, 2, 3], "malignant": [4, 5, 6]}
+    empty_reason: str = ""              # why the source gave no lesion, when it gave none
+    spec: str | None = None             # the spec it was loaded from, options included
+    name: str | None = None             # the folder of its runs (`dataset_name`)
+
+    @property
+    def labels(self) -> str: return describe_labels(self.manifest, self.birads_labels)    # what the labels rest on
+
+def as_loaded(data: LoadedDataset | pd.DataFrame) -> LoadedDataset:
+    "A LoadedDataset as it is; a bare Manifest as one whose loader said nothing more (no spec, no sources)."
+    return LoadedDataset(data) if isinstance(data, pd.DataFrame) else data
+
+def open_dataset(spec: str | DatasetSpec, **options) -> LoadedDataset:
+    """Load a dataset spec of any kind of `LOADERS` (options in the spec or given here) with what its loader knows; a
+    ValueError when it gives no lesion says why. A row that does not say what its label rests on gets the kind's."""
     s = parse_dataset_spec(spec)
-    df = LOADERS[s.kind](s.arg, **{**dict(s.options), **options})
-    df.attrs.setdefault("skipped", [])
-    if "label_source" not in df.columns: df["label_source"] = "unstated"
-    df.attrs["spec"], df.attrs["name"] = str(s), dataset_name(s)
-    if df.empty and not df.attrs["skipped"]:
-        raise ValueError(f"{s}: no lesion loaded: {df.attrs.get('empty_reason', 'the source lists no lesion')}")
-    return df
+    kind = LOADERS[s.kind]
+    data = as_loaded(kind.function(s.arg, **{**dict(s.options), **options}))
+    m = data.manifest
+    given = m["label_source"] if "label_source" in m.columns else [None] * len(m)
+    m["label_source"] = [v.strip() if isinstance(v, str) and v.strip() else kind.label_source for v in given]
+    if m.empty and not data.skipped:
+        raise ValueError(f"{s}: no lesion loaded: {data.empty_reason or 'the source lists no lesion'}")
+    return dataclasses.replace(data, spec=str(s), name=dataset_name(s))
+
+def load_dataset(spec: str | DatasetSpec, **options) -> pd.DataFrame:
+    "The Manifest of a dataset spec: `open_dataset(spec, **options).manifest`."
+    return open_dataset(spec, **options).manifest
 
 def option_hint(kind: str, **example) -> str:
     """How to set loader options in a spec, for messages: `option_hint('inbreast', point_radius='R')` -> 'set
@@ -440,7 +466,7 @@ def dataset_name(spec: str | DatasetSpec) -> str:
     (`mini-mias:/data/mini-mias` -> `mini-mias`)."""
     s = parse_dataset_spec(spec)
     if s.name: return s.name
-    if s.kind not in PATH_LOADERS or not s.arg: return s.kind + _slug(s.arg or "")
+    if not LOADERS[s.kind].path or not s.arg: return s.kind + _slug(s.arg or "")
     p = Path(os.path.normpath(os.path.abspath(os.path.expanduser(s.arg))))
     base = _slug(p.stem if p.suffix.lower() in (".csv", ".txt") else p.name)
     if base in ("", "manifest"): base = _slug(p.parent.name)
@@ -450,7 +476,7 @@ def resolve_spec(spec: str | DatasetSpec, base: str | Path | None = None) -> str
     """The spec with its path made absolute against `base` (default: the working directory), so it means the same from
     any folder."""
     s = parse_dataset_spec(spec)
-    if s.kind not in PATH_LOADERS or not s.arg: return str(s)
+    if not LOADERS[s.kind].path or not s.arg: return str(s)
     arg = os.path.normpath(os.path.join(os.fspath(base or os.getcwd()), os.path.expanduser(s.arg)))
     return str(dataclasses.replace(s, arg=arg))
 
@@ -524,19 +550,15 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
         if col in df.columns:
             df[col] = [str(base / p) if isinstance(p, str) and p.strip() and not Path(p).is_absolute() else p
                        for p in df[col]]
-    if df.empty: df.attrs["empty_reason"] = f"{csv_path} has a header and no rows"
-    df.attrs["sources"] = [str(csv_path.resolve())]
     return df
 
-@register_loader("manifest")
-def load_manifest(arg, **_) -> pd.DataFrame:
+def load_manifest(arg, **_) -> LoadedDataset:
     """Loader of `manifest:CSV`; the CSV's `label_source` column says what its labels rest on (absent or blank:
-    'unstated')."""
+    'unstated', the kind's)."""
     if not arg: raise ValueError("manifest needs a CSV path: manifest:PATH.csv")
-    df = read_manifest(arg)
-    given = df["label_source"] if "label_source" in df.columns else [None] * len(df)
-    df["label_source"] = [s.strip() if isinstance(s, str) and s.strip() else "unstated" for s in given]
-    return df
+    df, csv = read_manifest(arg), Path(arg)
+    return LoadedDataset(df, sources=[str(csv.resolve())],
+                         empty_reason=f"{csv} has a header and no rows" if df.empty else "")
 
 # %% ../nbs/01_data.ipynb #f00de242
 MIAS_CLASSES = {"CALC": "calcification", "CIRC": "mass", "SPIC": "mass", "MISC": "mass", "ARCH": "distortion",
@@ -596,8 +618,7 @@ def _mias_repeats(rows: list[dict], skipped: list[dict]) -> tuple[list[dict], li
         else: keep.append(r)
     return keep, skipped
 
-@register_loader("mini-mias")
-def load_mini_mias(arg, **_) -> pd.DataFrame:
+def load_mini_mias(arg, **_) -> LoadedDataset:
     "Loader of `mini-mias:PATH` (a folder with Info.txt and mdbNNN.pgm films)."
     root = _root(arg, "mini-mias")
     info = root / "Info.txt"
@@ -614,15 +635,13 @@ def load_mini_mias(arg, **_) -> pd.DataFrame:
                     "roi": json.dumps({"circle": [r["x"], MIAS_SIZE - 1 - r["y"], r["r"]]}),
                     "dataset": "mini-mias", "spacing_mm": 0.2, "lesion_type": MIAS_CLASSES[r["cls"]],
                     "mias_class": r["cls"],
-                    "density": MIAS_DENSITY[r["tissue"]], "laterality": "L" if n % 2 == 0 else "R", "view": "MLO",
-                    "label_source": "database truth"})
+                    "density": MIAS_DENSITY[r["tissue"]], "laterality": "L" if n % 2 == 0 else "R", "view": "MLO"})
     df = pd.DataFrame(out,
                       columns=REQUIRED_COLUMNS + ["roi", "dataset", "spacing_mm", "lesion_type", "mias_class",
                                                   "density", "laterality",
                                                        "view", "label_source"])
-    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(info.resolve())]
-    if not rows: df.attrs["empty_reason"] = f"{info} lists no film with a located lesion"
-    return df
+    return LoadedDataset(df, skipped, [str(info.resolve())],
+                         empty_reason="" if rows else f"{info} lists no film with a located lesion")
 
 # %% ../nbs/01_data.ipynb #7b85495b
 def _norm_col(c) -> str: return re.sub(r"[\s_]+", " ", str(c).strip().lower())
@@ -755,8 +774,7 @@ def _cbis_mask(rel, crop_rel, bases) -> tuple[Path | None, str]:
     return None, f"ROI mask not identified {where}: {len(found)} DICOMs, {len(binary)} of them binary"
 
 # %% ../nbs/01_data.ipynb #02d6da6f
-@register_loader("cbis-ddsm")
-def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataFrame:
+def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> LoadedDataset:
     "Loader of `cbis-ddsm:PATH` (the description CSVs, and the DICOMs under PATH or PATH/CBIS-DDSM)."
     root = _root(arg, "cbis-ddsm")
     tables = cbis_tables(root, subsets)
@@ -794,17 +812,13 @@ def load_cbis_ddsm(arg, subsets: tuple[str, ...] | None = None, **_) -> pd.DataF
                         "birads": r["assessment"],
                         "density": r["breast density"], "laterality": {"LEFT": "L", "RIGHT": "R"}.get(side, side),
                         "view": r["image view"].upper(), "split": split, "pathology": r["pathology"].upper(),
-                        "label_source": "pathology",
                         **{v: r.get(k, "") or None for k, v in CBIS_EXTRA.items()}})
     df = pd.DataFrame(out,
                       columns=REQUIRED_COLUMNS + ["mask", "dataset", "lesion_type", "birads", "density", "laterality",
                                                        "view", "split", "pathology", "label_source",
                                                        *CBIS_EXTRA.values()])
-    df.attrs["skipped"] = skipped
-    if not out and not skipped:
-        df.attrs["empty_reason"] = (f"{', '.join(p.name for p in tables.values() if p)} list(s) no abnormality "
-                                    "(a header and no rows)")
-    return df
+    empty = f"{', '.join(p.name for p in tables.values() if p)} list(s) no abnormality (a header and no rows)"
+    return LoadedDataset(df, skipped, empty_reason="" if out or skipped else empty)
 
 # %% ../nbs/01_data.ipynb #c6d1a9e2
 def cbis_tables(root: Path, subsets: tuple[str, ...] | None = None) -> dict[str, Path | None]:
@@ -861,9 +875,8 @@ def read_inbreast_xml(path: str | Path) -> list[dict]:
     return rois
 
 # %% ../nbs/01_data.ipynb #14d03325
-@register_loader("inbreast")
 def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_birads: tuple[int, ...] = (4, 5, 6),
-                  point_radius: float | None = None, **_) -> pd.DataFrame:
+                  point_radius: float | None = None, **_) -> LoadedDataset:
     "Loader of `inbreast:PATH` (AllDICOMs/, AllXML/, INbreast.csv)."
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "inbreast")
     if point_radius is not None and not point_radius > 0:
@@ -888,13 +901,10 @@ def load_inbreast(arg, benign_birads: tuple[int, ...] = (1, 2, 3), malignant_bir
                                              "label"} for fid in sorted(set(xmls) - listed)]
     df = pd.DataFrame(out, columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "inbreast_name", "birads",
                                                        "density", "laterality", "view", "label_source"])
-    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(p.resolve()) for p in (csv, dicom_dir, xml_dir,
-                                                                                     *xmls.values())]
-    df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
-    if not out and not skipped:
-        df.attrs["empty_reason"] = f"{xml_dir} holds no .xml file" if not xmls \
-            else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
-    return df
+    empty = f"{xml_dir} holds no .xml file" if not xmls else f"the {len(xmls)} XML file(s) in {xml_dir} hold no ROI"
+    return LoadedDataset(df, skipped, [str(p.resolve()) for p in (csv, dicom_dir, xml_dir, *xmls.values())],
+                         {"benign": sorted(benign), "malignant": sorted(malignant)},
+                         empty_reason="" if out or skipped else empty)
 
 # %% ../nbs/01_data.ipynb #a5aa1360
 def inbreast_files(root: Path) -> tuple[tuple[Path, Path, Path], pd.DataFrame, dict, dict]:
@@ -948,7 +958,7 @@ def inbreast_lesions(fid: str, rois: list[dict], row: dict, line: int, dicom: tu
         out.append({"lesion_id": f"{fid}_{k}", "patient_id": dicom[1], "image": str(dicom[0]), "label": label,
                     "roi": roi_json, "dataset": "inbreast", "lesion_type": ltype, "inbreast_name": roi["name"],
                     "birads": birads, "density": row["acr"], "laterality": row["laterality"].upper(),
-                    "view": row["view"].upper(), "label_source": "image BI-RADS"})
+                    "view": row["view"].upper()})
     return out, skipped
 
 # %% ../nbs/01_data.ipynb #194975b7
@@ -984,12 +994,11 @@ def _vindr_lesion(r: dict, lid: str, cats: list | None, root: Path, benign: set,
             "vindr_categories": "; ".join(cats), "birads": birads,
             "breast_birads": parse_birads(r.get("breast birads", ""))[1],
             "density": re.sub(r"(?i)^density\s*", "", r["breast density"]), "laterality": r["laterality"].upper(),
-            "view": r["view position"].upper(), "label_source": "lesion BI-RADS",
+            "view": r["view position"].upper(),
             "split": {"training": "train"}.get(r["split"].lower(), r["split"].lower())}
 
-@register_loader("vindr-mammo")
 def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birads: tuple[int, ...] = (4, 5),
-                     **_) -> pd.DataFrame:
+                     **_) -> LoadedDataset:
     "Loader of `vindr-mammo:PATH` (finding_annotations.csv and `images/<study_id>/<image_id>.dicom`)."
     benign, malignant = _birads_sets(benign_birads, malignant_birads, "vindr-mammo")
     root = _root(arg, "vindr-mammo")
@@ -1012,18 +1021,15 @@ def load_vindr_mammo(arg, benign_birads: tuple[int, ...] = (3,), malignant_birad
                       columns=REQUIRED_COLUMNS + ["roi", "dataset", "lesion_type", "vindr_categories", "birads",
                                                   "breast_birads",
                                                        "density", "laterality", "view", "split", "label_source"])
-    df.attrs["skipped"], df.attrs["sources"] = skipped, [str(csv.resolve())]
-    df.attrs["birads_labels"] = {"benign": sorted(benign), "malignant": sorted(malignant)}
-    if not out and not skipped:
-        df.attrs["empty_reason"] = f"{csv} has a header and no rows" if table.empty \
-            else f"the {len(table)} row(s) of {csv} are all images without finding ('No Finding')"
-    return df
+    empty = f"{csv} has a header and no rows" if table.empty \
+        else f"the {len(table)} row(s) of {csv} are all images without finding ('No Finding')"
+    return LoadedDataset(df, skipped, [str(csv.resolve())], {"benign": sorted(benign), "malignant": sorted(malignant)},
+                         empty_reason="" if out or skipped else empty)
 
 # %% ../nbs/01_data.ipynb #ddcd1847
 SYNTHETIC_MAX = 100_000                 # lesions of a synthetic dataset (a few KB each, ~0.1 s to extract each)
 
-@register_loader("synthetic", path=False)
-def load_synthetic(arg=None, cache_dir=None, seed: int = 0, **_) -> pd.DataFrame:
+def load_synthetic(arg=None, cache_dir=None, seed: int = 0, **_) -> LoadedDataset:
     "Loader of `synthetic[:N]`: the built-in synthetic dataset of N lesions (default 240), made once into the cache."
     from radllm.synthetic import make_dataset, SYNTHETIC_VERSION
     try: n = int(arg) if arg else 240
@@ -1033,17 +1039,11 @@ def load_synthetic(arg=None, cache_dir=None, seed: int = 0, **_) -> pd.DataFrame
     if seed < 0: raise ValueError(f"synthetic: option seed must be at least 0, got {seed}; e.g. "
                                   f"{option_hint('synthetic', seed=1)}")
     out = get_cache_dir(cache_dir, f"synthetic/v{SYNTHETIC_VERSION}-n{n}-seed{seed}")
-    df = read_manifest(out / "manifest.csv") if (out / "manifest.csv").is_file() else make_dataset(out, n=n, seed=seed)
-    df["label_source"] = "synthetic"
-    return df
+    csv = out / "manifest.csv"
+    return LoadedDataset(read_manifest(csv) if csv.is_file() else make_dataset(out, n=n, seed=seed),
+                         sources=[str(csv.resolve())])
 
 # %% ../nbs/01_data.ipynb #1c585943
-BIRADS_LABEL_SOURCES = ("lesion BI-RADS", "image BI-RADS")
-_LABEL_NOTES = {"database truth": " (the database's severity, not stated to be pathology)",
-                "lesion BI-RADS": " (not pathology)",
-                "image BI-RADS": " (not pathology: each lesion takes its image's BI-RADS)",
-                "unstated": " (the manifest does not say what they rest on)"}
-
 def label_sources(manifest: pd.DataFrame) -> dict[str, int]:
     """Lesions per `label_source`, in the order of `LABEL_SOURCES` (then any value outside it); blank or no column
     counts as 'unstated'."""
@@ -1053,11 +1053,12 @@ def label_sources(manifest: pd.DataFrame) -> dict[str, int]:
     order = [s for s in LABEL_SOURCES if s in counts.index] + sorted(set(counts.index) - set(LABEL_SOURCES))
     return {s: int(counts[s]) for s in order}
 
-def _birads_split(manifest: pd.DataFrame, source: str) -> str:
-    """'3 -> benign, 4-5 -> malignant' for the lesions of a BI-RADS `source`: the loader's split, else the one their
-    rows show."""
-    split = manifest.attrs.get("birads_labels")
-    if not (split and [s for s in label_sources(manifest) if s in BIRADS_LABEL_SOURCES] == [source]):
+def _birads(source: str) -> bool: return source in LABEL_SOURCES and LABEL_SOURCES[source].birads
+
+def _birads_split(manifest: pd.DataFrame, source: str, split: dict | None = None) -> str:
+    """'3 -> benign, 4-5 -> malignant' for the lesions of a BI-RADS `source`: the loader's `split` when they are its
+    only BI-RADS source, else the one their rows show."""
+    if not (split and [s for s in label_sources(manifest) if _birads(s)] == [source]):
         if "birads" not in manifest.columns: return ""
         rows = manifest[manifest["label_source"] == source] if "label_source" in manifest.columns else manifest
         seen = [(parse_birads(b)[0], l) for b, l in zip(rows["birads"], pd.to_numeric(rows["label"], errors="coerce"))]
@@ -1065,12 +1066,13 @@ def _birads_split(manifest: pd.DataFrame, source: str) -> str:
                  value in (("benign", 0), ("malignant", 1))}
     return f"{_ranges(split['benign']) or 'none'} -> benign, {_ranges(split['malignant']) or 'none'} -> malignant"
 
-def describe_labels(manifest: pd.DataFrame) -> str:
+def describe_labels(manifest: pd.DataFrame, birads_labels: dict | None = None) -> str:
     """What a manifest's labels rest on, in one line: 'labels: lesion BI-RADS (not pathology) for 2,129 lesions: 3 ->
-    benign, 4-5 -> malignant'."""
+    benign, 4-5 -> malignant'; `birads_labels`: the loader's BI-RADS split (`LoadedDataset.labels` passes it)."""
     parts = []
     for source, n in label_sources(manifest).items():
-        split = _birads_split(manifest, source) if source in BIRADS_LABEL_SOURCES else ""
-        parts.append(f"{source}{_LABEL_NOTES.get(source, '')} for {n:,} lesion{'' if n == 1 else 's'}"
+        split = _birads_split(manifest, source, birads_labels) if _birads(source) else ""
+        note = LABEL_SOURCES[source].note if source in LABEL_SOURCES else ""
+        parts.append(f"{source}{f' ({note})' if note else ''} for {n:,} lesion{'' if n == 1 else 's'}"
                      + (f": {split}" if split else ""))
     return "labels: " + ("; ".join(parts) if parts else "no lesion")

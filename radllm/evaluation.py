@@ -15,6 +15,7 @@ from sklearn.base import clone
 
 from .classifiers import routing
 from .fusion import make_arm, serializer_options
+from .data import LoadedDataset, as_loaded
 from .prompting import SENTENCE_STYLES, STYLES
 from .statistics import (CV_ESTIMATORS, choose_threshold, cv_auc, cv_paired_test, delong_ci, delong_test,
                                fold_aucs, holm, mcnemar_test, metric_names, metrics_with_ci, patient_permutation,
@@ -134,13 +135,15 @@ def pool_repeats(pred: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"proba": g.proba.mean(), "call": (g.call.mean() >= 0.5).astype(int)})
 
 # %% ../nbs/09_evaluation.ipynb #7abcf30e
-def label_info(manifest: pd.DataFrame, lesions=None) -> dict:
-    """What the labels of a manifest's `lesions` (default: all) rest on: one-line statement, lesions per source,
-    BI-RADS split."""
+def label_info(data: LoadedDataset | pd.DataFrame, lesions=None) -> dict:
+    """What the labels of a loaded dataset's `lesions` (default: all) rest on: one-line statement, lesions per source,
+    BI-RADS split (the loader's)."""
     from radllm.data import describe_labels, label_sources
-    m = manifest if lesions is None else manifest[manifest.lesion_id.astype(str).isin(set(map(str, lesions)))]
-    m.attrs = dict(manifest.attrs)
-    return {"statement": describe_labels(m), "sources": label_sources(m), "birads": manifest.attrs.get("birads_labels")}
+    data = as_loaded(data)
+    m = data.manifest if lesions is None else \
+        data.manifest[data.manifest.lesion_id.astype(str).isin(set(map(str, lesions)))]
+    return {"statement": describe_labels(m, data.birads_labels), "sources": label_sources(m),
+            "birads": data.birads_labels}
 
 def package_versions() -> dict:
     "Versions of Python and of the libraries that change results."
@@ -345,7 +348,7 @@ def run_ablations(names, arm_options: dict, X, y, groups, folds, labels, base_te
             for n in names}
 
 # %% ../nbs/09_evaluation.ipynb #a7df9e04
-def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
+def evaluate(manifest: LoadedDataset | pd.DataFrame | None, features: pd.DataFrame,
              arms=("radiomics", "text", "concat", "weighted", "lora"),
              seed: int = 0, n_splits: int = 5, n_repeats: int = 1, threshold: str | float = "youden",
              inner_splits: int = 3,
@@ -354,8 +357,9 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
              **arm_options) -> EvalResults:
     "Cross-validate the arms on identical patient-grouped folds; metrics with CIs, paired tests, control, ablations."
     X, y, groups = split_features(features)
-    if manifest is not None and "lesion_id" in manifest:
-        lost = sorted(set(manifest.lesion_id.astype(str)) - set(X.index))
+    data = None if manifest is None else as_loaded(manifest)
+    if data is not None and "lesion_id" in data.manifest:
+        lost = sorted(set(data.manifest.lesion_id.astype(str)) - set(X.index))
         if lost: warnings.warn(f"{len(lost)} lesion(s) of the manifest have no features (see the extraction QC): "
                                f"{lost[:5]}")
     arms = list(arms)
@@ -372,14 +376,14 @@ def evaluate(manifest: pd.DataFrame | None, features: pd.DataFrame,
                                    progress=progress)
         preds.append(pred.assign(arm=arm, seconds=time.perf_counter() - t0))
         selections[arm] = sel
-    name = dataset or (manifest.attrs.get("spec") if manifest is not None else None) or "dataset"
+    name = dataset or (data.spec if data is not None else None) or "dataset"
     res = EvalResults(name, seed, labels, pd.concat(preds, ignore_index=True), selections,
                       config={"arms": arms, "n_splits": n_splits, "n_repeats": n_repeats, "threshold": threshold,
                               "inner_splits": inner_splits, "n_permutations": n_permutations,
                               "ablations": list(ablations),
                               **{k: v for k, v in opts.items() if k != "cache_dir"}})
     res.arms = {arm: arm_metrics(res, arm, n_boot) for arm in arms}
-    if manifest is not None and "lesion_id" in manifest: res.label_source = label_info(manifest, X.index)
+    if data is not None and "lesion_id" in data.manifest: res.label_source = label_info(data, X.index)
     if n_permutations:
         res.controls = permutation_control(make_arm("radiomics", **opts), X, y, groups, folds, n_permutations, seed,
                                            inner_splits, observed=res.arms["radiomics"]["auc"]["value"],
@@ -422,21 +426,21 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, arms=("radiomics", "text",
     return res
 
 # %% ../nbs/09_evaluation.ipynb #188131d4
-def _places(m: pd.DataFrame) -> set[str]:
-    "Where a manifest comes from: its source tables and the folders of its images."
-    return {str(Path(p).resolve()) for p in m.attrs.get("sources", [])} \
-        | {str(Path(p).resolve().parent) for p in m.image if isinstance(p, str)}
+def _places(d: LoadedDataset) -> set[str]:
+    "Where a loaded dataset comes from: its source tables and the folders of its images."
+    return {str(Path(p).resolve()) for p in d.sources or []} \
+        | {str(Path(p).resolve().parent) for p in d.manifest.image if isinstance(p, str)}
 
-def _same_source(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    "Two manifests of one dataset: the same spec, a source table in common, or images from one folder."
-    spec = a.attrs.get("spec")
-    return (spec is not None and spec == b.attrs.get("spec")) or bool(_places(a) & _places(b))
+def _same_source(a: LoadedDataset, b: LoadedDataset) -> bool:
+    "Two loaded datasets of one source: the same spec, a source table in common, or images from one folder."
+    return (a.spec is not None and a.spec == b.spec) or bool(_places(a) & _places(b))
 
-def shared_data(train: pd.DataFrame, test: pd.DataFrame, digests) -> dict:
+def shared_data(train: LoadedDataset | pd.DataFrame, test: LoadedDataset | pd.DataFrame, digests) -> dict:
     """What a held-out manifest `test` shares with `train`: lesion and patient ids (same source only) and images of
     identical content, as (test lesion, train lesion) pairs. `digests(path)` is an image file's content digest, None
     when it cannot be read (chapter 03's `FileDigests`, which the command line passes with the run's cache)."""
-    same = _same_source(train, test)
+    same = _same_source(as_loaded(train), as_loaded(test))
+    train, test = as_loaded(train).manifest, as_loaded(test).manifest
     ids = lambda col: sorted(set(train[col].astype(str)) & set(test[col].astype(str))) if same else []
     seen = {}
     for lid, img in zip(train.lesion_id.astype(str), train.image): seen.setdefault(digests(img), lid)
@@ -473,7 +477,8 @@ def arm_options(cfg) -> dict:
                 request_timeout=cfg.request_timeout)
 
 # %% ../nbs/09_evaluation.ipynb #eddd3523
-def evaluate_config(cfg, manifest: pd.DataFrame | None, features: pd.DataFrame, progress: bool = True) -> EvalResults:
+def evaluate_config(cfg, manifest: LoadedDataset | pd.DataFrame | None, features: pd.DataFrame,
+                    progress: bool = True) -> EvalResults:
     """`evaluate` with every setting of a RunConfig; the whole config is recorded in the results (metrics.json:
     config.run)."""
     from radllm.data import dataset_name

@@ -12,7 +12,8 @@ import pandas as pd
 import yaml
 
 from .config import ContentCache, content_key, parallel_map, writing
-from .data import (ImageReadError, RoiError, load_dataset, manifest_problems, read_image, roi_mask,
+from .data import (ImageReadError, LoadedDataset, RoiError, as_loaded, manifest_problems, open_dataset,
+                         read_image, roi_mask,
                          # these three: the data model's, importable here too
                          FINDINGS, NON_FEATURE_COLUMNS, feature_columns)  # noqa: F401 (re-exported)
 
@@ -275,12 +276,13 @@ QC_COLUMNS = ["lesion_id", "patient_id", "status", "reason", "cached", "seconds"
 def _qc_row(lid, pid, status, reason="", cached=False, seconds=0.0, notes=""):
     return dict(zip(QC_COLUMNS, [lid, pid, status, reason, cached, seconds, notes]))
 
-def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler: str | None = None,
+def extract(manifest: pd.DataFrame | LoadedDataset | str, params=None, jobs: int = 1, scheduler: str | None = None,
             cache_dir=None, progress: bool = True, regions=("full",),
             image_types=("original",)) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Extract every lesion of a Manifest (or dataset spec); returns (features, qc). `regions`, `image_types`: ROI
-    variants."""
-    if isinstance(manifest, str): manifest = load_dataset(manifest, cache_dir=cache_dir)
+    """Extract every lesion of a Manifest (a loaded dataset, or its spec); returns (features, qc), the QC table with
+    the lesions its loader skipped. `regions`, `image_types`: ROI variants."""
+    data = open_dataset(manifest, cache_dir=cache_dir) if isinstance(manifest, str) else as_loaded(manifest)
+    manifest = data.manifest
     params = load_params(params)
     regions, image_types = tuple(regions), tuple(image_types)
     variant = None if (regions, image_types) == (("full",), ("original",)) else \
@@ -290,7 +292,7 @@ def extract(manifest: pd.DataFrame | str, params=None, jobs: int = 1, scheduler:
     structural = problems[problems.row == "-"]
     if len(structural): raise ValueError("manifest cannot be used: " + "; ".join(structural.problem))
     bad_rows = problems.groupby("row").problem.apply("; ".join).to_dict()
-    qc = [_qc_row(s["lesion_id"], "", "skipped", s["reason"]) for s in manifest.attrs.get("skipped", [])]
+    qc = [_qc_row(s["lesion_id"], "", "skipped", s["reason"]) for s in data.skipped]
     rows = manifest.to_dict("records")
     todo, keys, digests = [], {}, FileDigests(cache_dir)
     for i, r in enumerate(rows):
@@ -383,10 +385,11 @@ def is_features_file(path: Path) -> bool:
 OWNERSHIP_PROOFS.update(features=is_features_file, qc=is_qc_table)
 
 # %% ../nbs/03_extraction.ipynb #b6cf9893
-def manifest_inputs(manifest: pd.DataFrame) -> list[str]:
-    "The files a manifest is read from: its source tables, images and masks."
-    files = [str(p) for p in manifest.attrs.get("sources", [])]
-    return files + [p for col in ("image", "mask") if col in manifest for p in manifest[col] if isinstance(p, str)]
+def manifest_inputs(data: LoadedDataset | pd.DataFrame) -> list[str]:
+    "The files a loaded dataset is read from: its source tables, images and masks."
+    data = as_loaded(data)
+    m, files = data.manifest, [str(p) for p in data.sources or []]
+    return files + [p for col in ("image", "mask") if col in m for p in m[col] if isinstance(p, str)]
 
 def check_outputs(out: str | Path, inputs=()) -> None:
     "Before any work: `--out` and its QC table are new or radllm's, and neither is one of the command's inputs."

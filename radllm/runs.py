@@ -14,7 +14,7 @@ import yaml
 
 from .config import (RUN_FIELDS, ConfigError, RunConfig, content_key, parallel_map, range_problem,
                            writing)
-from .data import dataset_name
+from .data import LoadedDataset, dataset_name
 
 # %% auto #0
 __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_VARS', 'STATUS_COLUMNS', 'RESULT_COLUMNS',
@@ -418,24 +418,25 @@ def dataset_names(specs: list[str]) -> dict[str, str]:
         names[name] = spec
     return names
 
-def load_checked(spec: str, cfg: RunConfig) -> pd.DataFrame:
+def load_checked(spec: str, cfg: RunConfig) -> LoadedDataset:
     "Load dataset `spec` and check it can go through the config's cross-validation; a BatchError says why not."
-    from radllm.data import load_dataset
+    from radllm.data import open_dataset
     from radllm.evaluation import design_problems
     name = dataset_name(spec)
-    try: manifest = load_dataset(spec, cache_dir=cfg.cache_dir)
+    try: data = open_dataset(spec, cache_dir=cfg.cache_dir)
     except (ValueError, OSError) as e: raise BatchError(f"{name}: {e}") from None
-    problems = design_problems(manifest.label.astype(int), manifest.patient_id.astype(str), cfg.n_splits)
+    m = data.manifest
+    problems = design_problems(m.label.astype(int), m.patient_id.astype(str), cfg.n_splits)
     if problems: raise BatchError("\n".join(f"{name}: {p}" for p in problems))
-    return manifest
+    return data
 
 # %% ../nbs/10_runs.ipynb #5f07c8bb
-def extract_for_runs(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None,
+def extract_for_runs(data: LoadedDataset, cfg: RunConfig, jobs: int = 1, scheduler: str | None = None,
                      progress: bool = True) -> str:
     "Extract a loaded dataset once into the cache before its runs; returns its data fingerprint."
     from radllm.evaluation import design_problems, extraction_options
     from radllm.extraction import extract
-    features, qc = extract(manifest, **extraction_options(cfg), jobs=jobs, scheduler=scheduler, progress=progress)
+    features, qc = extract(data, **extraction_options(cfg), jobs=jobs, scheduler=scheduler, progress=progress)
     failed = qc[qc.status != "ok"]
     if features.empty:
         raise RuntimeError(f"no lesion could be extracted ({len(failed)} failed or skipped; first: "
@@ -443,7 +444,7 @@ def extract_for_runs(manifest: pd.DataFrame, cfg: RunConfig, jobs: int = 1, sche
     problems = design_problems(features.label.astype(int), features.patient_id.astype(str), cfg.n_splits)
     if problems: raise RuntimeError(f"after extraction ({len(failed)} lesion(s) failed or skipped, see the QC table): "
                                     f"{problems[0]}")
-    return data_fingerprint(manifest, cfg.cache_dir)
+    return data_fingerprint(data.manifest, cfg.cache_dir)
 
 def threads_per_run(jobs: int, scheduler: str | None = None) -> int | None:
     "Threads each kernel may use when `jobs` runs share this machine (None: a single run keeps the defaults)."
@@ -506,9 +507,9 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
     def cfg_of(spec, seed): return base.replace(dataset=spec, seed=seed, jobs=inner_jobs, scheduler=None)
     left = {spec: [s for s in seeds if replace or not is_finished(run_folder(out, spec, s), cfg_of(spec, s))]
             for spec in specs}
-    manifests, problems = {}, []
+    datasets, problems = {}, []
     for spec in (s for s in specs if left[s]):
-        try: manifests[spec] = load_checked(spec, base)
+        try: datasets[spec] = load_checked(spec, base)
         except BatchError as e: problems.append(str(e))
     if problems: raise BatchError("\n".join(problems))
     # 2. the batch's folder and record
@@ -519,9 +520,9 @@ def _run_batch(datasets: list[str], seeds: list[int], out: str | Path, config: R
     # 3. each dataset prepared once, then every run; an interrupt records which runs it cut short
     since, ours = time.time(), [(dataset_name(spec), seed) for spec in specs for seed in seeds]
     try:
-        for spec, manifest in manifests.items():
+        for spec, data in datasets.items():
             name = dataset_name(spec)
-            try: fingerprint = extract_for_runs(manifest, base, jobs, scheduler, progress)
+            try: fingerprint = extract_for_runs(data, base, jobs, scheduler, progress)
             except Exception as e:
                 for seed in left[spec]:
                     folder = run_folder(out, spec, seed)

@@ -272,10 +272,9 @@ def make_dataset(out_dir: str | Path, n: int = 240, seed: int = 0) -> pd.DataFra
     manifest.to_csv(out / "manifest.csv", index=False)
     (out / "README.md").write_text(dataset_card(manifest, seed))
     write_marker(out, "synthetic", n=n, seed=seed)
-    # the Manifest as `read_manifest` gives it back: absolute paths, its source
+    # the Manifest as `read_manifest` gives it back: absolute paths
     base = out.resolve()
     for col in ("image", "mask"): manifest[col] = [str(base / p) for p in manifest[col]]
-    manifest.attrs["sources"] = [str(base / "manifest.csv")]
     return manifest
 
 # %% ../nbs/02_synthetic.ipynb #ac6bf894

@@ -40,15 +40,15 @@ def run_folder(tmp_path_factory):
     synthetic lesions, radiomics and text, 3 folds (test_explain.py explains its lesions and reports on it;
     test_site_render.py looks at its model report and a lesion card in the browser)."""
     from radllm.config import RunConfig
-    from radllm.data import load_dataset
+    from radllm.data import open_dataset
     from radllm.evaluation import evaluate_config, extraction_options
     from radllm.extraction import extract
     base = tmp_path_factory.mktemp("explain")
     cfg = RunConfig(dataset="synthetic:36", arms=["radiomics", "text"], n_splits=3, ablations=[], n_permutations=0,
                     cache_dir=str(base / "cache"))
-    manifest = load_dataset(cfg.dataset, cache_dir=cfg.cache_dir)
-    features, _ = extract(manifest, **extraction_options(cfg), progress=False)
-    res = evaluate_config(cfg, manifest, features, progress=False)
+    data = open_dataset(cfg.dataset, cache_dir=cfg.cache_dir)
+    features, _ = extract(data, **extraction_options(cfg), progress=False)
+    res = evaluate_config(cfg, data, features, progress=False)
     folder = base / "runs" / "synthetic36" / "seed0"
     res.save(folder, figures=False)
     cfg.to_yaml(folder / "config.yaml")

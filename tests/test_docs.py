@@ -55,3 +55,15 @@ def test_readme_results_numbers_are_the_committed_tables():
     assert not typed, f"numbers typed into the README's Results prose (read them from the tables instead): {typed}"
     assert not re.search(r"\bsignificant", prose.replace("not significant", "")), \
         "the README's prose calls something significant; only a Holm-corrected primary p may (in the table)"
+
+
+def test_index_and_tutorial_list_every_dataset_kind():
+    "The index page's and the tutorial's lists of dataset specs are the registry's (chapter 00's LOADERS), in order."
+    import re
+    from radllm.config import LOADERS, spec_syntax
+    for page, start, end in (("index", "Dataset specs: ", ", with a loader's options"),
+                             ("tutorial", "A dataset is named by a spec: ", " for any folder")):
+        nb = json.loads((ROOT / "nbs" / f"{page}.ipynb").read_text())
+        text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        listed = text.split(start, 1)[1].split(end, 1)[0]
+        assert re.findall(r"`([^`]+)`", listed) == [spec_syntax(k) for k in LOADERS], (page, listed)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from radllm import testing
-from radllm.data import load_dataset, manifest_problems
+from radllm.data import load_dataset, manifest_problems, open_dataset
 
 
 
-def skipped(df): return {s["lesion_id"]: s["reason"] for s in df.attrs["skipped"]}
+def skipped(d): return {s["lesion_id"]: s["reason"] for s in d.skipped}
 
 def rewrite_csv(path, edit, sep=","):
     "Apply `edit(list_of_rows_with_header) -> rows` to a CSV file."
@@ -21,10 +21,12 @@ def rewrite_csv(path, edit, sep=","):
 @pytest.fixture
 def cbis(tmp_path): return testing.make_cbis_ddsm(tmp_path / "cbis")
 
-def load_cbis(root, **kw):
+def open_cbis(root, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load_dataset(f"cbis-ddsm:{root}", **kw)
+        return open_dataset(f"cbis-ddsm:{root}", **kw)
+
+def load_cbis(root, **kw): return open_cbis(root, **kw).manifest
 
 def test_cbis_no_table_names_the_four(tmp_path):
     with pytest.raises(FileNotFoundError,
@@ -67,13 +69,13 @@ def test_cbis_ambiguous_mask_is_skipped(cbis):
     series = next((cbis / "CBIS-DDSM").glob("Mass-Training_P_00001_LEFT_CC_2/*/*"))
     # now both files are binary
     testing.write_dicom(series / "1-1.dcm", np.where(np.eye(10), 255, 0), bits=8, spacing=None)
-    s = skipped(load_cbis(cbis))
+    s = skipped(open_cbis(cbis))
     assert "ROI mask not identified" in s["Mass-Training_P_00001_LEFT_CC_2"] and "2 of them binary" \
         in s["Mass-Training_P_00001_LEFT_CC_2"]
 
 def test_cbis_only_cropped_image_is_skipped(cbis):
     for p in (cbis / "CBIS-DDSM").glob("Mass-Training_P_00001_LEFT_CC_1/*/*ROI mask*/*.dcm"): p.unlink()
-    s = skipped(load_cbis(cbis))
+    s = skipped(open_cbis(cbis))
     assert "ROI mask not found" in s["Mass-Training_P_00001_LEFT_CC_1"] and "cropped" \
         in s["Mass-Training_P_00001_LEFT_CC_1"]
 
@@ -83,10 +85,10 @@ def test_cbis_duplicate_and_unknown_pathology(cbis):
         rows[2][9] = "MALIGNANT?"
         return rows
     rewrite_csv(cbis / "mass_case_description_train_set.csv", edit)
-    df = load_cbis(cbis)
-    s = skipped(df)
+    d = open_cbis(cbis)
+    df, s = d.manifest, skipped(d)
     assert "pathology 'MALIGNANT?'" in s["Mass-Training_P_00001_LEFT_CC_2"]
-    assert [r["reason"] for r in df.attrs["skipped"] if "duplicate abnormality" in r["reason"]] == \
+    assert [r["reason"] for r in d.skipped if "duplicate abnormality" in r["reason"]] == \
         ["mass_case_description_train_set.csv line 6: duplicate abnormality (first at "
          "mass_case_description_train_set.csv line 2)"]
     assert list(df.lesion_id).count("Mass-Training_P_00001_LEFT_CC_1") == 1
@@ -132,8 +134,8 @@ def test_inbreast_orphans_and_broken_xml(inbreast):
     # the XML of an image listed nowhere, and a listed image whose DICOM is gone
     (inbreast / "AllXML" / "99999999.xml").write_bytes((inbreast / "AllXML" / "20586934.xml").read_bytes())
     next((inbreast / "AllDICOMs").glob("20586934_*")).unlink()
-    df = load_dataset(f"inbreast:{inbreast}")
-    s = skipped(df)
+    d = open_dataset(f"inbreast:{inbreast}")
+    df, s = d.manifest, skipped(d)
     assert "cannot read the ROIs" in s["22614236"] and "22614236.xml" in s["22614236"]
     assert "INbreast.csv has no row for file 99999999" in s["99999999"]
     assert "no DICOM 20586934_*.dcm" in s["20586934_1"] and "20586934_1" not in set(df.lesion_id)
@@ -141,7 +143,7 @@ def test_inbreast_orphans_and_broken_xml(inbreast):
 def test_inbreast_bad_point_string(inbreast):
     xml = inbreast / "AllXML" / "20586934.xml"
     xml.write_text(xml.read_text().replace("(40.000000, 30.000000)", "(40.0 30.0 1.0)"))
-    assert "is not '(x, y)'" in skipped(load_dataset(f"inbreast:{inbreast}"))["20586934"]
+    assert "is not '(x, y)'" in skipped(open_dataset(f"inbreast:{inbreast}"))["20586934"]
 
 
 # ---------------------------------------------------------------- vindr-mammo
@@ -160,10 +162,10 @@ def test_vindr_default_is_the_papers_split(vindr):
     ("BI-RADS 3 benign, 4-5 malignant; a BI-RADS 2 finding (not in the release, which boxes only BI-RADS 3-5) is "
      "skipped with the spec that counts it.")
     set_distortion_birads(vindr, "BI-RADS 2")
-    df = load_dataset(f"vindr-mammo:{vindr}")
-    assert list(df.lesion_id) == [f"{I1}_1",
-                                  f"{I1}_2"] and df.attrs["birads_labels"] == {"benign": [3], "malignant": [4, 5]}
-    reason = skipped(df)[f"{I3}_1"]
+    d = open_dataset(f"vindr-mammo:{vindr}")
+    assert list(d.manifest.lesion_id) == [f"{I1}_1",
+                                          f"{I1}_2"] and d.birads_labels == {"benign": [3], "malignant": [4, 5]}
+    reason = skipped(d)[f"{I3}_1"]
     assert reason \
         == ("finding_annotations.csv line 5: BI-RADS 2 is neither benign (3) nor malignant (4-5); to count it as "
             "benign, "
@@ -174,7 +176,7 @@ def test_vindr_default_is_the_papers_split(vindr):
 
 def test_vindr_birads_1_is_skipped(vindr):
     set_distortion_birads(vindr, "BI-RADS 1")
-    assert "BI-RADS 1 is neither" in skipped(load_dataset(f"vindr-mammo:{vindr}"))[f"{I3}_1"]
+    assert "BI-RADS 1 is neither" in skipped(open_dataset(f"vindr-mammo:{vindr}"))[f"{I3}_1"]
 
 def test_vindr_missing_annotations(vindr):
     (vindr / "finding_annotations.csv").unlink()
@@ -197,7 +199,7 @@ def test_vindr_inverted_box_is_skipped(vindr):
     rewrite_csv(vindr / "finding_annotations.csv",
                 lambda rows: [r[:11] + ([r[13], r[12], r[11], r[14]] if r[10] == "BI-RADS 4" else r[11:15]) + r[15:]
                               for r in rows])
-    assert "x0 <= x1" in skipped(load_dataset(f"vindr-mammo:{vindr}"))[f"{I1}_1"]
+    assert "x0 <= x1" in skipped(open_dataset(f"vindr-mammo:{vindr}"))[f"{I1}_1"]
 
 
 # ---------------------------------------------------------------- issue 18, class 6: a bad value in a user's table

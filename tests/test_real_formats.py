@@ -14,16 +14,16 @@ import pytest
 
 from radllm import testing
 import radllm.data as data
-from radllm.data import (LABEL_SOURCES, LOADERS, describe_labels, label_sources, load_dataset, loader_options,
-                         manifest_problems,
-                         parse_birads, parse_dataset_spec)
+from radllm.config import LOADERS
+from radllm.data import (LABEL_SOURCES, describe_labels, label_sources, load_dataset, loader_options,
+                         manifest_problems, open_dataset, parse_birads, parse_dataset_spec)
 
 from helpers import radllm
 
 ALL_OPTIONS = sorted(set().union(*(loader_options(k) for k in LOADERS)))
 
 
-def skipped(df): return {s["lesion_id"]: s["reason"] for s in df.attrs["skipped"]}
+def skipped(d): return {s["lesion_id"]: s["reason"] for s in d.skipped}
 
 def hinted_spec(message: str, root, **values) -> str:
     "The spec a message tells the user to write, with PATH (and placeholder values) filled in."
@@ -121,9 +121,9 @@ def cbis_real(tmp_path_factory): return make_cbis_real(tmp_path_factory.mktemp("
 def test_cbis_real_labels_are_pathology(cbis_real):
     with warnings.catch_warnings():
         warnings.simplefilter("error")                                    # all four tables are there: no warning
-        df = load_dataset(f"cbis-ddsm:{cbis_real}")
-    rows = [(CBIS_PREFIX[k], r) for k in CBIS_ROWS for r in CBIS_ROWS[k]]
-    assert len(df) == 32 and not df.attrs["skipped"] and manifest_problems(df).empty
+        d = open_dataset(f"cbis-ddsm:{cbis_real}")
+    rows, df = [(CBIS_PREFIX[k], r) for k in CBIS_ROWS for r in CBIS_ROWS[k]], d.manifest
+    assert len(df) == 32 and not d.skipped and manifest_problems(df).empty
     assert list(df.lesion_id) == [f"{p}_{r[0]}_{r[1]}_{r[2]}_{r[3]}" for p, r in rows]
     assert list(df.pathology) == [r[7] for _, r in rows]
     assert list(df.label) == [int(r[7] == "MALIGNANT") for _, r in rows]        # BENIGN_WITHOUT_CALLBACK is benign
@@ -138,9 +138,9 @@ def test_cbis_real_labels_are_pathology(cbis_real):
 def test_cbis_subsets_in_the_spec(cbis_real):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        df = load_dataset(f"cbis-ddsm:{cbis_real}?subsets=calc_train,calc_test")
-    assert len(df) == 16 and set(df.lesion_type) == {"calcification"} \
-        and df.attrs["spec"].endswith("?subsets=calc_train,calc_test")
+        d = open_dataset(f"cbis-ddsm:{cbis_real}?subsets=calc_train,calc_test")
+    assert len(d.manifest) == 16 and set(d.manifest.lesion_type) == {"calcification"} \
+        and d.spec.endswith("?subsets=calc_train,calc_test")
     with pytest.raises(ValueError) as e: load_dataset(f"cbis-ddsm:{cbis_real}?subsets=mass,calc_test")
     assert "unknown subset(s) ['mass']; known: mass_train, mass_test, calc_train, calc_test" in str(e.value)
     assert len(load_dataset(hinted_spec(str(e.value), cbis_real))) == 16            # the hint is a spec that loads
@@ -231,43 +231,43 @@ def inbreast_real(tmp_path_factory): return make_inbreast_real(tmp_path_factory.
 
 
 def test_inbreast_real_labels_are_the_images_birads(inbreast_real):
-    df = load_dataset(f"inbreast:{inbreast_real}")
-    want = inb_expected()
+    d = open_dataset(f"inbreast:{inbreast_real}")
+    df, want = d.manifest, inb_expected()
     assert manifest_problems(df).empty and len(df) == len(want) == 14
     assert dict(zip(df.lesion_id, zip(df.label, df.inbreast_name))) == want
-    assert set(df.label_source) == {"image BI-RADS"} and df.attrs["birads_labels"] \
+    assert set(df.label_source) == {"image BI-RADS"} and d.birads_labels \
         == {"benign": [1, 2, 3], "malignant": [4, 5, 6]}
     # a mass and a cluster on one BI-RADS 5 image: both malignant
     five = df[df.birads == "5"]
     assert set(five.lesion_type) == {"mass", "calcification"} and set(five.label) == {1}
-    assert describe_labels(df) \
+    assert d.labels \
         == ("labels: image BI-RADS (not pathology: each lesion takes its image's BI-RADS) for 14 lesions: "
                                    "1-3 -> benign, 4-6 -> malignant")
     assert sorted(set(df.birads)) == ["2", "3", "4a", "4b", "4c", "5", "6"]
 
 
 def test_inbreast_point_radius_from_the_message_to_the_spec(inbreast_real):
-    reasons = skipped(load_dataset(f"inbreast:{inbreast_real}"))
+    reasons = skipped(open_dataset(f"inbreast:{inbreast_real}"))
     points = {lid: r for lid, r in reasons.items() if "point(s)" in r}
     assert len(points) == 8 and len(reasons) == 8
     hint = "to make such ROIs circles of R pixels, set point_radius in the spec: inbreast:PATH?point_radius=R"
     assert all(r.endswith(hint) for r in points.values()), points
-    df = load_dataset(hinted_spec(next(iter(points.values())), inbreast_real, point_radius=8))
-    assert dict(zip(df.lesion_id, zip(df.label, df.inbreast_name))) == inb_expected(point_radius=8) \
-        and not df.attrs["skipped"]
+    d = open_dataset(hinted_spec(next(iter(points.values())), inbreast_real, point_radius=8))
+    df = d.manifest
+    assert dict(zip(df.lesion_id, zip(df.label, df.inbreast_name))) == inb_expected(point_radius=8) and not d.skipped
     calc = df.set_index("lesion_id").loc[f"{inb_file_id(6, 'R', 'CC')}_2"]
     assert json.loads(calc.roi) == {"circle": [40.5, 50.25, 8.0]} and calc.label == 1 and calc.lesion_type \
         == "calcification"
 
 
 def test_inbreast_birads_split_from_the_message_to_the_spec(inbreast_real):
-    df = load_dataset(f"inbreast:{inbreast_real}?malignant_birads=5,6")
-    reason = skipped(df)[f"{inb_file_id(3, 'R', 'CC')}_1"]
+    d = open_dataset(f"inbreast:{inbreast_real}?malignant_birads=5,6")
+    reason = skipped(d)[f"{inb_file_id(3, 'R', 'CC')}_1"]
     assert "BI-RADS 4a is neither benign (1-3) nor malignant (5-6); to count it as malignant" in reason
     assert hinted_spec(reason, inbreast_real).endswith("?benign_birads=1,2,3&malignant_birads=4,5,6")
     assert len(load_dataset(hinted_spec(reason, inbreast_real))) == 14
-    assert df.attrs["birads_labels"] == {"benign": [1, 2, 3], "malignant": [5, 6]}
-    assert describe_labels(df).endswith(": 1-3 -> benign, 5-6 -> malignant")
+    assert d.birads_labels == {"benign": [1, 2, 3], "malignant": [5, 6]}
+    assert d.labels.endswith(": 1-3 -> benign, 5-6 -> malignant")
 
 
 def test_inbreast_without_outlines(tmp_path):
@@ -349,15 +349,16 @@ def vindr_real(tmp_path_factory): return make_vindr_real(tmp_path_factory.mktemp
 
 def test_vindr_real_labels_are_the_findings_birads(vindr_real):
     rows = vindr_rows()
-    df = load_dataset(f"vindr-mammo:{vindr_real}")
+    d = open_dataset(f"vindr-mammo:{vindr_real}")
+    df = d.manifest
     lesions = [r for r in rows if r[10] and any(c in VINDR_LESION_TYPES for c in ast.literal_eval(r[9]))]
     assert len(rows) == 36 and manifest_problems(df).empty and len(df) == len(lesions) == 15
     assert list(df.label) == [int(r[10] in ("BI-RADS 4", "BI-RADS 5")) for r in lesions]
     assert int(df.label.sum()) == 9 and int(((df.label == 1) & (df.birads == "4")).sum()) == 6
-    assert set(df.label_source) == {"lesion BI-RADS"} and df.attrs["birads_labels"] \
+    assert set(df.label_source) == {"lesion BI-RADS"} and d.birads_labels \
         == {"benign": [3], "malignant": [4, 5]}
-    assert describe_labels(df) == "labels: lesion BI-RADS (not pathology) for 15 lesions: 3 -> benign, 4-5 -> malignant"
-    s = skipped(df)                                                    # No Finding rows are neither lesions nor skipped
+    assert d.labels == "labels: lesion BI-RADS (not pathology) for 15 lesions: 3 -> benign, 4-5 -> malignant"
+    s = skipped(d)                                                     # No Finding rows are neither lesions nor skipped
     assert len(s) == 5 and sum("name no lesion type" in r for r in s.values()) == 4
     blank = next(i for i, r in enumerate(rows) if r[9] == "['Mass']" and not r[10])
     assert [r for r in s.values() if "BI-RADS" in r] \
@@ -366,17 +367,17 @@ def test_vindr_real_labels_are_the_findings_birads(vindr_real):
 
 
 def test_vindr_birads_split_from_the_message_to_the_spec(vindr_real):
-    df = load_dataset(f"vindr-mammo:{vindr_real}?malignant_birads=5")
-    fours = {lid: r for lid, r in skipped(df).items() if "BI-RADS 4 is neither" in r}
+    d = open_dataset(f"vindr-mammo:{vindr_real}?malignant_birads=5")
+    fours = {lid: r for lid, r in skipped(d).items() if "BI-RADS 4 is neither" in r}
     # the nipple retraction (BI-RADS 4) is no lesion: skipped as such
-    assert len(fours) == 6 and len(df) == 9
+    assert len(fours) == 6 and len(d.manifest) == 9
     hint = ("to count it as malignant, set benign_birads / malignant_birads in the spec: "
             "vindr-mammo:PATH?benign_birads=3&malignant_birads=4,5")
     assert all(r.endswith(hint) for r in fours.values())
     assert len(load_dataset(hinted_spec(next(iter(fours.values())), vindr_real))) == 15
-    wider = load_dataset(f"vindr-mammo:{vindr_real}?benign_birads=2,3&malignant_birads=4,5,6")
-    assert wider.attrs["birads_labels"] == {"benign": [2, 3], "malignant": [4, 5, 6]}
-    assert describe_labels(wider).endswith(": 2-3 -> benign, 4-6 -> malignant")
+    wider = open_dataset(f"vindr-mammo:{vindr_real}?benign_birads=2,3&malignant_birads=4,5,6")
+    assert wider.birads_labels == {"benign": [2, 3], "malignant": [4, 5, 6]}
+    assert wider.labels.endswith(": 2-3 -> benign, 4-6 -> malignant")
 
 
 def test_vindr_empty_loads_say_why(tmp_path):
@@ -428,12 +429,12 @@ def messages(cbis_root, inb_root, vindr_root, tmp_path) -> list[tuple[str, str]]
     def run(kind, spec):
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            try: df = load_dataset(spec)
+            try: d = open_dataset(spec)
             except (ValueError, FileNotFoundError) as e:
                 out.append((kind, str(e)))
                 return
         out.extend((kind, str(x.message)) for x in w)
-        out.extend((kind, s["reason"]) for s in df.attrs["skipped"])
+        out.extend((kind, s["reason"]) for s in d.skipped)
     partial = make_cbis_real(tmp_path / "cbis", {k: v[:1] for k, v in CBIS_ROWS.items() if k != "calc_train"})
     for spec in [f"cbis-ddsm:{partial}", f"cbis-ddsm:{partial}?subsets=calc_train,mass_test",
                  f"cbis-ddsm:{cbis_root}?subsets=mass",

@@ -1,9 +1,10 @@
 """Extension points are registries (issue #21 item 1): a new entry reaches every consumer with no other edit."""
-import json, sys
+import argparse, json, sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from radllm.evaluation import evaluate
 from radllm.extraction import extract
@@ -79,3 +80,40 @@ def test_an_arm_is_one_registry_entry(tmp_path, monkeypatch):
                    n_boot=50, progress=False, dataset="synthetic")
     m = json.loads((res.save(tmp_path / "run", figures=False) / "metrics.json").read_text())
     assert 0 <= m["arms"]["toy"]["auc"]["value"] <= 1 and "vs_radiomics" in m["arms"]["toy"]
+
+
+def test_a_loader_is_one_registry_entry(tmp_path, monkeypatch, capsys):
+    ("A toy loader added to LOADERS only: the command line's help and its `extract`, the spec's options, the typed "
+     "loaded dataset, and an evaluation whose metrics.json says what its labels rest on.")
+    from radllm.cli import build_parser, main
+    from radllm.config import LOADERS, Loader
+    from radllm.data import LoadedDataset, load_dataset, open_dataset, read_manifest
+    make_dataset(tmp_path / "toys", n=40, seed=3)
+    def load_toy(arg, n: int = 40, **_):
+        csv = Path(arg) / "manifest.csv"
+        manifest = read_manifest(csv).drop(columns="label_source").head(n)   # its rows do not say: the entry does
+        return LoadedDataset(manifest, [{"lesion_id": "T-1", "reason": "toy: no outline"}], [str(csv)])
+    assert not any("toy" in k for k in LOADERS)
+    monkeypatch.setitem(LOADERS, "toy", Loader(load_toy, about="a toy for this test", label_source="pathology"))
+    # the command line's help
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "toy:PATH" in sub.choices["extract"].format_help()
+    assert "a toy for this test" in sub.choices["run"].format_help()
+    # the spec (an unknown kind names it), the loaded dataset and the Manifest alone
+    with pytest.raises(ValueError, match="unknown dataset kind 'toys'; known: .*toy"): open_dataset("toys:x")
+    data = open_dataset(f"toy:{tmp_path / 'toys'}?n=30")
+    assert (data.spec, data.name, len(data.manifest), data.skipped[0]["lesion_id"]) \
+        == (f"toy:{tmp_path / 'toys'}?n=30", "toy-toys", 30, "T-1")
+    assert set(data.manifest.label_source) == {"pathology"} and data.labels == "labels: pathology for 30 lesions"
+    assert len(load_dataset(f"toy:{tmp_path / 'toys'}")) == 40
+    # `radllm extract` says what it loaded; its QC table holds the lesion the loader skipped
+    cache = str(tmp_path / "cache")
+    assert main(["extract", data.spec, "--out", str(tmp_path / "f.parquet"), "--cache-dir", cache]) == 0
+    assert "toy-toys: 30 lesions" in capsys.readouterr().out
+    assert "toy: no outline" in set(pd.read_csv(tmp_path / "f.qc.csv").reason)
+    # an evaluation's metrics.json states what the labels rest on
+    features, _ = extract(data, cache_dir=cache, progress=False)
+    res = evaluate(data, features, arms=("radiomics",), n_splits=3, ablations=(), n_permutations=0, n_boot=50,
+                   progress=False)
+    m = json.loads((res.save(tmp_path / "run", figures=False) / "metrics.json").read_text())
+    assert m["label_source"]["statement"] == "labels: pathology for 30 lesions" and m["dataset"] == data.spec
