@@ -28,9 +28,9 @@ from radllm.tables import markdown_table
 
 
 def site_table(table: pd.DataFrame) -> str:
-    """A table of one dataset (chapter 09d's `auc_table` or `metrics_table` of its rows) as page Markdown: without the
-    dataset column (the page's section names it), the arm in code type, numbers right-aligned."""
-    t = table.drop(columns="dataset").assign(arm=lambda d: d.arm.map("`{}`".format))
+    """A table of one dataset (chapter 09d's `auc_table` or `metrics_table` of its rows) as page Markdown: without a
+    dataset column (the page's section names it), the design (a run's arm) in code type, numbers right-aligned."""
+    t = table.drop(columns="dataset", errors="ignore").assign(design=lambda d: d.design.map("`{}`".format))
     return markdown_table(t, "l" + "r" * (t.shape[1] - 1))
 
 

@@ -12,9 +12,9 @@ from nbdev.config import get_config
 
 import pandas as pd
 from radllm.study import (LEVEL_DESIGNS, LLM_RESULTS, STYLE_DESIGNS, CONTROL_DESIGNS, PRIMARY, controls_table,
-                          design_table, llm_table, load_results, old_new_table, permutation_table, power_table,
+                          PAPER_MARKS, llm_table, load_results, old_new_table, permutation_table, power_table,
                           readme_table, test_row)
-from radllm.tables import ci_cell, diff_cell, markdown_table
+from radllm.tables import ci_cell, design_table, diff_cell, markdown_table
 from radllm.figures import comparison_forest_figure, comparisons_against
 from radllm.statistics import format_p
 
@@ -175,7 +175,7 @@ def fresh_part() -> list:
             f"synthetic population from another generator seed (`{ds}`, {int(summary.lesions.iloc[0])} lesions, "
             "never used in development), with its own primary comparisons Holm-corrected:",
             markdown_table(design_table(summary, tests, ds, [d for d in ARM_ORDER + list(CONTROL_DESIGNS)
-                                                          if d in set(summary.design)])),
+                                                          if d in set(summary.design)], marks=PAPER_MARKS)),
             "Against `radiomics`: " + "; ".join(f"`{d}` {vs(tests, ds, d, 'radiomics')}" for d in
                                               ("text:levels", "concat:levels", "weighted:levels")) + "."]
 
@@ -247,10 +247,11 @@ def page() -> str:
     for ds in DATASETS:
         if ds not in set(summary.dataset): continue
         parts += [f"## {ds}: {described(summary, ds)}", "### The answers", answers(summary, tests, ds),
-                  "### The arms", markdown_table(design_table(summary, tests, ds, ARM_ORDER)),
+                  "### The arms", markdown_table(design_table(summary, tests, ds, ARM_ORDER, marks=PAPER_MARKS)),
                   "### Text pathways (the `text` arm)",
                   markdown_table(design_table(summary, tests, ds, list(STYLE_DESIGNS) + list(LEVEL_DESIGNS)
-                                           + [d for d in CONTROL_DESIGNS if d.startswith("text:")]))]
+                                              + [d for d in CONTROL_DESIGNS if d.startswith("text:")],
+                                              marks=PAPER_MARKS))]
         if "auc_pooled" in summary:
             parts += ["### What the language model adds: controls (exploratory)",
                       "Each `levels` arm with the language model's vectors, with random vectors and with no model "

@@ -1068,7 +1068,7 @@ def _birads_split(manifest: pd.DataFrame, source: str, split: dict | None = None
 
 def describe_labels(manifest: pd.DataFrame, birads_labels: dict | None = None) -> str:
     """What a manifest's labels rest on, in one line: 'labels: lesion BI-RADS (not pathology) for 2,129 lesions: 3 ->
-    benign, 4-5 -> malignant'; `birads_labels`: the loader's BI-RADS split (`LoadedDataset.labels` passes it)."""
+    benign, 4-5 -> malignant'; `birads_labels`: the loader's BI-RADS split (a `LoadedDataset`'s `labels` passes it)."""
     parts = []
     for source, n in label_sources(manifest).items():
         split = _birads_split(manifest, source, birads_labels) if _birads(source) else ""

@@ -17,8 +17,9 @@ from .classifiers import routing
 from .fusion import make_arm, serializer_options
 from .data import LoadedDataset, as_loaded
 from .prompting import SENTENCE_STYLES, STYLES
-from .statistics import (CV_ESTIMATORS, choose_threshold, cv_auc, cv_paired_test, delong_ci, delong_test,
-                               fold_aucs, holm, mcnemar_test, metric_names, metrics_with_ci, patient_permutation,
+from .statistics import (CV_ESTIMATORS, binary_metrics, choose_threshold, ci_cell, corrected_t, cv_auc,
+                               cv_paired_test, delong_ci, delong_test, detectable_difference, equivalence, fold_aucs,
+                               holm, mcnemar_test, metric_names, metrics_with_ci, p_cell, patient_permutation,
                                permutation_summary, repeat_aucs)
 
 # %% auto #0
@@ -26,7 +27,7 @@ __all__ = ['ESTIMATORS', 'ABLATION_SPECS', 'ABLATIONS', 'grouped_folds', 'min_pa
            'oof_predict_proba', 'split_features', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'label_info',
            'package_versions', 'EvalResults', 'arm_metrics', 'permutation_control', 'Ablation', 'ablation_runs',
            'run_ablations', 'evaluate', 'transfer', 'shared_data', 'overlap_problem', 'overlap_record', 'arm_options',
-           'evaluate_config', 'extraction_options', 'conclusion']
+           'evaluate_config', 'extraction_options', 'pooled', 'design_summary', 'paired_test', 'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1,
@@ -188,14 +189,14 @@ class EvalResults:
                 "versions": package_versions()}
 
     def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-        "Arms x metrics (default: the AUC and the report's, `METRICS`) as 'value (lo-hi)', with the tests vs radiomics."
-        metrics = ["auc", *metric_names("report")] if metrics is None else metrics
+        "Arms x metrics (default: the AUC and the summary metrics) as 'value (lo to hi)', with the tests vs radiomics."
+        metrics = ["auc", *metric_names(summary=True)] if metrics is None else metrics
         rows = {}
         for arm, m in self.arms.items():
-            rows[arm] = {k: f"{m[k]['value']:.3f} ({m[k]['ci'][0]:.3f}-{m[k]['ci'][1]:.3f})" for k in metrics}
+            rows[arm] = {k: ci_cell(m[k]["value"], *m[k]["ci"]) for k in metrics}
             vs = m.get("vs_radiomics")
-            rows[arm]["p vs radiomics"] = f"{vs['p']:.3f}" if vs else ""
-            rows[arm]["McNemar p vs radiomics"] = f"{vs['mcnemar_p']:.3f}" if vs else ""
+            rows[arm]["p vs radiomics"] = p_cell(vs["p"]) if vs else ""
+            rows[arm]["McNemar p vs radiomics"] = p_cell(vs["mcnemar_p"]) if vs else ""
         return pd.DataFrame(rows).T
 
     def save(self, out_dir: str | Path, figures: bool = True) -> Path:
@@ -502,6 +503,55 @@ def extraction_options(cfg) -> dict:
     """`radllm.extraction.extract` keyword arguments of a RunConfig: the pyradiomics parameters, ROI regions and image
     types."""
     return dict(params=cfg.params, regions=list(cfg.roi), image_types=list(cfg.image_types), cache_dir=cfg.cache_dir)
+
+# %% ../nbs/09_evaluation.ipynb #4c5a0fb1
+def pooled(pred: pd.DataFrame, labels: pd.DataFrame, repeats=None) -> pd.DataFrame:
+    "Labels, patients and pooled predictions (mean proba, majority call) of the lesions, over `repeats` (default all)."
+    if repeats is not None: pred = pred[pred.repeat.isin(list(repeats))]
+    return labels.join(pool_repeats(pred), how="inner")
+
+def _threshold_metrics(pred: pd.DataFrame, labels: pd.DataFrame, ratio: float) -> dict:
+    "The study's threshold metrics (`METRICS`): mean over repeats, corrected-t 95% interval of the per-fold values."
+    d = pred.join(labels, on="lesion_id")
+    metric = lambda g: binary_metrics(g.label.to_numpy(), g.proba.to_numpy(), g.threshold.to_numpy())
+    per_repeat = pd.DataFrame([metric(g) for _, g in d.groupby("repeat")])
+    per_fold = pd.DataFrame([metric(g) for _, g in d.groupby(["repeat", "fold"])])
+    row = {}
+    for k in metric_names(summary=True):                        # the AUC has its own estimator (cv_auc)
+        t = corrected_t(per_fold[k], ratio, center=float(per_repeat[k].mean()))
+        row.update({k: t["estimate"], f"{k}_lo": max(0.0, t["ci"][0]), f"{k}_hi": min(1.0, t["ci"][1])})
+    return row
+
+def _old_and_single(pred: pd.DataFrame, labels: pd.DataFrame) -> dict:
+    "The old pooled AUC with its plain DeLong CI, and repeat 0's AUC with its DeLong CI clustered by patient."
+    d, r0 = pooled(pred, labels), pooled(pred, labels, [sorted(pred.repeat.unique())[0]])
+    old, one = delong_ci(d.label.to_numpy(), d.proba.to_numpy()), delong_ci(
+        r0.label.to_numpy(), r0.proba.to_numpy(), groups=r0.patient_id.to_numpy())
+    return dict(zip(("auc_pooled", "auc_pooled_lo", "auc_pooled_hi", "auc_single", "auc_single_lo", "auc_single_hi"),
+                    old + one))
+
+def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
+    "One row of the summary table: the procedure's metrics with corrected CIs, the per-repeat spread, old AUCs, cost."
+    a = cv_auc(pred, labels)
+    ratio = float((lambda f: (f.n_test / f.n_train).mean())(fold_aucs(pred, labels)))
+    row = {"design": pred.design.iloc[0], "repeats": a["repeats"], "lesions": int(pred.lesion_id.nunique()),
+           "patients": int(labels.loc[pred.lesion_id.unique()].patient_id.nunique()),
+           "auc": a["auc"], "auc_lo": a["ci"][0], "auc_hi": a["ci"][1], "auc_se": a["se"], "auc_df": a["df"],
+           "auc_estimator": a["estimator"], **_threshold_metrics(pred, labels, ratio), "auc_repeat_mean": a["auc"],
+           "auc_repeat_sd": a["repeat_sd"], **_old_and_single(pred, labels)}
+    costs = ("seconds", "n_texts", "mean_tokens")                  # a run's predictions carry `seconds` only
+    row.update({k: float(pred[k].iloc[0]) if k in pred else float("nan") for k in costs})
+    return row
+
+def paired_test(a: pd.DataFrame, b: pd.DataFrame, labels: pd.DataFrame) -> dict:
+    "Corrected resampled paired t of design `a` against `b` on the folds both have; equivalence, power, old DeLong p."
+    t = cv_paired_test(a, b, labels)
+    shared = sorted(set(a.repeat) & set(b.repeat))
+    da, db = pooled(a, labels, shared), pooled(b, labels, shared)
+    old = delong_test(da.label.to_numpy(), da.proba.to_numpy(), db.loc[da.index].proba.to_numpy())
+    return {"design": a.design.iloc[0], "versus": b.design.iloc[0], **t,
+            "equivalence": equivalence([t["diff_lo90"], t["diff_hi90"]]), "detectable": detectable_difference(t["se"]),
+            "diff_pooled": old["diff"], "p_pooled": old["p"]}
 
 # %% ../nbs/09_evaluation.ipynb #45d7fcd3
 def _verdict(arm: str, vs: dict, p_holm: float, alpha: float) -> str:

@@ -8,7 +8,6 @@ import html, inspect, itertools, json, os, re, shutil, signal, subprocess, sys, 
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -24,11 +23,12 @@ __all__ = ['TEMPLATE_NAME', 'BATCH_FILE', 'BATCH_TODO', 'RUN_RECORDS', 'THREAD_V
            'run_one', 'failure_message', 'record_error', 'stop_kernels', 'interruptible', 'StatusTable',
            'BatchInterrupted', 'mark_interrupted', 'config_problems', 'runnable_config', 'dataset_names',
            'load_checked', 'extract_for_runs', 'threads_per_run', 'usable_cores', 'check_batch', 'run_batch',
-           'read_metrics', 'is_finished', 'collect', 'summarize', 'ReportFigure', 'write_summary', 'clip',
-           'unfinished_runs', 'terminal_tables', 'report', 'running_note']
+           'read_metrics', 'is_finished', 'collect', 'run_predictions', 'summarize_runs', 'ReportFigure',
+           'write_summary', 'clip', 'unfinished_runs', 'terminal_tables', 'report', 'running_note']
 
 # %% ../nbs/10_runs.ipynb #2041f49f
-from .statistics import corrected_t, repeated_interval   # chapter 09a
+from .evaluation import design_summary, paired_test          # chapter 09: the one summariser
+from .statistics import holm                                     # chapter 09a
 from .tables import auc_table, markdown_table, metrics_table   # chapter 09d: the one table writer
 
 
@@ -573,80 +573,51 @@ def is_finished(folder: Path, cfg: RunConfig) -> bool:
         return True
     except (OSError, ValueError, KeyError, TypeError): return False
 
-def _folds_json(v) -> str | None: return None if v is None else json.dumps(v)
-
-def _metric_rows(dataset: str, m: dict) -> list[dict]:
-    rows, controls = [], m.get("controls", {})
-    for arm, ms in m["arms"].items():
-        vs, folds = ms.get("vs_radiomics", {}), ms.get("auc_folds", {})
-        rows += [{"dataset": dataset, "seed": m["seed"], "arm": arm, "metric": k, "value": v["value"],
-                  "ci_lo": v["ci"][0], "ci_hi": v["ci"][1], "p": vs.get("p"),
-                  "delong_p": vs.get("delong_p"), "mcnemar_p": vs.get("mcnemar_p"), "auc_diff": vs.get("auc_diff"),
-                  "folds": _folds_json(folds.get("aucs")) if k == "auc" else None,
-                  "se_lesions": v.get("se_lesions") if k == "auc" else None,
-                  "diff_se_lesions": vs.get("se_lesions") if k == "auc" else None,
-                  "ratio": folds.get("test_train_ratio"),
-                  "diff_folds": _folds_json(vs.get("diff_folds")) if k == "auc" else None,
-                  "permuted_auc": controls.get("permuted_labels_auc"), "permutation_p": controls.get("p"),
-                  "labels": m.get("label_source", {}).get("statement", "")}
-                 for k, v in ms.items() if isinstance(v, dict) and {"value", "ci"} <= set(v)]
-    return rows
+def _checked_run(folder: Path, batch: dict | None) -> dict:
+    "What the report reads of a finished run: its metrics, with its predictions' file; a ValueError says what is wrong."
+    m = read_metrics(folder)
+    if batch is not None:
+        differs = config_differences(batch_settings(RunConfig.from_yaml(folder / "config.yaml")), batch)
+        if differs: raise ValueError(f"another config than the batch's ({'; '.join(differs)})")
+    if not (folder / "predictions.parquet").is_file(): raise ValueError("no predictions.parquet: run the batch again")
+    return {"dataset": folder.parent.name, "seed": m["seed"], "folder": folder,
+            "labels": m.get("label_source", {}).get("statement", ""),
+            "permuted_auc": m.get("controls", {}).get("permuted_labels_auc")}
 
 def collect(out: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """Long table of every finished run of the batch (dataset, seed, arm, metric, value, CI, tests), and the runs left
+    """The finished runs of a batch (dataset, seed, folder, label statement, permutation control), and the runs left
     out, with why."""
     out = Path(out)
     batch, rows, left_out = recorded_batch(out), [], []
     for folder in _run_dirs(out):
         if not (folder / "run.json").is_file(): continue          # not finished
-        name = folder.relative_to(out)
-        try:
-            m = read_metrics(folder)
-            if batch is not None:
-                differs = config_differences(batch_settings(RunConfig.from_yaml(folder / "config.yaml")), batch)
-                if differs: raise ValueError(f"another config than the batch's ({'; '.join(differs)})")
-            rows += _metric_rows(folder.parent.name, m)
-        except (ValueError, OSError, KeyError, TypeError) as e: left_out.append(f"{name}: {e}")
+        try: rows.append(_checked_run(folder, batch))
+        except (ValueError, OSError, KeyError, TypeError) as e: left_out.append(f"{folder.relative_to(out)}: {e}")
     return pd.DataFrame(rows), left_out
 
-def _all_folds(col: pd.Series) -> list[float]:
-    return [x for f in col.dropna() for x in (json.loads(f) or [])] if col is not None else []
+def run_predictions(runs: pd.DataFrame) -> tuple[dict, dict]:
+    """({(dataset, arm): predictions of every seed}, {dataset: labels}) of the runs `collect` found: each seed's repeats
+    numbered as further repeats of one procedure, `seconds` the arm's time summed over the seeds."""
+    parts = [pd.read_parquet(r.folder / "predictions.parquet").assign(dataset=r.dataset, seed=r.seed)
+             for r in runs.itertuples()]
+    every = pd.concat(parts, ignore_index=True)
+    labels = {ds: g.drop_duplicates("lesion_id").set_index("lesion_id")[["patient_id", "label"]]
+              for ds, g in every.groupby("dataset", sort=False)}
+    preds = {}
+    for (ds, arm), g in every.groupby(["dataset", "arm"], sort=False):
+        seconds = float(g.drop_duplicates("seed").seconds.sum())        # a run's rows each carry its arm's time
+        g = g.assign(repeat=g.groupby(["seed", "repeat"]).ngroup(), design=arm, seconds=seconds)
+        preds[ds, arm] = g[["lesion_id", "repeat", "fold", "proba", "threshold", "design", "seconds"]]
+    return preds, labels
 
-def _recorded(g: pd.DataFrame, column: str) -> bool:
-    "At least two seeds, each with a value in `column`."
-    return column in g and len(g) >= 2 and bool(g[column].notna().all())
-
-def _seeds_interval(g: pd.DataFrame) -> pd.Series:
-    """The AUC's 95% CI over the seeds, the difference's 95% CI and its p: the repeated DeLong with the seeds as
-    repeats when the runs record their lesion SE, else the corrected resampled t over the folds of every seed."""
-    out = pd.Series(np.nan, index=["cv_lo", "cv_hi", "diff_lo", "diff_hi", "p_corrected"])
-    if _recorded(g, "se_lesions"):
-        out[["cv_lo", "cv_hi"]] = repeated_interval(g.value, float((g.se_lesions ** 2).mean()))["ci"]
-        if _recorded(g, "diff_se_lesions") and g.auc_diff.notna().all():
-            t = repeated_interval(g.auc_diff, float((g.diff_se_lesions ** 2).mean()))
-            out[["diff_lo", "diff_hi", "p_corrected"]] = [*t["ci"], t["p"]]
-        return out
-    folds, diffs = _all_folds(g.get("folds")), _all_folds(g.get("diff_folds"))
-    if len(folds) < 2: return out
-    ratio = float(g.ratio.mean())
-    out[["cv_lo", "cv_hi"]] = corrected_t(folds, ratio, center=float(g.value.mean()))["ci"]
-    if len(diffs) >= 2:
-        t = corrected_t(diffs, ratio, center=float(g.auc_diff.mean()))
-        out[["diff_lo", "diff_hi", "p_corrected"]] = [*t["ci"], t["p"]]
-    return out
-
-def summarize(long: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, arm and metric: seeds, mean and SD over seeds, median per-run CI, and for the AUC the CI and paired
-    test over all seeds (`_seeds_interval`)."""
-    keys = ["dataset", "arm", "metric"]
-    g = long.groupby(keys, sort=False)
-    labels = long.groupby("dataset").labels.first() if "labels" in long else pd.Series(dtype=str)
-    base = pd.DataFrame({"seeds": g.seed.nunique(), "mean": g.value.mean(), "sd": g.value.std(ddof=1),
-                         "ci_lo": g.ci_lo.median(), "ci_hi": g.ci_hi.median(), "auc_diff": g.auc_diff.mean(),
-                         "delong_p": g.delong_p.median(), "mcnemar_p": g.mcnemar_p.median()})
-    corrected = pd.DataFrame({k: _seeds_interval(d) for k, d in long.groupby(keys, sort=False)}).T
-    corrected.index.names = keys
-    return base.join(corrected).reset_index().assign(labels=lambda d: d.dataset.map(labels).fillna(""))
+def summarize_runs(preds: dict, labels: dict, n_boot: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The batch's summary (one row per dataset and arm, chapter 09's `design_summary`) and the paired tests of each arm
+    against `radiomics` on the same folds (`paired_test`), Holm-corrected over the arms of each dataset."""
+    summary = pd.DataFrame([{"dataset": ds, **design_summary(p, labels[ds], n_boot)} for (ds, _), p in preds.items()])
+    tests = pd.DataFrame([{"dataset": ds, "versus_dataset": ds, **paired_test(p, preds[ds, "radiomics"], labels[ds])}
+                          for (ds, arm), p in preds.items() if arm != "radiomics" and (ds, "radiomics") in preds])
+    if tests.empty: return summary, tests
+    return summary, tests.assign(p_holm=tests.groupby("dataset", sort=False).p.transform(lambda p: holm(p.to_numpy())))
 
 # %% ../nbs/10_runs.ipynb #dc66a7d6
 @dataclass
@@ -713,9 +684,9 @@ def _column_parts(d: pd.DataFrame, key: str, width: int) -> list[list[str]]:
         else: part = part + [c]
     return parts + [part]
 
-def terminal_tables(df: pd.DataFrame, width: int = TERMINAL_WIDTH, key: str = "arm") -> str:
+def terminal_tables(df: pd.DataFrame, width: int = TERMINAL_WIDTH, key: str = "design") -> str:
     """A table of the report as text no wider than `width`: one block per dataset, its columns split into parts that
-    fit, `key` (the arm) repeated in each; a cell too wide for any part is shortened with `…`."""
+    fit, `key` (the design: a run's arm) repeated in each; a cell too wide for any part is shortened with `…`."""
     blocks = []
     for name, d in df.groupby("dataset", sort=False):
         d = d.drop(columns="dataset").astype(str).reset_index(drop=True)
@@ -731,33 +702,33 @@ def report(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Aggregate a batch folder into summary.csv, summary.md and summary.html; returns the AUC and the metrics tables."
     out = Path(out)
     if not out.is_dir(): raise FileNotFoundError(f"batch folder {out} not found")
-    long, left_out = collect(out)
-    if long.empty:
+    runs, left_out = collect(out)
+    if runs.empty:
         raise FileNotFoundError(f"{out}: no finished run to report"
                                 + (f" ({len(left_out)} left out: {left_out[0]})" if left_out else
                                    " (no <dataset>/seed<k>/ folder with run.json and metrics.json)"))
-    summary = summarize(long)
+    summary, tests = summarize_runs(*run_predictions(runs))
     summary.to_csv(out / "summary.csv", index=False)
-    aucs, metrics = auc_table(summary), metrics_table(summary)
+    tests.to_csv(out / "tests.csv", index=False)
+    aucs, metrics = auc_table(summary, tests), metrics_table(summary)
     status = StatusTable(out).frame()
     unfinished = unfinished_runs(status)          # the lines `radllm report` prints too
     running = lock_holder(out)                     # a batch still being written may be read: say so
-    runs = long[["dataset", "seed"]].drop_duplicates()
-    controls = long.drop_duplicates(["dataset", "seed"]).groupby("dataset").permuted_auc.mean().dropna()
+    controls = runs.groupby("dataset").permuted_auc.mean().dropna()
     sections = {
         "": [f"{len(runs)} finished runs of {runs.dataset.nunique()} dataset(s), seeds "
-             f"{', '.join(map(str, sorted(runs.seed.unique())))}. "
-             "AUC: the procedure's AUC (mean over repeats of each repeat's out-of-fold AUC), mean ± SD over seeds; its "
-             "95% CI and the paired test against `radiomics` count the lesions (clustered DeLong) and the splits "
-             "(the seeds' variance), the repeated DeLong of chapter 09a with the seeds as repeats: seeds re-split the "
-             "same lesions, they are not replications."],
+             f"{', '.join(map(str, sorted(runs.seed.unique())))}, summarised as chapter 09 summarises a study: each "
+             "seed's repeats are repeats of one procedure (seeds re-split the same lesions, they are not "
+             "replications). AUC: the mean over repeats of each repeat's out-of-fold AUC; its 95% CI and the paired "
+             "test against `radiomics` count the lesions (clustered DeLong) and the splits (the repeats' variance), "
+             "the repeated DeLong of chapter 09a. The p-values are Holm-corrected over the arms of each dataset in "
+             "tests.csv (`p_holm`)."],
         "Still running": [running_note(out, running)] if running else [],
         "Labels": [[f"{d}: {text.removeprefix('labels: ')}"
-                    for d, text in summary.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
+                    for d, text in runs.drop_duplicates("dataset").set_index("dataset").labels.items() if text]],
         "AUC": [aucs],
-        "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: mean ± SD over seeds (median "
-                              "of the runs' "
-                              "95% patient-level bootstrap CIs).", metrics],
+        "Threshold metrics": ["Decision thresholds chosen on the training folds; cells: the mean over repeats with "
+                              "the corrected resampled-t 95% CI of the per-fold values (chapter 09a).", metrics],
         "Controls": ["Label-permutation control (mean AUC of the radiomics arm with labels permuted by patient; "
                      "should be near 0.5): " +
                      (", ".join(f"{d} {v:.3f}" for d, v in controls.items()) or "not run")],

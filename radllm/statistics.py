@@ -18,7 +18,8 @@ __all__ = ['METRICS', 'CV_ESTIMATORS', 'COVERAGE_INTERVALS', 'choose_threshold',
            'cluster_bootstrap', 'percentile_ci', 'cluster_bootstrap_ci', 'placement_cov', 'clustered_delong_cov',
            'mcnemar_test', 'metrics_with_ci', 'repeat_aucs', 'fold_aucs', 'corrected_t', 'repeated_delong',
            'repeated_interval', 'cv_auc', 'cv_paired_test', 'holm', 'format_p', 'equivalence', 'detectable_difference',
-           'patient_permutation', 'permutation_summary', 'coverage_table']
+           'is_missing', 'interval', 'ci_cell', 'diff_cell', 'p_cell', 'mean_sd', 'patient_permutation',
+           'permutation_summary', 'coverage_table']
 
 # %% ../nbs/09a_statistics.ipynb #f2595b53
 def _cut_rates(y, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,30 +100,27 @@ class Calls(NamedTuple):
 
 @dataclass(frozen=True)
 class Metric:
-    "A metric of a set of lesions: its title in tables, how it is computed from `Calls`, and which tables show it."
+    "A metric of a set of lesions: its title in tables, how it is computed from `Calls`, and whether summaries show it."
     title: str
     compute: Callable[[Calls], float]
-    report: bool = True          # a column of the threshold-metric tables (`radllm report`, the site's results page)
-    study: bool = False          # a column of the study's summary, with its corrected interval (chapter 12)
+    summary: bool = True         # a column of every summary (chapter 09's design_summary), with its corrected interval
 
 # the registry: a new metric is one entry here (with its section in this chapter); every table reads it
 METRICS: dict[str, Metric] = {
-    "auc": Metric("AUC", lambda c: auc_score(c.y, c.p), report=False, study=True),   # the AUC has tables of its own
-    "accuracy": Metric("accuracy", lambda c: _ratio(c.tp + c.tn, len(c.y)), study=True),
-    "sensitivity": Metric("sensitivity", lambda c: c.sensitivity, study=True),
-    "specificity": Metric("specificity", lambda c: c.specificity, study=True),
-    "ppv": Metric("PPV", lambda c: _ratio(c.tp, c.tp + c.fp), report=False),
-    "npv": Metric("NPV", lambda c: _ratio(c.tn, c.tn + c.fn), report=False),
-    "f1": Metric("F1", lambda c: _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn), report=False),
+    "auc": Metric("AUC", lambda c: auc_score(c.y, c.p), summary=False),   # the AUC has an estimator of its own
+    "accuracy": Metric("accuracy", lambda c: _ratio(c.tp + c.tn, len(c.y))),
+    "sensitivity": Metric("sensitivity", lambda c: c.sensitivity),
+    "specificity": Metric("specificity", lambda c: c.specificity),
+    "ppv": Metric("PPV", lambda c: _ratio(c.tp, c.tp + c.fp), summary=False),
+    "npv": Metric("NPV", lambda c: _ratio(c.tn, c.tn + c.fn), summary=False),
+    "f1": Metric("F1", lambda c: _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn), summary=False),
     "balanced_accuracy": Metric("balanced accuracy", lambda c: (c.sensitivity + c.specificity) / 2),
     "brier": Metric("Brier score", lambda c: float(np.mean((c.p - c.y) ** 2))),
 }
 
-def metric_names(shown_in: str | None = None) -> list[str]:
-    "The registered metrics in order; with `shown_in` ('report' or 'study') only those that table shows."
-    if shown_in not in (None, "report", "study"):
-        raise ValueError(f"shown_in={shown_in!r}: expected 'report' or 'study'")
-    return [k for k, m in METRICS.items() if shown_in is None or getattr(m, shown_in)]
+def metric_names(summary: bool = False) -> list[str]:
+    "The registered metrics in order; with `summary` only the threshold metrics that summaries show."
+    return [k for k, m in METRICS.items() if m.summary or not summary]
 
 def binary_metrics(y, p, threshold=None, *, yhat=None) -> dict[str, float]:
     "Every metric of `METRICS`, from a threshold (one, or one per lesion) or from given calls `yhat`."
@@ -420,6 +418,35 @@ def equivalence(ci90, margin: float = 0.05) -> str:
 def detectable_difference(se: float, alpha: float = 0.05, power: float = 0.8) -> float:
     "Smallest paired difference detected with `power` at two-sided `alpha`: (z_{1-alpha/2} + z_power) * SE."
     return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+
+# %% ../nbs/09a_statistics.ipynb #4a4d93c7
+def is_missing(v) -> bool: return v is None or bool(pd.isna(v))
+
+def interval(lo, hi, signed: bool = False, digits: int = 3) -> str:
+    "'lo to hi' ('+lo to +hi' when `signed`); '' when either end is missing."
+    if is_missing(lo) or is_missing(hi): return ""
+    sign = "+" if signed else ""
+    return f"{lo:{sign}.{digits}f} to {hi:{sign}.{digits}f}"
+
+def ci_cell(v, lo, hi, digits: int = 3) -> str:
+    "'v (lo to hi)': an estimate with its interval; '' when v is missing, v alone when the interval is."
+    if is_missing(v): return ""
+    ci = interval(lo, hi, digits=digits)
+    return f"{v:.{digits}f}" + (f" ({ci})" if ci else "")
+
+def diff_cell(d, lo, hi, digits: int = 3) -> str:
+    "'+d (+lo to +hi)': a signed difference with its interval; '' when d is missing."
+    if is_missing(d): return ""
+    ci = interval(lo, hi, signed=True, digits=digits)
+    return f"{d:+.{digits}f}" + (f" ({ci})" if ci else "")
+
+def p_cell(p) -> str:
+    "A p-value by the one display rule (`format_p`: three decimals, '< 0.001' below); '' when there is none."
+    return "" if is_missing(p) else format_p(p)
+
+def mean_sd(mean, sd, digits: int = 3) -> str:
+    "'mean ± SD' over seeds; the mean alone when there is no SD (one seed)."
+    return f"{mean:.{digits}f}" + ("" if is_missing(sd) else f" ± {sd:.{digits}f}")
 
 # %% ../nbs/09a_statistics.ipynb #3aabe56c
 def patient_permutation(y, groups, rng: np.random.Generator) -> np.ndarray:

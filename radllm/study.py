@@ -12,22 +12,21 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'PAPER_SEARCH', 'LLM_DESIGNS', 'DESIGNS', 'PAPER',
-           'ONE_REPEAT', 'VECTOR_CONTROLS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'README_DESIGNS',
-           'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag', 'swap_vectors',
-           'design_arm', 'record_texts', 'text_cost', 'run_design', 'pooled', 'design_summary', 'paired_test',
-           'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null',
-           'permutation_rows', 'load_results', 'test_row', 'design_table', 'controls_table', 'permutation_table',
-           'old_new_table', 'power_table', 'readme_table', 'llm_tests', 'llm_table']
+           'ONE_REPEAT', 'VECTOR_CONTROLS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'PAPER_MARKS',
+           'README_DESIGNS', 'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag',
+           'swap_vectors', 'design_arm', 'record_texts', 'text_cost', 'run_design', 'run_study', 'study_tests',
+           'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null', 'permutation_rows',
+           'load_results', 'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table',
+           'llm_tests', 'llm_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
 from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
-from .evaluation import cross_validate, grouped_folds, pool_repeats, split_features
+from .evaluation import (cross_validate, design_summary, grouped_folds, paired_test,   # chapter 09: the one
+                               split_features)                                     # summariser of runs and studies
 from .fusion import Arm, make_arm
 from .prompting import STYLES, get_token_counter
-from .statistics import (METRICS, binary_metrics, corrected_t, cv_auc, cv_paired_test, delong_ci,
-                               delong_test, detectable_difference, equivalence, fold_aucs, format_p, holm,
-                               metric_names, patient_permutation, permutation_summary, repeat_aucs)
-from .tables import ci_cell, diff_cell, markdown_table, p_cell   # chapter 09d: the one table writer
+from .statistics import format_p, holm, patient_permutation, permutation_summary, repeat_aucs
+from .tables import ci_cell, diff_cell, markdown_table, p_cell, test_row   # chapter 09d: the one table writer
 
 # %% ../nbs/12_study.ipynb #753418dc
 STYLE_DESIGNS = {f"text:{s}": ("text", {"serializer": s}) for s, style in STYLES.items() if style.study}
@@ -175,55 +174,6 @@ def run_design(name: str, X: pd.DataFrame, y, groups, folds, seed: int = 0, cach
         pred.to_parquet(path)
     return pred
 
-# %% ../nbs/12_study.ipynb #4c5a0fb1
-def pooled(pred: pd.DataFrame, labels: pd.DataFrame, repeats=None) -> pd.DataFrame:
-    "Labels, patients and pooled predictions (mean proba, majority call) of the lesions, over `repeats` (default all)."
-    if repeats is not None: pred = pred[pred.repeat.isin(list(repeats))]
-    return labels.join(pool_repeats(pred), how="inner")
-
-def _threshold_metrics(pred: pd.DataFrame, labels: pd.DataFrame, ratio: float) -> dict:
-    "The study's threshold metrics (`METRICS`): mean over repeats, corrected-t 95% interval of the per-fold values."
-    d = pred.join(labels, on="lesion_id")
-    metric = lambda g: binary_metrics(g.label.to_numpy(), g.proba.to_numpy(), g.threshold.to_numpy())
-    per_repeat = pd.DataFrame([metric(g) for _, g in d.groupby("repeat")])
-    per_fold = pd.DataFrame([metric(g) for _, g in d.groupby(["repeat", "fold"])])
-    row = {}
-    for k in metric_names("study"):
-        if k == "auc": continue                                  # the AUC has its own estimator (cv_auc)
-        t = corrected_t(per_fold[k], ratio, center=float(per_repeat[k].mean()))
-        row.update({k: t["estimate"], f"{k}_lo": max(0.0, t["ci"][0]), f"{k}_hi": min(1.0, t["ci"][1])})
-    return row
-
-def _old_and_single(pred: pd.DataFrame, labels: pd.DataFrame) -> dict:
-    "The old pooled AUC with its plain DeLong CI, and repeat 0's AUC with its DeLong CI clustered by patient."
-    d, r0 = pooled(pred, labels), pooled(pred, labels, [sorted(pred.repeat.unique())[0]])
-    old, one = delong_ci(d.label.to_numpy(), d.proba.to_numpy()), delong_ci(
-        r0.label.to_numpy(), r0.proba.to_numpy(), groups=r0.patient_id.to_numpy())
-    return dict(zip(("auc_pooled", "auc_pooled_lo", "auc_pooled_hi", "auc_single", "auc_single_lo", "auc_single_hi"),
-                    old + one))
-
-def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
-    "One row of the summary table: the procedure's metrics with corrected CIs, the per-repeat spread, old AUCs, cost."
-    a = cv_auc(pred, labels)
-    ratio = float((lambda f: (f.n_test / f.n_train).mean())(fold_aucs(pred, labels)))
-    row = {"design": pred.design.iloc[0], "repeats": a["repeats"], "lesions": int(pred.lesion_id.nunique()),
-           "patients": int(labels.loc[pred.lesion_id.unique()].patient_id.nunique()),
-           "auc": a["auc"], "auc_lo": a["ci"][0], "auc_hi": a["ci"][1], "auc_se": a["se"], "auc_df": a["df"],
-           "auc_estimator": a["estimator"], **_threshold_metrics(pred, labels, ratio), "auc_repeat_mean": a["auc"],
-           "auc_repeat_sd": a["repeat_sd"], **_old_and_single(pred, labels)}
-    row.update({k: float(pred[k].iloc[0]) for k in ("seconds", "n_texts", "mean_tokens")})
-    return row
-
-def paired_test(a: pd.DataFrame, b: pd.DataFrame, labels: pd.DataFrame) -> dict:
-    "Corrected resampled paired t of design `a` against `b` on the folds both have; equivalence, power, old DeLong p."
-    t = cv_paired_test(a, b, labels)
-    shared = sorted(set(a.repeat) & set(b.repeat))
-    da, db = pooled(a, labels, shared), pooled(b, labels, shared)
-    old = delong_test(da.label.to_numpy(), da.proba.to_numpy(), db.loc[da.index].proba.to_numpy())
-    return {"design": a.design.iloc[0], "versus": b.design.iloc[0], **t,
-            "equivalence": equivalence([t["diff_lo90"], t["diff_hi90"]]), "detectable": detectable_difference(t["se"]),
-            "diff_pooled": old["diff"], "p_pooled": old["p"]}
-
 # %% ../nbs/12_study.ipynb #1693f34d
 PRIMARY = ("text:levels", "concat:levels", "weighted:levels", "lora:levels")   # each vs radiomics, on each dataset
 COMPARISONS = [("text:levels", "text:names_values"), ("text:levels", "text:levels-generic"),
@@ -366,34 +316,9 @@ def load_results(folder=None) -> tuple[pd.DataFrame, pd.DataFrame]:
                                                                        "study`")
     return pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "tests.csv")
 
-def test_row(tests: pd.DataFrame, dataset: str, design: str, versus: str = "radiomics",
-             versus_dataset: str | None = None):
-    "The paired test of `design` against `versus` (None when it was not run)."
-    t = tests[(tests.dataset == dataset) & (tests.design == design) & (tests.versus == versus) &
-              (tests.versus_dataset == (versus_dataset or dataset))]
-    return None if t.empty else t.iloc[0]
 
 # %% ../nbs/12_study.ipynb #66d389e3
-def design_table(summary: pd.DataFrame, tests: pd.DataFrame, dataset: str, designs=None,
-                 versus: str = "radiomics") -> pd.DataFrame:
-    """One row per design of a dataset: the procedure's AUC and thresholded metrics with corrected CIs, the per-repeat
-    AUC spread, the corrected paired test vs `versus`, cost."""
-    s = summary[summary.dataset == dataset].set_index("design")
-    rows = []
-    for d in designs or list(s.index):
-        if d not in s.index: continue
-        r, t = s.loc[d], test_row(tests, dataset, d, versus)
-        rows.append({"design": d + (" (paper)" if d in PAPER else ""), "repeats": int(r.repeats),
-                     "AUC (95% CI)": ci_cell(r.auc, r.auc_lo, r.auc_hi),
-                     "AUC per repeat": (f"{r.auc_repeat_mean:.3f} ± {r.auc_repeat_sd:.3f}" if pd.notna(r.auc_repeat_sd)
-                                        else f"{r.auc_repeat_mean:.3f}"),
-                     **{METRICS[m].title: ci_cell(r[m], r[f"{m}_lo"], r[f"{m}_hi"])
-                        for m in metric_names("study") if m != "auc"},
-                     f"ΔAUC vs {versus} (95% CI)": "" if t is None else diff_cell(t["diff"], t.diff_lo, t.diff_hi),
-                     "p": "" if t is None else p_cell(t.p),
-                     "texts": "" if pd.isna(r.n_texts) or not r.n_texts else f"{int(r.n_texts)}",
-                     "tokens": "" if pd.isna(r.mean_tokens) else f"{r.mean_tokens:.0f}", "seconds": f"{r.seconds:.0f}"})
-    return pd.DataFrame(rows)
+PAPER_MARKS = {d: " (paper)" for d in PAPER}     # chapter 09d's tables mark the paper's designs with these
 
 # %% ../nbs/12_study.ipynb #a4ab9b21
 def _auc_of(s: pd.DataFrame, design: str, lo="auc_lo", hi="auc_hi", v="auc") -> str:

@@ -8,42 +8,40 @@ import pytest
 
 from radllm.evaluation import evaluate
 from radllm.extraction import extract
-from radllm.runs import _metric_rows, summarize
+from radllm.runs import run_predictions, summarize_runs
 from radllm.statistics import METRICS, Metric
-from radllm.study import design_summary, design_table
 from radllm.synthetic import make_dataset
-from radllm.tables import metrics_table
+from radllm.tables import design_table, metrics_table
 
 NBS = Path(__file__).resolve().parents[1] / "nbs"
 
 
 def test_a_metric_is_one_registry_entry(tmp_path, monkeypatch):
-    "A toy metric added to METRICS only: metrics.json, the report's table, the study's summary and the site's table."
-    monkeypatch.setitem(METRICS, "toy", Metric("toy share called", lambda c: (c.tp + c.fp) / len(c.y), study=True))
+    """A toy metric added to METRICS only: metrics.json, the one summariser of runs and studies (`radllm report`, the
+    study), its tables and the site's table."""
+    monkeypatch.setitem(METRICS, "toy", Metric("toy share called", lambda c: (c.tp + c.fp) / len(c.y)))
     manifest = make_dataset(tmp_path / "data", n=40, seed=3)
     features, _ = extract(manifest, cache_dir=str(tmp_path / "cache"), progress=False)
     res = evaluate(manifest, features, arms=("radiomics",), n_splits=3, n_repeats=2, ablations=(), n_permutations=0,
                    n_boot=50, progress=False, dataset="synthetic")
     # metrics.json
-    m = json.loads((res.save(tmp_path / "run", figures=False) / "metrics.json").read_text())
+    folder = res.save(tmp_path / "synthetic" / "seed0", figures=False)
+    m = json.loads((folder / "metrics.json").read_text())
     toy = m["arms"]["radiomics"]["toy"]
     calls = res.predictions[res.predictions.repeat == 0]
     share = float((calls.proba >= calls.threshold).mean())
     assert np.isclose(toy["value"], share) and len(toy["ci"]) == 2
-    # the report's threshold-metric table (radllm report)
-    summary = summarize(pd.DataFrame(_metric_rows("synthetic", m)))
+    # the summary `radllm report` writes (the study's too), with its corrected interval, and its tables
+    runs = pd.DataFrame([{"dataset": "synthetic", "seed": 0, "folder": folder}])
+    summary, tests = summarize_runs(*run_predictions(runs), n_boot=50)
+    row = summary.iloc[0]
+    assert row["toy_lo"] <= row["toy"] <= row["toy_hi"]
     assert "toy share called" in metrics_table(summary).columns
-    # the study's summary, with its corrected interval, and its table
-    pred = res.predictions.assign(design="radiomics", seconds=1.0, n_texts=0, mean_tokens=np.nan)
-    row = design_summary(pred, res.labels, n_boot=50)
-    assert {"toy", "toy_lo", "toy_hi"} <= set(row) and row["toy_lo"] <= row["toy"] <= row["toy_hi"]
-    tests = pd.DataFrame(columns=["dataset", "versus_dataset", "design", "versus", "diff", "diff_lo", "diff_hi", "p"])
-    table = design_table(pd.DataFrame([{**row, "dataset": "synthetic"}]), tests, "synthetic")
-    assert "toy share called" in table.columns
+    assert "toy share called" in design_table(summary, tests, "synthetic").columns
     # the site's results page
     monkeypatch.syspath_prepend(str(NBS))
     import results_tables
-    assert "toy share called" in results_tables.site_table(metrics_table(summary, stacked=True))
+    assert "toy share called" in results_tables.site_table(metrics_table(summary, "synthetic", stacked=True))
     sys.modules.pop("results_tables", None)
 
 

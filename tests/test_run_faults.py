@@ -604,20 +604,21 @@ LONG_ARMS = ("radiomics", "text", "weighted_fusion_of_radiomics_and_text_embeddi
 def _hand_made_batch(out: Path) -> None:
     ("Two datasets of finished runs (seeds 0 and 1) with long arm names, and in status.csv a third seed of each that "
      "failed or never ran.")
+    import numpy as np
     from radllm.runs import StatusTable
     status = StatusTable(out)
-    for d, dataset in enumerate(("synthetic-with-a-long-name", "mini-mias")):
+    rng = np.random.default_rng(0)
+    lesions = pd.DataFrame({"lesion_id": [f"L{k}" for k in range(40)], "patient_id": [f"P{k // 2}" for k in range(40)],
+                            "label": np.arange(40) % 2})
+    for dataset in ("synthetic-with-a-long-name", "mini-mias"):
         for seed in (0, 1):
             f = out / dataset / f"seed{seed}"
             f.mkdir(parents=True)
-            arms = {arm: {"auc": {"value": 0.6 + 0.05 * i + 0.01 * seed, "ci": [0.5, 0.8]},
-                          **{m: {"value": 0.6, "ci": [0.5, 0.7]} for m in ("accuracy", "sensitivity", "specificity",
-                                                                           "balanced_accuracy", "brier")},
-                          "auc_folds": {"aucs": [0.55 + 0.05 * i, 0.65, 0.6 + 0.01 * seed], "test_train_ratio": 0.5},
-                          **({"vs_radiomics": {"auc_diff": 0.05 * i, "delong_p": 0.2, "mcnemar_p": 0.3,
-                                               "diff_folds": [0.05 * i, 0.04, 0.06]}} if i else {})}
-                    for i, arm in enumerate(LONG_ARMS)}
-            (f / "metrics.json").write_text(json.dumps({"seed": seed, "arms": arms}))
+            preds = [lesions.assign(repeat=0, fold=(np.arange(40) // 2 + seed) % 4, threshold=0.5, arm=arm, seconds=1.0,
+                                    proba=1 / (1 + np.exp(-(i * lesions.label + rng.normal(size=40)))))
+                     for i, arm in enumerate(LONG_ARMS)]
+            pd.concat(preds).to_parquet(f / "predictions.parquet")
+            (f / "metrics.json").write_text(json.dumps({"seed": seed, "arms": {arm: {} for arm in LONG_ARMS}}))
             (f / "run.json").write_text("{}")
             RunConfig(seed=seed).to_yaml(f / "config.yaml")
             status.set(dataset, seed, status="ok", folder=str(f))
@@ -637,7 +638,7 @@ def test_report_of_a_partial_batch_names_the_missing_runs_and_fits_100_columns(c
     assert max(map(len, lines)) <= 100, [l for l in lines if len(l) > 100]
     for arm in LONG_ARMS[:2]: assert any(l.split() and l.split()[0] == arm for l in lines), arm
     assert sum("weighted_fusion_of_radiomics" in l for l in lines) >= 4       # each dataset, each part of a table
-    for header in ("AUC (mean ± SD over seeds)", "single-run DeLong p (median)", "accuracy", "Brier score"):
+    for header in ("AUC (95% CI)", "ΔAUC vs radiomics (95% CI)", "accuracy", "Brier score"):
         assert header in out, header
     expected = ["2 of 6 runs unfinished or failed:",
                 "  mini-mias seed 2: pending: not finished: never started, or still running; run the batch again",

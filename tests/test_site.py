@@ -269,92 +269,78 @@ def test_links_between_pages_resolve(site):
 # ---------------------------------------------------------------- results
 
 NUM = r"(-?\d+\.\d{3})"
-MEAN_SD = re.compile(rf"^{NUM}(?: ± {NUM})?$")
-CI = re.compile(rf"^{NUM} to {NUM}$")
-NONE = "—"
+CELL = re.compile(rf"^{NUM} \({NUM} to {NUM}\)$")                   # 'v (lo to hi)'
+STACKED = re.compile(rf"^{NUM}<br><small>{NUM} to {NUM}</small>$")    # the value, its interval below it
 
 
 def results_tables(body: str) -> dict:
-    "{(dataset, table, arm): {column: cell}} from the results page's tables; table is 'auc' or 'metrics'."
+    "{(dataset, table, design): {column: cell}} from the results page's tables; table is 'auc' or 'metrics'."
     out, dataset, head = {}, None, None
     for line in body.splitlines():
         if line.startswith("## "): dataset, head = line[3:].strip(), None
-        elif line.startswith("| arm |") and dataset: head = [h.strip() for h in line.strip("|").split("|")]
+        elif line.startswith("| design |") and dataset: head = [h.strip() for h in line.strip("|").split("|")]
         elif line.startswith("| `") and head and len(head) > 2:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            out[(dataset, "auc" if head[1].startswith("AUC") else "metrics",
-                 cells[0].strip("`"))] = dict(zip(head[1:], cells[1:]))
+            out[(dataset, "auc" if head[1] == "repeats" else "metrics", cells[0].strip("`"))] = dict(zip(head[1:],
+                                                                                                       cells[1:]))
         elif not line.startswith("|"): head = head if not line.strip() else None
     return out
 
 
-def check_numbers(cell: str, r) -> None:
-    ("A metric cell shows the summary row r: 'mean ± SD' (AUC table), or the mean, then the CI on its own line (the "
-     "other).")
-    mean_sd, _, ci = cell.partition("<br><small>")
-    m = MEAN_SD.match(mean_sd)
-    assert m, f"{r.dataset}/{r.arm}/{r.metric}: {cell!r} does not parse"
-    mean, sd = (float(v) if v else None for v in m.groups())
-    assert mean == round(r.mean, 3), (r, cell)
-    if ci: assert sd is None and CI.match(ci.removesuffix("</small>")).groups() \
-        == (f"{r.ci_lo:.3f}", f"{r.ci_hi:.3f}"), (r, cell)
-    else: assert (sd is None) == pd.isna(r.sd) and (sd is None or sd == round(r.sd, 3)), (r, cell)
+def shown(pattern, cell: str, *values) -> bool:
+    "`cell` matches `pattern` and shows `values` rounded to three decimals."
+    m = pattern.match(cell)
+    return bool(m) and m.groups() == tuple(f"{v:.3f}" for v in values)
 
 
 def test_results_page_numbers_come_from_the_committed_summary(site):
-    """Per dataset, the AUC table first (its CI and the paired tests), then the other metrics; every number is the
-    summary's, rounded."""
+    """Per dataset, the AUC table first (its CI and the paired test against radiomics), then the other metrics; every
+    number is the committed summary's or tests', rounded."""
+    from radllm.statistics import METRICS, metric_names
     summary = pd.read_csv(NBS / "results" / "summary.csv")
+    tests = pd.read_csv(NBS / "results" / "tests.csv")
     fm, body = md_page(site["proc"] / "results.qmd")
     assert fm["title"] == "Results"
     tables = results_tables(body)
-    arms = summary.groupby(["dataset", "arm"]).ngroups
-    assert len(tables) == 2 * arms, "one AUC row and one row of the other metrics per dataset and arm"
+    assert len(tables) == 2 * len(summary), "one AUC row and one row of the other metrics per dataset and arm"
     for dataset in summary.dataset.unique():
         section = body.split(f"## {dataset}\n", 1)[1].split("\n## ", 1)[0]
-        assert section.index("| arm | AUC") < section.index("| arm | accuracy"), "the AUC table comes first"
-    names = {"accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
-             "balanced_accuracy": "balanced accuracy", "brier": "Brier score"}
-    shown = summary[summary.metric.isin(names)]
-    assert len(shown) > 0
-    for r in shown.itertuples():
-        cell = tables[(r.dataset, "metrics", r.arm)][names[r.metric]]
-        assert "<br><small>" in cell, cell
-        check_numbers(cell, r)
-    for r in summary[summary.metric == "auc"].itertuples():
-        row = tables[(r.dataset, "auc", r.arm)]
-        check_numbers(row["AUC (mean ± SD over seeds)"], r)
-        lo, hi = (r.cv_lo, r.cv_hi) if pd.notna(getattr(r, "cv_lo", float("nan"))) else (r.ci_lo, r.ci_hi)
-        assert CI.match(row["95% CI (lesions and splits)"]).groups() == (f"{lo:.3f}", f"{hi:.3f}")
-        p, diff = getattr(r, "p_corrected", float("nan")), row["ΔAUC vs radiomics (95% CI)"]
-        if pd.isna(p): assert row["p (lesions and splits)"] == diff == NONE
+        assert section.index("| design | repeats |") < section.index("| design | accuracy"), "the AUC table first"
+    for r in summary.itertuples():
+        row = tables[(r.dataset, "auc", r.design)]
+        assert shown(CELL, row["AUC (95% CI)"], r.auc, r.auc_lo, r.auc_hi), (r.design, row)
+        t = tests[(tests.dataset == r.dataset) & (tests.design == r.design)]
+        diff = row["ΔAUC vs radiomics (95% CI)"]
+        if t.empty: assert diff == row["p"] == "", row
         else:
-            assert float(diff.split(" ")[0]) == round(r.auc_diff, 3)
-            shown = row["p (lesions and splits)"]
-            assert shown == "< 0.001" if p < 0.001 else float(shown) == round(p, 3)
-        mcnemar = row["McNemar p (median of runs)"]
-        if pd.isna(r.mcnemar_p): assert mcnemar == NONE
-        else: assert mcnemar == "< 0.001" if r.mcnemar_p < 0.0005 else float(mcnemar) == round(r.mcnemar_p, 3)
+            t = t.iloc[0]
+            assert diff == f"{t['diff']:+.3f} ({t.diff_lo:+.3f} to {t.diff_hi:+.3f})", (diff, t)
+            assert row["p"] == "< 0.001" if t.p < 0.001 else float(row["p"]) == round(t.p, 3)
+        metrics = tables[(r.dataset, "metrics", r.design)]
+        for m in metric_names(summary=True):
+            v, lo, hi = getattr(r, m), getattr(r, f"{m}_lo"), getattr(r, f"{m}_hi")
+            assert shown(STACKED, metrics[METRICS[m].title], v, lo, hi), (r.design, m, metrics)
 
 
 def test_results_tables_of_any_summary():
-    """The results page's tables (radllm.tables through nbs/results_tables.py) on a small summary: one seed (no SD), an
-    arm without some metrics, tiny p-values."""
+    """The results page's tables (radllm.tables through nbs/results_tables.py) on a small summary: an arm without some
+    metrics, a tiny p-value, the baseline untested."""
     from radllm import tables
     sys.path.insert(0, str(NBS))
     try: from results_tables import captioned, site_table
     finally: sys.path.remove(str(NBS))
-    row = lambda arm, metric, mean, **kw: dict(dataset="d", arm=arm, metric=metric, seeds=1, mean=mean, sd=float("nan"),
-                                               ci_lo=mean - 0.1, ci_hi=mean + 0.1, **kw)
-    tests = dict(auc_diff=-0.2, diff_lo=-0.3, diff_hi=-0.1, p_corrected=1e-5, delong_p=1e-5, mcnemar_p=0.04)
-    s = pd.DataFrame([row("radiomics", "auc", 0.8), row("radiomics", "accuracy", 0.7),
-                      row("lora", "auc", 0.6, **tests), row("lora", "brier", 0.25, **tests)])
-    auc, other = site_table(tables.auc_table(s)), site_table(tables.metrics_table(s, stacked=True))
-    assert auc.splitlines()[2] == "| `radiomics` | 0.800 | 0.700 to 0.900 | — | — | — | — |"
-    assert auc.splitlines()[3] == ("| `lora` | 0.600 | 0.500 to 0.700 | -0.200 (-0.300 to -0.100) | < 0.001 | < 0.001 "
-                                   "| 0.040 |")
-    assert other.splitlines()[0] == "| arm | accuracy | Brier score |"
-    assert other.splitlines()[3] == "| `lora` |  | 0.250<br><small>0.150 to 0.350</small> |"
+    row = lambda design, auc, **kw: dict(dataset="d", design=design, repeats=3, auc=auc, auc_lo=auc - 0.1,
+                                         auc_hi=auc + 0.1, auc_repeat_mean=auc, auc_repeat_sd=0.01, **kw)
+    s = pd.DataFrame([row("radiomics", 0.8, accuracy=0.7, accuracy_lo=0.6, accuracy_hi=0.8),
+                      row("lora", 0.6, brier=0.25, brier_lo=0.15, brier_hi=0.35)])
+    tests = pd.DataFrame([dict(dataset="d", versus_dataset="d", design="lora", versus="radiomics", diff=-0.2,
+                               diff_lo=-0.3, diff_hi=-0.1, p=1e-5)])
+    auc, other = site_table(tables.auc_table(s, tests, "d")), site_table(tables.metrics_table(s, "d", stacked=True))
+    assert auc.splitlines()[2] == "| `radiomics` | 3 | 0.800 (0.700 to 0.900) | 0.800 ± 0.010 |  |  |"
+    assert auc.splitlines()[3] == ("| `lora` | 3 | 0.600 (0.500 to 0.700) | 0.600 ± 0.010 | -0.200 (-0.300 to -0.100) "
+                                   "| < 0.001 |")
+    assert other.splitlines()[0].startswith("| design | accuracy | sensitivity |")
+    assert other.splitlines()[3].endswith("|  | 0.250<br><small>0.150 to 0.350</small> |")
     assert captioned(auc, "AUC").endswith("\n\n: AUC {.numbers}")
 
 
@@ -365,11 +351,11 @@ def test_results_folder_holds_numbers_only():
                 "fresh",                                                      # tools/fresh_population.py (#19)
                 "llm"]                                                        # tools/llm_study.py (#20)
     assert [f for f in files if f not in coverage] == ["demo_batch.yaml", "screening.md", "study", "summary.csv",
-                                                       "summary.md"], files
+                                                       "summary.md", "tests.csv"], files
     assert sorted(p.name for p in (NBS / "results" / "study").iterdir()) == ["summary.csv", "tests.csv"]
     assert sorted(p.name for p in (NBS / "results" / "llm").iterdir()) == ["summary.csv", "tests.csv"]
     s = pd.read_csv(NBS / "results" / "summary.csv")
-    assert {"dataset", "arm", "metric", "seeds", "mean", "sd", "ci_lo", "ci_hi", "delong_p"} <= set(s.columns)
+    assert {"dataset", "design", "repeats", "auc", "auc_lo", "auc_hi", "auc_estimator"} <= set(s.columns)
 
 
 def test_study_page_numbers_come_from_the_committed_study(site):
@@ -383,7 +369,7 @@ def test_study_page_numbers_come_from_the_committed_study(site):
     assert readme_table(summary, tests) in body
 
 
-@pytest.mark.parametrize("page,tests", [("study_results.qmd", "study/tests.csv"), ("results.qmd", "summary.csv")])
+@pytest.mark.parametrize("page,tests", [("study_results.qmd", "study/tests.csv"), ("results.qmd", "tests.csv")])
 def test_results_pages_open_with_a_forest_plot(site, page, tests):
     """The study and results pages open with the forest plot of each design against radiomics, before any table, with
     alt text and a caption naming the interval (the study's: the corrected t, with Holm's p for the primary tests)."""
@@ -393,8 +379,7 @@ def test_results_pages_open_with_a_forest_plot(site, page, tests):
     caption, attrs = body[:figure], body[figure:].split(")", 1)[1].split("}", 1)[0]
     assert attrs.startswith("{#fig-forest") and 'fig-alt="Forest plot' in attrs, attrs
     assert "95% interval" in caption
-    if page == "study_results.qmd":
-        assert "p_holm" in pd.read_csv(NBS / "results" / tests).columns and "Holm's p" in caption, caption
+    assert "p_holm" in pd.read_csv(NBS / "results" / tests).columns and "Holm's p" in caption, caption
 
 
 def test_published_demo_results_are_what_demo_yaml_runs(tmp_path):
@@ -406,5 +391,5 @@ def test_published_demo_results_are_what_demo_yaml_runs(tmp_path):
     (tmp_path / "batch.yaml").write_text((NBS / "results" / "demo_batch.yaml").read_text())
     recorded = recorded_batch(tmp_path)
     assert not config_differences(recorded, batch_settings(RunConfig.from_yaml(NBS / "experiments" / "demo.yaml")))
-    s = pd.read_csv(NBS / "results" / "summary.csv")
-    assert {"cv_lo", "cv_hi", "diff_lo", "diff_hi", "p_corrected"} <= set(s.columns)
+    s, t = pd.read_csv(NBS / "results" / "summary.csv"), pd.read_csv(NBS / "results" / "tests.csv")
+    assert {"auc_lo", "auc_hi", "auc_estimator"} <= set(s.columns) and {"diff_lo", "diff_hi", "p", "p_holm"} <= set(t)

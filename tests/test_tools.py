@@ -60,11 +60,12 @@ def test_results_copies_the_numbers_of_a_batch(tmp_path):
     results, run, dest = tool("results"), tmp_path / "runs" / "demo", tmp_path / "results"
     with pytest.raises(FileNotFoundError, match="summary.csv not found: run 'make demo'"): results.publish(run, dest)
     run.mkdir(parents=True)
-    for name in ("summary.csv", "summary.md", "batch.yaml"): (run / name).write_text(f"the {name}")
+    for name in ("summary.csv", "tests.csv", "summary.md", "batch.yaml"): (run / name).write_text(f"the {name}")
     (run / "roc.png").write_bytes(b"an image")
     results.publish(run, dest)
     assert {p.name: p.read_text() for p in dest.iterdir()} == {
-        "summary.csv": "the summary.csv", "summary.md": "the summary.md", "demo_batch.yaml": "the batch.yaml"}
+        "summary.csv": "the summary.csv", "tests.csv": "the tests.csv", "summary.md": "the summary.md",
+        "demo_batch.yaml": "the batch.yaml"}
 
 
 # ------------------------------------------------ tools/quarto.py (make quarto, make site-tools, the site tests)

@@ -1,13 +1,15 @@
 """`make results`: publish the numbers of a finished run batch (`make demo`'s runs/demo by default) on the results page.
 
-The summary (summary.csv, summary.md) and the batch's settings (batch.yaml, as demo_batch.yaml) are copied into
-nbs/results/, the committed source of nbs/results.qmd.py, which is then run to print the page it makes. Only numbers
-are copied, never images, so the repository stays small; tests/test_site.py checks the copy against demo.yaml."""
+The summary (summary.csv, tests.csv, summary.md) and the batch's settings (batch.yaml, as demo_batch.yaml) are
+copied into nbs/results/, the committed source of nbs/results.qmd.py, which is then run to print the page it makes.
+Only numbers are copied, never images, so the repository stays small; tests/test_site.py checks the copy against
+demo.yaml."""
 import shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIES = {"summary.csv": "summary.csv", "summary.md": "summary.md", "batch.yaml": "demo_batch.yaml"}
+COPIES = {"summary.csv": "summary.csv", "tests.csv": "tests.csv", "summary.md": "summary.md",
+          "batch.yaml": "demo_batch.yaml"}
 
 
 def publish(run: Path, dest: Path = ROOT / "nbs" / "results") -> list:
