@@ -763,6 +763,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '', 'doc_host': '.', 'git_ur
                                                                                 'radllm/selection.py'),
                                   'radllm.selection.LassoSelector._fit_l1': ('selection.html#lassoselector._fit_l1', 'radllm/selection.py'),
                                   'radllm.selection.LassoSelector._select': ('selection.html#lassoselector._select', 'radllm/selection.py'),
+                                  'radllm.selection.LassoSelector.fit': ('selection.html#lassoselector.fit', 'radllm/selection.py'),
                                   'radllm.selection.MRMRSelector': ('selection.html#mrmrselector', 'radllm/selection.py'),
                                   'radllm.selection.MRMRSelector.__init__': ('selection.html#mrmrselector.__init__', 'radllm/selection.py'),
                                   'radllm.selection.MRMRSelector._relevance': ( 'selection.html#mrmrselector._relevance',

@@ -265,6 +265,10 @@ class LassoSelector(ColumnSelector):
         self.C, self.max_features, self.min_features = C, max_features, min_features
         self.Cs, self.cv, self.random_state = Cs, cv, random_state
 
+    def fit(self, X, y=None, groups=None):
+        "Select on `X`, `y`; C (when None) by the AUC on inner folds grouped by the patient `groups`."
+        return super().fit(X, y, groups=groups)
+
     def _fit_l1(self, Z, yb, C):
         from sklearn.linear_model import LogisticRegression
         return LogisticRegression(C=C, solver="liblinear", random_state=self.random_state, max_iter=1000,
