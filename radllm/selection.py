@@ -276,7 +276,7 @@ class LassoSelector(ColumnSelector):
 
     def _choose_C(self, Z, yb, groups) -> float:
         from sklearn.linear_model import LogisticRegressionCV
-        from .classifiers import inner_folds                   # chapter 06a, imported when C is chosen
+        from radllm.classifiers import inner_folds             # chapter 06a, imported when C is chosen
         n_splits = int(min(self.cv, np.bincount(yb).min()))
         if n_splits < 2:
             raise ValueError("LassoSelector: too few lesions of the minority class to choose C by inner CV; pass C")
