@@ -10,8 +10,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold
+from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold, cross_val_predict
 from sklearn.svm import SVC
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 # %% auto #0
 __all__ = ['CLASSIFIERS', 'routing', 'inner_folds', 'TunedClassifier', 'make_classifier']
@@ -40,21 +42,25 @@ CLASSIFIERS = {
 
 # %% ../nbs/06a_classifiers.ipynb #94c55013
 class TunedClassifier(ClassifierMixin, BaseEstimator):
-    """Grid search by inner grouped-CV AUC that keeps the best setting's out-of-fold predictions
+    """Grid search by the AUC of the pooled inner grouped out-of-fold predictions, which it keeps
     (`validation_predictions_`)."""
-    def __init__(self, estimator=None, param_grid=None, inner_splits: int = 3, seed: int = 0):
+    def __init__(self, *, estimator=None, param_grid=None, inner_splits: int = 3, seed: int = 0):
         self.estimator, self.param_grid, self.inner_splits, self.seed = estimator, param_grid, inner_splits, seed
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False             # the AUC of P(class 1): benign or malignant
+        return tags
+
     def fit(self, X, y, groups=None):
-        y = np.asarray(y)
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
-        X = np.asarray(X)
         splits = inner_folds(X, y, groups, self.inner_splits, self.seed)
         best = (-np.inf, None, None)
         for params in ParameterGrid(self.param_grid or {}):
-            oof = np.zeros(len(y))
-            for tr, te in splits:
-                oof[te] = clone(self.estimator).set_params(**params).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+            model = clone(self.estimator).set_params(**params)
+            oof = cross_val_predict(model, X, y, cv=splits, method="predict_proba")[:, 1]
             auc = roc_auc_score(y, oof)
             if auc > best[0] + 1e-12: best = (auc, params, oof)
         self.best_score_, self.best_params_, oof = best
@@ -62,8 +68,13 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
         return self
 
-    def predict_proba(self, X) -> np.ndarray: return self.best_estimator_.predict_proba(np.asarray(X))
-    def predict(self, X): return self.best_estimator_.predict(np.asarray(X))
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self.best_estimator_.predict_proba(validate_data(self, X, reset=False))
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.best_estimator_.predict(validate_data(self, X, reset=False))
 
 # %% ../nbs/06a_classifiers.ipynb #0ba2b118
 def make_classifier(name: str = "lr", seed: int = 0, tune: bool = True, inner_splits: int = 3):
@@ -71,4 +82,5 @@ def make_classifier(name: str = "lr", seed: int = 0, tune: bool = True, inner_sp
     if name not in CLASSIFIERS: raise ValueError(f"unknown classifier {name!r}; choose one of {sorted(CLASSIFIERS)}")
     make, grid = CLASSIFIERS[name]
     if not tune: return make(seed)
-    with routing(): return TunedClassifier(make(seed), grid, inner_splits, seed).set_fit_request(groups=True)
+    tuned = TunedClassifier(estimator=make(seed), param_grid=grid, inner_splits=inner_splits, seed=seed)
+    with routing(): return tuned.set_fit_request(groups=True)

@@ -454,7 +454,7 @@ def embedder_backend(emb: Embedder) -> str:
 # %% ../nbs/06_embedding.ipynb #40b37cdb
 class TextEmbedder(TransformerMixin, BaseEstimator):
     "sklearn transformer: texts -> embedding vectors `(n, d)` through `get_embedder(spec)` and the shared cache."
-    def __init__(self, spec: str = "local:minilm", cache_dir: str | None = None, batch_size: int | None = None,
+    def __init__(self, *, spec: str = "local:minilm", cache_dir: str | None = None, batch_size: int | None = None,
                  options: dict | None = None):
         self.spec, self.cache_dir, self.batch_size, self.options = spec, cache_dir, batch_size, options
 
@@ -510,9 +510,9 @@ def pool_bags(bags, vectors: dict, pool: str = "mean") -> np.ndarray:
 class BagEmbedder(TextEmbedder):
     """sklearn transformer: bags of weighted feature sentences -> pooled embedding vectors, each distinct sentence
     embedded once."""
-    def __init__(self, spec: str = "local:minilm", cache_dir: str | None = None, batch_size: int | None = None,
+    def __init__(self, *, spec: str = "local:minilm", cache_dir: str | None = None, batch_size: int | None = None,
                  options: dict | None = None, pool: str = "mean"):
-        super().__init__(spec, cache_dir, batch_size, options)
+        super().__init__(spec=spec, cache_dir=cache_dir, batch_size=batch_size, options=options)
         self.pool = pool
 
     def transform(self, X) -> np.ndarray:

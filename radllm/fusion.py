@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from .classifiers import inner_folds, make_classifier, routing
 from .embedding import TextEmbedder
@@ -31,7 +32,7 @@ class Arm(Pipeline):
 # %% ../nbs/07_fusion.ipynb #dda873a5
 class WeightedFusion(ClassifierMixin, BaseEstimator):
     "alpha * p(radiomics) + (1 - alpha) * p(text); alpha chosen by inner grouped CV AUC on the training data."
-    def __init__(self, radiomics=None, text=None, alphas=tuple(np.round(np.linspace(0, 1, 11), 2)),
+    def __init__(self, *, radiomics=None, text=None, alphas=tuple(np.round(np.linspace(0, 1, 11), 2)),
                  inner_splits: int = 3, seed: int = 0):
         self.radiomics, self.text, self.alphas, self.inner_splits, self.seed = radiomics, text, alphas, inner_splits, \
             seed
@@ -55,10 +56,13 @@ class WeightedFusion(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
         p = self.alpha_ * self.radiomics_.predict_proba(X)[:, 1] + (1 - self.alpha_) * self.text_.predict_proba(X)[:, 1]
         return np.column_stack([1 - p, p])
 
-    def predict(self, X): return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+    def predict(self, X):
+        p = self.predict_proba(X)[:, 1]
+        return self.classes_[(p >= 0.5).astype(int)]
 
 def _rows(X, idx): return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
@@ -91,10 +95,10 @@ def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm"
         pool = opts.pop("pool", "mean")
         opts.pop("style")
         return [("prompt", SentenceSerializer(**opts)),
-                ("embed", BagEmbedder(embedder, cache_dir=cache_dir, options=options, pool=pool))]
+                ("embed", BagEmbedder(spec=embedder, cache_dir=cache_dir, options=options, pool=pool))]
     opts.setdefault("seed", seed)
     return [("prompt", PromptSerializer(**opts)),
-            ("embed", TextEmbedder(embedder, cache_dir=cache_dir, options=options))]
+            ("embed", TextEmbedder(spec=embedder, cache_dir=cache_dir, options=options))]
 
 def findings_steps(describer: str | None, serializer: str | dict = "levels", cache_dir: str | None = None,
                    request_timeout: float | None = None) -> list[tuple[str, object]]:
@@ -105,7 +109,7 @@ def findings_steps(describer: str | None, serializer: str | dict = "levels", cac
     if style in SENTENCE_STYLES:
         raise ValueError(f"{describer!r} writes findings into a whole prompt; serializer {style!r} "
                          "has no place for them")
-    return [("findings", Findings(make_describer(describer, cache_dir, request_timeout)))]
+    return [("findings", Findings(describer=make_describer(describer, cache_dir, request_timeout)))]
 
 def lora_class(serializer: str | dict = "levels"):
     """The classifier of the `lora` arm for a serializer spec: `LoraBagClassifier` with `levels`, else `LoraClassifier`
@@ -146,8 +150,8 @@ def _concat_arm(p: ArmParts) -> Arm:
 
 def _weighted_arm(p: ArmParts) -> Arm:
     o = p.opts
-    fusion = WeightedFusion(make_arm("radiomics", **o), make_arm("text", **o), inner_splits=o["inner_splits"],
-                            seed=o["seed"])
+    fusion = WeightedFusion(radiomics=make_arm("radiomics", **o), text=make_arm("text", **o),
+                            inner_splits=o["inner_splits"], seed=o["seed"])
     return Arm([("fusion", fusion.set_fit_request(groups=True))])
 
 def _lora_arm(p: ArmParts) -> Arm:
@@ -203,7 +207,13 @@ from .llm import SCORER   # the chat model the knowledge arms ask by default
 
 class ShuffledNames(TransformerMixin, BaseEstimator):
     "The features with their column names permuted (seeded): the control of the knowledge arms."
-    def __init__(self, seed: int = 0): self.seed = seed
+    def __init__(self, *, seed: int = 0): self.seed = seed
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False                 # nothing to learn: the names are permuted by the seed
+        return tags
+
     def fit(self, X: pd.DataFrame, y=None): return self
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         names = list(X.columns)
@@ -214,10 +224,11 @@ def knowledge_arm(name, describer, select, clf, scorer=SCORER, cache_dir=None, s
     "The Pipeline of a knowledge arm (`KNOWLEDGE_ARMS`): findings, then the zero-shot score alone or as a prior."
     from radllm.llm import ZeroShotClassifier, ZeroShotScore
     scorer = scorer or SCORER
-    shuffle = [("shuffle_names", ShuffledNames(seed + 1))] if name == "zeroshot_shuffled" else []
-    find = [*shuffle, ("findings", Findings(make_describer(describer or "rules")))]
+    shuffle = [("shuffle_names", ShuffledNames(seed=seed + 1))] if name == "zeroshot_shuffled" else []
+    find = [*shuffle, ("findings", Findings(describer=make_describer(describer or "rules")))]
     if name != "prior":
-        return Arm([*find, ("classifier", ZeroShotClassifier(scorer, cache_dir).set_fit_request(groups=True))])
+        zeroshot = ZeroShotClassifier(model=scorer, cache_dir=cache_dir)
+        return Arm([*find, ("classifier", zeroshot.set_fit_request(groups=True))])
     numbers = Pipeline([("numbers", FunctionTransformer(without_findings)), ("scale", StandardScaler())])
-    union = FeatureUnion([("radiomics", numbers), ("zeroshot", ZeroShotScore(scorer, cache_dir))])
+    union = FeatureUnion([("radiomics", numbers), ("zeroshot", ZeroShotScore(model=scorer, cache_dir=cache_dir))])
     return Arm([*find, select, ("fuse", union), ("scale", StandardScaler()), clf()])

@@ -296,7 +296,7 @@ def _findings(X) -> list[str]:
 
 class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
     "The model's zero-shot log-odds as a classifier; `fit` learns nothing but the class labels."
-    def __init__(self, model: str = "local:smollm2", cache_dir: str | None = None):
+    def __init__(self, *, model: str = "local:smollm2", cache_dir: str | None = None):
         self.model, self.cache_dir = model, cache_dir
 
     def fit(self, X, y=None, groups=None):
@@ -316,8 +316,13 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
 
 class ZeroShotScore(TransformerMixin, BaseEstimator):
     "Findings -> one column, the model's zero-shot log-odds (a prior beside the radiomics features)."
-    def __init__(self, model: str = "local:smollm2", cache_dir: str | None = None):
+    def __init__(self, *, model: str = "local:smollm2", cache_dir: str | None = None):
         self.model, self.cache_dir = model, cache_dir
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False                 # nothing to learn: the score is the model's
+        return tags
 
     def fit(self, X, y=None): return self
     def transform(self, X) -> np.ndarray: return ZeroShotScorer(self.model, self.cache_dir)(_findings(X))[:, None]

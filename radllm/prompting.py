@@ -219,7 +219,7 @@ STYLES: dict[str, Style] = {
 # %% ../nbs/05_prompting.ipynb #e1e58555
 class PromptSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     "Features DataFrame -> one prompt per lesion (list of str); cohort statistics are learned in `fit`."
-    def __init__(self,
+    def __init__(self, *,
                  style: str = "names_values",      # how a feature is written: a name of `STYLES`
                  task: str = DEFAULT_TASK,          # the instruction that opens the prompt; may use {n_features}
                  order: str = "fixed",              # "fixed" (importance order, the columns') or "shuffle" (per lesion)
@@ -358,7 +358,7 @@ SENTENCE_STYLES = ("levels",)
 
 class SentenceSerializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     "Features -> per lesion a list of `(feature index, sentence, weight)`: one level-word sentence per feature."
-    def __init__(self, levels: int = 3, soft: bool = True, names: str = "glossary", meaning: bool = False):
+    def __init__(self, *, levels: int = 3, soft: bool = True, names: str = "glossary", meaning: bool = False):
         self.levels, self.soft, self.names, self.meaning = levels, soft, names, meaning
 
     def _check_params(self):
@@ -431,7 +431,8 @@ def ellipse_perimeter(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
 # %% ../nbs/05_prompting.ipynb #8a4c2e6f
 class RulesDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     "Features -> a BI-RADS-worded findings sentence per lesion, with cut-offs fitted on the training rows."
-    def __init__(self, aspects: tuple = ("shape", "margin", "density", "texture"), quantiles: tuple = (1 / 3, 2 / 3)):
+    def __init__(self, *, aspects: tuple = ("shape", "margin", "density", "texture"),
+                 quantiles: tuple = (1 / 3, 2 / 3)):
         self.aspects, self.quantiles = aspects, quantiles
 
     def fit(self, X: pd.DataFrame, y=None):
@@ -508,7 +509,7 @@ def _sentence(self: RulesDescriber, s: dict[str, float]) -> str:
 class Findings(TransformerMixin, BaseEstimator):
     """Adds a describer's findings text of every lesion as column `findings` (fitted on the full table, before
     selection)."""
-    def __init__(self, describer=None): self.describer = describer
+    def __init__(self, *, describer=None): self.describer = describer
 
     def fit(self, X: pd.DataFrame, y=None):
         if self.describer is None: raise ValueError("Findings needs a describer (RulesDescriber, ChatDescriber or "
@@ -533,7 +534,7 @@ CHAT_USER_TASK = "Radiomics features of the lesion:"
 class ChatDescriber(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Features -> findings written by a chat model at an OpenAI-compatible endpoint (cached by endpoint, model,
     messages and sampling settings, in `cache_dir`)."""
-    def __init__(self, model: str = "openai:gpt-4o-mini", system_prompt: str = CHAT_SYSTEM_PROMPT,
+    def __init__(self, *, model: str = "openai:gpt-4o-mini", system_prompt: str = CHAT_SYSTEM_PROMPT,
                  style: str = "knowledge",
                  cache_dir: str | None = None, max_tokens: int = 200, timeout: float = 60.0, max_retries: int = 5):
         self.model, self.system_prompt, self.style, self.cache_dir = model, system_prompt, style, cache_dir
@@ -626,7 +627,7 @@ def make_describer(spec: str | None, cache_dir: str | None = None, request_timeo
     if spec == "rules": return RulesDescriber()
     if isinstance(spec, str) and spec.startswith(("openai:", "chat:")):
         timeout = {} if request_timeout is None else {"timeout": float(request_timeout)}
-        return ChatDescriber(spec, cache_dir=cache_dir, **timeout)._checked()
+        return ChatDescriber(model=spec, cache_dir=cache_dir, **timeout)._checked()
     raise ValueError(f"describer {spec!r}: expected None, 'rules', 'openai:MODEL' or 'chat:local:NAME'")
 
 # %% ../nbs/05_prompting.ipynb #405f3805

@@ -10,10 +10,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import sklearn
 from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .data import FINDINGS
 
@@ -30,8 +31,8 @@ def as_feature_frame(X, columns: Sequence[str] | None = None, finite: bool = Tru
     if isinstance(X, pd.DataFrame):
         df = X
     else:
-        arr = np.asarray(X, dtype=float)
-        if arr.ndim != 2: raise ValueError(f"expected a 2-D feature table, got an array of shape {arr.shape}")
+        # a 2-D, dense, real table (scikit-learn's messages otherwise); missing values are checked below
+        arr = check_array(X, dtype=float, ensure_all_finite=False, ensure_min_samples=0, ensure_min_features=0)
         df = pd.DataFrame(arr, columns=list(columns) if columns is not None else [f"f{i}" for i in range(arr.shape[1])])
     non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if non_numeric: raise ValueError(f"non-numeric column(s) {non_numeric[:10]} in the feature table; "
@@ -63,6 +64,7 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None, **fit_params):
         df = as_feature_frame(without_findings(X))
+        check_array(df.to_numpy(), ensure_all_finite=False)   # at least one lesion and one feature to select from
         self.feature_names_in_ = np.asarray(df.columns, dtype=object)
         self.n_features_in_ = df.shape[1]
         selected, scores = self._select(df, y, **fit_params)
@@ -83,7 +85,8 @@ class ColumnSelector(TransformerMixin, BaseEstimator):
             return kept.assign(**{FINDINGS: X[FINDINGS]}) if FINDINGS in X.columns else kept
         df = as_feature_frame(X, finite=False)
         if df.shape[1] != self.n_features_in_:
-            raise ValueError(f"{type(self).__name__}: X has {df.shape[1]} columns, fit saw {self.n_features_in_}")
+            raise ValueError(f"X has {df.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
         df.columns = self.feature_names_in_
         return df[self.selected_]
 
@@ -99,7 +102,7 @@ def without_findings(X):
 class NearConstantFilter(ColumnSelector):
     "Drop constant and near-constant features (caret's nearZeroVar rule); keeps the input order."
 
-    def __init__(self, freq_ratio: float = 19.0, unique_fraction: float = 0.1, rtol: float = 1e-9):
+    def __init__(self, *, freq_ratio: float = 19.0, unique_fraction: float = 0.1, rtol: float = 1e-9):
         self.freq_ratio, self.unique_fraction, self.rtol = freq_ratio, unique_fraction, rtol
 
     def _select(self, df, y=None):
@@ -137,7 +140,7 @@ def relevance_to_target(df: pd.DataFrame, y) -> np.ndarray:
 class CorrelationFilter(ColumnSelector):
     "Of each pair with |correlation| > threshold keep one: the more relevant to y when y is given, else the first."
 
-    def __init__(self, threshold: float = 0.9, method: str = "spearman"):
+    def __init__(self, *, threshold: float = 0.9, method: str = "spearman"):
         self.threshold, self.method = threshold, method
 
     def _select(self, df, y=None):
@@ -157,7 +160,7 @@ class MannWhitneySelector(ColumnSelector):
     """Two-sided Mann-Whitney U per feature + Benjamini-Hochberg FDR: keep q < alpha, ranked by p (min_features kept if
     none pass)."""
 
-    def __init__(self, alpha: float = 0.05, max_features: int | None = None, min_features: int = 1):
+    def __init__(self, *, alpha: float = 0.05, max_features: int | None = None, min_features: int = 1):
         self.alpha, self.max_features, self.min_features = alpha, max_features, min_features
 
     def _select(self, df, y=None):
@@ -186,7 +189,7 @@ class MRMRSelector(ColumnSelector):
     """Greedy mRMR: relevance (F or MI) against mean |Pearson r| redundancy, quotient or difference scheme;
     deterministic."""
 
-    def __init__(self, n_features: int = 8, relevance: str = "f", scheme: str = "quotient",
+    def __init__(self, *, n_features: int = 8, relevance: str = "f", scheme: str = "quotient",
                  redundancy_floor: float | None = None, random_state: int = 0):
         self.n_features, self.relevance, self.scheme = n_features, relevance, scheme
         self.redundancy_floor, self.random_state = redundancy_floor, random_state
@@ -257,10 +260,14 @@ class LassoSelector(ColumnSelector):
     """L1-logistic regression on standardised features; keeps nonzero coefficients ranked by |coef| (C by inner CV if
     None)."""
 
-    def __init__(self, C: float | None = None, max_features: int | None = None, min_features: int = 1,
+    def __init__(self, *, C: float | None = None, max_features: int | None = None, min_features: int = 1,
                  Cs: int = 10, cv: int = 5, random_state: int = 0):
         self.C, self.max_features, self.min_features = C, max_features, min_features
         self.Cs, self.cv, self.random_state = Cs, cv, random_state
+
+    def fit(self, X, y=None, groups=None):
+        "Select on `X`, `y`; C (when None) by the AUC on inner folds grouped by the patient `groups`."
+        return super().fit(X, y, groups=groups)
 
     def _fit_l1(self, Z, yb, C):
         from sklearn.linear_model import LogisticRegression
@@ -269,12 +276,11 @@ class LassoSelector(ColumnSelector):
 
     def _choose_C(self, Z, yb, groups) -> float:
         from sklearn.linear_model import LogisticRegressionCV
-        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+        from radllm.classifiers import inner_folds             # chapter 06a, imported when C is chosen
         n_splits = int(min(self.cv, np.bincount(yb).min()))
         if n_splits < 2:
             raise ValueError("LassoSelector: too few lesions of the minority class to choose C by inner CV; pass C")
-        if groups is None: folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state).split(Z, yb)
-        else: folds = StratifiedGroupKFold(n_splits, shuffle=True, random_state=self.random_state).split(Z, yb, groups)
+        folds = inner_folds(Z, yb, groups, n_splits, self.random_state)     # refuses to split without groups
         from sklearn.svm import l1_min_c
         grid = l1_min_c(Z, yb, loss="log") * np.logspace(0.1, 2.5, self.Cs)
         with warnings.catch_warnings():
@@ -312,10 +318,13 @@ SELECTORS = ("mrmr", "mannwhitney", "lasso", "none", "all")
 def make_selector(name: str = "mrmr", n_features: int | None = 8, corr_threshold: float = 0.9, **options) -> Pipeline:
     "Pipeline(NearConstantFilter, CorrelationFilter, selector) returning a DataFrame of the kept features, best first."
     if name == "all": return Pipeline([("all", KeepAll())])
-    steps = [("near_constant", NearConstantFilter()), ("correlation", CorrelationFilter(corr_threshold))]
-    if name == "mrmr": steps.append(("select", MRMRSelector(n_features if n_features is not None else 8, **options)))
+    steps = [("near_constant", NearConstantFilter()), ("correlation", CorrelationFilter(threshold=corr_threshold))]
+    if name == "mrmr":
+        steps.append(("select", MRMRSelector(n_features=n_features if n_features is not None else 8, **options)))
     elif name == "mannwhitney": steps.append(("select", MannWhitneySelector(max_features=n_features, **options)))
-    elif name == "lasso": steps.append(("select", LassoSelector(max_features=n_features, **options)))
+    elif name == "lasso":
+        with sklearn.config_context(enable_metadata_routing=True):   # an arm routes the patient groups to it
+            steps.append(("select", LassoSelector(max_features=n_features, **options).set_fit_request(groups=True)))
     elif name != "none": raise ValueError(f"unknown selector {name!r}; choose one of {SELECTORS}")
     elif options: raise ValueError(f"selector 'none' takes no options, got {sorted(options)}")
     return Pipeline(steps)

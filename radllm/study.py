@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
 
 # %% auto #0
 __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'PAPER_SEARCH', 'LLM_DESIGNS', 'DESIGNS', 'PAPER',
@@ -89,11 +90,17 @@ class RandomBagEmbedder(BagEmbedder):
 # %% ../nbs/12_study.ipynb #eb937558
 class LevelWeightsBag(BagEmbedder):
     "No language model: a one-hot vector per distinct sentence (a feature at a level), so bags pool to their weights."
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True                  # unlike a model's vectors, the vocabulary is learned in fit
+        return tags
+
     def fit(self, X, y=None):
         self.vocabulary_ = {t: i for i, t in enumerate(bag_texts(X))}
         return self
 
     def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "vocabulary_")
         eye = np.eye(len(self.vocabulary_), dtype=np.float32)
         zero = np.zeros(len(self.vocabulary_), np.float32)
         return pool_bags(list(X), {t: eye[self.vocabulary_[t]] if t in self.vocabulary_ else zero

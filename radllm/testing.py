@@ -13,15 +13,32 @@ import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['FIXTURE_FINDINGS', 'SERVED_NAME', 'mias_dir', 'write_dicom', 'write_csv', 'make_cbis_ddsm', 'inbreast_roi',
-           'make_inbreast', 'make_vindr_mammo', 'ChatServer', 'infinity_bin', 'free_port', 'infinity_missing_reason',
-           'start_infinity', 'stop_process', 'FaultProxy']
+__all__ = ['FIXTURE_FINDINGS', 'SERVED_NAME', 'mias_dir', 'check_conformance', 'write_dicom', 'write_csv', 'make_cbis_ddsm',
+           'inbreast_roi', 'make_inbreast', 'make_vindr_mammo', 'ChatServer', 'infinity_bin', 'free_port',
+           'infinity_missing_reason', 'start_infinity', 'stop_process', 'FaultProxy']
 
 # %% ../nbs/13_testing.ipynb #7936bd48
 def mias_dir() -> Path | None:
     "The real mini-MIAS folder (Info.txt + PGM files) that RADLLM_MIAS names; None when it is not set."
     path = os.environ.get("RADLLM_MIAS")
     return Path(path).expanduser() if path else None
+
+# %% ../nbs/13_testing.ipynb #736f1a0f
+def check_conformance(estimator, expected_failed_checks: dict[str, str] | None = None) -> dict[str, int]:
+    """Run scikit-learn's `check_estimator` on `estimator`; raise on a failure not in `expected_failed_checks` or an
+    expected one that passed. Returns the number of checks by status (passed, xfail, skipped)."""
+    from sklearn.utils.estimator_checks import check_estimator
+    expected = expected_failed_checks or {}
+    results = check_estimator(estimator, expected_failed_checks=expected, on_skip=None, on_fail=None)
+    failed = {r["check_name"]: r["exception"] for r in results if r["status"] == "failed"}
+    stale = sorted(set(expected) - {r["check_name"] for r in results if r["status"] == "xfail"})
+    name = type(estimator).__name__
+    if failed: raise AssertionError(f"{name} fails scikit-learn check(s) {sorted(failed)}: "
+                                    + "; ".join(f"{k}: {str(e)[:200]}" for k, e in failed.items()))
+    if stale: raise AssertionError(f"{name} now passes or skips {stale}: drop them from its expected failures")
+    counts: dict[str, int] = {}
+    for r in results: counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return counts
 
 # %% ../nbs/13_testing.ipynb #1da8ba8f
 def write_dicom(path, arr, photometric="MONOCHROME2", bits=12, spacing=(0.1, 0.1), imager=False, syntax=None, **tags):

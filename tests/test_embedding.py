@@ -241,7 +241,7 @@ def test_the_key_reaches_no_file_and_no_output(proxy, tmp_path, capfd):
     proxy.reset("http:401")
     with pytest.raises(EmbeddingError) as err: e.embed(["something new"])
     assert SECRET not in str(err.value) and SECRET not in repr(err.value)
-    assert SECRET.encode() not in pickle.dumps(e) and SECRET.encode() not in pickle.dumps(TextEmbedder(SPEC))
+    assert SECRET.encode() not in pickle.dumps(e) and SECRET.encode() not in pickle.dumps(TextEmbedder(spec=SPEC))
     assert SECRET not in repr(e) and SECRET not in e.model_id
     out, errout = capfd.readouterr()
     assert SECRET not in out + errout

@@ -175,7 +175,7 @@ def test_sklearn_clone_and_pickle(features):
     cols = feature_columns(features)[:8]
     ser = PromptSerializer(style="lexicon")
     assert clone(ser).get_params()["style"] == "lexicon"
-    assert isinstance(clone(Findings(RulesDescriber())).describer, RulesDescriber)
+    assert isinstance(clone(Findings(describer=RulesDescriber())).describer, RulesDescriber)
     fitted = PromptSerializer(style="zscore").fit(features[cols])
     assert pickle.loads(pickle.dumps(fitted)).transform(features[cols]) == fitted.transform(features[cols])
 
@@ -235,7 +235,7 @@ def _cache_bytes(cache_dir: Path) -> bytes:
 def test_chat_describer_uses_the_answer_and_caches_it(features, chat_env, tmp_path):
     train, test = split(features)
     cols = feature_columns(features)[:8]
-    chat = ChatDescriber("openai:fixture-radiologist", cache_dir=tmp_path).fit(train[cols])
+    chat = ChatDescriber(model="openai:fixture-radiologist", cache_dir=tmp_path).fit(train[cols])
     answers = chat.transform(test[cols])
     assert chat_env.hits == len(test)
     expect = [chat_env.answer({"messages": m}) for m in chat.messages(test[cols])]
@@ -246,9 +246,9 @@ def test_chat_describer_uses_the_answer_and_caches_it(features, chat_env, tmp_pa
     assert test.index[0] not in body["messages"][1]["content"]
     assert chat_env.headers[0]["authorization"] == f"Bearer {KEY}"   # the key was really used ...
     assert chat.transform(test[cols]) == answers and chat_env.hits == len(test)   # ... the second pass asks nothing
-    fresh = ChatDescriber("openai:fixture-radiologist", cache_dir=tmp_path).fit(train[cols])
+    fresh = ChatDescriber(model="openai:fixture-radiologist", cache_dir=tmp_path).fit(train[cols])
     assert fresh.transform(test[cols]) == answers and chat_env.hits == len(test)  # the cache is persistent
-    other = ChatDescriber("openai:another-model", cache_dir=tmp_path).fit(train[cols])
+    other = ChatDescriber(model="openai:another-model", cache_dir=tmp_path).fit(train[cols])
     other.transform(test[cols].iloc[:2])
     assert chat_env.hits == len(test) + 2  # keyed by model
     cache = _cache_bytes(tmp_path)
@@ -261,7 +261,7 @@ def test_chat_describer_uses_the_answer_and_caches_it(features, chat_env, tmp_pa
 def test_chat_describer_retries_429_then_succeeds(features, chat_env, tmp_path):
     cols = feature_columns(features)[:8]
     chat_env.faults.extend([429, 503])
-    chat = ChatDescriber("openai:fixture-radiologist", cache_dir=tmp_path, max_retries=3).fit(features[cols])
+    chat = ChatDescriber(model="openai:fixture-radiologist", cache_dir=tmp_path, max_retries=3).fit(features[cols])
     answer = chat.transform(features[cols].iloc[:1])
     assert chat_env.hits == 3 and answer == [chat_env.answer({"messages": chat.messages(features[cols].iloc[:1])[0]})]
 
@@ -269,7 +269,7 @@ def test_chat_describer_retries_429_then_succeeds(features, chat_env, tmp_path):
 def test_chat_describer_gives_up_with_an_error_naming_the_endpoint(features, chat_env, tmp_path):
     cols = feature_columns(features)[:8]
     chat_env.faults.extend([500] * 5)
-    chat = ChatDescriber("openai:fixture-radiologist", cache_dir=tmp_path, max_retries=1).fit(features[cols])
+    chat = ChatDescriber(model="openai:fixture-radiologist", cache_dir=tmp_path, max_retries=1).fit(features[cols])
     with pytest.raises(RuntimeError, match=re.escape(chat_env.url)) as e:
         chat.transform(features[cols].iloc[:1])
     assert KEY not in str(e.value) and chat_env.hits == 2 and "500" in str(e.value)
@@ -278,7 +278,7 @@ def test_chat_describer_gives_up_with_an_error_naming_the_endpoint(features, cha
 def test_make_describer_refuses_unknown_names():
     "(What the known names make: chapter 05's make_describer cell.)"
     with pytest.raises(ValueError): make_describer("gpt")
-    with pytest.raises(ValueError): ChatDescriber("llama3").fit(pd.DataFrame({"a": [1.0, 2.0]}))
+    with pytest.raises(ValueError): ChatDescriber(model="llama3").fit(pd.DataFrame({"a": [1.0, 2.0]}))
 
 
 def test_chat_describer_timeout_is_retried_then_named(features, monkeypatch, tmp_path):
@@ -286,7 +286,7 @@ def test_chat_describer_timeout_is_retried_then_named(features, monkeypatch, tmp
     with ChatServer(delay=1.5) as slow:
         monkeypatch.setenv("OPENAI_BASE_URL", slow.url)
         monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        chat = ChatDescriber("openai:m", cache_dir=tmp_path, max_retries=1, timeout=0.3).fit(features[cols])
+        chat = ChatDescriber(model="openai:m", cache_dir=tmp_path, max_retries=1, timeout=0.3).fit(features[cols])
         with pytest.raises(RuntimeError, match=re.escape(slow.url) + ".*no answer within the .* s timeout"):
             chat.transform(features[cols].iloc[:1])
         assert slow.hits == 2                                       # the first try and one retry

@@ -29,7 +29,7 @@ def test_mrmr_picks_one_of_each_informative_family(seed):
 
 def test_mrmr_order_is_selection_order_and_deterministic():
     X, y = planted_signal_table(n=150, n_noise=30, seed=3)
-    a, b = MRMRSelector(8).fit(X, y), MRMRSelector(8).fit(X.copy(), y.copy())
+    a, b = MRMRSelector(n_features=8).fit(X, y), MRMRSelector(n_features=8).fit(X.copy(), y.copy())
     assert a.selected_ == b.selected_ and list(a.mrmr_scores_.index) == a.selected_
     assert a.selected_[0] == a.scores_.idxmax()  # the first pick is the most relevant feature
     assert len(set(a.selected_)) == 8
@@ -63,7 +63,7 @@ def test_mannwhitney_warns_and_keeps_min_features_when_nothing_passes():
 
 def test_lasso_keeps_informative_ranked_by_coefficient():
     X, y = planted_signal_table(n=200, seed=0)
-    las = LassoSelector(max_features=5).fit(X, y)
+    las = LassoSelector(max_features=5).fit(X, y, groups=np.arange(len(y)))   # every lesion its own patient
     assert {family(c) for c in las.selected_[:3]} == set(FAMILIES)
     assert np.all(np.diff(np.abs(las.coef_[las.selected_].to_numpy())) <= 0)
     g = np.arange(len(y)) // 2
@@ -76,8 +76,8 @@ def test_correlation_filter_keeps_more_relevant_member():
     a = rng.normal(size=100)
     X = pd.DataFrame({"weak": a + 0.2 * rng.normal(size=100), "strong": a, "other": rng.normal(size=100)})
     y = (a + 0.1 * rng.normal(size=100) > 0).astype(int)
-    assert CorrelationFilter(0.9).fit(X).selected_ == ["weak", "other"]          # no y: the first of the pair
-    assert CorrelationFilter(0.9).fit(X, y).selected_ == ["strong", "other"]     # y: the more relevant one
+    assert CorrelationFilter(threshold=0.9).fit(X).selected_ == ["weak", "other"]          # no y: the first of the pair
+    assert CorrelationFilter(threshold=0.9).fit(X, y).selected_ == ["strong", "other"]     # y: the more relevant one
 
 
 def test_numpy_input_gets_f_names_and_transform_by_position():
@@ -113,11 +113,12 @@ def test_fit_uses_only_the_training_rows(name):
     X2, y2 = X.copy(), y.copy()
     X2.iloc[B] = rng.normal(size=(len(B), X.shape[1])) * 50
     y2[B] = 1 - y2[B]
-    s1 = make_selector(name, 4).fit(X.iloc[A], y[A])
-    s2 = make_selector(name, 4).fit(X2.iloc[A], y2[A])
+    groups = {"select__groups": np.arange(len(A))} if name == "lasso" else {}   # lasso: grouped inner folds
+    s1 = make_selector(name, 4).fit(X.iloc[A], y[A], **groups)
+    s2 = make_selector(name, 4).fit(X2.iloc[A], y2[A], **groups)
     assert selected_features(s1) == selected_features(s2)
     # a refit of the same (cloned) object forgets the previous data
-    s3 = clone(s1).fit(X2.iloc[A], y2[A])
+    s3 = clone(s1).fit(X2.iloc[A], y2[A], **groups)
     assert selected_features(s3) == selected_features(s1)
     pd.testing.assert_frame_equal(s1.transform(X2.iloc[B]), s3.transform(X2.iloc[B]))
 
@@ -147,7 +148,8 @@ def test_pipeline_in_cross_val_score_with_groupkfold(name):
     X, y = planted_signal_table(n=120, seed=5)
     g = np.arange(len(y)) // 2
     model = make_pipeline(make_selector(name, 3), LogisticRegression(max_iter=1000))
-    scores = cross_val_score(model, X, y, groups=g, cv=GroupKFold(4), scoring="roc_auc")
+    params = {"pipeline__select__groups": g} if name == "lasso" else None   # lasso: grouped inner folds
+    scores = cross_val_score(model, X, y, groups=g, cv=GroupKFold(4), scoring="roc_auc", params=params)
     assert scores.shape == (4,) and scores.mean() > 0.75
 
 
@@ -206,9 +208,10 @@ def test_real_mini_mias_features(mias_dir):
     X, y, g = feats[feature_columns(feats)], feats["label"].to_numpy(), feats["patient_id"].to_numpy()
     assert len(X) >= 80
     for name in ("mrmr", "mannwhitney", "lasso"):
+        groups = {"select__groups": g} if name == "lasso" else {}     # lasso chooses its C on grouped inner folds
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            sel = make_selector(name, 8).fit(X, y)
+            sel = make_selector(name, 8).fit(X, y, **groups)
         names = selected_features(sel)
         assert 1 <= len(names) <= 8 and set(names) <= set(X.columns)
         assert list(sel.transform(X).columns) == names
