@@ -4,15 +4,16 @@
 
 # %% ../nbs/08_finetune.ipynb #6238adf0
 from __future__ import annotations
-import contextlib, json, math, random, warnings
+import contextlib, io, json, math, operator, random, tarfile, tempfile, warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -21,9 +22,9 @@ from .llm import hf_model_folder      # gguf:FILE -> a folder, converted once (c
 
 # %% auto #0
 __all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'SEARCHABLE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split',
-           'seeded', 'resolve_device', 'resolve_precision', 'LoraClassifier', 'class_weights', 'linear_schedule',
-           'monitor_score', 'bag_matrix', 'balanced_weights', 'load_encoder', 'encode', 'warm_head', 'train_bag_lora',
-           'LoraBagClassifier', 'plot_learning_curves']
+           'seeded', 'resolve_device', 'resolve_precision', 'class_weights', 'linear_schedule', 'monitor_score',
+           'TrainingRun', 'LoraClassifier', 'bag_matrix', 'load_encoder', 'encode', 'warm_head', 'LoraBagClassifier',
+           'plot_learning_curves']
 
 # %% ../nbs/08_finetune.ipynb #bf729fc2
 def resolve_base(base: str | Path) -> Path:
@@ -135,6 +136,71 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
         raise ValueError(f"precision={precision!r}: expected 'auto', 'fp32' or 'bf16'")
     return torch.bfloat16 if precision == "bf16" else torch.float32
 
+# %% ../nbs/08_finetune.ipynb #fb4fdd41
+def class_weights(y: np.ndarray, class_weight: str | None = "balanced") -> np.ndarray:
+    "Loss weight of each class of binary labels `y` (0/1): n / (2 n_c) when `balanced`, ones when None."
+    counts = np.bincount(y, minlength=2)
+    return len(y) / (2 * np.maximum(counts, 1)) if class_weight == "balanced" else np.ones(2)
+
+# %% ../nbs/08_finetune.ipynb #6b7d2d98
+def linear_schedule(total: int, warmup_ratio: float):
+    """Learning-rate multiplier of step `s` (for `LambdaLR`): linear warm-up over `warmup_ratio` of `total` steps, then
+    linear decay to 0."""
+    warm = int(warmup_ratio * total)
+    return lambda s: (s + 1) / (warm + 1) if s < warm else max(0.0, (total - s) / max(1, total - warm))
+
+# %% ../nbs/08_finetune.ipynb #e9e82de9
+def monitor_score(row: dict, monitor: str = "auc") -> tuple:
+    """The key an epoch's validation `row` is ranked by, higher is better: (AUC, -loss), or (-loss,) for `loss` or a
+    NaN AUC."""
+    return ((row["val_auc"], -row["val_loss"]) if monitor == "auc" and not math.isnan(row["val_auc"])
+            else (-row["val_loss"],))
+
+# %% ../nbs/08_finetune.ipynb #bd00a169
+@dataclass
+class TrainingRun:
+    """One run of training, as both classifiers of this chapter train: AdamW steps on the trained tensors (with a
+    learning-rate schedule and gradient clipping when given), the run's history, and early stopping that keeps a copy
+    of the weights at the best validation score."""
+    weights: dict[str, torch.Tensor]         # the trained tensors by name: LoRA adapters and head
+    opt: torch.optim.Optimizer               # AdamW over them
+    patience: int                            # validation scores in a row without improvement before stopping
+    sched: Any = None                        # a learning-rate schedule stepped after each optimiser step, or None
+    clip: float | None = None                # the gradients' largest norm, or None
+    better: Callable = operator.gt           # whether a validation score beats the best so far
+    history: list[dict] = field(default_factory=list)   # one row per epoch or scored step
+    best: Any = None                         # the best validation score so far
+    best_state: dict | None = None           # a copy of `weights` at that score
+    best_info: dict = field(default_factory=dict)        # what `record` was told with that score
+    wait: int = 0                            # scores since the best
+
+    def step(self, loss: torch.Tensor):
+        "Backpropagate `loss`, clip the gradients, take an AdamW step and a step of the schedule."
+        loss.backward()
+        if self.clip is not None: torch.nn.utils.clip_grad_norm_(list(self.weights.values()), self.clip)
+        self.opt.step()
+        if self.sched is not None: self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+
+    def record(self, row: dict, score=None, **info) -> bool:
+        """Add `row` to the history; with a validation `score` (higher is better) copy the weights, and keep `info`,
+        when it beats the best. True when the last `patience` scores did not: time to stop."""
+        self.history.append(row)
+        if score is None: return False
+        if self.best is None or self.better(score, self.best):
+            self.best, self.wait, self.best_state, self.best_info = score, 0, self.snapshot(), info
+        else: self.wait += 1
+        return self.wait >= self.patience
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        "A copy of the trained tensors."
+        return {n: p.detach().clone() for n, p in self.weights.items()}
+
+    def restore(self):
+        "Put the weights of the best score back."
+        with torch.no_grad():
+            for n, p in self.weights.items(): p.copy_(self.best_state[n])
+
 # %% ../nbs/08_finetune.ipynb #d63728c4
 CONFIG_FILE = "radllm_lora.json"
 # what a candidate setting of `search` may change: how the model is adapted and trained, not how it reads or predicts
@@ -143,7 +209,7 @@ SEARCHABLE = ("r", "lora_alpha", "lora_dropout", "target_modules", "learning_rat
 
 class LoraClassifier(ClassifierMixin, BaseEstimator):
     "A language model with a classification head, adapted with LoRA on texts; an sklearn binary classifier."
-    def __init__(self,
+    def __init__(self, *,
                  # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
                  base: str = "local:minilm",
                  r: int = 8,                        # LoRA rank
@@ -167,7 +233,6 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
                  # candidate settings (dicts of these parameters) tried on the inner split; None: these settings only
                  search: Sequence[dict] | None = None,
                  refit: bool = False,               # retrain the chosen setting on the whole training set
-
                  # seeds the inner split, the adapters' initialisation, dropout and batch order
                  seed: int = 0,
                  device: str = "auto",              # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
@@ -175,12 +240,10 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
                  precision: str = "auto",
                  verbose: bool = False):            # a progress bar over the epochs
         self.base, self.r, self.lora_alpha, self.lora_dropout = base, r, lora_alpha, lora_dropout
-        self.target_modules, self.learning_rate, self.epochs, self.batch_size = target_modules, learning_rate, epochs, \
-            batch_size
-        self.max_length, self.weight_decay, self.warmup_ratio = max_length, weight_decay, warmup_ratio
-        self.class_weight, self.val_fraction, self.patience, self.monitor = class_weight, val_fraction, patience, \
-            monitor
-        self.search, self.refit = search, refit
+        self.target_modules, self.learning_rate, self.epochs = target_modules, learning_rate, epochs
+        self.batch_size, self.max_length, self.weight_decay = batch_size, max_length, weight_decay
+        self.warmup_ratio, self.class_weight, self.val_fraction = warmup_ratio, class_weight, val_fraction
+        self.patience, self.monitor, self.search, self.refit = patience, monitor, search, refit
         self.seed, self.device, self.precision, self.verbose = seed, device, precision, verbose
 
     def __sklearn_tags__(self):
@@ -188,299 +251,237 @@ class LoraClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.two_d_array, tags.input_tags.string = False, True
         return tags
 
+    # ---- fitting: the steps of the list above -----------------------------------------------------------------
     def fit(self, X, y, groups=None):
         "Fit on texts `X` with binary labels `y`; `groups` (patient ids) keep the inner validation split grouped."
-        # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
-        return self._fit(X, y, groups)
+        # 1. the settings and the labels
+        self._check_params()
+        texts, yi = self._labels(X, y)
+        # 2. the grouped inner split
+        tr, va = inner_split(yi, groups, self.val_fraction, self.seed)
+        self.train_index_, self.val_index_ = tr, va
+        # 3. each candidate setting trained on the inner split, early-stopped on its validation part, under one seed
+        candidates = [dict(s) for s in self.search] if self.search else [{}]
+        trials = [self._trial(texts, yi, tr, va, **setting) for setting in candidates]
+        scores = [t.best_score_ or (-math.inf,) for t in trials]
+        k = max(range(len(trials)), key=lambda i: (scores[i], -i))            # ties: the earlier candidate
+        self.best_params_ = candidates[k]
+        self.search_results_ = [{**s, "best_epoch": t.best_epoch_, "score": list(t.best_score_ or ())}
+                                for s, t in zip(candidates, trials)]
+        # 4. the chosen trial, or the chosen setting retrained on every training text for the epochs it chose
+        chosen = trials[k]
+        if self.refit:
+            everything = np.arange(len(yi))
+            chosen = self._trial(texts, yi, everything, np.arange(0), **{**candidates[k], "epochs": chosen.best_epoch_})
+            self.refit_history_ = chosen.history_
+        self.model_, self.tokenizer_ = chosen.model_, chosen.tokenizer_
+        self.device_, self.dtype_ = chosen.device_, chosen.dtype_
+        # the inner split's learning curve and held-out predictions (for the decision threshold) stay the trial's
+        self.history_, self.best_epoch_ = trials[k].history_, trials[k].best_epoch_
+        self.validation_predictions_ = trials[k].validation_predictions_
+        return self
 
-# %% ../nbs/08_finetune.ipynb #7dec0ee5
-@patch
-def _check_params(self: LoraClassifier):
-    "Raise a ValueError naming the first setting out of range."
-    if self.monitor not in ("auc", "loss"): raise ValueError(f"monitor={self.monitor!r}: expected 'auc' or 'loss'")
-    if self.class_weight not in ("balanced", None):
-        raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
-    for name in ("r", "epochs", "batch_size", "max_length"):
-        if int(getattr(self, name)) < 1: raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
-    for setting in self.search or ():
-        unknown = sorted(set(setting) - set(SEARCHABLE))
-        if unknown: raise ValueError(f"search: {unknown} cannot be searched; searchable: {', '.join(SEARCHABLE)}")
+    def _check_params(self):
+        "Raise a ValueError naming the first setting out of range."
+        if self.monitor not in ("auc", "loss"): raise ValueError(f"monitor={self.monitor!r}: expected 'auc' or 'loss'")
+        if self.class_weight not in ("balanced", None):
+            raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
+        for name in ("r", "epochs", "batch_size", "max_length", "patience"):
+            value = getattr(self, name)
+            if int(value) < 1: raise ValueError(f"{name}={value}: expected a positive integer")
+        for setting in self.search or ():
+            unknown = sorted(set(setting) - set(SEARCHABLE))
+            if unknown: raise ValueError(f"search: {unknown} cannot be searched; searchable: {', '.join(SEARCHABLE)}")
 
-# %% ../nbs/08_finetune.ipynb #b866a58b
-@patch
-def _build(self: LoraClassifier, adapter: Path | None = None):
-    "Load the base model and add a fresh LoRA adapter (or the saved one in `adapter`)."
-    from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-    self.device_ = resolve_device(self.device)
-    self.dtype_ = resolve_precision(self.precision, self.device_)
-    self.tokenizer_, model = load_base(resolve_base(self.base), None if self.dtype_ == torch.float32 else self.dtype_)
-    with warnings.catch_warnings():   # peft calls a transformers method deprecated in transformers 5
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
-        if adapter is not None: model = PeftModel.from_pretrained(model, str(adapter))
-        else:
-            targets = list(self.target_modules) if self.target_modules else default_target_modules(model)
-            cfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=int(self.r), lora_alpha=self.lora_alpha,
-                             lora_dropout=self.lora_dropout, target_modules=targets)
-            model = get_peft_model(model, cfg)
-    for p in model.parameters():   # adapters and head are trained and kept in fp32
-        if p.requires_grad: p.data = p.data.float()
-    self.model_ = model.to(self.device_)
+    def _labels(self, X, y) -> tuple[list[str], np.ndarray]:
+        "The texts of `X` and the labels `y` as 0/1 (1: `classes_[1]`), checked."
+        texts, y = as_texts(X), np.asarray(y)
+        if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels")
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes {self.classes_.tolist()}")
+        return texts, (y == self.classes_[1]).astype(np.int64)
 
-# %% ../nbs/08_finetune.ipynb #3fd9eb0b
-@patch
-def _autocast(self: LoraClassifier):
-    return torch.autocast(self.device_.type, dtype=self.dtype_, enabled=self.dtype_ != torch.float32)
+    def _trial(self, texts, yi, tr, va, **setting) -> LoraClassifier:
+        "A copy of this classifier with `setting`, trained on rows `tr` and early-stopped on rows `va`, under the seed."
+        trial = clone(self).set_params(search=None, refit=False, **setting)
+        trial._check_params()
+        with seeded(self.seed):
+            trial._build()
+            trial._warn_truncation(texts)
+            trial._train(texts, yi, tr, va)
+        return trial
 
-@patch
-def _logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
-    "Logits `(n, 2)` of one batch of texts (gradients flow)."
-    enc = self.tokenizer_(texts, truncation=True, max_length=int(self.max_length), padding=True, return_tensors="pt")
-    with self._autocast(): return self.model_(**enc.to(self.device_)).logits.float()
+    # ---- the model ----------------------------------------------------------------------------------------------
+    def _build(self, adapter: Path | None = None):
+        "Load the base model and add a fresh LoRA adapter (or the saved one in `adapter`)."
+        from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+        self.device_ = resolve_device(self.device)
+        self.dtype_ = resolve_precision(self.precision, self.device_)
+        dtype = None if self.dtype_ == torch.float32 else self.dtype_
+        self.tokenizer_, model = load_base(resolve_base(self.base), dtype)
+        with warnings.catch_warnings():   # peft calls a transformers method deprecated in transformers 5
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            if adapter is not None: model = PeftModel.from_pretrained(model, str(adapter))
+            else:
+                targets = list(self.target_modules) if self.target_modules else default_target_modules(model)
+                cfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=int(self.r), lora_alpha=self.lora_alpha,
+                                 lora_dropout=self.lora_dropout, target_modules=targets)
+                model = get_peft_model(model, cfg)
+        for p in model.parameters():   # adapters and head are trained and kept in fp32
+            if p.requires_grad: p.data = p.data.float()
+        self.model_ = model.to(self.device_)
 
-@patch
-def _predict_logits(self: LoraClassifier, texts: list[str]) -> torch.Tensor:
-    """Logits `(n, 2)` of any number of texts, in batches of `batch_size`, in eval mode and without gradients, on the
-    CPU."""
-    self.model_.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(texts),
-                       int(self.batch_size)): out.append(self._logits(texts[i:i + int(self.batch_size)]).cpu())
-    return torch.cat(out) if out else torch.zeros(0, 2)
+    def _autocast(self):
+        return torch.autocast(self.device_.type, dtype=self.dtype_, enabled=self.dtype_ != torch.float32)
 
-@patch
-def _warn_truncation(self: LoraClassifier, texts: list[str]):
-    "Warn when texts are longer than `max_length` tokens: their ends are not read."
-    lengths = [len(ids) for ids in self.tokenizer_(texts, truncation=False)["input_ids"]]
-    cut = sum(n > int(self.max_length) for n in lengths)
-    if cut: warnings.warn(f"LoraClassifier: {cut} of {len(texts)} texts are longer than max_length={self.max_length} "
-                          f"tokens (longest {max(lengths)}) and are cut; the features at their ends are not read")
+    def _logits(self, texts: list[str]) -> torch.Tensor:
+        "Logits `(n, 2)` of one batch of texts (gradients flow)."
+        enc = self.tokenizer_(texts, truncation=True, max_length=int(self.max_length), padding=True,
+                              return_tensors="pt")
+        with self._autocast(): return self.model_(**enc.to(self.device_)).logits.float()
 
-# %% ../nbs/08_finetune.ipynb #fb4fdd41
-def class_weights(y: np.ndarray, class_weight: str | None = "balanced") -> np.ndarray:
-    "Loss weight of each class of binary labels `y` (0/1): n / (2 n_c) when `balanced`, ones when None."
-    counts = np.bincount(y, minlength=2)
-    return len(y) / (2 * np.maximum(counts, 1)) if class_weight == "balanced" else np.ones(2)
+    def _predict_logits(self, texts: list[str]) -> torch.Tensor:
+        "Logits `(n, 2)` of any number of texts, in batches, in eval mode and without gradients, on the CPU."
+        self.model_.eval()
+        size = int(self.batch_size)
+        with torch.no_grad(): out = [self._logits(texts[i:i + size]).cpu() for i in range(0, len(texts), size)]
+        return torch.cat(out) if out else torch.zeros(0, 2)
 
-# %% ../nbs/08_finetune.ipynb #6b7d2d98
-def linear_schedule(total: int, warmup_ratio: float):
-    """Learning-rate multiplier of step `s` (for `LambdaLR`): linear warm-up over `warmup_ratio` of `total` steps, then
-    linear decay to 0."""
-    warm = int(warmup_ratio * total)
-    return lambda s: (s + 1) / (warm + 1) if s < warm else max(0.0, (total - s) / max(1, total - warm))
+    def _warn_truncation(self, texts: list[str]):
+        "Warn when texts are longer than `max_length` tokens: their ends are not read."
+        lengths = [len(ids) for ids in self.tokenizer_(texts, truncation=False)["input_ids"]]
+        cut = sum(n > int(self.max_length) for n in lengths)
+        if cut: warnings.warn(f"LoraClassifier: {cut} of {len(texts)} texts are longer than max_length="
+                              f"{self.max_length} tokens (longest {max(lengths)}) and are cut; the features at their "
+                              "ends are not read")
 
-# %% ../nbs/08_finetune.ipynb #f757a709
-@patch
-def _epoch(self: LoraClassifier, texts, y_t, tr, weight, opt, sched, order_gen) -> float:
-    "One pass over the rows `tr` in batches of `batch_size`; the mean class-weighted training loss."
-    params = [p for p in self.model_.parameters() if p.requires_grad]
-    self.model_.train()
-    losses = []
-    for b in torch.randperm(len(tr), generator=order_gen).split(int(self.batch_size)):
-        idx = tr[b.numpy()]
-        loss = F.cross_entropy(self._logits([texts[i] for i in idx]), y_t[idx].to(self.device_), weight=weight)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item() * len(idx))
-    return sum(losses) / len(tr)
-
-# %% ../nbs/08_finetune.ipynb #2b6d5959
-@patch
-def _validate(self: LoraClassifier, texts, yi, va, weight) -> tuple[dict, np.ndarray]:
-    "`{val_loss, val_auc}` of the rows `va` and their P(classes_[1])."
-    logits = self._predict_logits([texts[i] for i in va])
-    yv = yi[va]
-    row = {"val_loss": F.cross_entropy(logits, torch.tensor(yv), weight=weight.cpu()).item(),
-           "val_auc": roc_auc_score(yv, (logits[:, 1] - logits[:, 0]).numpy()) if len(set(yv)) == 2 else float("nan")}
-    return row, torch.softmax(logits.float(), dim=1)[:, 1].numpy()
-
-# %% ../nbs/08_finetune.ipynb #e9e82de9
-def monitor_score(row: dict, monitor: str = "auc") -> tuple:
-    """The key an epoch's validation `row` is ranked by, higher is better: (AUC, -loss), or (-loss,) for `loss` or a
-    NaN AUC."""
-    return ((row["val_auc"], -row["val_loss"]) if monitor == "auc" and not math.isnan(row["val_auc"])
-            else (-row["val_loss"],))
-
-@patch
-def _snapshot(self: LoraClassifier) -> dict:
-    "A copy of the trained weights (adapters and head)."
-    return {n: p.detach().clone() for n, p in self.model_.named_parameters() if p.requires_grad}
-
-@patch
-def _restore(self: LoraClassifier, state: dict):
-    "Put the weights copied by `_snapshot` back."
-    with torch.no_grad():
-        for n, p in self.model_.named_parameters():
-            if n in state: p.copy_(state[n])
-
-# %% ../nbs/08_finetune.ipynb #1dd86832
-@patch
-def _train(self: LoraClassifier, texts, yi, tr, va):
-    "Train on rows `tr`; score rows `va` after each epoch, stop early and keep the best epoch's weights."
-    # 1. loss weights, AdamW, the warm-up and decay schedule, a seeded batch order
-    weight = torch.tensor(class_weights(yi[tr], self.class_weight), dtype=torch.float32, device=self.device_)
-    opt = torch.optim.AdamW([p for p in self.model_.parameters() if p.requires_grad], lr=self.learning_rate,
-                            weight_decay=self.weight_decay)
-    total = int(self.epochs) * math.ceil(len(tr) / int(self.batch_size))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(total, self.warmup_ratio))
-    order_gen, y_t = torch.Generator().manual_seed(int(self.seed)), torch.tensor(yi)
-    self.history_, best, best_state, wait = [], None, None, 0
-    epochs = range(1, int(self.epochs) + 1)
-    if self.verbose:
-        from tqdm.auto import tqdm
-        epochs = tqdm(epochs, desc="LoRA epochs")
-    for epoch in epochs:
-        # 2. one epoch of training
-        row = {"epoch": epoch, "train_loss": self._epoch(texts, y_t, tr, weight, opt, sched, order_gen)}
-        # 3. validation: keep the best epoch's weights, count the epochs without improvement
-        if len(va):
+    # ---- training (the pieces are shown one by one below) -------------------------------------------------------
+    def _train(self, texts, yi, tr, va):
+        "Train on rows `tr`; score rows `va` after each epoch, stop early and keep the best epoch's weights."
+        # 1. loss weights, AdamW with the warm-up and decay schedule, a seeded batch order
+        weight = torch.tensor(class_weights(yi[tr], self.class_weight), dtype=torch.float32, device=self.device_)
+        run = self._training_run(len(tr))
+        order_gen, y_t = torch.Generator().manual_seed(int(self.seed)), torch.tensor(yi)
+        epochs = range(1, int(self.epochs) + 1)
+        if self.verbose:
+            from tqdm.auto import tqdm
+            epochs = tqdm(epochs, desc="LoRA epochs")
+        for epoch in epochs:
+            # 2. one epoch of training
+            row = {"epoch": epoch, "train_loss": self._epoch(run, texts, y_t, tr, weight, order_gen)}
+            if not len(va):
+                run.record(row)
+                continue
+            # 3. validation, keeping the best epoch's weights; early stopping after `patience` epochs without gain
             val, p = self._validate(texts, yi, va, weight)
             row.update(val)
-            score = monitor_score(row, self.monitor)
-            if best is None or score > best: best, wait, self.best_epoch_, best_state, best_val = score, 0, epoch, \
-                self._snapshot(), p
-            else: wait += 1
-        self.history_.append(row)
-        # 4. early stopping after `patience` epochs without improvement
-        if len(va) and wait >= int(self.patience): break
-    # 5. the best epoch's weights back, and its validation predictions
-    self.validation_predictions_ = None
-    if best_state is not None:
-        self._restore(best_state)
-        # labels and P(malignant) of the inner validation split
-        self.validation_predictions_ = (yi[va].copy(), best_val)
-    else: self.best_epoch_ = len(self.history_)
-    self.best_score_ = best                 # the kept epoch's monitor score; None without a validation part
-    self.model_.eval()
+            if run.record(row, monitor_score(row, self.monitor), epoch=epoch, p=p): break
+        # 4. the best epoch's weights back, and its validation predictions (labels, P(classes_[1]))
+        self.history_, self.validation_predictions_ = run.history, None
+        self.best_epoch_ = run.best_info.get("epoch", len(run.history))
+        if run.best_state is not None:
+            run.restore()
+            self.validation_predictions_ = (yi[va].copy(), run.best_info["p"])
+        self.best_score_ = run.best                 # the kept epoch's monitor score; None without a validation part
+        self.model_.eval()
 
-# %% ../nbs/08_finetune.ipynb #26dd5aab
-@patch
-def _fit(self: LoraClassifier, X, y, groups=None):
-    "Fine-tune on texts `X` with binary labels `y`; `groups` (e.g. patient ids) keep the inner split grouped."
-    # 1. the settings and the labels
-    self._check_params()
-    texts, y = as_texts(X), np.asarray(y)
-    if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels")
-    self.classes_ = np.unique(y)
-    if len(self.classes_) != 2:
-        raise ValueError(f"LoraClassifier is binary: y holds {len(self.classes_)} classes "
-                         f"{self.classes_.tolist()}")
-    yi = (y == self.classes_[1]).astype(np.int64)
-    # 2. the grouped inner split
-    tr, va = inner_split(yi, groups, self.val_fraction, self.seed)
-    self.train_index_, self.val_index_ = tr, va
-    # 3. each candidate setting trained on the inner split, early-stopped on its validation part, under one seed
-    candidates = [dict(s) for s in self.search] if self.search else [{}]
-    trials = [self._trial(texts, yi, tr, va, **setting) for setting in candidates]
-    scores = [t.best_score_ or (-math.inf,) for t in trials]
-    k = max(range(len(trials)), key=lambda i: (scores[i], -i))            # ties: the earlier candidate
-    self.best_params_ = candidates[k]
-    self.search_results_ = [{**s, "best_epoch": t.best_epoch_, "score": list(t.best_score_ or ())}
-                            for s, t in zip(candidates, trials)]
-    # 4. the chosen trial, or the chosen setting retrained on every training text for the epochs it chose
-    chosen = trials[k]
-    if self.refit:
-        chosen = self._trial(texts, yi, np.arange(len(yi)), np.arange(0),
-                             **{**candidates[k], "epochs": trials[k].best_epoch_})
-        self.refit_history_ = chosen.history_
-    self.model_, self.tokenizer_, self.device_, self.dtype_ = chosen.model_, chosen.tokenizer_, chosen.device_, \
-        chosen.dtype_
-    # the inner split's learning curve and held-out predictions (for the decision threshold) stay the trial's
-    self.history_, self.best_epoch_ = trials[k].history_, trials[k].best_epoch_
-    self.validation_predictions_ = trials[k].validation_predictions_
-    return self
+    def _training_run(self, n_train: int) -> TrainingRun:
+        "AdamW on the adapters and head, the linear schedule over all the steps, gradients clipped at norm 1."
+        weights = {n: p for n, p in self.model_.named_parameters() if p.requires_grad}
+        opt = torch.optim.AdamW(list(weights.values()), lr=self.learning_rate, weight_decay=self.weight_decay)
+        total = int(self.epochs) * math.ceil(n_train / int(self.batch_size))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(total, self.warmup_ratio))
+        return TrainingRun(weights, opt, int(self.patience), sched, clip=1.0)
 
-@patch
-def _trial(self: LoraClassifier, texts, yi, tr, va, **setting) -> LoraClassifier:
-    "A copy of this classifier with `setting`, trained on rows `tr` and early-stopped on rows `va`, under the seed."
-    trial = clone(self).set_params(search=None, refit=False, **setting)
-    trial._check_params()
-    with seeded(self.seed):
-        trial._build()
-        trial._warn_truncation(texts)
-        trial._train(texts, yi, tr, va)
-    return trial
+    def _epoch(self, run: TrainingRun, texts, y_t, tr, weight, order_gen) -> float:
+        "One pass over the rows `tr` in batches of `batch_size`; the mean class-weighted training loss."
+        self.model_.train()
+        losses = []
+        for b in torch.randperm(len(tr), generator=order_gen).split(int(self.batch_size)):
+            idx = tr[b.numpy()]
+            loss = F.cross_entropy(self._logits([texts[i] for i in idx]), y_t[idx].to(self.device_), weight=weight)
+            run.step(loss)
+            losses.append(loss.item() * len(idx))
+        return sum(losses) / len(tr)
 
-# %% ../nbs/08_finetune.ipynb #b8955b39
-@patch
-def _fitted(self: LoraClassifier):
-    if not hasattr(self, "model_"):
-        raise AttributeError("this LoraClassifier is not fitted yet: call fit(texts, y) or LoraClassifier.load(path)")
+    def _validate(self, texts, yi, va, weight) -> tuple[dict, np.ndarray]:
+        "`{val_loss, val_auc}` of the rows `va` and their P(classes_[1])."
+        logits = self._predict_logits([texts[i] for i in va])
+        yv = yi[va]
+        auc = roc_auc_score(yv, (logits[:, 1] - logits[:, 0]).numpy()) if len(set(yv)) == 2 else float("nan")
+        row = {"val_loss": F.cross_entropy(logits, torch.tensor(yv), weight=weight.cpu()).item(), "val_auc": auc}
+        return row, torch.softmax(logits.float(), dim=1)[:, 1].numpy()
 
-@patch
-def predict_proba(self: LoraClassifier, X) -> np.ndarray:
-    "Probabilities `(n, 2)`, columns in the order of `classes_`."
-    self._fitted()
-    return torch.softmax(self._predict_logits(as_texts(X)), dim=1).double().numpy()
+    # ---- prediction ---------------------------------------------------------------------------------------------
+    def _fitted(self):
+        "Raise sklearn's NotFittedError (an AttributeError) before the model exists."
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this LoraClassifier is not fitted yet: call fit(texts, y) or "
+                                 "LoraClassifier.load(path)")
 
-@patch
-def decision_function(self: LoraClassifier, X) -> np.ndarray:
-    "Logit of `classes_[1]` minus logit of `classes_[0]`."
-    self._fitted()
-    logits = self._predict_logits(as_texts(X))
-    return (logits[:, 1] - logits[:, 0]).double().numpy()
+    def predict_proba(self, X) -> np.ndarray:
+        "Probabilities `(n, 2)`, columns in the order of `classes_`."
+        self._fitted()
+        return torch.softmax(self._predict_logits(as_texts(X)), dim=1).double().numpy()
 
-@patch
-def predict(self: LoraClassifier, X) -> np.ndarray:
-    "The class of `classes_` with a probability above 0.5."
-    return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
+    def decision_function(self, X) -> np.ndarray:
+        "Logit of `classes_[1]` minus logit of `classes_[0]`."
+        self._fitted()
+        logits = self._predict_logits(as_texts(X))
+        return (logits[:, 1] - logits[:, 0]).double().numpy()
 
-# %% ../nbs/08_finetune.ipynb #c0b221d6
-@patch
-def save(self: LoraClassifier, path: str | Path) -> Path:
-    "Write the adapter and head (peft format) and radllm's settings to the folder `path`."
-    self._fitted()
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    self.model_.save_pretrained(str(path))
-    # the settings of the saved weights: the chosen candidate's, with no search left to run
-    params = {**self.get_params(), **getattr(self, "best_params_", {}), "search": None, "refit": False}
-    meta = {"params": params, "classes": self.classes_.tolist(), "best_epoch": self.best_epoch_,
-            "history": self.history_}
-    (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=str))
-    return path
+    def predict(self, X) -> np.ndarray:
+        "The class of `classes_` with a probability above 0.5."
+        p = self.predict_proba(X)[:, 1]               # first: unfitted, it raises NotFittedError
+        return self.classes_[(p > 0.5).astype(int)]
 
-@patch(cls_method=True)
-def load(cls: LoraClassifier, path: str | Path, device: str | None = None) -> "LoraClassifier":
-    "A fitted classifier from a folder written by `save` (the base model is loaded from its spec)."
-    path = Path(path)
-    if not (path / CONFIG_FILE).is_file(): raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a folder written by "
-                                                                   "LoraClassifier.save")
-    meta = json.loads((path / CONFIG_FILE).read_text())
-    params = meta["params"] | ({"device": device} if device is not None else {})
-    est = cls(**params)
-    with seeded(est.seed): est._build(adapter=path)
-    est.model_.eval()
-    est.classes_, est.best_epoch_, est.history_ = np.array(meta["classes"]), meta["best_epoch"], meta["history"]
-    return est
+    # ---- saving, loading, pickling ------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        "Write the adapter and head (peft format) and radllm's settings to the folder `path`."
+        self._fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model_.save_pretrained(str(path))
+        # the settings of the saved weights: the chosen candidate's, with no search left to run
+        params = {**self.get_params(), **getattr(self, "best_params_", {}), "search": None, "refit": False}
+        meta = {"params": params, "classes": self.classes_.tolist(), "best_epoch": self.best_epoch_,
+                "history": self.history_}
+        (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1, default=str))
+        return path
 
-# %% ../nbs/08_finetune.ipynb #4355bd92
-@patch
-def __getstate__(self: LoraClassifier):
-    "Pickle without the torch model: a fitted classifier travels as its saved folder's bytes."
-    state = {k: v for k, v in self.__dict__.items() if k not in ("model_", "tokenizer_")}
-    if hasattr(self, "model_"):
-        import io, tarfile, tempfile
-        with tempfile.TemporaryDirectory() as d:
-            self.save(d)
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w") as tar: tar.add(d, arcname=".")
-        state["_saved"] = buf.getvalue()
-    return state
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> LoraClassifier:
+        "A fitted classifier from a folder written by `save` (the base model is loaded from its spec)."
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; not a folder written by LoraClassifier.save")
+        meta = json.loads((path / CONFIG_FILE).read_text())
+        est = cls(**meta["params"] | ({"device": device} if device is not None else {}))
+        with seeded(est.seed): est._build(adapter=path)
+        est.model_.eval()
+        est.classes_, est.best_epoch_, est.history_ = np.array(meta["classes"]), meta["best_epoch"], meta["history"]
+        return est
 
-@patch
-def __setstate__(self: LoraClassifier, state):
-    saved = state.pop("_saved", None)
-    self.__dict__.update(state)
-    if saved is not None:
-        import io, tarfile, tempfile
-        with tempfile.TemporaryDirectory() as d:
-            with tarfile.open(fileobj=io.BytesIO(saved)) as tar: tar.extractall(d, filter="data")
-            loaded = type(self).load(d, device=self.device)
-        self.model_, self.tokenizer_ = loaded.model_, loaded.tokenizer_
+    def __getstate__(self):
+        "Pickle without the torch model: a fitted classifier travels as its saved folder's bytes."
+        state = {k: v for k, v in self.__dict__.items() if k not in ("model_", "tokenizer_")}
+        if hasattr(self, "model_"):
+            with tempfile.TemporaryDirectory() as d:
+                self.save(d)
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w") as tar: tar.add(d, arcname=".")
+            state["_saved"] = buf.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_saved", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            with tempfile.TemporaryDirectory() as d:
+                with tarfile.open(fileobj=io.BytesIO(saved)) as tar: tar.extractall(d, filter="data")
+                loaded = type(self).load(d, device=self.device)
+            self.model_, self.tokenizer_ = loaded.model_, loaded.tokenizer_
 
 # %% ../nbs/08_finetune.ipynb #6f2b65a8
 from .classifiers import make_classifier
@@ -496,11 +497,6 @@ def bag_matrix(bags, texts: list[str]) -> np.ndarray:
         n_feat = len({j for j, _, _ in bag}) or 1
         for j, t, w in bag: P[i, index[t]] += w / n_feat
     return P
-
-def balanced_weights(y: np.ndarray) -> np.ndarray:
-    "Per-sample weights n / (2 n_c) of binary labels `y` (each class weighs as much in the loss)."
-    counts = np.bincount(np.asarray(y, int), minlength=2)
-    return (len(y) / (2 * np.maximum(counts, 1)))[np.asarray(y, int)]
 
 # %% ../nbs/08_finetune.ipynb #b019d863
 def load_encoder(base: str, r: int, lora_alpha: int, lora_dropout: float, target_modules=None, device: str = "auto",
@@ -550,52 +546,8 @@ def warm_head(Z: np.ndarray, y: np.ndarray, groups=None, seed: int = 0) -> dict:
 # %% ../nbs/08_finetune.ipynb #8de6b5dc
 def _auc(y, s) -> float: return float(roc_auc_score(y, s)) if len(set(y)) == 2 else float("nan")
 
-def train_bag_lora(est, texts, P, y, train, val, lr: float, steps: int, groups=None) -> tuple[dict, list[dict]]:
-    """Warm-started LoRA training of `est`'s settings on rows `train`; `(state, curve)` with the state at the best
-    scored step."""
-    tok, model = load_encoder(est.base, est.r, est.lora_alpha, est.lora_dropout, est.target_modules, est.device,
-                              est.random_init, est.seed)
-    dev = next(model.parameters()).device
-    with torch.no_grad(): E0 = encode(tok, model, texts, est.max_length).cpu().numpy()
-    head = warm_head(P[train] @ E0, y[train], None if groups is None else groups[train], est.seed)
-    mu, sd = torch.tensor(head["mu"], device=dev), torch.tensor(head["sd"], device=dev)
-    w, b = torch.nn.Parameter(torch.tensor(head["w"], device=dev)), \
-        torch.nn.Parameter(torch.tensor([head["b"]], device=dev))
-    adapters = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW([{"params": adapters, "lr": lr, "weight_decay": est.weight_decay},
-                             {"params": [w, b], "lr": est.head_lr, "weight_decay": 0.0}])
-    Pt, yt = torch.tensor(P, device=dev), torch.tensor(y, dtype=torch.float32, device=dev)
-    sw = torch.tensor(balanced_weights(y[train]) if est.class_weight == "balanced" else np.ones(len(train)),
-                      dtype=torch.float32, device=dev)
-    l2 = 1.0 / (head["C"] * len(train))                           # the warm head's own penalty, per sample
-    scores = lambda: ((Pt @ encode(tok, model, texts, est.max_length) - mu) / sd) @ w + b
-    snapshot = lambda: {"adapters": {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad},
-                        "w": w.detach().clone(), "b": b.detach().clone()}
-    curve, best, wait, state = [], None, 0, None
-    for step in range(int(steps) + 1):
-        if step:
-            s = scores()
-            loss = (F.binary_cross_entropy_with_logits(s[train], yt[train], reduction="none") * sw).mean() + 0.5 * l2 \
-                * (w ** 2).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        if step % int(est.eval_every) and step != int(steps): continue
-        with torch.no_grad(): s = scores().cpu().numpy()
-        row = {"lr": lr, "step": step, "train_loss": _weighted_loss(s[train], y[train], sw.cpu().numpy()),
-               "train_auc": _auc(y[train], s[train]), "val_auc": _auc(y[val], s[val]) if len(val) else float("nan")}
-        curve.append(row)
-        if not len(val): continue
-        if best is None or row["val_auc"] > best + 1e-9: best, wait, state = row["val_auc"], 0, \
-            {**snapshot(), "step": step, "val_scores": s[val]}
-        else:
-            wait += 1
-            if wait >= int(est.patience): break
-    if state is None: state = {**snapshot(), "step": int(steps)}
-    state.update(tok=tok, model=model, mu=mu, sd=sd, C=head["C"])
-    return state, curve
-
 def _weighted_loss(s, y, sw) -> float:
+    "The sample-weighted log loss of logits `s` (numpy)."
     p = 1 / (1 + np.exp(-np.clip(s, -30, 30)))
     return float(np.mean(-(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)) * sw))
 
@@ -603,7 +555,7 @@ def _weighted_loss(s, y, sw) -> float:
 class LoraBagClassifier(ClassifierMixin, BaseEstimator):
     """LoRA fine-tuning on bags of per-feature sentences: warm head, lr and steps from the inner split, refit; an
     sklearn classifier."""
-    def __init__(self,
+    def __init__(self, *,
                  # base model: `local:minilm`, `hf:PATH` or a model folder (`resolve_base`)
                  base: str = "local:minilm",
                  r: int = 8,                        # LoRA rank
@@ -630,74 +582,123 @@ class LoraBagClassifier(ClassifierMixin, BaseEstimator):
                  device: str = "auto",              # "auto" (the GPU when there is one), "cpu", "cuda", ...
                  # a control: the base's architecture with freshly initialised weights, no pre-training (chapter 12)
                  random_init: bool = False):
-        self.base, self.r, self.lora_alpha, self.lora_dropout, self.target_modules = base, r, lora_alpha, \
-            lora_dropout, target_modules
-        self.learning_rates, self.max_steps, self.eval_every, self.patience = learning_rates, max_steps, eval_every, \
-            patience
-        self.head_lr, self.weight_decay, self.class_weight, self.val_fraction = head_lr, weight_decay, class_weight, \
-            val_fraction
+        self.base, self.r, self.lora_alpha, self.lora_dropout = base, r, lora_alpha, lora_dropout
+        self.target_modules, self.learning_rates, self.max_steps = target_modules, learning_rates, max_steps
+        self.eval_every, self.patience, self.head_lr = eval_every, patience, head_lr
+        self.weight_decay, self.class_weight, self.val_fraction = weight_decay, class_weight, val_fraction
         self.max_length, self.seed, self.device, self.random_init = max_length, seed, device, random_init
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False    # it reads bags of sentences (`SentenceSerializer`), not a matrix
+        return tags
+
+    # ---- fitting: the four steps of the list above --------------------------------------------------------------
     def fit(self, X, y, groups=None):
         """Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` (patient ids) keep the inner
         validation split grouped."""
-        # the steps, shown one by one below; declared here for scikit-learn's routing of `groups`
-        return self._fit(X, y, groups)
+        # 1. the labels, the distinct sentences and the pooling weights of the bags
+        self._check_params()
+        bags, y = list(X), np.asarray(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")
+        yi = (y == self.classes_[1]).astype(np.int64)
+        g = None if groups is None else np.asarray(groups)
+        texts = bag_texts(bags)
+        P = bag_matrix(bags, texts)
+        # 2. the grouped inner split
+        tr, va = inner_split(yi, g, self.val_fraction, self.seed)
+        with seeded(self.seed):
+            # 3. one warm-started run per learning rate; the best validation AUC wins, ties to fewer steps
+            runs = [self._run(texts, P, yi, tr, va, lr, self.max_steps, g) for lr in self.learning_rates]
+            self.history_ = [row for _, curve in runs for row in curve]
+            k = max(range(len(runs)),
+                    key=lambda k: (round(max(r["val_auc"] for r in runs[k][1]), 9), -runs[k][0]["step"], -k))
+            chosen = runs[k][0]
+            self.learning_rate_, self.steps_ = float(self.learning_rates[k]), int(chosen["step"])
+            self.validation_predictions_ = None     # labels and P(classes_[1]) of the inner validation split
+            if "val_scores" in chosen:
+                self.validation_predictions_ = (yi[va].copy(), 1 / (1 + np.exp(-chosen["val_scores"])))
+            # 4. the refit on the whole training fold
+            everything = np.arange(len(yi))
+            self.state_, _ = self._run(texts, P, yi, everything, np.arange(0), self.learning_rate_, self.steps_, g)
+        return self
 
-# %% ../nbs/08_finetune.ipynb #ff1ed610
-@patch
-def _fit(self: LoraBagClassifier, X, y, groups=None):
-    "Fit on bags `X` (from `SentenceSerializer`) with binary labels `y`; `groups` keep the inner split grouped."
-    # 1. the labels, the distinct sentences and the pooling weights of the bags
-    if self.class_weight not in ("balanced", None):
-        raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
-    bags, y = list(X), np.asarray(y)
-    self.classes_ = np.unique(y)
-    if len(self.classes_) != 2: raise ValueError(f"LoraBagClassifier is binary: y holds {len(self.classes_)} classes")
-    yi = (y == self.classes_[1]).astype(np.int64)
-    g = None if groups is None else np.asarray(groups)
-    texts = bag_texts(bags)
-    P = bag_matrix(bags, texts)
-    # 2. the grouped inner split
-    tr, va = inner_split(yi, g, self.val_fraction, self.seed)
-    with seeded(self.seed):
-        # 3. one warm-started run per learning rate; the best validation AUC wins, ties to fewer steps
-        runs = [train_bag_lora(self, texts, P, yi, tr, va, lr, self.max_steps, g) for lr in self.learning_rates]
-        self.history_ = [row for _, curve in runs for row in curve]
-        k = max(range(len(runs)),
-                key=lambda k: (round(max(r["val_auc"] for r in runs[k][1]), 9), -runs[k][0]["step"], -k))
-        chosen = runs[k][0]
-        self.learning_rate_, self.steps_ = float(self.learning_rates[k]), int(chosen["step"])
-        self.validation_predictions_ = (yi[va].copy(),
-                                        1 / (1 + np.exp(-chosen["val_scores"]))) if "val_scores" in chosen else None
-        # 4. the refit on the whole training fold
-        self.state_, _ = train_bag_lora(self, texts, P, yi, np.arange(len(yi)), np.arange(0), self.learning_rate_,
-                                        self.steps_, g)
-    return self
+    def _check_params(self):
+        "Raise a ValueError naming the first setting out of range."
+        if self.class_weight not in ("balanced", None):
+            raise ValueError(f"class_weight={self.class_weight!r}: expected 'balanced' or None")
+        for name in ("r", "eval_every", "patience", "max_length"):
+            value = getattr(self, name)
+            if int(value) < 1: raise ValueError(f"{name}={value}: expected a positive integer")
 
-# %% ../nbs/08_finetune.ipynb #b8d516c8
-@patch
-def decision_function(self: LoraBagClassifier, X) -> np.ndarray:  # noqa: F811 (patched onto another class)
-    "The head's logit of `classes_[1]` for bags `X`."
-    check_is_fitted(self, "state_")
-    bags = list(X)
-    texts = bag_texts(bags)
-    st = self.state_
-    with torch.no_grad():
-        E = encode(st["tok"], st["model"].eval(), texts, self.max_length) if texts else None
-        P = torch.tensor(bag_matrix(bags, texts), device=st["mu"].device)
-        return (((P @ E - st["mu"]) / st["sd"]) @ st["w"] + st["b"]).double().cpu().numpy()
+    # ---- one run of training ------------------------------------------------------------------------------------
+    def _start(self, texts, P, y, train, groups=None) -> dict:
+        """Step 0 of a run: the LoRA encoder (`tok`, `model`) and the head fitted on its frozen vectors of the rows
+        `train` (`mu`, `sd`, and the trained `w`, `b`; `C`, the logistic regression's)."""
+        tok, model = load_encoder(self.base, self.r, self.lora_alpha, self.lora_dropout, self.target_modules,
+                                  self.device, self.random_init, self.seed)
+        dev = next(model.parameters()).device
+        with torch.no_grad(): E0 = encode(tok, model, texts, self.max_length).cpu().numpy()
+        head = warm_head(P[train] @ E0, y[train], None if groups is None else groups[train], self.seed)
+        trained = lambda v: torch.nn.Parameter(torch.tensor(v, device=dev))
+        return {"tok": tok, "model": model, "mu": torch.tensor(head["mu"], device=dev),
+                "sd": torch.tensor(head["sd"], device=dev), "w": trained(head["w"]), "b": trained([head["b"]]),
+                "C": head["C"]}
 
-@patch
-def predict_proba(self: LoraBagClassifier, X) -> np.ndarray:  # noqa: F811 (patched onto another class)
-    "Probabilities `(n, 2)`, columns in the order of `classes_`."
-    p = 1 / (1 + np.exp(-self.decision_function(X)))
-    return np.column_stack([1 - p, p])
+    def _run(self, texts, P, y, train, val, lr: float, steps: int, groups=None) -> tuple[dict, list[dict]]:
+        """Warm-started LoRA training on rows `train` at the adapters' learning rate `lr`, up to `steps` full-batch
+        steps, scoring rows `val` every `eval_every` steps from step 0; `(state, curve)`, the state at the best score
+        (the last step without `val`)."""
+        st = self._start(texts, P, y, train, groups)
+        model, w, b = st["model"], st["w"], st["b"]
+        run = self._training_run(model, w, b, lr)
+        Pt, yt = torch.tensor(P, device=w.device), torch.tensor(y, dtype=torch.float32, device=w.device)
+        sw = torch.tensor(class_weights(y[train], self.class_weight)[y[train]], dtype=torch.float32, device=w.device)
+        l2 = 1.0 / (st["C"] * len(train))                           # the warm head's own penalty, per sample
+        scores = lambda: ((Pt @ encode(st["tok"], model, texts, self.max_length) - st["mu"]) / st["sd"]) @ w + b
+        for step in range(int(steps) + 1):
+            if step:
+                loss = F.binary_cross_entropy_with_logits(scores()[train], yt[train], reduction="none") * sw
+                run.step(loss.mean() + 0.5 * l2 * (w ** 2).sum())
+            if step % int(self.eval_every) and step != int(steps): continue
+            with torch.no_grad(): s = scores().cpu().numpy()
+            row = {"lr": lr, "step": step, "train_loss": _weighted_loss(s[train], y[train], sw.cpu().numpy()),
+                   "train_auc": _auc(y[train], s[train]), "val_auc": _auc(y[val], s[val]) if len(val) else float("nan")}
+            if run.record(row, row["val_auc"] if len(val) else None, step=step, val_scores=s[val]): break
+        best = run.best_state if run.best_state is not None else run.snapshot()
+        return {**st, "w": best["w"], "b": best["b"], "step": int(steps), **run.best_info}, run.history
 
-@patch
-def predict(self: LoraBagClassifier, X):  # noqa: F811 (patched onto another class)
-    "The class of `classes_` with a probability above 0.5."
-    return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
+    def _training_run(self, model, w, b, lr: float) -> TrainingRun:
+        """AdamW on the adapters (at `lr`, with weight decay) and the head (at `head_lr`, its L2 penalty in the loss);
+        a validation AUC must beat the best by 1e-9 to count (float noise is no improvement)."""
+        adapters = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        opt = torch.optim.AdamW([{"params": list(adapters.values()), "lr": lr, "weight_decay": self.weight_decay},
+                                 {"params": [w, b], "lr": self.head_lr, "weight_decay": 0.0}])
+        return TrainingRun({**adapters, "w": w, "b": b}, opt, int(self.patience), better=lambda a, b: a > b + 1e-9)
+
+    # ---- prediction ---------------------------------------------------------------------------------------------
+    def decision_function(self, X) -> np.ndarray:
+        "The head's logit of `classes_[1]` for bags `X`."
+        check_is_fitted(self, "state_")
+        bags = list(X)
+        texts = bag_texts(bags)
+        st = self.state_
+        with torch.no_grad():
+            E = encode(st["tok"], st["model"].eval(), texts, self.max_length) if texts else None
+            P = torch.tensor(bag_matrix(bags, texts), device=st["mu"].device)
+            return (((P @ E - st["mu"]) / st["sd"]) @ st["w"] + st["b"]).double().cpu().numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        "Probabilities `(n, 2)`, columns in the order of `classes_`."
+        p = 1 / (1 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        "The class of `classes_` with a probability above 0.5."
+        p = self.predict_proba(X)[:, 1]               # first: unfitted, it raises NotFittedError
+        return self.classes_[(p > 0.5).astype(int)]
 
 # %% ../nbs/08_finetune.ipynb #f51ff734
 def plot_learning_curves(history, ax=None, title: str = "LoRA learning curves"):
