@@ -68,7 +68,8 @@ def isolated_cache(tmp_path, monkeypatch):
 def _tool(name: str):
     "A script of tools/ as a module (tools/quarto.py is `make quarto`'s)."
     spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 

@@ -13,7 +13,8 @@ def tool(name: str):
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     finally: sys.path.remove(str(ROOT / "tools"))
     return module
 
@@ -92,12 +93,16 @@ def test_quarto_is_found_where_make_looks(no_quarto_on_path, tmp_path, monkeypat
     quarto, shared, home = no_quarto_on_path, tmp_path / "shared", tmp_path / "home"
     assert quarto.locate(shared) == (None, None)
     installer = shared / "tools" / "quarto" / "install-quarto.sh"
-    installer.parent.mkdir(parents=True); installer.write_text(FAKE_INSTALLER)
+    installer.parent.mkdir(parents=True)
+    installer.write_text(FAKE_INSTALLER)
     assert quarto.locate(shared) == (home / "bin" / "quarto", installer)
-    (home).mkdir(); (home / ".installed").touch()
+    (home).mkdir()
+    (home / ".installed").touch()
     assert quarto.locate(shared) == (home / "bin" / "quarto", None)
-    on_path = tmp_path / "path"; on_path.mkdir()
-    (on_path / "quarto").write_text("#!/bin/sh\n"); (on_path / "quarto").chmod(0o755)
+    on_path = tmp_path / "path"
+    on_path.mkdir()
+    (on_path / "quarto").write_text("#!/bin/sh\n")
+    (on_path / "quarto").chmod(0o755)
     monkeypatch.setenv("PATH", f"{on_path}:/usr/bin:/bin")
     assert quarto.locate(shared) == (on_path / "quarto", None)
 
@@ -105,7 +110,8 @@ def test_quarto_is_found_where_make_looks(no_quarto_on_path, tmp_path, monkeypat
 def test_quarto_is_installed_with_the_venvs_python_first(no_quarto_on_path, tmp_path, capsys):
     quarto, shared, home = no_quarto_on_path, tmp_path / "shared", tmp_path / "home"
     installer = shared / "tools" / "quarto" / "install-quarto.sh"
-    installer.parent.mkdir(parents=True); installer.write_text("echo 'no npm here'; exit 7\n")
+    installer.parent.mkdir(parents=True)
+    installer.write_text("echo 'no npm here'; exit 7\n")
     with pytest.raises(RuntimeError, match="(?s)failed:.*no npm here"): quarto.ensure(shared)
     assert not (home / ".installed").exists()
     installer.write_text(FAKE_INSTALLER)
