@@ -605,7 +605,8 @@ def run_predictions(runs: pd.DataFrame) -> tuple[dict, dict]:
               for ds, g in every.groupby("dataset", sort=False)}
     preds = {}
     for (ds, arm), g in every.groupby(["dataset", "arm"], sort=False):
-        seconds = float(g.drop_duplicates("seed").seconds.sum())        # a run's rows each carry its arm's time
+        # a run's rows each carry its arm's time (runs written before it was kept have none)
+        seconds = float(g.drop_duplicates("seed").seconds.sum()) if "seconds" in g else float("nan")
         g = g.assign(repeat=g.groupby(["seed", "repeat"]).ngroup(), design=arm, seconds=seconds)
         preds[ds, arm] = g[["lesion_id", "repeat", "fold", "proba", "threshold", "design", "seconds"]]
     return preds, labels

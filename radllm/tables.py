@@ -67,9 +67,10 @@ def test_cells(t, versus: str = "radiomics") -> dict:
 
 def cost_cells(r) -> dict:
     "What a design cost: the distinct texts it embedded, their mean tokens, and its seconds."
-    texts, tokens = r.get("n_texts"), r.get("mean_tokens")
+    texts, tokens, seconds = r.get("n_texts"), r.get("mean_tokens"), r.get("seconds")
     return {"texts": "" if is_missing(texts) or not texts else f"{int(texts)}",
-            "tokens": "" if is_missing(tokens) else f"{tokens:.0f}", "seconds": f"{r['seconds']:.0f}"}
+            "tokens": "" if is_missing(tokens) else f"{tokens:.0f}",
+            "seconds": "" if is_missing(seconds) else f"{seconds:.0f}"}
 
 # %% ../nbs/09d_tables.ipynb #3cb6eedb
 def _rows(summary: pd.DataFrame, dataset: str | None, designs) -> list:
