@@ -15,15 +15,33 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RADLLM_SHARED", ROOT.parent / "shared"))
 MIAS = Path(os.environ.setdefault("RADLLM_MIAS", str(SHARED / "data" / "mini-mias")))
 os.environ.setdefault("RADLLM_INFINITY", str(ROOT / ".venv-infinity" / "bin" / "infinity_emb"))
+# Under pytest-xdist each worker, and every process it starts (a batch's kernels, a server), gets its share of the
+# cores: torch and BLAS default to every core, and two workers each spinning two threads on two cores ran the LoRA
+# tests about three times slower (one thread beats two on a busy 2-core machine).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
+
+
+# the groups that take longest (minutes each on two cores), handed out first: a long group started last would run
+# alone at the end while the other worker waits
+LONG_GROUPS = ("test_run_faults", "test_llm", "site", "test_runs", "test_finetune", "test_embedding")
+
+
+def _group(item) -> str:
+    return "site" if item.path.stem in ("test_site", "test_site_render") else item.path.stem
 
 
 @pytest.hookimpl(tryfirst=True)          # before xdist reads the groups (its worker plugin is registered later)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) the tests of one file share a worker, so a
-    module's fixtures (a server, a finished batch) are made once; the two site files share the session's site."""
+    module's fixtures (a server, a finished batch) are made once; the two site files share the session's site. The
+    long groups come first (`LONG_GROUPS`), each file's tests in their order."""
+    rank = {g: i for i, g in enumerate(LONG_GROUPS)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))
     for item in items:
-        group = "site" if item.path.stem in ("test_site", "test_site_render") else item.path.stem
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
 
 
 @pytest.fixture
