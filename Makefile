@@ -4,9 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# pip without bytecode compilation: a module compiles when first imported (torch installs in 5 s instead of 15 s here)
 PIP := $(BIN)/python -m pip
-INSTALL := install --quiet --no-compile
+INSTALL := install --quiet
 STAMP := $(VENV)/.installed
 INF_VENV := .venv-infinity
 SHARED ?= $(or $(RADLLM_SHARED),$(CURDIR)/../shared)
