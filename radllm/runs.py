@@ -121,7 +121,7 @@ def remove_runs(out: Path) -> None:
         if is_ours(run, "run"): shutil.rmtree(run)
     for d in datasets:
         if not any(d.iterdir()): d.rmdir()
-    for name in (BATCH_FILE, "status.csv", "summary.md", "summary.csv",
+    for name in (BATCH_FILE, "status.csv", "summary.md", "summary.csv", "tests.csv",
                  "summary.html"): (out / name).unlink(missing_ok=True)
 
 def batch_conflict(out: Path, cfg: RunConfig) -> str | None:
