@@ -208,8 +208,9 @@ def check_params_file(path: str | None) -> None:
     unknown = sorted(set(data) - set(PARAMS_SECTIONS))
     if unknown: raise ValueError(f"{p}: unknown section(s) {unknown}; pyradiomics reads {', '.join(PARAMS_SECTIONS)}")
 
-# model specs: local:NAME (a model radllm installs), local:PATH, hf:PATH, gguf:FILE, lora:PATH, openai:MODEL
-MODEL_KINDS = ("local", "hf", "gguf", "lora", "openai")
+# model specs: local:NAME (a model radllm installs), local:PATH, hf:PATH, gguf:FILE, lora:PATH, openai:MODEL, and the
+# controls without a language model, control:NAME (chapter 06's `CONTROLS`)
+MODEL_KINDS = ("local", "hf", "gguf", "lora", "openai", "control")
 # the models radllm installs, named `local:NAME`: the sentence encoder (chapter 06) and the decoder LLM (chapter 05a),
 # each with the function ("module:name") that gives its Hugging Face folder, given the cache folder
 BUNDLED_MODELS = {"minilm": "radllm.embedding:minilm_folder", "smollm2": "radllm.llm:smollm2_folder"}
@@ -220,12 +221,12 @@ def bundled_folder(name: str, cache_dir: str | Path | None = None) -> Path:
     return import_ref(BUNDLED_MODELS[name])(cache_dir)
 
 def _model_path(spec: str) -> str | None:
-    "The folder (for gguf: the file) a model spec names; None for the bundled models and for endpoints."
+    "The folder (for gguf: the file) a model spec names; None for the bundled models, endpoints and controls."
     kind, sep, target = str(spec).partition(":")
     if not sep or kind not in MODEL_KINDS or not target:
         raise ValueError(f"{spec!r}: expected local:minilm, local:smollm2, local:PATH, hf:PATH, gguf:FILE, lora:PATH "
-                         "or openai:MODEL")
-    return None if kind == "openai" or (kind == "local" and target in BUNDLED_MODELS) else target
+                         "openai:MODEL or control:NAME")
+    return None if kind in ("openai", "control") or (kind == "local" and target in BUNDLED_MODELS) else target
 
 def _base_spec(base: str) -> str:
     "A LoRA `base` as a model spec: a bare folder is `hf:FOLDER`."

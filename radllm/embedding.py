@@ -16,22 +16,23 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .config import BUNDLED_MODELS, ContentCache, bundled_folder, content_key
 
 # %% auto #0
-__all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'parse_model_spec', 'minilm_path',
-           'minilm_folder', 'model_folder', 'folder_fingerprint', 'EmbeddingError', 'as_texts', 'embedding_usage',
-           'Embedder', 'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint', 'openai_client',
-           'mask_secret', 'OpenAIEmbedder', 'describe_api_error', 'retry_delay', 'get_embedder', 'embedder_backend',
-           'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder']
+__all__ = ['KINDS', 'EMBEDDING_USAGE', 'POOLINGS', 'OPENAI_DEFAULT_BASE_URL', 'RETRY_STATUS', 'CONTROLS', 'parse_model_spec',
+           'minilm_path', 'minilm_folder', 'model_folder', 'folder_fingerprint', 'EmbeddingError', 'as_texts',
+           'embedding_usage', 'Embedder', 'SentenceTransformerEmbedder', 'pool_hidden', 'HFEmbedder', 'openai_endpoint',
+           'openai_client', 'mask_secret', 'OpenAIEmbedder', 'describe_api_error', 'retry_delay', 'get_embedder',
+           'embedder_backend', 'TextEmbedder', 'bag_texts', 'pool_bags', 'BagEmbedder', 'RandomEmbedder', 'NoVectors',
+           'LevelWeightsBag', 'Control', 'control', 'is_control', 'bag_embedder', 'prompt_embedder']
 
 # %% ../nbs/06_embedding.ipynb #5bb52b0c
-KINDS = ("local", "hf", "openai")
+KINDS = ("local", "hf", "openai", "control")
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
-    """Split an embedder spec into `(kind, target)`: `local:minilm`, `local:smollm2`, `local:PATH`, `hf:PATH` or
-    `openai:MODEL`."""
+    """Split an embedder spec into `(kind, target)`: `local:minilm`, `local:smollm2`, `local:PATH`, `hf:PATH`,
+    `openai:MODEL`, or a control without a language model, `control:random` or `control:nomodel` (`CONTROLS`)."""
     kind, sep, target = str(spec).partition(":")
     if not sep or kind not in KINDS or not target:
-        raise ValueError(f"embedder spec {spec!r}: expected local:minilm, local:smollm2, local:PATH, hf:PATH or "
-                         "openai:MODEL")
+        raise ValueError(f"embedder spec {spec!r}: expected local:minilm, local:smollm2, local:PATH, hf:PATH, "
+                         "openai:MODEL, control:random or control:nomodel")
     return kind, target
 
 def minilm_path() -> Path:
@@ -426,10 +427,11 @@ def _embed_batch(self: OpenAIEmbedder, texts):
 # %% ../nbs/06_embedding.ipynb #96349bfd
 def get_embedder(spec: str = "local:minilm", cache_dir: str | Path | None = None, batch_size: int | None = None,
                  **options) -> Embedder:
-    """The embedder of `spec` (`local:minilm`, `local:smollm2`, `local:PATH`, `hf:PATH`, `openai:MODEL`) with the
-    shared cache in `cache_dir`. A bundled decoder (`local:smollm2`) is read as a Hugging Face model: its last hidden
-    states, mean-pooled (the seed method's LLM embeddings)."""
+    """The embedder of `spec` (`local:minilm`, `local:smollm2`, `local:PATH`, `hf:PATH`, `openai:MODEL`, `control:NAME`)
+    with the shared cache in `cache_dir`. A bundled decoder (`local:smollm2`) is read as a Hugging Face model: its last
+    hidden states, mean-pooled (the seed method's LLM embeddings)."""
     kind, target = parse_model_spec(spec)
+    if kind == "control": return control(spec).embedder(spec)
     if kind == "local":
         path = model_folder(spec, cache_dir)
         if target in BUNDLED_MODELS and not (path / "modules.json").is_file():
@@ -449,6 +451,7 @@ def embedder_backend(emb: Embedder) -> str:
         return (f"transformers {version('transformers')}, torch {version('torch')}: "
                 f"{emb.dtype or 'float32'}, {emb.pooling} pooling")
     if isinstance(emb, OpenAIEmbedder): return f"OpenAI-compatible endpoint {emb.endpoint}, model {emb.model}"
+    if is_control(emb.spec): return f"no language model ({emb.spec}: {control(emb.spec).about})"
     return type(emb).__name__
 
 # %% ../nbs/06_embedding.ipynb #40b37cdb
@@ -524,3 +527,85 @@ class BagEmbedder(TextEmbedder):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         raise ValueError("BagEmbedder: the number of columns depends on the bags (pool='concat'); "
                          "it has no fixed names")
+
+# %% ../nbs/06_embedding.ipynb #af0a46d5
+from dataclasses import dataclass
+from sklearn.utils.validation import check_is_fitted
+
+# %% ../nbs/06_embedding.ipynb #105f42c1
+class RandomEmbedder(Embedder):
+    "`control:random`: texts -> fixed Gaussian vectors seeded by each text's SHA-256 (no model; nothing is cached)."
+    def __init__(self, spec: str = "control:random", dim: int = 384):
+        super().__init__(spec, f"random-gaussian-{dim}", progress=False)
+        self.dim = self.dim_ = dim
+
+    def embed(self, texts) -> np.ndarray:
+        seed = lambda t: int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+        return np.array([np.random.default_rng(seed(t)).standard_normal(self.dim_) for t in texts],
+                        np.float32).reshape(-1, self.dim_)
+
+class NoVectors(Embedder):
+    "`control:nomodel` asked for vectors: there are none (only the `levels` bags have a reading without a model)."
+    def __init__(self, spec: str = "control:nomodel"):
+        super().__init__(spec, "no-model", progress=False)
+
+    def embed(self, texts) -> np.ndarray:
+        raise ValueError(f"{self.spec} gives no vectors: it reads only the levels sentences (serializer: levels), "
+                         "each a one-hot column (LevelWeightsBag)")
+
+# %% ../nbs/06_embedding.ipynb #d5a26c43
+class LevelWeightsBag(BagEmbedder):
+    """`control:nomodel` on the `levels` bags: a one-hot vector per distinct sentence (a feature at a level), so bags
+    pool to their weights."""
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True                  # unlike a model's vectors, the vocabulary is learned in fit
+        return tags
+
+    def fit(self, X, y=None):
+        self.vocabulary_ = {t: i for i, t in enumerate(bag_texts(X))}
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "vocabulary_")
+        eye = np.eye(len(self.vocabulary_), dtype=np.float32)
+        zero = np.zeros(len(self.vocabulary_), np.float32)
+        return pool_bags(list(X), {t: eye[self.vocabulary_[t]] if t in self.vocabulary_ else zero
+                                   for t in bag_texts(X)}, self.pool)
+
+# %% ../nbs/06_embedding.ipynb #706851d6
+@dataclass(frozen=True)
+class Control:
+    "A control embedder `control:NAME`: the `Embedder` of whole prompts, the transformer of the `levels` bags."
+    embedder: type
+    bag: type
+    about: str
+
+# the registry of controls: a new control is one entry here (with its section in this chapter)
+CONTROLS: dict[str, Control] = {
+    "random": Control(RandomEmbedder, BagEmbedder, "fixed Gaussian vectors seeded by each text's hash (no model)"),
+    "nomodel": Control(NoVectors, LevelWeightsBag, "no vectors: each levels sentence is a one-hot column"),
+}
+
+def control(spec: str) -> Control:
+    "The `CONTROLS` entry of `control:NAME`; a ValueError naming the known ones otherwise."
+    kind, name = parse_model_spec(spec)
+    if kind != "control" or name not in CONTROLS:
+        raise ValueError(f"embedder spec {spec!r}: the controls are {', '.join(f'control:{c}' for c in CONTROLS)}")
+    return CONTROLS[name]
+
+def is_control(spec: str) -> bool: return str(spec).startswith("control:")
+
+def bag_embedder(spec: str = "local:minilm", cache_dir: str | None = None, options: dict | None = None,
+                 pool: str = "mean") -> BagEmbedder:
+    "The step that turns `levels` bags into vectors under embedder `spec`: its control's bag transformer, or a model's."
+    bag = control(spec).bag if is_control(spec) else BagEmbedder
+    return bag(spec=spec, cache_dir=cache_dir, options=options, pool=pool)
+
+def prompt_embedder(spec: str = "local:minilm", cache_dir: str | None = None,
+                    options: dict | None = None) -> TextEmbedder:
+    "The step that turns whole prompts into vectors under embedder `spec`; a control without vectors is refused."
+    if is_control(spec) and control(spec).embedder is NoVectors:
+        raise ValueError(f"embedder {spec!r} reads only the levels sentences (serializer: levels); a whole prompt "
+                         "has no reading without a model")
+    return TextEmbedder(spec=spec, cache_dir=cache_dir, options=options)

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from .classifiers import routing
-from .fusion import make_arm, serializer_options
+from .fusion import Arm, make_arm, serializer_options
 from .data import LoadedDataset, as_loaded
 from .prompting import SENTENCE_STYLES, STYLES
 from .statistics import (CV_ESTIMATORS, binary_metrics, choose_threshold, ci_cell, corrected_t, cv_auc,
@@ -27,7 +27,8 @@ __all__ = ['ESTIMATORS', 'ABLATION_SPECS', 'ABLATIONS', 'grouped_folds', 'min_pa
            'oof_predict_proba', 'split_features', 'fit_predict_fold', 'cross_validate', 'pool_repeats', 'label_info',
            'package_versions', 'EvalResults', 'arm_metrics', 'permutation_control', 'Ablation', 'ablation_runs',
            'run_ablations', 'evaluate', 'transfer', 'shared_data', 'overlap_problem', 'overlap_record', 'arm_options',
-           'evaluate_config', 'extraction_options', 'pooled', 'design_summary', 'paired_test', 'conclusion']
+           'config_arm', 'evaluate_config', 'extraction_options', 'pooled', 'design_summary', 'paired_test',
+           'conclusion']
 
 # %% ../nbs/09_evaluation.ipynb #103a0169
 def grouped_folds(y, groups, n_splits: int = 5, n_repeats: int = 1,
@@ -476,6 +477,11 @@ def arm_options(cfg) -> dict:
     return dict(selector=cfg.selector, n_features=cfg.n_features, classifier=cfg.classifier, serializer=cfg.serializer,
                 embedder=cfg.embedder, describer=cfg.describer, lora=dict(cfg.lora or {}), cache_dir=cfg.cache_dir,
                 request_timeout=cfg.request_timeout)
+
+def config_arm(cfg, arm: str, inner_splits: int = 3) -> Arm:
+    """The pipeline of `arm` under a RunConfig: the one `evaluate_config` cross-validates (chapter 12 builds every
+    study design with it)."""
+    return make_arm(arm, seed=cfg.seed, inner_splits=inner_splits, **arm_options(cfg))
 
 # %% ../nbs/09_evaluation.ipynb #eddd3523
 def evaluate_config(cfg, manifest: LoadedDataset | pd.DataFrame | None, features: pd.DataFrame,

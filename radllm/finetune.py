@@ -23,8 +23,8 @@ from .llm import hf_model_folder      # gguf:FILE -> a folder, converted once (c
 # %% auto #0
 __all__ = ['TARGET_MODULES', 'CONFIG_FILE', 'SEARCHABLE', 'resolve_base', 'load_base', 'default_target_modules', 'inner_split',
            'seeded', 'resolve_device', 'resolve_precision', 'class_weights', 'linear_schedule', 'monitor_score',
-           'TrainingRun', 'LoraClassifier', 'bag_matrix', 'load_encoder', 'encode', 'warm_head', 'LoraBagClassifier',
-           'plot_learning_curves']
+           'TrainingRun', 'LoraClassifier', 'bag_matrix', 'load_encoder', 'adapter_dropout', 'encode', 'warm_head',
+           'LoraBagClassifier', 'plot_learning_curves']
 
 # %% ../nbs/08_finetune.ipynb #bf729fc2
 def resolve_base(base: str | Path) -> Path:
@@ -523,6 +523,16 @@ def load_encoder(base: str, r: int, lora_alpha: int, lora_dropout: float, target
                                           target_modules=targets))
     return tok, model.to(resolve_device(device)).eval()
 
+@contextlib.contextmanager
+def adapter_dropout(model):
+    """Inside the block the LoRA adapters' dropout is on, as in training; every other layer stays as it is (the
+    encoder of `load_encoder` is in eval mode: its own dropout stays off, so only `lora_dropout` acts)."""
+    layers = [m for name, m in model.named_modules() if name.endswith("lora_dropout")]
+    for m in layers: m.train()
+    try: yield model
+    finally:
+        for m in layers: m.eval()
+
 def encode(tok, model, texts: list[str], max_length: int = 64) -> torch.Tensor:
     "Unit-length mean-pooled vectors `(n, d)` of `texts` (gradients flow when enabled)."
     enc = tok(texts, padding=True, truncation=True, max_length=max_length,
@@ -560,7 +570,8 @@ class LoraBagClassifier(ClassifierMixin, BaseEstimator):
                  base: str = "local:minilm",
                  r: int = 8,                        # LoRA rank
                  lora_alpha: int = 16,              # LoRA scale: the adapters' update is multiplied by lora_alpha / r
-                 # dropout on the adapters' input (0: the full-batch steps are deterministic)
+                 # dropout on the adapters' input during the training steps (the base model's own dropout stays
+                 # off); 0: the full-batch steps are deterministic
                  lora_dropout: float = 0.0,
                  # layers that get adapters; None: the attention query and value projections
                  target_modules: Sequence[str] | None = None,
@@ -660,7 +671,8 @@ class LoraBagClassifier(ClassifierMixin, BaseEstimator):
         scores = lambda: ((Pt @ encode(st["tok"], model, texts, self.max_length) - st["mu"]) / st["sd"]) @ w + b
         for step in range(int(steps) + 1):
             if step:
-                loss = F.binary_cross_entropy_with_logits(scores()[train], yt[train], reduction="none") * sw
+                with adapter_dropout(model):
+                    loss = F.binary_cross_entropy_with_logits(scores()[train], yt[train], reduction="none") * sw
                 run.step(loss.mean() + 0.5 * l2 * (w ** 2).sum())
             if step % int(self.eval_every) and step != int(steps): continue
             with torch.no_grad(): s = scores().cpu().numpy()

@@ -15,7 +15,6 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .classifiers import inner_folds, make_classifier, routing
-from .embedding import TextEmbedder
 from .prompting import Findings, PromptSerializer, make_describer
 from .selection import make_selector, without_findings
 
@@ -67,7 +66,7 @@ class WeightedFusion(ClassifierMixin, BaseEstimator):
 def _rows(X, idx): return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 # %% ../nbs/07_fusion.ipynb #4d1b5e35
-from .embedding import BagEmbedder
+from .embedding import bag_embedder, prompt_embedder
 from .prompting import STYLES, SENTENCE_STYLES, SentenceSerializer
 
 # %% ../nbs/07_fusion.ipynb #a0307c84
@@ -95,10 +94,10 @@ def text_steps(serializer: str | dict = "levels", embedder: str = "local:minilm"
         pool = opts.pop("pool", "mean")
         opts.pop("style")
         return [("prompt", SentenceSerializer(**opts)),
-                ("embed", BagEmbedder(spec=embedder, cache_dir=cache_dir, options=options, pool=pool))]
+                ("embed", bag_embedder(embedder, cache_dir, options, pool))]
     opts.setdefault("seed", seed)
     return [("prompt", PromptSerializer(**opts)),
-            ("embed", TextEmbedder(spec=embedder, cache_dir=cache_dir, options=options))]
+            ("embed", prompt_embedder(embedder, cache_dir, options))]
 
 def findings_steps(describer: str | None, serializer: str | dict = "levels", cache_dir: str | None = None,
                    request_timeout: float | None = None) -> list[tuple[str, object]]:

@@ -363,6 +363,14 @@ def _lora_problem(options: dict, classifier) -> None:
         if not isinstance(v, (int, float) if kind is float else kind) or (kind is not bool and isinstance(v, bool)):
             raise ValueError(f"{k}: expected {kind.__name__} like its default {default!r}, got {v!r}")
 
+def _embedder_problem(serializer, embedder: str) -> None:
+    """The embedding step of the text arms, built to be checked: a control embedder must be known and fit the serializer
+    (`control:nomodel` reads only the levels sentences). A bad serializer is the serializer's problem, not this one."""
+    from radllm.fusion import serializer_options, text_steps
+    try: serializer_options(serializer)
+    except ValueError: return
+    text_steps(serializer, embedder)
+
 def _n_features_problem(cfg: RunConfig) -> str | None:
     "The selector cannot keep more features than the extraction yields (chapter 03's `feature_count`)."
     from radllm.extraction import feature_count
@@ -386,8 +394,10 @@ def config_problems(cfg: RunConfig) -> list[str]:
            _names_problem("classifier", cfg.classifier, list(CLASSIFIERS)),
            _names_problem("ablations", cfg.ablations, ABLATIONS)] + cfg.problems()
     lora = "lora" in cfg.arms or cfg.lora
+    embeds = any(ARMS[a].embeds for a in cfg.arms if a in ARMS)
     for what, check in (("dataset", lambda: parse_dataset_spec(cfg.dataset)),
                         ("serializer", lambda: serializer_options(cfg.serializer)),
+                        ("embedder", lambda: embeds and _embedder_problem(cfg.serializer, cfg.embedder)),
                         ("describer", lambda: findings_steps(cfg.describer, cfg.serializer)),
                         ("lora", lambda: lora and _lora_problem(cfg.lora, lora_class(cfg.serializer))),
                         ("roi", lambda: check_variant(regions=cfg.roi)),

@@ -9,22 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
 # %% auto #0
 __all__ = ['STYLE_DESIGNS', 'LEVEL_DESIGNS', 'ARM_DESIGNS', 'CONTROL_DESIGNS', 'PAPER_SEARCH', 'LLM_DESIGNS', 'DESIGNS', 'PAPER',
-           'ONE_REPEAT', 'VECTOR_CONTROLS', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'PAPER_MARKS',
-           'README_DESIGNS', 'LLM_COMPARATORS', 'LLM_RESULTS', 'RandomEmbedder', 'RandomBagEmbedder', 'LevelWeightsBag',
-           'swap_vectors', 'design_arm', 'record_texts', 'text_cost', 'run_design', 'run_study', 'study_tests',
-           'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null', 'permutation_rows',
-           'load_results', 'controls_table', 'permutation_table', 'old_new_table', 'power_table', 'readme_table',
-           'llm_tests', 'llm_table']
+           'ONE_REPEAT', 'PRIMARY', 'COMPARISONS', 'PERMUTED', 'RESULTS', 'PAPER_MARKS', 'README_DESIGNS',
+           'LLM_COMPARATORS', 'LLM_RESULTS', 'design_config', 'design_arm', 'record_texts', 'text_cost', 'run_design',
+           'run_study', 'study_tests', 'mark_primary', 'stored_predictions', 'gather_results', 'permutation_null',
+           'permutation_rows', 'load_results', 'controls_table', 'permutation_table', 'old_new_table', 'power_table',
+           'readme_table', 'llm_tests', 'llm_table']
 
 # %% ../nbs/12_study.ipynb #30b76c37
-from .embedding import BagEmbedder, Embedder, bag_texts, pool_bags
-from .evaluation import (cross_validate, design_summary, grouped_folds, paired_test,   # chapter 09: the one
-                               split_features)                                     # summariser of runs and studies
-from .fusion import Arm, make_arm
+from .config import RunConfig
+from .embedding import Embedder
+# chapter 09: the one evaluation (a RunConfig's pipeline, its folds) and summariser of runs and studies
+from .evaluation import config_arm, cross_validate, design_summary, grouped_folds, paired_test, split_features
+from .fusion import Arm
 from .prompting import STYLES, get_token_counter
 from .statistics import format_p, holm, patient_permutation, permutation_summary, repeat_aucs
 from .tables import ci_cell, diff_cell, markdown_table, p_cell, test_row   # chapter 09d: the one table writer
@@ -47,8 +46,8 @@ ARM_DESIGNS = {
     "lora:names_values": ("lora", {"serializer": "names_values"}),
 }
 # item 7 of #19: every language-model arm of the levels pathway with random vectors, and with no model at all
-CONTROL_DESIGNS = {f"{arm}:levels-{vectors}": (arm, {"serializer": "levels", "vectors": vectors})
-                   for arm in ("text", "concat", "weighted") for vectors in ("random", "nomodel")}
+CONTROL_DESIGNS = {f"{arm}:levels-{control}": (arm, {"serializer": "levels", "embedder": f"control:{control}"})
+                   for arm in ("text", "concat", "weighted") for control in ("random", "nomodel")}
 # LoRA trains the encoder itself: its random control is the same training of the same architecture, freshly
 # initialised (no pre-training); its no-model control is text:levels-nomodel (the weights have nothing to fine-tune)
 CONTROL_DESIGNS["lora:levels-random"] = ("lora", {"serializer": "levels", "lora": {"random_init": True}})
@@ -69,61 +68,19 @@ PAPER = {"text:names_values", "concat:names_values", "weighted:names_values", "l
 # the paper's LoRA, on MiniLM and on SmolLM2: one repeat of 5 folds (their cost, see above)
 ONE_REPEAT = {"lora:names_values", "lora:smollm2"}
 
-# %% ../nbs/12_study.ipynb #e251d4f9
-class RandomEmbedder(Embedder):
-    "Texts -> fixed Gaussian vectors seeded by each text's SHA-256 (a control; nothing is cached)."
-    def __init__(self, dim: int = 384):
-        super().__init__("random", f"random-gaussian-{dim}", progress=False)
-        self.dim_ = dim
-
-    def embed(self, texts) -> np.ndarray:
-        import hashlib
-        seed = lambda t: int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
-        return np.array([np.random.default_rng(seed(t)).standard_normal(self.dim_) for t in texts],
-                        np.float32).reshape(-1, self.dim_)
-
-class RandomBagEmbedder(BagEmbedder):
-    "`BagEmbedder` with `RandomEmbedder` vectors."
-    @property
-    def embedder(self): return RandomEmbedder()
-
-# %% ../nbs/12_study.ipynb #eb937558
-class LevelWeightsBag(BagEmbedder):
-    "No language model: a one-hot vector per distinct sentence (a feature at a level), so bags pool to their weights."
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = True                  # unlike a model's vectors, the vocabulary is learned in fit
-        return tags
-
-    def fit(self, X, y=None):
-        self.vocabulary_ = {t: i for i, t in enumerate(bag_texts(X))}
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        check_is_fitted(self, "vocabulary_")
-        eye = np.eye(len(self.vocabulary_), dtype=np.float32)
-        zero = np.zeros(len(self.vocabulary_), np.float32)
-        return pool_bags(list(X), {t: eye[self.vocabulary_[t]] if t in self.vocabulary_ else zero
-                                   for t in bag_texts(X)}, self.pool)
-
-VECTOR_CONTROLS = {"random": RandomBagEmbedder, "nomodel": LevelWeightsBag}
-
-def swap_vectors(arm: Arm, vectors: str) -> Arm:
-    "The arm with every `BagEmbedder` replaced by the control `VECTOR_CONTROLS[vectors]` (same pooling)."
-    if vectors not in VECTOR_CONTROLS: raise ValueError(f"unknown vectors {vectors!r}; choose {list(VECTOR_CONTROLS)}")
-    bags = {k: v for k, v in arm.get_params(deep=True).items() if isinstance(v, BagEmbedder)}
-    if not bags: raise ValueError("this arm has no sentence bags (a levels serializer) whose vectors could be swapped")
-    return arm.set_params(**{k: VECTOR_CONTROLS[vectors](pool=v.pool) for k, v in bags.items()})
-
 # %% ../nbs/12_study.ipynb #1213006a
-def design_arm(name: str, seed: int = 0, cache_dir: str | None = None, **options) -> Arm:
-    "The pipeline of a study design (a name of `DESIGNS`)."
+def design_config(name: str, dataset: str = "synthetic", seed: int = 0, n_splits: int = 5, n_repeats: int = 5,
+                  cache_dir: str | None = None) -> RunConfig:
+    "The run configuration of study design `name` (a key of `DESIGNS`) on `dataset`."
     if name not in DESIGNS: raise ValueError(f"unknown design {name!r}; choose one of {list(DESIGNS)}")
-    arm, opts = DESIGNS[name]
-    opts = {**opts, **options, "seed": seed, "cache_dir": cache_dir}
-    vectors = opts.pop("vectors", None)
-    pipe = make_arm(arm, **opts)
-    return pipe if vectors is None else swap_vectors(pipe, vectors)
+    arm, settings = DESIGNS[name]
+    return RunConfig(dataset=dataset, seed=seed, n_splits=n_splits, n_repeats=1 if name in ONE_REPEAT else n_repeats,
+                     arms=[arm], ablations=[], n_permutations=0, cache_dir=cache_dir, **settings)
+
+def design_arm(name: str, seed: int = 0, cache_dir: str | None = None) -> Arm:
+    "The pipeline of a study design: its run configuration's one arm."
+    cfg = design_config(name, seed=seed, cache_dir=cache_dir)
+    return config_arm(cfg, cfg.arms[0])
 
 # %% ../nbs/12_study.ipynb #82f5f8de
 @contextlib.contextmanager
@@ -197,15 +154,17 @@ COMPARISONS += [("zeroshot", "zeroshot_shuffled"), ("text:levels-smollm2", "text
 
 def run_study(datasets: dict, designs: dict, out, n_splits: int = 5, n_repeats: int = 5, seed: int = 0,
               cache_dir=None, n_boot: int = 1000, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Run `designs[name]` on each features table `datasets[name]`; (summary, tests), also written to `out` as CSV."
+    """Run every design of `designs[ds]` (its run configuration, `design_config`) on the features table `datasets[ds]`,
+    on the same folds; (summary, tests), also written to `out` as CSV."""
     out = Path(out)
     summary, preds, labels = [], {}, {}
     for ds, features in datasets.items():
         X, y, g = split_features(features)
         labels[ds] = pd.DataFrame({"patient_id": g, "label": y}, index=X.index)
-        folds = grouped_folds(y, g, n_splits, n_repeats, seed)
+        folds = grouped_folds(y, g, n_splits, n_repeats, seed)           # the same folds for every design
         for name in designs[ds]:
-            f = [x for x in folds if x[0] == 0] if name in ONE_REPEAT else folds
+            cfg = design_config(name, ds, seed, n_splits, n_repeats, cache_dir)
+            f = [x for x in folds if x[0] < cfg.n_repeats]
             path = out / "predictions" / ds.replace("/", "_").replace("=", "-") / f"{name.replace(':', '_')}.parquet"
             preds[ds, name] = run_design(name, X, y, g, f, seed, cache_dir, path)
             labels[ds].to_parquet(path.parent / "labels.parquet")
