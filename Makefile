@@ -24,10 +24,6 @@ export RADLLM_SHARED := $(SHARED)
 export RADLLM_MIAS ?= $(SHARED)/data/mini-mias
 export RADLLM_INFINITY ?= $(CURDIR)/$(INF_VENV)/bin/infinity_emb
 MIAS ?= $(RADLLM_MIAS)
-# the notebooks' two workers: half the cores each for torch and BLAS (two threads each on two busy cores spin);
-# pytest's workers set the same in tests/conftest.py
-HALF_CORES := $(shell n=$$(nproc); echo $$(( n > 3 ? n / 2 : 1 )))
-THREADS := OMP_NUM_THREADS=$(HALF_CORES) OPENBLAS_NUM_THREADS=$(HALF_CORES) MKL_NUM_THREADS=$(HALF_CORES)
 
 .PHONY: install infinity demo demo-llm test lint bench clean docs results readme quarto site-tools lab study coverage \
 	llm-study
@@ -68,9 +64,10 @@ demo-llm: install
 	$(BIN)/radllm run --dataset synthetic --seeds 0 --out runs/demo-llm --config nbs/experiments/demo_llm.yaml
 	$(BIN)/radllm report runs/demo-llm
 
-# every notebook's tests, then pytest (one worker per core; a file's tests share one: tests/conftest.py)
-test: lint infinity site-tools
-	$(THREADS) $(BIN)/nbdev_test --n_workers 2 --do_print
+# every test in one pytest session: each notebook's (tests/test_notebooks.py) and the rest (one worker per core, each
+# with its share of the cores: tests/conftest.py)
+test:
+	$(MAKE) --jobs=2 --output-sync=target lint infinity site-tools      # the two venvs install side by side
 	set -o pipefail; $(BIN)/python -m pytest $(PYTEST_ARGS) 2>&1 | tee .pytest.log
 
 # ruff, then radllm/ is what nbdev_export makes of nbs/ and the notebooks are clean (tools/check_sync.py)

@@ -26,10 +26,13 @@ if _WORKERS > 1:
 
 # the groups that take longest (minutes each on two cores), handed out first: a long group started last would run
 # alone at the end while the other worker waits
-LONG_GROUPS = ("test_run_faults", "test_llm", "site", "test_runs", "test_finetune", "test_embedding")
+LONG_GROUPS = ("test_run_faults", "test_llm", "notebook-08_finetune", "site", "test_runs", "test_finetune",
+               "test_embedding")
 
 
 def _group(item) -> str:
+    "A test's xdist group: its file, the two site files together, and each notebook of test_notebooks.py alone."
+    if item.path.stem == "test_notebooks" and hasattr(item, "callspec"): return f"notebook-{item.callspec.id}"
     return "site" if item.path.stem in ("test_site", "test_site_render") else item.path.stem
 
 
@@ -74,11 +77,26 @@ def run_folder(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def converted_models(tmp_path_factory) -> Path:
+    """One folder of converted models for the whole session, shared by the xdist workers: SmolLM2's GGUF file becomes a
+    Hugging Face folder in the cache's models/ (chapter 05a; 15 s of CPU each time), which is the same for every test.
+    Concurrent conversions are safe: each writes its own temporary folder and renames it."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "converted-models"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    "Every test gets its own empty cache folder."
-    monkeypatch.setenv("RADLLM_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def isolated_cache(tmp_path, monkeypatch, converted_models):
+    """Every test gets its own empty cache folder (beside its tmp_path, which stays empty for the test), but for its
+    models/: the session's converted models."""
+    cache = tmp_path.with_name(f"{tmp_path.name}-cache")
+    cache.mkdir()
+    (cache / "models").symlink_to(converted_models, target_is_directory=True)
+    monkeypatch.setenv("RADLLM_CACHE_DIR", str(cache))
+    return cache
 
 
 # ------------------------------------------------ the documentation site (test_site.py, test_site_render.py)

@@ -234,8 +234,8 @@ def _file_size_limit(limit: int):
 
 
 @pytest.mark.parametrize("limit, said", [(50_000, "cannot write features {tmp}/b/f.parquet: "),
-                                         (20_000, "cache {tmp}/cache/digests.sqlite: cannot open (disk I/O error)")])
-def test_a_failed_write_names_its_path(tmp_path, limit, said):
+                                         (20_000, "cache {cache}/digests.sqlite: cannot open (disk I/O error)")])
+def test_a_failed_write_names_its_path(tmp_path, isolated_cache, limit, said):
     "With a warm cache, a write past the file-size limit names the file (features, or the cache), never a rollback."
     from radllm.synthetic import make_dataset
     make_dataset(tmp_path / "d", n=12, seed=1)
@@ -245,7 +245,7 @@ def test_a_failed_write_names_its_path(tmp_path, limit, said):
     r = radllm("extract", spec, "--out", tmp_path / "b" / "f.parquet", preexec_fn=_file_size_limit(limit))
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and "rollback" not in r.stderr.lower(), r.stderr
-    assert said.format(tmp=tmp_path) in r.stderr, r.stderr                          # the path that failed
+    assert said.format(tmp=tmp_path, cache=isolated_cache) in r.stderr, r.stderr    # the path that failed
     assert "too large" in r.stderr.lower() or "disk I/O error" in r.stderr, r.stderr   # and the disk's own error
 
 

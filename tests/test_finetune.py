@@ -11,7 +11,6 @@ from sklearn.metrics import roc_auc_score
 
 from radllm.finetune import LoraClassifier, inner_split
 
-torch.set_num_threads(2)   # the test machine has 2 cores; set once for every test in this file
 
 
 def toy(n: int, seed: int = 0):

@@ -70,9 +70,12 @@ DECODER_RUN = ("arms: [radiomics, zeroshot, prior, lora]\nserializer: names_valu
 
 
 @pytest.fixture(scope="module")
-def decoder_run(tmp_path_factory) -> dict:
-    "metrics.json of one `radllm run` (synthetic:36, seed 0) with SmolLM2's zero-shot, prior and LoRA arms."
+def decoder_run(tmp_path_factory, converted_models) -> dict:
+    """metrics.json of one `radllm run` (synthetic:36, seed 0) with SmolLM2's zero-shot, prior and LoRA arms; its cache
+    holds the session's converted models (conftest.py)."""
     base = tmp_path_factory.mktemp("decoder")
+    (base / "cache").mkdir()
+    (base / "cache" / "models").symlink_to(converted_models, target_is_directory=True)
     (base / "decoder.yaml").write_text(DECODER_RUN)
     r = radllm("run", "--dataset", "synthetic:36", "--seeds", "0", "--out", base / "runs", "--config",
                base / "decoder.yaml", "--cache-dir", base / "cache")
@@ -114,10 +117,10 @@ def test_lora_on_smollm2_can_overfit_a_small_batch():
     assert (p[y == 1].min() > 0.9) and (p[y == 0].max() < 0.1), p.round(3)
 
 
-def test_the_decoder_embeds_mean_pooled_and_tells_findings_apart(tmp_path):
+def test_the_decoder_embeds_mean_pooled_and_tells_findings_apart(isolated_cache):
     "local:smollm2 as an embedder: the decoder's last hidden states, mean-pooled (576-d), cached like any embedder."
     from radllm.embedding import HFEmbedder, get_embedder
-    emb = get_embedder("local:smollm2", cache_dir=tmp_path, progress=False)
+    emb = get_embedder("local:smollm2", cache_dir=isolated_cache, progress=False)
     assert isinstance(emb, HFEmbedder) and emb.pooling == "mean"
     V = emb.embed(["Irregular mass with spiculated margins.", "Irregular mass with spiculated margins.",
                    "Oval mass with circumscribed margins."])

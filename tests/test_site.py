@@ -12,7 +12,8 @@ in Chromium).
   processed notebooks and pages to HTML with nbconvert;
 - check that links between pages resolve and that the results page's numbers are those of nbs/results/summary.csv.
 Every page's code ran: the tutorial and the end-to-end example are executed here; the chapter notebooks (00_config ...
-11_cli) and index are executed by `nbdev_test` (the first step of `make test`); the results page is generated here.
+11_cli) and index are executed by tests/test_notebooks.py (as `nbdev_test` runs them); the results page is generated
+here.
 """
 import os, re, sys
 from configparser import ConfigParser
