@@ -10,7 +10,7 @@ from pathlib import Path
 from .config import dataset_help, dataset_kinds
 
 # %% auto #0
-__all__ = ['RACY_NS', 'TRANSFER_FILES', 'COMMANDS', 'build_parser', 'cmd_explain', 'remember', 'replay', 'cmd_synth',
+__all__ = ['RACY_NS', 'TRANSFER_FILES', 'COMMANDS', 'build_parser', 'cmd_explain', 'remember', 'replay', 'reuse', 'cmd_synth',
            'cmd_extract', 'cmd_run', 'cmd_report', 'cmd_transfer', 'is_transfer_folder', 'main']
 
 # %% ../nbs/11_cli.ipynb #bbab99a1
@@ -164,9 +164,10 @@ def _stamp(path: str) -> list | None:
     except OSError: return None
     return [-1 if stat.S_ISDIR(st.st_mode) else st.st_size, st.st_mtime_ns]
 
-def _command_key(args) -> str:
+def _command_key(args, without=()) -> str:
+    "The key of a command: its folder, its arguments (less execution options and `without`) and the cache it uses."
     from radllm.config import content_key
-    settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("debug", "jobs", "scheduler")}
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("debug", "jobs", "scheduler", *without)}
     return content_key("command", os.getcwd(), settings, os.environ.get("RADLLM_CACHE_DIR"))
 
 def _code_files() -> list[str]:
@@ -185,9 +186,19 @@ def remember(args, data, outputs: list, lines: list, code: int) -> None:
     read = {os.path.realpath(p) for p in manifest_inputs(data) if p.strip()} | set(_code_files())
     read |= {str(Path(args.params).resolve())} if args.params else set()
     read |= {str(Path(p).parent) for p in read}
-    written = [str(Path(o).resolve()) for o in outputs]
-    stamps = {p: _stamp(p) for p in sorted(read) + written}
-    if any(s is None or time.time_ns() - s[1] < RACY_NS for p, s in stamps.items() if p not in written): return
+    stamps = {p: _stamp(p) for p in sorted(read)}
+    if any(s is None or time.time_ns() - s[1] < RACY_NS for s in stamps.values()): return
+    _store(args, stamps, outputs, lines, code)
+    # the outputs themselves, for the same extraction into another --out (`reuse`)
+    cache, key = ContentCache("commands", args.cache_dir), _command_key(args, without=("out",))
+    for k, path in enumerate(outputs): cache.put(f"{key}:{k}", Path(path).read_bytes())
+    record = {"read": stamps, "lines": lines, "code": code, "outputs": [str(o) for o in outputs]}
+    cache.put(key, json.dumps(record).encode())
+
+def _store(args, read: dict, outputs: list, lines: list, code: int) -> None:
+    "The record `replay` reads: the stamps of what the command read (`read`) and of the files it wrote, what it said."
+    from radllm.config import ContentCache
+    stamps = {**read, **{str(Path(o).resolve()): _stamp(o) for o in outputs}}
     record = {"stamps": stamps, "lines": lines, "code": code}
     ContentCache("commands", args.cache_dir).put(_command_key(args), json.dumps(record).encode())
 
@@ -201,6 +212,41 @@ def replay(args) -> int | None:
     record = json.loads(record)
     if any(_stamp(p) != s for p, s in record["stamps"].items()): return None
     for stream, line in record["lines"]: print(line, file=sys.stderr if stream == "err" else sys.stdout)
+    return record["code"]
+
+def _paths_line(out, qc) -> str: return f"features: {out}  qc: {qc}"
+
+def _write_new(path: Path, data: bytes) -> None:
+    "Write a file that must not exist yet, whole or not at all (a file that appeared meanwhile is left alone)."
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.link(tmp, path)                                   # FileExistsError rather than replacing anything
+    finally: tmp.unlink(missing_ok=True)
+
+def reuse(args) -> int | None:
+    """The same extraction into a new --out, when nothing it read has changed since it last ran: the two files it wrote
+    then, kept in the cache, written to the new ones (the features keep radllm's mark); it says again what it said,
+    with the new paths. None when that does not hold, or --out or its QC table exists: the command runs as usual."""
+    from radllm.config import ContentCache
+    from radllm.ownership import ensure_folder, qc_path
+    new = [Path(args.out), qc_path(args.out)]
+    if any(os.path.lexists(p) for p in new): return None
+    try:
+        cache, key = ContentCache("commands", args.cache_dir), _command_key(args, without=("out",))
+        record = cache.get(key)
+        if record is None: return None
+        record = json.loads(record)
+        if any(_stamp(p) != s for p, s in record["read"].items()): return None
+        files = [cache.get(f"{key}:{k}") for k in range(len(new))]
+        if any(f is None for f in files): return None
+        ensure_folder(new[0].parent, "the folder of --out")
+        for path, data in zip(new, files): _write_new(path, data)
+    except (OSError, sqlite3.Error, ValueError): return None      # the usual path says what is wrong, if anything
+    before, after = ["out", _paths_line(*record["outputs"])], ["out", _paths_line(args.out, new[1])]
+    lines = [after if line == before else line for line in record["lines"]]
+    for stream, line in lines: print(line, file=sys.stderr if stream == "err" else sys.stdout)
+    _store(args, record["read"], new, lines, record["code"])         # the new command replays from now on
     return record["code"]
 
 # %% ../nbs/11_cli.ipynb #1337f190
@@ -224,6 +270,7 @@ def _load(spec: str, cache_dir=None, role: str = ""):
 
 def cmd_extract(args) -> int:
     if (code := replay(args)) is not None: return code                # nothing changed since the same command last ran
+    if (code := reuse(args)) is not None: return code                 # the same extraction, into a new --out
     from radllm.config import check_params_file
     from radllm.extraction import check_outputs, extract, manifest_inputs, write_outputs, summary_line
     from radllm.ownership import ensure_folder, writable_place
@@ -238,7 +285,7 @@ def cmd_extract(args) -> int:
         qc_file = write_outputs(features, qc, args.out, manifest_inputs(data))
         print(summary_line(qc))
         for r in qc[qc.status == "error"].itertuples(): print(f"  error: {r.reason}", file=sys.stderr)
-        print(f"features: {args.out}  qc: {qc_file}")
+        print(_paths_line(args.out, qc_file))
     n_ok, n_err = int((qc.status == "ok").sum()), int((qc.status == "error").sum())
     code = 1 if n_ok == 0 or (args.strict and n_err) else 0
     remember(args, data, [args.out, qc_file], said.lines, code)

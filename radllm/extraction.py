@@ -22,7 +22,7 @@ __all__ = ['DEFAULT_PARAMS', 'EXTRACTION_VERSION', 'MARGIN_PX', 'REGIONS', 'REGI
            'RACY_NS', 'FEATURE_CLASSES', 'IMAGE_ORDER', 'QC_COLUMNS', 'FEATURES_MARK', 'params_path', 'load_params',
            'outside_reach', 'prepare_roi', 'get_extractor', 'compute_features', 'extract_lesion', 'check_variant',
            'region_masks', 'log_image_2d', 'region_features', 'feature_count', 'FileDigests', 'lesion_key',
-           'pyradiomics_version', 'feature_order', 'extract', 'qc_path', 'write_outputs', 'summary_line', 'is_qc_table',
+           'pyradiomics_version', 'feature_order', 'extract', 'write_outputs', 'summary_line', 'is_qc_table',
            'is_features_file', 'manifest_inputs', 'check_outputs']
 
 # %% ../nbs/03_extraction.ipynb #31185ad7
@@ -332,10 +332,7 @@ def _extract_indexed(job):
     return i, extract_lesion(row, params, regions, image_types)
 
 # %% ../nbs/03_extraction.ipynb #652cd804
-def qc_path(features_path: str | Path) -> Path:
-    "Path of the QC table written beside a features file: FEATURES.qc.csv."
-    p = Path(features_path)
-    return p.with_name(p.name[: -len(p.suffix)] + ".qc.csv" if p.suffix else p.name + ".qc.csv")
+from .ownership import qc_path      # FEATURES.qc.csv beside FEATURES (chapter 00a: light, for the CLI)
 
 def write_outputs(features: pd.DataFrame, qc: pd.DataFrame, out: str | Path, inputs=()) -> Path:
     """Write features (Parquet, marked as radllm's) and QC (CSV beside it), each whole or not at all; return the QC

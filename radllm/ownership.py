@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 # %% auto #0
-__all__ = ['MARKER_FILE', 'LOCK_FILE', 'OWN_FILES', 'OWNERSHIP_PROOFS', 'NotOursError', 'write_marker', 'marker_kind',
+__all__ = ['MARKER_FILE', 'LOCK_FILE', 'OWN_FILES', 'OWNERSHIP_PROOFS', 'NotOursError', 'write_marker', 'marker_kind', 'qc_path',
            'user_entries', 'is_ours', 'check_ours', 'InUseError', 'holder_text', 'lock_holder', 'FolderLock',
            'writable_place', 'ensure_folder']
 
@@ -39,6 +39,11 @@ def marker_kind(folder: str | Path) -> str | None:
     return record.get("kind") if isinstance(record, dict) and record.get("written_by") == "radllm" else None
 
 # %% ../nbs/00a_ownership.ipynb #d45a732a
+def qc_path(features_path: str | Path) -> Path:
+    "Path of the QC table `radllm extract` writes beside a features file: FEATURES.qc.csv."
+    p = Path(features_path)
+    return p.with_name(p.name[: -len(p.suffix)] + ".qc.csv" if p.suffix else p.name + ".qc.csv")
+
 def user_entries(folder: str | Path) -> list[Path]:
     "What a folder holds besides radllm's bookkeeping files (sorted; empty for a missing folder or a file)."
     folder = Path(folder)
