@@ -372,8 +372,11 @@ def parallel_map(fn: Callable, items: Iterable, jobs: int = 1, scheduler: str | 
                         bar.update()
         else:
             from joblib import Parallel, delayed
+            from joblib._parallel_backends import LokyBackend
             indexed = (delayed(_indexed)(fn, i, x) for i, x in enumerate(items))
-            for i, r in Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
+            # each worker watches its parent from the start: one still idle when the parent is killed goes too
+            backend = LokyBackend(initializer=_exit_with_parent, initargs=(os.getpid(),))
+            for i, r in Parallel(n_jobs=jobs, backend=backend, return_as="generator_unordered",
                                  pre_dispatch="2*n_jobs")(indexed):
                 yield i, r
                 bar.update()
@@ -389,12 +392,13 @@ def _indexed_chunk(fn, start: int, xs: list) -> list:
 
 _WATCHDOG: list = []
 
-def _exit_with_parent(every: float = 1.0) -> None:
-    """In a worker process: exit when the process that started it is gone (a parent killed with SIGKILL cannot stop its
-    workers)."""
+def _exit_with_parent(parent: int | None = None, every: float = 1.0) -> None:
+    """In a worker process: exit when the process that started it (`parent`, default its parent now) is gone (a parent
+    killed with SIGKILL cannot stop its workers). A worker told its parent exits even if that parent died before it
+    got here (a worker still importing its modules when the command was killed)."""
     import threading, time
     if _WATCHDOG: return
-    parent = os.getppid()
+    parent = parent or os.getppid()
     def watch():
         while os.getppid() == parent: time.sleep(every)
         os._exit(1)

@@ -386,6 +386,33 @@ def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
     assert not alive, f"workers {alive} still running 30 s after {sig.name}"
 
 
+
+def _running(pid: int) -> bool:
+    "The process exists and is not a zombie."
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and "Z" not in stat.read_text().split()[2]
+
+
+def test_a_worker_that_never_got_a_task_goes_with_its_killed_parent():
+    ("Two local workers, one task: the second worker may still be starting (importing) when its parent is killed. It "
+     "must go too, though it never ran a task and its parent died before it could watch it.")
+    code = ("import time\nfrom radllm.config import parallel_map\n"
+            "list(parallel_map(abs, [1], jobs=2, progress=False))\nprint('ready', flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        workers = {k for k in _children(proc.pid) if "LokyProcess" in Path(f"/proc/{k}/cmdline").read_text("latin-1")}
+        assert len(workers) == 2, workers
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_running(w) for w in workers): time.sleep(0.2)
+    alive = [w for w in workers if _running(w)]
+    for w in alive: os.kill(w, signal.SIGKILL)
+    assert not alive, f"workers {alive} still running 30 s after their parent was killed"
+
+
 # 10. same seed, same numbers, whatever the embedding batches, threads or cache ----------------------------------------
 
 def test_metrics_do_not_depend_on_how_the_texts_were_batched(tmp_path, monkeypatch):
