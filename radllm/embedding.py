@@ -580,11 +580,13 @@ class Control:
     embedder: type
     bag: type
     about: str
+    prompts: bool = True          # it has a reading of whole prompts (else only of the levels sentences)
 
 # the registry of controls: a new control is one entry here (with its section in this chapter)
 CONTROLS: dict[str, Control] = {
     "random": Control(RandomEmbedder, BagEmbedder, "fixed Gaussian vectors seeded by each text's hash (no model)"),
-    "nomodel": Control(NoVectors, LevelWeightsBag, "no vectors: each levels sentence is a one-hot column"),
+    "nomodel": Control(NoVectors, LevelWeightsBag, "no vectors: each levels sentence is a one-hot column",
+                       prompts=False),
 }
 
 def control(spec: str) -> Control:
@@ -605,7 +607,7 @@ def bag_embedder(spec: str = "local:minilm", cache_dir: str | None = None, optio
 def prompt_embedder(spec: str = "local:minilm", cache_dir: str | None = None,
                     options: dict | None = None) -> TextEmbedder:
     "The step that turns whole prompts into vectors under embedder `spec`; a control without vectors is refused."
-    if is_control(spec) and control(spec).embedder is NoVectors:
+    if is_control(spec) and not control(spec).prompts:
         raise ValueError(f"embedder {spec!r} reads only the levels sentences (serializer: levels); a whole prompt "
                          "has no reading without a model")
     return TextEmbedder(spec=spec, cache_dir=cache_dir, options=options)

@@ -531,15 +531,16 @@ def _threshold_metrics(pred: pd.DataFrame, labels: pd.DataFrame, ratio: float) -
 def _old_and_single(pred: pd.DataFrame, labels: pd.DataFrame) -> dict:
     "The old pooled AUC with its plain DeLong CI, and repeat 0's AUC with its DeLong CI clustered by patient."
     d, r0 = pooled(pred, labels), pooled(pred, labels, [sorted(pred.repeat.unique())[0]])
-    old, one = delong_ci(d.label.to_numpy(), d.proba.to_numpy()), delong_ci(
-        r0.label.to_numpy(), r0.proba.to_numpy(), groups=r0.patient_id.to_numpy())
+    old = delong_ci(d.label.to_numpy(), d.proba.to_numpy())
+    one = delong_ci(r0.label.to_numpy(), r0.proba.to_numpy(), groups=r0.patient_id.to_numpy())
     return dict(zip(("auc_pooled", "auc_pooled_lo", "auc_pooled_hi", "auc_single", "auc_single_lo", "auc_single_hi"),
                     old + one))
 
 def design_summary(pred: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
     "One row of the summary table: the procedure's metrics with corrected CIs, the per-repeat spread, old AUCs, cost."
     a = cv_auc(pred, labels)
-    ratio = float((lambda f: (f.n_test / f.n_train).mean())(fold_aucs(pred, labels)))
+    folds = fold_aucs(pred, labels)
+    ratio = float((folds.n_test / folds.n_train).mean())          # test/train size ratio of the corrected t
     row = {"design": pred.design.iloc[0], "repeats": a["repeats"], "lesions": int(pred.lesion_id.nunique()),
            "patients": int(labels.loc[pred.lesion_id.unique()].patient_id.nunique()),
            "auc": a["auc"], "auc_lo": a["ci"][0], "auc_hi": a["ci"][1], "auc_se": a["se"], "auc_df": a["df"],

@@ -361,6 +361,12 @@ def _children(pid: int) -> set[int]:
     return kids
 
 
+def _running(pid: int) -> bool:
+    "The process exists and is not a zombie."
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and "Z" not in stat.read_text().split()[2]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
     make_dataset(tmp_path / "big", n=300, seed=4)
@@ -374,23 +380,14 @@ def test_workers_do_not_outlive_a_killed_extract(tmp_path, sig):
                    if proc.poll() is None else workers)
         time.sleep(0.2)
     assert len(workers) >= 2, "the extraction did not start its workers"
-    # kill it mid-work: once a few lesions are cached, each worker has taken a lesion and watches its parent (a worker
-    # killed while it still imports its modules goes once it has, which on a loaded machine can take long)
+    # kill it mid-work, once a few lesions are cached (each worker watches its parent from its start)
     while time.time() < deadline and _cached(tmp_path / "cache" / "features.sqlite") < 4: time.sleep(0.2)
     proc.send_signal(sig)
     proc.wait()
     deadline = time.time() + 30        # each worker notices within a second; a loaded machine may take longer
-    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers): time.sleep(0.2)
-    alive = [w for w in workers
-             if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    while time.time() < deadline and any(_running(w) for w in workers): time.sleep(0.2)
+    alive = [w for w in workers if _running(w)]
     assert not alive, f"workers {alive} still running 30 s after {sig.name}"
-
-
-
-def _running(pid: int) -> bool:
-    "The process exists and is not a zombie."
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and "Z" not in stat.read_text().split()[2]
 
 
 def test_a_worker_that_never_got_a_task_goes_with_its_killed_parent():
